@@ -1,0 +1,3 @@
+// Package web owns the HTML pages: the /debug/ pages and the browser client.
+// It reads snapshots; it never mutates game state.
+package web
