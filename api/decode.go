@@ -1,0 +1,93 @@
+package api
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+
+	"rampart/state"
+)
+
+// MaxBody is the default request body limit.
+const MaxBody = 64 << 10
+
+// MaxBatch is the most actions one request may carry.
+const MaxBatch = 100
+
+// readBody reads r's body up to limit; past it the error is a
+// *http.MaxBytesError (413).
+func readBody(w http.ResponseWriter, r *http.Request, limit int64) ([]byte, error) {
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, limit))
+	if err != nil {
+		return nil, fmt.Errorf("read body: %w", err)
+	}
+	return body, nil
+}
+
+type loginRequest struct {
+	PlayerID string `json:"player_id"`
+	Ticket   string `json:"ticket,omitempty"`
+	// Session resumes a session (WebSocket login).
+	Session string `json:"session,omitempty"`
+}
+
+// decodeLogin parses a login body.
+func decodeLogin(body []byte) (loginRequest, error) {
+	var req loginRequest
+	if err := unmarshal(body, &req); err != nil {
+		return req, err
+	}
+	if req.PlayerID == "" && req.Session == "" {
+		return req, errBadRequest("player_id is required")
+	}
+	if req.PlayerID != "" && !state.ValidID(req.PlayerID) {
+		return req, errBadRequest(state.ErrBadPlayerID.Error())
+	}
+	return req, nil
+}
+
+type actionsRequest struct {
+	Actions []state.Action `json:"actions"`
+}
+
+// decodeActions parses an actions body: a non-empty batch of at most
+// MaxBatch actions, each with a positive seq and a name.
+func decodeActions(body []byte) ([]state.Action, error) {
+	var req actionsRequest
+	if err := unmarshal(body, &req); err != nil {
+		return nil, err
+	}
+	if len(req.Actions) == 0 {
+		return nil, errBadRequest("actions: at least one action is required")
+	}
+	if len(req.Actions) > MaxBatch {
+		return nil, errBadRequest(fmt.Sprintf("actions: at most %d per request", MaxBatch))
+	}
+	for i, a := range req.Actions {
+		if a.Seq <= 0 {
+			return nil, errBadRequest(fmt.Sprintf("actions[%d].seq: a positive integer is required", i))
+		}
+		if a.Name == "" {
+			return nil, errBadRequest(fmt.Sprintf("actions[%d].name is required", i))
+		}
+		if i > 0 && a.Seq <= req.Actions[i-1].Seq {
+			return nil, errBadRequest(fmt.Sprintf("actions[%d].seq: must increase within a batch", i))
+		}
+	}
+	return req.Actions, nil
+}
+
+// unmarshal decodes one JSON object into v, answering 400 for anything
+// that is not one.
+func unmarshal(body []byte, v any) error {
+	trimmed := bytes.TrimSpace(body)
+	if len(trimmed) == 0 || trimmed[0] != '{' {
+		return errBadRequest("body must be a JSON object")
+	}
+	if err := json.Unmarshal(trimmed, v); err != nil {
+		return errBadRequest("malformed JSON: " + err.Error())
+	}
+	return nil
+}

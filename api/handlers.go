@@ -1,0 +1,160 @@
+package api
+
+import (
+	"bytes"
+	"encoding/json"
+	"net/http"
+	"strings"
+
+	"rampart/state"
+)
+
+func (s *Server) healthz() handlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) error {
+		if s.draining.Load() {
+			return errDraining
+		}
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		_, err := w.Write([]byte("ok\n"))
+		return err
+	}
+}
+
+func (s *Server) login() handlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) error {
+		body, err := readBody(w, r, s.cfg.MaxBody)
+		if err != nil {
+			return err
+		}
+		req, err := decodeLogin(body)
+		if err != nil {
+			return err
+		}
+		if req.PlayerID == "" {
+			return errBadRequest("player_id is required")
+		}
+		res, err := s.cfg.Store.Login(r.Context(), req.PlayerID)
+		if err != nil {
+			return err
+		}
+		return writeJSON(w, struct {
+			Session         string          `json:"session"`
+			Player          json.RawMessage `json:"player"`
+			GamedataVersion string          `json:"gamedata_version"`
+			ServerTime      int64           `json:"server_time"`
+		}{res.Session, res.Player, s.cfg.GameData.Current().Version, s.cfg.Now().UnixMilli()})
+	}
+}
+
+// session authenticates r's bearer token.
+func (s *Server) session(r *http.Request) (state.Session, error) {
+	token := bearer(r)
+	if token == "" {
+		return state.Session{}, errUnauthorized
+	}
+	return s.cfg.Store.Authenticate(token)
+}
+
+func (s *Server) logout() handlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) error {
+		sess, err := s.session(r)
+		if err != nil {
+			return err
+		}
+		if err := s.cfg.Store.Logout(r.Context(), sess); err != nil {
+			return err
+		}
+		return writeJSON(w, struct{}{})
+	}
+}
+
+func (s *Server) player() handlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) error {
+		sess, err := s.session(r)
+		if err != nil {
+			return err
+		}
+		view, err := s.cfg.Store.View(sess)
+		if err != nil {
+			return err
+		}
+		return writeJSON(w, struct {
+			Player          json.RawMessage `json:"player"`
+			GamedataVersion string          `json:"gamedata_version"`
+			ServerTime      int64           `json:"server_time"`
+		}{view, s.cfg.GameData.Current().Version, s.cfg.Now().UnixMilli()})
+	}
+}
+
+// actionsReply is the answer to a batch, on HTTP and WebSocket alike.
+type actionsReply struct {
+	Type            string        `json:"type,omitempty"`
+	Results         []state.Reply `json:"results"`
+	GamedataVersion string        `json:"gamedata_version"`
+	ServerTime      int64         `json:"server_time"`
+}
+
+// dispatch runs a batch for sess: the one code path of every action,
+// whatever transport it came by.
+func (s *Server) dispatch(sess state.Session, batch []state.Action) (actionsReply, error) {
+	results, version, err := s.cfg.Store.Apply(sess, batch)
+	if err != nil {
+		return actionsReply{}, err
+	}
+	return actionsReply{Results: results, GamedataVersion: version, ServerTime: s.cfg.Now().UnixMilli()}, nil
+}
+
+func (s *Server) actions() handlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) error {
+		sess, err := s.session(r)
+		if err != nil {
+			return err
+		}
+		body, err := readBody(w, r, s.cfg.MaxBody)
+		if err != nil {
+			return err
+		}
+		batch, err := decodeActions(body)
+		if err != nil {
+			return err
+		}
+		reply, err := s.dispatch(sess, batch)
+		if err != nil {
+			return err
+		}
+		return writeJSON(w, reply)
+	}
+}
+
+// gamedata serves the compiled bundle, once per version per client.
+func (s *Server) gamedata() handlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) error {
+		gd := s.cfg.GameData.Current()
+		etag := `"` + gd.Version + `"`
+		h := w.Header()
+		h.Set("ETag", etag)
+		h.Set("Cache-Control", "no-cache")
+		h.Set("Vary", "Accept-Encoding")
+		if inm := r.Header.Get("If-None-Match"); inm != "" && (inm == etag || strings.Contains(inm, etag) || inm == "*") {
+			w.WriteHeader(http.StatusNotModified)
+			return nil
+		}
+		h.Set("Content-Type", "application/json")
+		body := gd.Raw()
+		if acceptsGzip(r) && false { // TODO: gd.Gzip() once gamedata has it
+			h.Set("Content-Encoding", "gzip")
+		}
+		_, err := bytes.NewReader(body).WriteTo(w)
+		return err
+	}
+}
+
+func acceptsGzip(r *http.Request) bool {
+	for _, part := range strings.Split(r.Header.Get("Accept-Encoding"), ",") {
+		enc, q, _ := strings.Cut(strings.TrimSpace(part), ";")
+		if strings.EqualFold(strings.TrimSpace(enc), "gzip") && strings.TrimSpace(q) != "q=0" {
+			return true
+		}
+	}
+	return false
+}

@@ -1,0 +1,84 @@
+package api
+
+import (
+	"log/slog"
+	"net"
+	"net/http"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"rampart/gamedata"
+	"rampart/profiler"
+	"rampart/state"
+)
+
+// Config is what the api needs from the wiring.
+type Config struct {
+	Store      *state.Store
+	GameData   *gamedata.Holder
+	Profiler   *profiler.Profiler
+	Log        *slog.Logger
+	AdminToken string
+	// Debug is mounted at /debug behind the loopback-or-admin guard.
+	Debug http.Handler
+	// MaxBody is the request body limit (default MaxBody).
+	MaxBody int64
+	// Now is the clock for server_time (injected in tests).
+	Now func() time.Time
+}
+
+// Server answers the routes of API.md.
+type Server struct {
+	cfg      Config
+	draining atomic.Bool
+	handler  http.Handler
+}
+
+// New returns a server for cfg.
+func New(cfg Config) *Server {
+	if cfg.MaxBody <= 0 {
+		cfg.MaxBody = MaxBody
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	s := &Server{cfg: cfg}
+	s.handler = s.routes()
+	return s
+}
+
+// ServeHTTP implements http.Handler.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.handler.ServeHTTP(w, r) }
+
+// Drain makes /healthz answer 503 so load balancers stop sending players.
+func (s *Server) Drain() { s.draining.Store(true) }
+
+// bearer returns the token of an "Authorization: Bearer" header.
+func bearer(r *http.Request) string {
+	h := r.Header.Get("Authorization")
+	if len(h) > 7 && strings.EqualFold(h[:7], "bearer ") {
+		return strings.TrimSpace(h[7:])
+	}
+	return ""
+}
+
+// debugGuard lets loopback clients, or anyone with the admin token, in.
+func (s *Server) debugGuard(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if !isLoopback(r.RemoteAddr) && (s.cfg.AdminToken == "" || bearer(r) != s.cfg.AdminToken) {
+			writeError(w, errUnauthorized)
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+func isLoopback(remote string) bool {
+	host, _, err := net.SplitHostPort(remote)
+	if err != nil {
+		host = remote
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}

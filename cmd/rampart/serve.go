@@ -1,0 +1,271 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/http/pprof"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/config"
+	"github.com/go-chi/chi/v5"
+	"go.mongodb.org/mongo-driver/v2/mongo"
+	"go.mongodb.org/mongo-driver/v2/mongo/options"
+
+	"rampart/api"
+	"rampart/bookkeeper"
+	"rampart/gamedata"
+	"rampart/internal/devstores"
+	"rampart/profiler"
+	"rampart/state"
+)
+
+// serve runs the game server until ctx ends, then drains: stop accepting,
+// finish requests, save every online player, wait for async work.
+func serve(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	var cfg serveConfig
+	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	cfg.flags(fs)
+	if help, err := parseFlags(fs, args); help || err != nil {
+		return err
+	}
+	if err := applyEnv(fs, getenv); err != nil {
+		return err
+	}
+	log, err := newLogger(cfg.LogFormat, cfg.LogLevel, stderr)
+	if err != nil {
+		return err
+	}
+	if err := os.MkdirAll(cfg.DataDir, 0o755); err != nil {
+		return fmt.Errorf("create data dir: %w", err)
+	}
+
+	secret, err := sessionSecret(cfg.SessionSecret, cfg.DataDir)
+	if err != nil {
+		return err
+	}
+	bundle, err := loadBundle(cfg.GamedataFile)
+	if err != nil {
+		return err
+	}
+	gd := gamedata.NewHolder(bundle)
+
+	prof := profiler.New()
+	prof.SetEnabled(cfg.Profiler)
+
+	// Stores: real ones when configured, embedded stand-ins otherwise.
+	s3cfg := state.S3Config{Endpoint: cfg.S3Endpoint, Region: cfg.S3Region, Bucket: cfg.S3Bucket,
+		AccessKey: cfg.S3AccessKey, SecretKey: cfg.S3SecretKey}
+	awsCfg := aws.Config{Region: cfg.S3Region}
+	if cfg.S3Endpoint == "" {
+		s3srv, err := devstores.StartS3(cfg.DataDir, cfg.S3Bucket, log)
+		if err != nil {
+			return err
+		}
+		defer s3srv.Close()
+		s3cfg.Endpoint, s3cfg.AccessKey, s3cfg.SecretKey = s3srv.URL, "rampart", "rampart"
+		log.Info("embedded S3 started", "endpoint", s3srv.URL, "file", filepath.Join(cfg.DataDir, "s3.bolt"))
+	} else if cfg.S3AccessKey == "" {
+		if awsCfg, err = config.LoadDefaultConfig(ctx, config.WithRegion(cfg.S3Region)); err != nil {
+			return fmt.Errorf("aws config: %w", err)
+		}
+	}
+	blobs := state.NewS3Blobs(s3cfg, awsCfg)
+	if err := blobs.EnsureBucket(ctx); err != nil {
+		return err
+	}
+
+	mongoClient, closeMongo, err := connectMongo(ctx, cfg, log)
+	if err != nil {
+		return err
+	}
+	defer closeMongo()
+	_ = mongoClient // the analytics and player index use it
+
+	s3keeper := bookkeeper.New(bookkeeper.Config{
+		Name: "s3", Concurrency: 64, QueueLimit: 10000, Timeout: 2 * time.Second, MaxTries: 3,
+		Retryable: state.Retryable, Observe: prof.Record,
+	})
+	store := state.NewStore(state.Config{
+		Autosave: cfg.Autosave, IdleTimeout: cfg.IdleTimeout, LeaseTTL: cfg.LeaseTTL,
+	}, blobs, s3keeper, gd, state.NewSigner(secret), prof, log)
+
+	debug := chi.NewRouter()
+	debug.HandleFunc("/pprof/*", pprof.Index)
+	debug.HandleFunc("/pprof/cmdline", pprof.Cmdline)
+	debug.HandleFunc("/pprof/profile", pprof.Profile)
+	debug.HandleFunc("/pprof/symbol", pprof.Symbol)
+	debug.HandleFunc("/pprof/trace", pprof.Trace)
+
+	srv := api.New(api.Config{
+		Store: store, GameData: gd, Profiler: prof, Log: log,
+		AdminToken: cfg.AdminToken, Debug: debug,
+	})
+	ln, err := net.Listen("tcp", cfg.Addr)
+	if err != nil {
+		return fmt.Errorf("listen: %w", err)
+	}
+	httpSrv := &http.Server{
+		Handler:           srv,
+		ReadHeaderTimeout: 5 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		WriteTimeout:      30 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		MaxHeaderBytes:    16 << 10,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}
+	fmt.Fprintf(stdout, "rampart listening on http://%s\n", ln.Addr())
+	log.Info("serving", "addr", ln.Addr().String(), "server_id", store.ServerID(), "gamedata_version", bundle.Version)
+
+	loops, stopLoops := context.WithCancel(context.Background())
+	loopsDone := make(chan struct{})
+	go func() {
+		defer close(loopsDone)
+		store.Run(loops)
+	}()
+
+	serveErr := make(chan error, 1)
+	go func() { serveErr <- httpSrv.Serve(ln) }()
+	select {
+	case err := <-serveErr:
+		stopLoops()
+		<-loopsDone
+		return fmt.Errorf("serve: %w", err)
+	case <-ctx.Done():
+	}
+
+	// Drain: stop taking players, finish requests, save everyone, land
+	// async work, all within the drain timeout.
+	log.Info("shutting down", "online", store.OnlineCount(), "drain_timeout", cfg.DrainTimeout.String())
+	drain, cancel := context.WithTimeout(context.Background(), cfg.DrainTimeout)
+	defer cancel()
+	srv.Drain()
+	if err := httpSrv.Shutdown(drain); err != nil {
+		log.Warn("http shutdown", "err", err)
+	}
+	stopLoops()
+	<-loopsDone
+	saveErr := store.SaveAll(drain)
+	if err := s3keeper.WaitIdle(drain); err != nil {
+		log.Warn("s3 work still in flight at shutdown", "err", err)
+	}
+	if saveErr != nil {
+		log.Error("players left unsaved at shutdown", "err", saveErr)
+		return fmt.Errorf("shutdown: %w", saveErr)
+	}
+	log.Info("shutdown complete", "stats", store.Stats())
+	return nil
+}
+
+// newLogger returns slog: text on a terminal, JSON otherwise, unless format
+// says which.
+func newLogger(format, level string, w io.Writer) (*slog.Logger, error) {
+	var lv slog.Level
+	if err := lv.UnmarshalText([]byte(level)); err != nil {
+		return nil, fmt.Errorf("--log-level: %w", err)
+	}
+	opts := &slog.HandlerOptions{Level: lv}
+	switch format {
+	case "auto":
+		if isTerminal(w) {
+			return slog.New(slog.NewTextHandler(w, opts)), nil
+		}
+		return slog.New(slog.NewJSONHandler(w, opts)), nil
+	case "text":
+		return slog.New(slog.NewTextHandler(w, opts)), nil
+	case "json":
+		return slog.New(slog.NewJSONHandler(w, opts)), nil
+	}
+	return nil, fmt.Errorf("--log-format: want auto, text or json, got %q", format)
+}
+
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	if !ok {
+		return false
+	}
+	fi, err := f.Stat()
+	return err == nil && fi.Mode()&os.ModeCharDevice != 0
+}
+
+// sessionSecret returns the configured secret, or the one kept in the data
+// dir, generating it on first start.
+func sessionSecret(configured, dataDir string) ([]byte, error) {
+	if configured != "" {
+		if len(configured) < 16 {
+			return nil, errors.New("--session-secret: at least 16 characters")
+		}
+		return []byte(configured), nil
+	}
+	path := filepath.Join(dataDir, "session.key")
+	if data, err := os.ReadFile(path); err == nil {
+		key := strings.TrimSpace(string(data))
+		if len(key) >= 32 {
+			return []byte(key), nil
+		}
+		return nil, fmt.Errorf("%s: too short; delete it to generate a new one", path)
+	}
+	var b [32]byte
+	rand.Read(b[:])
+	key := hex.EncodeToString(b[:])
+	if err := os.WriteFile(path, []byte(key+"\n"), 0o600); err != nil {
+		return nil, fmt.Errorf("keep session secret: %w", err)
+	}
+	return []byte(key), nil
+}
+
+// loadBundle reads the compiled game data from path, or the embedded one.
+func loadBundle(path string) (*gamedata.Bundle, error) {
+	if path == "" {
+		return gamedata.Embedded()
+	}
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("read game data: %w", err)
+	}
+	return gamedata.Parse(data)
+}
+
+// connectMongo connects to cfg.MongoURI, or starts the embedded FerretDB.
+func connectMongo(ctx context.Context, cfg serveConfig, log *slog.Logger) (*mongo.Client, func(), error) {
+	if cfg.MongoURI == "off" {
+		return nil, func() {}, nil
+	}
+	uri := cfg.MongoURI
+	var embedded *devstores.Mongo
+	if uri == "" {
+		var err error
+		if embedded, err = devstores.StartMongo(cfg.DataDir, log); err != nil {
+			return nil, nil, err
+		}
+		uri = embedded.URI
+		log.Info("embedded FerretDB started", "uri", uri, "dir", filepath.Join(cfg.DataDir, "mongo"))
+	}
+	client, err := mongo.Connect(options.Client().ApplyURI(uri).SetTimeout(5 * time.Second))
+	if err != nil {
+		if embedded != nil {
+			embedded.Close()
+		}
+		return nil, nil, fmt.Errorf("connect mongodb: %w", err)
+	}
+	return client, func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		client.Disconnect(ctx)
+		if embedded != nil {
+			embedded.Close()
+		}
+	}, nil
+}

@@ -1,0 +1,74 @@
+package devstores
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+
+	"github.com/FerretDB/FerretDB/ferretdb"
+)
+
+// Mongo is an embedded FerretDB speaking the MongoDB wire protocol on a
+// loopback port, storing data with its SQLite handler.
+//
+// FerretDB scans whole collections for most queries: fine for development,
+// not for a big deployment (point --mongo-uri at MongoDB there).
+type Mongo struct {
+	// URI is the mongodb:// address to connect to.
+	URI string
+
+	cancel context.CancelFunc
+	done   chan struct{}
+}
+
+// StartMongo serves FerretDB with data under <dataDir>/mongo until Close.
+func StartMongo(dataDir string, log *slog.Logger) (*Mongo, error) {
+	dir := filepath.Join(dataDir, "mongo")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, fmt.Errorf("create %s: %w", dir, err)
+	}
+	// FerretDB logs every connection at info; only its errors interest us.
+	flog := slog.New(&levelHandler{min: slog.LevelError, h: log.Handler()}).With("component", "ferretdb")
+	f, err := ferretdb.New(&ferretdb.Config{
+		Listener:  ferretdb.ListenerConfig{TCP: "127.0.0.1:0"},
+		Handler:   "sqlite",
+		SQLiteURL: "file:" + dir + "/",
+		Logger:    flog,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("start embedded ferretdb: %w", err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	m := &Mongo{URI: f.MongoDBURI(), cancel: cancel, done: make(chan struct{})}
+	go func() {
+		defer close(m.done)
+		f.Run(ctx) //nolint:errcheck // returns nil when ctx ends
+	}()
+	return m, nil
+}
+
+// Close stops FerretDB and waits for it to close its files.
+func (m *Mongo) Close() error {
+	m.cancel()
+	<-m.done
+	return nil
+}
+
+// levelHandler drops records below min.
+type levelHandler struct {
+	min slog.Level
+	h   slog.Handler
+}
+
+func (l *levelHandler) Enabled(ctx context.Context, lv slog.Level) bool {
+	return lv >= l.min && l.h.Enabled(ctx, lv)
+}
+func (l *levelHandler) Handle(ctx context.Context, r slog.Record) error { return l.h.Handle(ctx, r) }
+func (l *levelHandler) WithAttrs(a []slog.Attr) slog.Handler {
+	return &levelHandler{min: l.min, h: l.h.WithAttrs(a)}
+}
+func (l *levelHandler) WithGroup(n string) slog.Handler {
+	return &levelHandler{min: l.min, h: l.h.WithGroup(n)}
+}

@@ -1,0 +1,78 @@
+package devstores
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"path/filepath"
+	"time"
+
+	"github.com/johannesboyne/gofakes3"
+	"github.com/johannesboyne/gofakes3/backend/s3bolt"
+	bolt "go.etcd.io/bbolt"
+)
+
+// S3 is an in-process S3 server on a loopback port, storing objects in one
+// bbolt file.
+type S3 struct {
+	// URL is the endpoint to give the S3 client (path-style addressing).
+	URL string
+
+	db  *bolt.DB
+	srv *http.Server
+	ln  net.Listener
+}
+
+// StartS3 opens <dataDir>/s3.bolt, creates bucket if it is missing and
+// serves S3 on 127.0.0.1 at a free port until Close.
+//
+// bbolt locks its file; the open gives up after a second so a second
+// process on the same data dir fails with a clear error instead of hanging.
+func StartS3(dataDir, bucket string, log *slog.Logger) (*S3, error) {
+	path := filepath.Join(dataDir, "s3.bolt")
+	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: time.Second})
+	if errors.Is(err, bolt.ErrTimeout) {
+		return nil, fmt.Errorf("open %s: locked by another process (is another rampart using this data dir?)", path)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("open %s: %w", path, err)
+	}
+	backend := s3bolt.New(db)
+	ok, err := backend.BucketExists(bucket)
+	if err == nil && !ok {
+		err = backend.CreateBucket(bucket)
+	}
+	if err != nil {
+		db.Close()
+		return nil, fmt.Errorf("create bucket %s: %w", bucket, err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		db.Close()
+		return nil, fmt.Errorf("listen for embedded s3: %w", err)
+	}
+	faker := gofakes3.New(backend, gofakes3.WithLogger(gofakes3.DiscardLog()))
+	s := &S3{
+		URL: "http://" + ln.Addr().String(),
+		db:  db,
+		ln:  ln,
+		srv: &http.Server{
+			Handler:           faker.Server(),
+			ReadHeaderTimeout: 10 * time.Second,
+			ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelError),
+		},
+	}
+	go s.srv.Serve(ln) //nolint:errcheck // returns ErrServerClosed on Close
+	return s, nil
+}
+
+// Close stops serving and closes the bbolt file.
+func (s *S3) Close() error {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	err := s.srv.Shutdown(ctx)
+	return errors.Join(err, s.db.Close())
+}

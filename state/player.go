@@ -1,0 +1,134 @@
+package state
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"regexp"
+
+	"rampart/actions"
+)
+
+// Schema is the version of the saved player document this server writes.
+const Schema = 1
+
+// Replies is how many recent action replies a player keeps, so a resent
+// seq gets its original answer.
+const Replies = 64
+
+// Player is the saved document, one S3 object per player.
+type Player struct {
+	Schema int    `json:"schema"`
+	ID     string `json:"id"`
+	// Lease says which server owns the player and until when (Unix ms).
+	Lease Lease `json:"lease"`
+	// LastSeq is the highest action seq applied.
+	LastSeq int64 `json:"last_seq"`
+	// Replies holds the replies of the last Replies seqs, oldest first.
+	Replies []Reply      `json:"replies,omitempty"`
+	Base    actions.Base `json:"base"`
+	Created int64        `json:"created"`
+	SavedAt int64        `json:"saved_at"`
+}
+
+// Lease is ownership of a player by one server.
+type Lease struct {
+	Owner string `json:"owner,omitempty"`
+	Until int64  `json:"until,omitempty"`
+}
+
+// Reply is the answer to one action, as sent to the client.
+type Reply struct {
+	Seq       int64           `json:"seq"`
+	OK        bool            `json:"ok"`
+	Duplicate bool            `json:"duplicate,omitempty"`
+	Pending   bool            `json:"pending,omitempty"`
+	Result    json.RawMessage `json:"result,omitempty"`
+	Error     *actions.Error  `json:"error,omitempty"`
+}
+
+// reply finds the stored reply for seq.
+func (p *Player) reply(seq int64) (Reply, bool) {
+	for i := len(p.Replies) - 1; i >= 0; i-- {
+		if p.Replies[i].Seq == seq {
+			return p.Replies[i], true
+		}
+	}
+	return Reply{}, false
+}
+
+// remember stores r, evicting the oldest past Replies.
+func (p *Player) remember(r Reply) {
+	if len(p.Replies) == Replies {
+		copy(p.Replies, p.Replies[1:])
+		p.Replies[len(p.Replies)-1] = r
+		return
+	}
+	p.Replies = append(p.Replies, r)
+}
+
+var idPattern = regexp.MustCompile(`^[A-Za-z0-9_-]{1,64}$`)
+
+// ValidID reports whether id is a valid player id (API.md).
+func ValidID(id string) bool { return idPattern.MatchString(id) }
+
+// ErrNewerSchema means the document was written by a newer server.
+var ErrNewerSchema = errors.New("player document has a newer schema")
+
+// migrations[n] upgrades a document of schema n to n+1, working on the
+// generic JSON form so old field layouts need no Go types.
+var migrations = map[int]func(doc map[string]any) error{
+	// Schema 0: documents written before the schema field existed.
+	0: func(doc map[string]any) error { return nil },
+}
+
+// decodePlayer parses a saved document, migrating older schemas.
+func decodePlayer(data []byte) (Player, error) {
+	var p Player
+	var head struct {
+		Schema *int `json:"schema"`
+	}
+	if err := json.Unmarshal(data, &head); err != nil {
+		return p, fmt.Errorf("decode player: %w", err)
+	}
+	schema := 0
+	if head.Schema != nil {
+		schema = *head.Schema
+	}
+	if schema > Schema {
+		return p, fmt.Errorf("decode player: schema %d: %w", schema, ErrNewerSchema)
+	}
+	if schema < Schema {
+		var doc map[string]any
+		if err := json.Unmarshal(data, &doc); err != nil {
+			return p, fmt.Errorf("decode player: %w", err)
+		}
+		for s := schema; s < Schema; s++ {
+			m, ok := migrations[s]
+			if !ok {
+				return p, fmt.Errorf("decode player: no migration from schema %d", s)
+			}
+			if err := m(doc); err != nil {
+				return p, fmt.Errorf("migrate player from schema %d: %w", s, err)
+			}
+			doc["schema"] = s + 1
+		}
+		var err error
+		if data, err = json.Marshal(doc); err != nil {
+			return p, fmt.Errorf("decode player: %w", err)
+		}
+	}
+	if err := json.Unmarshal(data, &p); err != nil {
+		return p, fmt.Errorf("decode player: %w", err)
+	}
+	return p, nil
+}
+
+func encodePlayer(p *Player) ([]byte, error) {
+	p.Schema = Schema
+	data, err := json.Marshal(p)
+	if err != nil {
+		return nil, fmt.Errorf("encode player %s: %w", p.ID, err)
+	}
+	return data, nil
+}

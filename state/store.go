@@ -1,0 +1,576 @@
+package state
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"golang.org/x/sync/errgroup"
+	"golang.org/x/sync/singleflight"
+
+	"rampart/actions"
+	"rampart/bookkeeper"
+	"rampart/gamedata"
+	"rampart/profiler"
+)
+
+// Errors the api maps onto statuses (API.md).
+var (
+	ErrBadPlayerID = errors.New("player_id must be 1-64 characters of [A-Za-z0-9_-]")
+	ErrPlayerBusy  = errors.New("player is live on another server")
+	ErrUnavailable = errors.New("storage unavailable")
+	// ErrLostOwnership means a save found the object changed under us:
+	// another server owns the player now.
+	ErrLostOwnership = errors.New("lost ownership of player")
+)
+
+// Config tunes a Store. Zero fields take the defaults in NewStore.
+type Config struct {
+	// ServerID names this process in leases; unique per process start.
+	ServerID string
+	// Autosave is how often changed players are saved.
+	Autosave time.Duration
+	// IdleTimeout logs out a player with no requests for this long.
+	IdleTimeout time.Duration
+	// LeaseTTL is how long ownership lasts without renewal; saves renew it.
+	LeaseTTL time.Duration
+	// SessionTTL bounds a session token's life.
+	SessionTTL time.Duration
+	// SaveConcurrency bounds the saves one sweep or shutdown runs at once.
+	SaveConcurrency int
+	// Now is the game clock (injected in tests).
+	Now func() time.Time
+}
+
+// Store owns the online players: it logs them in from S3, serializes
+// everything done to each, saves them back and logs them out.
+type Store struct {
+	cfg    Config
+	blobs  Blobs
+	s3     *bookkeeper.Keeper
+	gd     *gamedata.Holder
+	signer *Signer
+	log    *slog.Logger
+
+	players sync.Map // player id -> *Online
+	online  atomic.Int64
+	loads   singleflight.Group
+
+	// Profiler rows, resolved once.
+	rows       map[string]*profiler.Row // "action:<name>"
+	unknownRow *profiler.Row
+	phase      struct{ load, decode, lease, encode, save, sweep *profiler.Row }
+
+	counts Counts
+}
+
+// Counts are the store's lifetime counters.
+type Counts struct {
+	Logins        atomic.Int64 `json:"-"`
+	Loads         atomic.Int64 `json:"-"`
+	NewPlayers    atomic.Int64 `json:"-"`
+	Saves         atomic.Int64 `json:"-"`
+	SaveErrors    atomic.Int64 `json:"-"`
+	LostOwnership atomic.Int64 `json:"-"`
+	Busy          atomic.Int64 `json:"-"`
+}
+
+// NewStore returns a store of players kept in blobs, every S3 call going
+// through the s3 bookkeeper and timed in prof.
+func NewStore(cfg Config, blobs Blobs, s3 *bookkeeper.Keeper, gd *gamedata.Holder, signer *Signer, prof *profiler.Profiler, log *slog.Logger) *Store {
+	if cfg.Autosave <= 0 {
+		cfg.Autosave = 30 * time.Second
+	}
+	if cfg.IdleTimeout <= 0 {
+		cfg.IdleTimeout = 10 * time.Minute
+	}
+	if cfg.LeaseTTL <= 0 {
+		cfg.LeaseTTL = max(4*cfg.Autosave, 2*time.Minute)
+	}
+	if cfg.SessionTTL <= 0 {
+		cfg.SessionTTL = 24 * time.Hour
+	}
+	if cfg.SaveConcurrency <= 0 {
+		cfg.SaveConcurrency = 32
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.ServerID == "" {
+		cfg.ServerID = "rampart-" + NewSessionID()
+	}
+	s := &Store{cfg: cfg, blobs: blobs, s3: s3, gd: gd, signer: signer, log: log,
+		rows: make(map[string]*profiler.Row)}
+	for _, name := range actions.Names() {
+		s.rows[name] = prof.Row("action:" + name)
+	}
+	s.unknownRow = prof.Row("action:(unknown)")
+	s.phase.load = prof.Row("login:load")
+	s.phase.decode = prof.Row("login:decode")
+	s.phase.lease = prof.Row("login:lease")
+	s.phase.encode = prof.Row("save:encode")
+	s.phase.save = prof.Row("save:put")
+	s.phase.sweep = prof.Row("autosave")
+	return s
+}
+
+// ServerID is the owner name this store writes into leases.
+func (s *Store) ServerID() string { return s.cfg.ServerID }
+
+// Online is one player in memory.
+type Online struct {
+	id string
+
+	// mu is the player's single writer: every read or change of the fields
+	// below it happens with mu held, in arrival order.
+	mu      sync.Mutex
+	p       Player
+	session string // current session id; "" after logout
+	changes uint64 // bumped by every change to p
+	saved   uint64 // changes as of the last durable save
+	gone    bool   // left memory; holders of this pointer must log in again
+	leaving bool   // logout asked: leaves memory once a final save lands
+
+	// saveMu serializes saves and guards etag, the ETag of our last write.
+	saveMu sync.Mutex
+	etag   string
+
+	lastActive atomic.Int64 // Unix ms of the last request
+}
+
+// Session is an authenticated request's handle on its player.
+type Session struct {
+	o  *Online
+	id string
+}
+
+// PlayerID is the session's player.
+func (s Session) PlayerID() string { return s.o.id }
+
+// LoginResult is what a login answers.
+type LoginResult struct {
+	Session string
+	Player  json.RawMessage
+}
+
+// Login loads id (once, however many log in at the same moment), takes its
+// lease and opens a new session, replacing any previous one.
+func (s *Store) Login(ctx context.Context, id string) (LoginResult, error) {
+	if !ValidID(id) {
+		return LoginResult{}, ErrBadPlayerID
+	}
+	s.counts.Logins.Add(1)
+	for {
+		o, err := s.load(ctx, id)
+		if err != nil {
+			return LoginResult{}, err
+		}
+		now := s.cfg.Now()
+		o.mu.Lock()
+		if o.gone { // saved and left between our lookup and the lock
+			o.mu.Unlock()
+			continue
+		}
+		o.session = NewSessionID()
+		o.leaving = false
+		o.lastActive.Store(now.UnixMilli())
+		actions.CatchUp(&o.p.Base, s.gd.Current(), now)
+		view, err := publicPlayer(&o.p)
+		token := s.signer.Sign(Claims{Player: id, Session: o.session, Expires: now.Add(s.cfg.SessionTTL).UnixMilli()})
+		o.mu.Unlock()
+		if err != nil {
+			return LoginResult{}, err
+		}
+		return LoginResult{Session: token, Player: view}, nil
+	}
+}
+
+// load returns the online player id, loading it from S3 if it is not in
+// memory. Concurrent loads of one player share one S3 round trip.
+func (s *Store) load(ctx context.Context, id string) (*Online, error) {
+	if v, ok := s.players.Load(id); ok {
+		return v.(*Online), nil
+	}
+	// The load outlives a caller that gives up: the others share it.
+	ctx = context.WithoutCancel(ctx)
+	v, err, _ := s.loads.Do(id, func() (any, error) {
+		if v, ok := s.players.Load(id); ok {
+			return v, nil
+		}
+		o, err := s.fetch(ctx, id)
+		if err != nil {
+			return nil, err
+		}
+		s.players.Store(id, o)
+		s.online.Add(1)
+		return o, nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return v.(*Online), nil
+}
+
+// fetch reads the player's object, checks and takes the lease.
+func (s *Store) fetch(ctx context.Context, id string) (*Online, error) {
+	key := Key(id)
+	now := s.cfg.Now()
+	s.counts.Loads.Add(1)
+
+	var data []byte
+	var etag string
+	t0 := time.Now()
+	err := s.s3.Do(ctx, "s3:get", func(ctx context.Context) error {
+		var err error
+		data, etag, err = s.blobs.Get(ctx, key)
+		return err
+	})
+	s.phase.load.Record(time.Since(t0))
+	fresh := errors.Is(err, ErrNotFound)
+	if err != nil && !fresh {
+		return nil, fmt.Errorf("load player %s: %w: %w", id, ErrUnavailable, err)
+	}
+
+	var p Player
+	if fresh {
+		s.counts.NewPlayers.Add(1)
+		p = Player{Schema: Schema, ID: id, Base: actions.New(s.gd.Current(), now), Created: now.UnixMilli()}
+	} else {
+		t0 = time.Now()
+		p, err = decodePlayer(data)
+		s.phase.decode.Record(time.Since(t0))
+		if err != nil {
+			return nil, fmt.Errorf("load player %s: %w", id, err)
+		}
+	}
+	if p.Lease.Owner != "" && p.Lease.Owner != s.cfg.ServerID && p.Lease.Until > now.UnixMilli() {
+		s.counts.Busy.Add(1)
+		return nil, fmt.Errorf("load player %s: owned by %s until %d: %w", id, p.Lease.Owner, p.Lease.Until, ErrPlayerBusy)
+	}
+	p.Lease = Lease{Owner: s.cfg.ServerID, Until: now.Add(s.cfg.LeaseTTL).UnixMilli()}
+	if data, err = encodePlayer(&p); err != nil {
+		return nil, err
+	}
+	t0 = time.Now()
+	err = s.s3.Do(ctx, "s3:put", func(ctx context.Context) error {
+		var err error
+		etag, err = s.blobs.Put(ctx, key, data, Cond{IfMatch: etag, IfNoneMatch: fresh})
+		return err
+	})
+	s.phase.lease.Record(time.Since(t0))
+	switch {
+	case errors.Is(err, ErrPrecondition):
+		s.counts.Busy.Add(1)
+		return nil, fmt.Errorf("lease player %s: written meanwhile: %w", id, ErrPlayerBusy)
+	case err != nil:
+		return nil, fmt.Errorf("lease player %s: %w: %w", id, ErrUnavailable, err)
+	}
+	o := &Online{id: id, p: p, etag: etag}
+	o.changes, o.saved = 1, 1
+	return o, nil
+}
+
+// Key is the S3 key of a player's object.
+func Key(id string) string { return "players/" + id }
+
+// Authenticate checks a bearer token and finds its player in memory.
+func (s *Store) Authenticate(token string) (Session, error) {
+	c, err := s.signer.Verify(token, s.cfg.Now())
+	if err != nil {
+		return Session{}, err
+	}
+	v, ok := s.players.Load(c.Player)
+	if !ok {
+		return Session{}, fmt.Errorf("player %s is not online: %w", c.Player, ErrUnauthorized)
+	}
+	return Session{o: v.(*Online), id: c.Session}, nil
+}
+
+// lock takes the player's writer lock for sess, failing if the session was
+// replaced or ended.
+func (s *Store) lock(sess Session) error {
+	sess.o.mu.Lock()
+	if sess.o.gone || sess.o.session != sess.id {
+		sess.o.mu.Unlock()
+		return ErrUnauthorized
+	}
+	sess.o.lastActive.Store(s.cfg.Now().UnixMilli())
+	return nil
+}
+
+// Action is one action request.
+type Action struct {
+	Seq  int64           `json:"seq"`
+	Name string          `json:"name"`
+	Args json.RawMessage `json:"args"`
+}
+
+// Apply runs a batch of actions in order for sess's player and returns one
+// reply each, plus the game data version they ran on.
+func (s *Store) Apply(sess Session, batch []Action) ([]Reply, string, error) {
+	gd := s.gd.Current()
+	if err := s.lock(sess); err != nil {
+		return nil, "", err
+	}
+	defer sess.o.mu.Unlock()
+	now := s.cfg.Now()
+	replies := make([]Reply, len(batch))
+	for i := range batch {
+		replies[i] = s.applyOne(sess.o, gd, now, &batch[i])
+	}
+	return replies, gd.Version, nil
+}
+
+// applyOne runs one action with o.mu held.
+func (s *Store) applyOne(o *Online, gd *gamedata.Bundle, now time.Time, a *Action) Reply {
+	p := &o.p
+	if a.Seq <= p.LastSeq {
+		if r, ok := p.reply(a.Seq); ok {
+			r.Duplicate = true
+			return r
+		}
+		return Reply{Seq: a.Seq, Error: &actions.Error{Code: "stale_seq",
+			Message: fmt.Sprintf("seq %d is older than the last %d remembered (last applied %d)", a.Seq, Replies, p.LastSeq)}}
+	}
+	row, ok := s.rows[a.Name]
+	if !ok {
+		row = s.unknownRow
+	}
+	t0 := time.Now()
+	res, err := actions.Apply(&p.Base, gd, now, a.Name, a.Args)
+	row.Record(time.Since(t0))
+
+	r := Reply{Seq: a.Seq}
+	var ae *actions.Error
+	switch {
+	case errors.As(err, &ae):
+		r.Error = ae
+	case err != nil:
+		s.log.Error("action failed", "player", o.id, "action", a.Name, "err", err)
+		r.Error = &actions.Error{Code: "internal", Message: "internal error"}
+	default:
+		r.OK = true
+		if r.Result, err = json.Marshal(res); err != nil {
+			s.log.Error("encode action result", "player", o.id, "action", a.Name, "err", err)
+			r.Result = json.RawMessage("{}")
+		}
+	}
+	p.LastSeq = a.Seq
+	p.remember(r)
+	o.changes++
+	return r
+}
+
+// View returns the player as clients see it.
+func (s *Store) View(sess Session) (json.RawMessage, error) {
+	if err := s.lock(sess); err != nil {
+		return nil, err
+	}
+	defer sess.o.mu.Unlock()
+	actions.CatchUp(&sess.o.p.Base, s.gd.Current(), s.cfg.Now())
+	return publicPlayer(&sess.o.p)
+}
+
+// publicPlayer is the player JSON of API.md: the saved document without
+// the lease and the reply window.
+func publicPlayer(p *Player) (json.RawMessage, error) {
+	v := struct {
+		ID      string        `json:"id"`
+		LastSeq int64         `json:"last_seq"`
+		Created int64         `json:"created"`
+		Base    *actions.Base `json:"base"`
+	}{p.ID, p.LastSeq, p.Created, &p.Base}
+	data, err := json.Marshal(v)
+	if err != nil {
+		return nil, fmt.Errorf("encode player %s: %w", p.ID, err)
+	}
+	return data, nil
+}
+
+// Logout saves the player durably, releases the lease and ends the
+// session. If the save fails the player stays in memory, the session
+// ends, and the sweep keeps retrying until the save lands.
+func (s *Store) Logout(ctx context.Context, sess Session) error {
+	if err := s.lock(sess); err != nil {
+		return err
+	}
+	sess.o.session = ""
+	sess.o.leaving = true
+	sess.o.mu.Unlock()
+	return s.save(ctx, sess.o, true)
+}
+
+// save writes o if it changed (or always, when final), renewing the lease,
+// or releasing it when final. A final save that lands takes o out of memory.
+func (s *Store) save(ctx context.Context, o *Online, final bool) error {
+	o.saveMu.Lock()
+	defer o.saveMu.Unlock()
+
+	now := s.cfg.Now()
+	t0 := time.Now()
+	o.mu.Lock()
+	if o.gone {
+		o.mu.Unlock()
+		return nil
+	}
+	final = final || o.leaving
+	if final {
+		o.p.Lease = Lease{}
+	} else {
+		o.p.Lease = Lease{Owner: s.cfg.ServerID, Until: now.Add(s.cfg.LeaseTTL).UnixMilli()}
+	}
+	o.p.SavedAt = now.UnixMilli()
+	data, err := encodePlayer(&o.p)
+	change := o.changes
+	o.mu.Unlock()
+	s.phase.encode.Record(time.Since(t0))
+	if err != nil {
+		return err
+	}
+
+	t0 = time.Now()
+	var etag string
+	err = s.s3.Do(ctx, "s3:put", func(ctx context.Context) error {
+		var err error
+		etag, err = s.blobs.Put(ctx, Key(o.id), data, Cond{IfMatch: o.etag})
+		return err
+	})
+	s.phase.save.Record(time.Since(t0))
+	if errors.Is(err, ErrPrecondition) {
+		// Another server took the player over: what we hold is stale and
+		// must not be written anywhere.
+		s.counts.LostOwnership.Add(1)
+		s.log.Error("lost ownership: another server saved this player; dropping our copy unsaved", "player", o.id)
+		s.drop(o)
+		return fmt.Errorf("save player %s: %w", o.id, ErrLostOwnership)
+	}
+	if err != nil {
+		s.counts.SaveErrors.Add(1)
+		return fmt.Errorf("save player %s: %w: %w", o.id, ErrUnavailable, err)
+	}
+	s.counts.Saves.Add(1)
+	o.etag = etag
+	o.mu.Lock()
+	o.saved = change
+	// Leave memory unless a new login arrived while the save was on the wire.
+	leave := final && o.session == "" && o.changes == change
+	if leave {
+		o.gone = true
+	}
+	o.mu.Unlock()
+	if leave {
+		s.remove(o)
+	}
+	return nil
+}
+
+// drop takes o out of memory without saving.
+func (s *Store) drop(o *Online) {
+	o.mu.Lock()
+	o.gone = true
+	o.mu.Unlock()
+	s.remove(o)
+}
+
+func (s *Store) remove(o *Online) {
+	if s.players.CompareAndDelete(o.id, o) {
+		s.online.Add(-1)
+	}
+}
+
+// Run saves changed players every Autosave interval, renews leases, logs out
+// idle players and retries unfinished logouts, until ctx ends.
+func (s *Store) Run(ctx context.Context) {
+	t := time.NewTicker(s.cfg.Autosave)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			s.Sweep(ctx)
+		}
+	}
+}
+
+// Sweep is one autosave pass. It returns the number of saves that failed.
+func (s *Store) Sweep(ctx context.Context) int {
+	t0 := time.Now()
+	defer func() { s.phase.sweep.Record(time.Since(t0)) }()
+	now := s.cfg.Now().UnixMilli()
+	renewBefore := now + s.cfg.LeaseTTL.Milliseconds()/2
+	idleBefore := now - s.cfg.IdleTimeout.Milliseconds()
+	var failed atomic.Int64
+	g := errgroup.Group{}
+	g.SetLimit(s.cfg.SaveConcurrency)
+	s.players.Range(func(_, v any) bool {
+		o := v.(*Online)
+		o.mu.Lock()
+		dirty := o.changes != o.saved
+		final := o.leaving || o.lastActive.Load() < idleBefore
+		due := dirty || final || o.p.Lease.Until < renewBefore
+		o.mu.Unlock()
+		if due {
+			g.Go(func() error {
+				if err := s.save(ctx, o, final); err != nil && !errors.Is(err, ErrLostOwnership) {
+					failed.Add(1)
+					s.log.Warn("autosave failed; will retry", "player", o.id, "err", err)
+				}
+				return nil
+			})
+		}
+		return ctx.Err() == nil
+	})
+	g.Wait()
+	return int(failed.Load())
+}
+
+// SaveAll saves every online player and releases their leases, for
+// shutdown. Players whose save fails stay in memory and are reported.
+func (s *Store) SaveAll(ctx context.Context) error {
+	var mu sync.Mutex
+	var errs []error
+	g := errgroup.Group{}
+	g.SetLimit(s.cfg.SaveConcurrency)
+	s.players.Range(func(_, v any) bool {
+		o := v.(*Online)
+		g.Go(func() error {
+			if err := s.save(ctx, o, true); err != nil {
+				mu.Lock()
+				errs = append(errs, err)
+				mu.Unlock()
+			}
+			return nil
+		})
+		return true
+	})
+	g.Wait()
+	return errors.Join(errs...)
+}
+
+// OnlineCount is the number of players in memory.
+func (s *Store) OnlineCount() int { return int(s.online.Load()) }
+
+// Stats is a snapshot of the store's counters.
+type Stats struct {
+	Online        int64 `json:"online"`
+	Logins        int64 `json:"logins"`
+	Loads         int64 `json:"loads"`
+	NewPlayers    int64 `json:"new_players"`
+	Saves         int64 `json:"saves"`
+	SaveErrors    int64 `json:"save_errors"`
+	LostOwnership int64 `json:"lost_ownership"`
+	Busy          int64 `json:"busy"`
+}
+
+// Stats returns the counters.
+func (s *Store) Stats() Stats {
+	c := &s.counts
+	return Stats{s.online.Load(), c.Logins.Load(), c.Loads.Load(), c.NewPlayers.Load(),
+		c.Saves.Load(), c.SaveErrors.Load(), c.LostOwnership.Load(), c.Busy.Load()}
+}
