@@ -420,6 +420,9 @@ func (s *Store) save(ctx context.Context, o *Online, final bool) error {
 	}
 	final = final || o.leaving
 	if final {
+		// The session ends now; a login during the save starts a new one
+		// and keeps the player in memory.
+		o.leaving, o.session = true, ""
 		o.p.Lease = Lease{}
 	} else {
 		o.p.Lease = Lease{Owner: s.cfg.ServerID, Until: now.Add(s.cfg.LeaseTTL).UnixMilli()}
@@ -458,7 +461,7 @@ func (s *Store) save(ctx context.Context, o *Online, final bool) error {
 	o.mu.Lock()
 	o.saved = change
 	// Leave memory unless a new login arrived while the save was on the wire.
-	leave := final && o.session == "" && o.changes == change
+	leave := final && o.leaving && o.changes == change
 	if leave {
 		o.gone = true
 	}

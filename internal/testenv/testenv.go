@@ -1,0 +1,114 @@
+// Package testenv owns the real servers tests run against: the embedded S3
+// server and, when `make test` installed it, versitygw on loopback.
+package testenv
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"rampart/internal/devstores"
+)
+
+// S3 is one S3 server to test against.
+type S3 struct {
+	Name                 string
+	Endpoint             string
+	AccessKey, SecretKey string
+}
+
+// Discard is a logger that drops everything.
+var Discard = slog.New(slog.NewTextHandler(io.Discard, nil))
+
+// EmbeddedS3 starts the embedded S3 server in a temporary dir for t.
+func EmbeddedS3(t testing.TB) S3 {
+	t.Helper()
+	srv, err := devstores.StartS3(t.TempDir(), "rampart", Discard)
+	if err != nil {
+		t.Fatalf("start embedded s3: %v", err)
+	}
+	t.Cleanup(func() { srv.Close() })
+	return S3{Name: "embedded", Endpoint: srv.URL, AccessKey: "rampart", SecretKey: "rampart"}
+}
+
+// VersityGW starts versitygw (the binary named by $RAMPART_VERSITYGW) with
+// the posix backend in a temporary dir, or skips t when it is not
+// installed, unless $RAMPART_REQUIRE_VERSITYGW is set (as `make test` does).
+func VersityGW(t testing.TB) S3 {
+	t.Helper()
+	bin := os.Getenv("RAMPART_VERSITYGW")
+	if bin == "" {
+		if os.Getenv("RAMPART_REQUIRE_VERSITYGW") != "" {
+			t.Fatal("RAMPART_VERSITYGW is not set; run the tests with make test")
+		}
+		t.Skip("versitygw not installed (make test installs it)")
+	}
+	if !filepath.IsAbs(bin) {
+		t.Fatalf("RAMPART_VERSITYGW=%s: want an absolute path", bin)
+	}
+	root := t.TempDir()
+	addr := FreeAddr(t)
+	const access, secret = "rampartroot", "rampartrootsecret"
+	cmd := exec.Command(bin, "--port", addr, "--keep-alive", "posix", root)
+	cmd.Env = append(os.Environ(), "ROOT_ACCESS_KEY_ID="+access, "ROOT_SECRET_ACCESS_KEY="+secret)
+	out, err := os.Create(filepath.Join(t.TempDir(), "versitygw.log"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd.Stdout, cmd.Stderr = out, out
+	if err := cmd.Start(); err != nil {
+		t.Fatalf("start versitygw: %v", err)
+	}
+	exited := make(chan struct{})
+	go func() { cmd.Wait(); close(exited) }()
+	t.Cleanup(func() {
+		cmd.Process.Kill()
+		<-exited
+		out.Close()
+	})
+	if err := WaitListening(addr, exited, 15*time.Second); err != nil {
+		log, _ := os.ReadFile(out.Name())
+		t.Fatalf("versitygw: %v\n%s", err, log)
+	}
+	return S3{Name: "versitygw", Endpoint: "http://" + addr, AccessKey: access, SecretKey: secret}
+}
+
+// FreeAddr returns a loopback address with a port free at the moment.
+func FreeAddr(t testing.TB) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
+}
+
+// WaitListening dials addr until it answers, the process exits or the
+// deadline passes.
+func WaitListening(addr string, exited <-chan struct{}, within time.Duration) error {
+	ctx, cancel := context.WithTimeout(context.Background(), within)
+	defer cancel()
+	var d net.Dialer
+	for delay := 5 * time.Millisecond; ; delay = min(2*delay, 200*time.Millisecond) {
+		c, err := d.DialContext(ctx, "tcp", addr)
+		if err == nil {
+			c.Close()
+			return nil
+		}
+		select {
+		case <-exited:
+			return fmt.Errorf("exited before listening on %s", addr)
+		case <-ctx.Done():
+			return fmt.Errorf("not listening on %s after %s: %w", addr, within, err)
+		case <-time.After(delay):
+		}
+	}
+}

@@ -1,0 +1,347 @@
+package state
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+
+	"rampart/bookkeeper"
+	"rampart/gamedata"
+	"rampart/internal/testenv"
+	"rampart/profiler"
+)
+
+// clock is an injected game clock tests move by hand.
+type clock struct{ ms atomic.Int64 }
+
+func newClock() *clock {
+	c := &clock{}
+	c.ms.Store(time.Date(2026, 11, 21, 12, 0, 0, 0, time.UTC).UnixMilli())
+	return c
+}
+func (c *clock) Now() time.Time          { return time.UnixMilli(c.ms.Load()) }
+func (c *clock) Advance(d time.Duration) { c.ms.Add(d.Milliseconds()) }
+
+// countingBlobs counts the calls that reach the store.
+type countingBlobs struct {
+	Blobs
+	gets, puts atomic.Int64
+}
+
+func (c *countingBlobs) Get(ctx context.Context, key string) ([]byte, string, error) {
+	c.gets.Add(1)
+	return c.Blobs.Get(ctx, key)
+}
+
+func (c *countingBlobs) Put(ctx context.Context, key string, data []byte, cond Cond) (string, error) {
+	c.puts.Add(1)
+	return c.Blobs.Put(ctx, key, data, cond)
+}
+
+func newBlobs(t *testing.T, s3 testenv.S3) *countingBlobs {
+	t.Helper()
+	b := NewS3Blobs(S3Config{Endpoint: s3.Endpoint, Region: "us-east-1", Bucket: "rampart",
+		AccessKey: s3.AccessKey, SecretKey: s3.SecretKey}, aws.Config{})
+	if err := b.EnsureBucket(context.Background()); err != nil {
+		t.Fatalf("ensure bucket on %s: %v", s3.Name, err)
+	}
+	return &countingBlobs{Blobs: b}
+}
+
+func newStore(t *testing.T, blobs Blobs, clk *clock, id string) *Store {
+	t.Helper()
+	gd, err := gamedata.Embedded()
+	if err != nil {
+		t.Fatal(err)
+	}
+	keeper := bookkeeper.New(bookkeeper.Config{Name: "s3", Concurrency: 16, QueueLimit: 1000,
+		Timeout: 5 * time.Second, MaxTries: 2, Retryable: Retryable})
+	return NewStore(Config{ServerID: id, Autosave: 30 * time.Second, IdleTimeout: 10 * time.Minute,
+		LeaseTTL: 2 * time.Minute, Now: clk.Now},
+		blobs, keeper, gamedata.NewHolder(gd), NewSigner([]byte("0123456789abcdef0123456789abcdef")),
+		profiler.New(), testenv.Discard)
+}
+
+// s3Targets are the real S3 servers the persistence suite runs on.
+func s3Targets(t *testing.T) []testenv.S3 {
+	return []testenv.S3{testenv.EmbeddedS3(t), testenv.VersityGW(t)}
+}
+
+func login(t *testing.T, s *Store, id string) Session {
+	t.Helper()
+	res, err := s.Login(context.Background(), id)
+	if err != nil {
+		t.Fatalf("login %s: %v", id, err)
+	}
+	sess, err := s.Authenticate(res.Session)
+	if err != nil {
+		t.Fatalf("authenticate fresh session: %v", err)
+	}
+	return sess
+}
+
+func ping(seq int64) Action { return Action{Seq: seq, Name: "ping", Args: json.RawMessage(`{}`)} }
+
+func TestPersistence(t *testing.T) {
+	for _, target := range s3Targets(t) {
+		t.Run(target.Name, func(t *testing.T) {
+			blobs := newBlobs(t, target)
+			clk := newClock()
+			ctx := context.Background()
+
+			a := newStore(t, blobs, clk, "server-a")
+			sess := login(t, a, "alice")
+			replies, _, err := a.Apply(sess, []Action{ping(1), ping(2), {Seq: 3, Name: "no_such_action"}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !replies[0].OK || !replies[1].OK || replies[2].OK || replies[2].Error.Code != "unknown_action" {
+				t.Fatalf("got replies %+v, want ok, ok, unknown_action", replies)
+			}
+			if err := a.Logout(ctx, sess); err != nil {
+				t.Fatalf("logout: %v", err)
+			}
+			if n := a.OnlineCount(); n != 0 {
+				t.Fatalf("online after logout = %d, want 0", n)
+			}
+			if _, _, err := a.Apply(sess, []Action{ping(4)}); !errors.Is(err, ErrUnauthorized) {
+				t.Fatalf("apply after logout: got %v, want ErrUnauthorized", err)
+			}
+
+			// A restarted server (new store, same bucket) remembers the seq
+			// and the replies.
+			b := newStore(t, blobs, clk, "server-b")
+			sess = login(t, b, "alice")
+			replies, _, err = b.Apply(sess, []Action{ping(2), ping(3), ping(4)})
+			if err != nil {
+				t.Fatal(err)
+			}
+			want := []struct {
+				dup, ok bool
+			}{{true, true}, {true, false}, {false, true}}
+			for i, w := range want {
+				if replies[i].Duplicate != w.dup || replies[i].OK != w.ok {
+					t.Errorf("reply %d = %+v, want duplicate=%v ok=%v", i, replies[i], w.dup, w.ok)
+				}
+			}
+			if err := b.Logout(ctx, sess); err != nil {
+				t.Fatal(err)
+			}
+		})
+	}
+}
+
+func TestStaleSeqPastWindow(t *testing.T) {
+	s := newStore(t, newBlobs(t, testenv.EmbeddedS3(t)), newClock(), "a")
+	sess := login(t, s, "bob")
+	batch := make([]Action, 0, Replies+1)
+	for seq := int64(1); seq <= Replies+1; seq++ {
+		batch = append(batch, ping(seq))
+	}
+	if _, _, err := s.Apply(sess, batch); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name string
+		seq  int64
+		code string
+		dup  bool
+	}{
+		{"oldest evicted", 1, "stale_seq", false},
+		{"oldest kept", 2, "", true},
+		{"newest", Replies + 1, "", true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r, _, err := s.Apply(sess, []Action{ping(tt.seq)})
+			if err != nil {
+				t.Fatal(err)
+			}
+			got := ""
+			if r[0].Error != nil {
+				got = r[0].Error.Code
+			}
+			if got != tt.code || r[0].Duplicate != tt.dup {
+				t.Fatalf("seq %d: got code %q duplicate %v, want %q %v", tt.seq, got, r[0].Duplicate, tt.code, tt.dup)
+			}
+		})
+	}
+}
+
+func TestConcurrentLoginsLoadOnce(t *testing.T) {
+	blobs := newBlobs(t, testenv.EmbeddedS3(t))
+	s := newStore(t, blobs, newClock(), "a")
+	const n = 20
+	var wg sync.WaitGroup
+	tokens := make([]string, n)
+	errs := make([]error, n)
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			res, err := s.Login(context.Background(), "carol")
+			tokens[i], errs[i] = res.Session, err
+		}()
+	}
+	wg.Wait()
+	valid := 0
+	for i := range n {
+		if errs[i] != nil {
+			t.Fatalf("login %d: %v", i, errs[i])
+		}
+		if sess, err := s.Authenticate(tokens[i]); err == nil {
+			if _, _, err := s.Apply(sess, []Action{ping(int64(100 + i))}); err == nil {
+				valid++
+			}
+		}
+	}
+	if got := blobs.gets.Load(); got != 1 {
+		t.Errorf("S3 GETs = %d, want 1 (singleflight)", got)
+	}
+	if valid != 1 {
+		t.Errorf("sessions still valid = %d, want 1 (each login replaces the last)", valid)
+	}
+}
+
+func TestTwoServersOneOwner(t *testing.T) {
+	for _, target := range s3Targets(t) {
+		t.Run(target.Name, func(t *testing.T) {
+			blobs := newBlobs(t, target)
+			clkA, clkB := newClock(), newClock()
+			a := newStore(t, blobs, clkA, "server-a")
+			b := newStore(t, blobs, clkB, "server-b")
+			ctx := context.Background()
+
+			sessA := login(t, a, "dave")
+			if _, _, err := a.Apply(sessA, []Action{ping(1)}); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := b.Login(ctx, "dave"); !errors.Is(err, ErrPlayerBusy) {
+				t.Fatalf("second server login with live lease: got %v, want ErrPlayerBusy", err)
+			}
+
+			// Server A goes quiet; its lease runs out on B's clock.
+			clkB.Advance(3 * time.Minute)
+			sessB := login(t, b, "dave")
+			if _, _, err := b.Apply(sessB, []Action{ping(2)}); err != nil {
+				t.Fatal(err)
+			}
+			if err := b.SaveAll(ctx); err != nil {
+				t.Fatalf("server B save: %v", err)
+			}
+
+			// A wakes up and tries to save its stale copy: refused, counted,
+			// dropped.
+			if _, _, err := a.Apply(sessA, []Action{ping(3)}); err != nil {
+				t.Fatal(err)
+			}
+			if err := a.Logout(ctx, sessA); !errors.Is(err, ErrLostOwnership) {
+				t.Fatalf("stale server logout: got %v, want ErrLostOwnership", err)
+			}
+			if got := a.Stats().LostOwnership; got != 1 {
+				t.Errorf("lost_ownership = %d, want 1", got)
+			}
+			if a.OnlineCount() != 0 {
+				t.Errorf("stale server still holds the player")
+			}
+
+			// No lost update: what B saved is what a new login sees.
+			c := newStore(t, blobs, clkB, "server-c")
+			res, err := c.Login(ctx, "dave")
+			if err != nil {
+				t.Fatal(err)
+			}
+			var view struct {
+				LastSeq int64 `json:"last_seq"`
+			}
+			json.Unmarshal(res.Player, &view)
+			if view.LastSeq != 2 {
+				t.Errorf("last_seq after takeover = %d, want 2 (B's save, not A's)", view.LastSeq)
+			}
+		})
+	}
+}
+
+func TestSweep(t *testing.T) {
+	blobs := newBlobs(t, testenv.EmbeddedS3(t))
+	clk := newClock()
+	s := newStore(t, blobs, clk, "a")
+	ctx := context.Background()
+	busy := login(t, s, "erin")
+	idle := login(t, s, "frank")
+	quiet := login(t, s, "gina")
+	if _, _, err := s.Apply(busy, []Action{ping(1)}); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := s.Apply(idle, []Action{ping(1)}); err != nil {
+		t.Fatal(err)
+	}
+
+	puts := blobs.puts.Load()
+	if failed := s.Sweep(ctx); failed != 0 {
+		t.Fatalf("sweep failed %d saves", failed)
+	}
+	if got := blobs.puts.Load() - puts; got != 2 {
+		t.Errorf("first sweep saved %d players, want 2 (the changed ones)", got)
+	}
+	puts = blobs.puts.Load()
+	s.Sweep(ctx)
+	if got := blobs.puts.Load() - puts; got != 0 {
+		t.Errorf("second sweep saved %d players, want 0 (nothing changed)", got)
+	}
+
+	// Past half the lease every player is saved to renew it; past the
+	// idle timeout the idle ones leave memory.
+	clk.Advance(11 * time.Minute)
+	if _, _, err := s.Apply(busy, []Action{ping(2)}); err != nil {
+		t.Fatal(err)
+	}
+	s.Sweep(ctx)
+	if got := s.OnlineCount(); got != 1 {
+		t.Fatalf("online after idle sweep = %d, want 1", got)
+	}
+	if _, err := s.View(quiet); !errors.Is(err, ErrUnauthorized) {
+		t.Errorf("idle player's session: got %v, want ErrUnauthorized", err)
+	}
+	if _, err := s.View(busy); err != nil {
+		t.Errorf("active player's session: %v", err)
+	}
+}
+
+func TestSaveAllReleasesLeases(t *testing.T) {
+	blobs := newBlobs(t, testenv.EmbeddedS3(t))
+	clk := newClock()
+	a := newStore(t, blobs, clk, "a")
+	for _, id := range []string{"p1", "p2", "p3"} {
+		sess := login(t, a, id)
+		if _, _, err := a.Apply(sess, []Action{ping(7)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := a.SaveAll(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if a.OnlineCount() != 0 {
+		t.Fatalf("online after SaveAll = %d, want 0", a.OnlineCount())
+	}
+	b := newStore(t, blobs, clk, "b") // same clock: leases must be released, not expired
+	for _, id := range []string{"p1", "p2", "p3"} {
+		res, err := b.Login(context.Background(), id)
+		if err != nil {
+			t.Fatalf("login %s on the next server: %v", id, err)
+		}
+		var view struct {
+			LastSeq int64 `json:"last_seq"`
+		}
+		json.Unmarshal(res.Player, &view)
+		if view.LastSeq != 7 {
+			t.Errorf("%s last_seq = %d, want 7", id, view.LastSeq)
+		}
+	}
+}
