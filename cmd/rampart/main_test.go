@@ -1,0 +1,341 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"rampart/internal/testenv"
+)
+
+func TestMain(m *testing.M) {
+	// Re-executed as the real binary by tests that send it signals.
+	if os.Getenv("RAMPART_TEST_MAIN") == "1" {
+		main()
+		os.Exit(0)
+	}
+	os.Exit(m.Run())
+}
+
+// server is one run() of `rampart serve` on a loopback port.
+type server struct {
+	URL    string
+	cancel context.CancelFunc
+	done   chan error
+}
+
+// startServer runs serve with the embedded stores in dataDir.
+func startServer(t *testing.T, dataDir string, extra ...string) *server {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	pr, pw := io.Pipe()
+	s := &server{cancel: cancel, done: make(chan error, 1)}
+	args := append([]string{"serve", "--addr", "127.0.0.1:0", "--data-dir", dataDir, "--log-level", "error"}, extra...)
+	go func() {
+		err := run(ctx, args, func(string) string { return "" }, pw, io.Discard)
+		pw.CloseWithError(fmt.Errorf("run returned: %v", err))
+		s.done <- err
+	}()
+	line, err := bufio.NewReader(pr).ReadString('\n')
+	if err != nil {
+		cancel()
+		t.Fatalf("server did not start: %v", err)
+	}
+	go io.Copy(io.Discard, pr)
+	s.URL = strings.TrimSpace(strings.TrimPrefix(line, "rampart listening on "))
+	t.Cleanup(func() { s.stop(t) })
+	return s
+}
+
+// stop shuts the server down as SIGTERM does and checks it exits cleanly.
+func (s *server) stop(t *testing.T) {
+	t.Helper()
+	if s.cancel == nil {
+		return
+	}
+	s.cancel()
+	s.cancel = nil
+	if err := <-s.done; err != nil {
+		t.Errorf("serve returned %v, want nil after a clean shutdown", err)
+	}
+}
+
+// call sends a JSON request and decodes the JSON answer into out.
+func call(t *testing.T, method, url, token, body string, out any) int {
+	t.Helper()
+	req, err := http.NewRequest(method, url, strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatalf("%s %s: %v", method, url, err)
+	}
+	defer resp.Body.Close()
+	data, _ := io.ReadAll(resp.Body)
+	if out != nil && len(data) > 0 {
+		if err := json.Unmarshal(data, out); err != nil {
+			t.Fatalf("%s %s: answer %q is not JSON: %v", method, url, data, err)
+		}
+	}
+	return resp.StatusCode
+}
+
+type loginReply struct {
+	Session         string `json:"session"`
+	GamedataVersion string `json:"gamedata_version"`
+	Player          struct {
+		ID      string `json:"id"`
+		LastSeq int64  `json:"last_seq"`
+	} `json:"player"`
+}
+
+type actionsReply struct {
+	Results []struct {
+		Seq       int64 `json:"seq"`
+		OK        bool  `json:"ok"`
+		Duplicate bool  `json:"duplicate"`
+		Error     *struct {
+			Code string `json:"code"`
+		} `json:"error"`
+	} `json:"results"`
+	GamedataVersion string `json:"gamedata_version"`
+}
+
+type errorReply struct {
+	Error struct {
+		Code    string `json:"code"`
+		Message string `json:"message"`
+	} `json:"error"`
+}
+
+func loginAs(t *testing.T, base, id string) loginReply {
+	t.Helper()
+	var lr loginReply
+	if code := call(t, "POST", base+"/api/v1/login", "", `{"player_id":"`+id+`"}`, &lr); code != 200 {
+		t.Fatalf("login %s: status %d", id, code)
+	}
+	return lr
+}
+
+func pings(seqs ...int64) string {
+	var b strings.Builder
+	b.WriteString(`{"actions":[`)
+	for i, s := range seqs {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		fmt.Fprintf(&b, `{"seq":%d,"name":"ping","args":{}}`, s)
+	}
+	b.WriteString(`]}`)
+	return b.String()
+}
+
+func TestLifecycleAcrossRestart(t *testing.T) {
+	dir := t.TempDir()
+	s := startServer(t, dir)
+
+	lr := loginAs(t, s.URL, "alice")
+	if lr.Player.ID != "alice" || lr.Player.LastSeq != 0 || lr.GamedataVersion == "" {
+		t.Fatalf("new player login = %+v", lr)
+	}
+	var ar actionsReply
+	if code := call(t, "POST", s.URL+"/api/v1/actions", lr.Session, pings(1, 2), &ar); code != 200 {
+		t.Fatalf("actions: status %d", code)
+	}
+	if len(ar.Results) != 2 || !ar.Results[0].OK || !ar.Results[1].OK || ar.Results[1].Duplicate {
+		t.Fatalf("first pings = %+v", ar.Results)
+	}
+	ar = actionsReply{}
+	call(t, "POST", s.URL+"/api/v1/actions", lr.Session, pings(2), &ar)
+	if len(ar.Results) != 1 || !ar.Results[0].Duplicate || !ar.Results[0].OK {
+		t.Fatalf("resent seq 2 = %+v, want ok duplicate", ar.Results)
+	}
+	if code := call(t, "POST", s.URL+"/api/v1/logout", lr.Session, "", nil); code != 200 {
+		t.Fatalf("logout: status %d", code)
+	}
+	if code := call(t, "GET", s.URL+"/api/v1/player", lr.Session, "", nil); code != 401 {
+		t.Fatalf("player after logout: status %d, want 401", code)
+	}
+	s.stop(t)
+
+	s = startServer(t, dir)
+	lr = loginAs(t, s.URL, "alice")
+	if lr.Player.LastSeq != 2 {
+		t.Fatalf("last_seq after restart = %d, want 2", lr.Player.LastSeq)
+	}
+	ar = actionsReply{}
+	call(t, "POST", s.URL+"/api/v1/actions", lr.Session, pings(2, 3), &ar)
+	if !ar.Results[0].Duplicate || ar.Results[1].Duplicate || !ar.Results[1].OK {
+		t.Fatalf("after restart: %+v, want seq 2 duplicate and seq 3 applied", ar.Results)
+	}
+}
+
+func TestErrorStatuses(t *testing.T) {
+	s := startServer(t, t.TempDir())
+	good := loginAs(t, s.URL, "bob").Session
+	replaced := good
+	good = loginAs(t, s.URL, "bob").Session // the second login replaces the first
+	forged := good[:len(good)-4] + "AAAA"
+	big := `{"player_id":"` + strings.Repeat("x", 70<<10) + `"}`
+
+	tests := []struct {
+		name         string
+		method, path string
+		token, body  string
+		status       int
+		code         string
+	}{
+		{"login not json", "POST", "/api/v1/login", "", `nope`, 400, "bad_request"},
+		{"login wrong type", "POST", "/api/v1/login", "", `{"player_id":7}`, 400, "bad_request"},
+		{"login bad id", "POST", "/api/v1/login", "", `{"player_id":"a b"}`, 400, "bad_request"},
+		{"login missing id", "POST", "/api/v1/login", "", `{}`, 400, "bad_request"},
+		{"login too large", "POST", "/api/v1/login", "", big, 413, "too_large"},
+		{"actions no session", "POST", "/api/v1/actions", "", pings(1), 401, "unauthorized"},
+		{"actions forged session", "POST", "/api/v1/actions", forged, pings(1), 401, "unauthorized"},
+		{"actions replaced session", "POST", "/api/v1/actions", replaced, pings(1), 401, "unauthorized"},
+		{"actions malformed", "POST", "/api/v1/actions", good, `{"actions":[`, 400, "bad_request"},
+		{"actions seq not a number", "POST", "/api/v1/actions", good, `{"actions":[{"seq":"1","name":"ping"}]}`, 400, "bad_request"},
+		{"actions seq zero", "POST", "/api/v1/actions", good, `{"actions":[{"seq":0,"name":"ping"}]}`, 400, "bad_request"},
+		{"actions empty", "POST", "/api/v1/actions", good, `{"actions":[]}`, 400, "bad_request"},
+		{"player no session", "GET", "/api/v1/player", "", "", 401, "unauthorized"},
+		{"logout forged", "POST", "/api/v1/logout", forged, "", 401, "unauthorized"},
+		{"unknown route", "GET", "/api/v1/nope", "", "", 404, "not_found"},
+		{"wrong method", "GET", "/api/v1/login", "", "", 405, "method_not_allowed"},
+		{"wrong method healthz", "DELETE", "/healthz", "", "", 405, "method_not_allowed"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var er errorReply
+			status := call(t, tt.method, s.URL+tt.path, tt.token, tt.body, &er)
+			if status != tt.status || er.Error.Code != tt.code || er.Error.Message == "" {
+				t.Fatalf("got %d %+v, want %d %s with a message", status, er, tt.status, tt.code)
+			}
+		})
+	}
+	// Nothing was lost by the bad requests: the good session still works.
+	var ar actionsReply
+	if code := call(t, "POST", s.URL+"/api/v1/actions", good, pings(1), &ar); code != 200 || !ar.Results[0].OK {
+		t.Fatalf("good session after bad requests: %d %+v", code, ar)
+	}
+}
+
+func TestConcurrentLoginsOverHTTP(t *testing.T) {
+	s := startServer(t, t.TempDir())
+	const n = 16
+	var wg sync.WaitGroup
+	codes := make([]int, n)
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			codes[i] = call(t, "POST", s.URL+"/api/v1/login", "", `{"player_id":"carol"}`, nil)
+		}()
+	}
+	wg.Wait()
+	for i, c := range codes {
+		if c != 200 {
+			t.Errorf("login %d: status %d, want 200", i, c)
+		}
+	}
+}
+
+// TestSIGTERMSavesEveryone runs the real binary, puts players online with
+// unsaved progress, sends SIGTERM and checks the exit and the saves.
+func TestSIGTERMSavesEveryone(t *testing.T) {
+	dir := t.TempDir()
+	cmd := exec.Command(os.Args[0], "serve", "--addr", "127.0.0.1:0", "--data-dir", dir, "--autosave", "1h", "--log-format", "json")
+	cmd.Env = append(os.Environ(), "RAMPART_TEST_MAIN=1")
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	line, err := bufio.NewReader(stdout).ReadString('\n')
+	if err != nil {
+		cmd.Process.Kill()
+		t.Fatalf("binary did not start: %v\n%s", err, stderr.String())
+	}
+	base := strings.TrimSpace(strings.TrimPrefix(line, "rampart listening on "))
+	players := []string{"p1", "p2", "p3", "p4", "p5"}
+	for i, id := range players {
+		lr := loginAs(t, base, id)
+		if code := call(t, "POST", base+"/api/v1/actions", lr.Session, pings(int64(10+i)), nil); code != 200 {
+			t.Fatalf("actions for %s: %d", id, code)
+		}
+	}
+	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	waitErr := make(chan error, 1)
+	go func() { waitErr <- cmd.Wait() }()
+	select {
+	case err := <-waitErr:
+		if err != nil {
+			t.Fatalf("exit after SIGTERM: %v, want status 0\n%s", err, stderr.String())
+		}
+	case <-time.After(60 * time.Second):
+		cmd.Process.Kill()
+		t.Fatalf("still running 60s after SIGTERM\n%s", stderr.String())
+	}
+
+	s := startServer(t, dir)
+	for i, id := range players {
+		if got := loginAs(t, s.URL, id).Player.LastSeq; got != int64(10+i) {
+			t.Errorf("%s last_seq after SIGTERM = %d, want %d", id, got, 10+i)
+		}
+	}
+}
+
+func TestSecondProcessOnDataDirFailsClearly(t *testing.T) {
+	dir := t.TempDir()
+	startServer(t, dir)
+	err := run(context.Background(), []string{"serve", "--addr", "127.0.0.1:0", "--data-dir", dir}, func(string) string { return "" }, io.Discard, io.Discard)
+	if err == nil || !strings.Contains(err.Error(), "locked by another process") {
+		t.Fatalf("second serve on the same data dir: got %v, want a clear lock error", err)
+	}
+}
+
+func TestEnvironmentConfig(t *testing.T) {
+	addr := testenv.FreeAddr(t)
+	dir := t.TempDir()
+	env := map[string]string{"RAMPART_ADDR": addr, "RAMPART_DATA_DIR": dir, "RAMPART_MONGO_URI": "off", "RAMPART_LOG_LEVEL": "error"}
+	ctx, cancel := context.WithCancel(context.Background())
+	pr, pw := io.Pipe()
+	done := make(chan error, 1)
+	go func() {
+		done <- run(ctx, []string{"serve"}, func(k string) string { return env[k] }, pw, io.Discard)
+		pw.Close()
+	}()
+	line, _ := bufio.NewReader(pr).ReadString('\n')
+	go io.Copy(io.Discard, pr)
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if want := "rampart listening on http://" + addr; strings.TrimSpace(line) != want {
+		t.Fatalf("got %q, want %q", line, want)
+	}
+	if _, err := os.Stat(dir + "/session.key"); err != nil {
+		t.Fatalf("session secret not kept in the data dir: %v", err)
+	}
+}
