@@ -141,8 +141,9 @@ func (s *Server) gamedata() handlerFunc {
 		}
 		h.Set("Content-Type", "application/json")
 		body := gd.Raw()
-		if acceptsGzip(r) && false { // TODO: gd.Gzip() once gamedata has it
+		if acceptsGzip(r) {
 			h.Set("Content-Encoding", "gzip")
+			body = gd.Gzip()
 		}
 		_, err := bytes.NewReader(body).WriteTo(w)
 		return err

@@ -1,0 +1,50 @@
+# Rampart — `make help` lists the targets.
+SHELL := /bin/bash
+GO ?= go
+BIN := $(CURDIR)/bin
+VERSITYGW_VERSION := v1.8.0
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+TEST_TIMEOUT ?= 25m
+
+.DEFAULT_GOAL := help
+
+.PHONY: help
+help: ## list the targets
+	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  %-12s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+
+.PHONY: build
+build: ## build bin/rampart
+	$(GO) build -o $(BIN)/rampart ./cmd/rampart
+
+.PHONY: run
+run: build ## serve on 127.0.0.1:8080 with embedded S3 and MongoDB, data under ./data
+	$(BIN)/rampart serve
+
+.PHONY: gamedata
+gamedata: build ## validate gamedata/src and rewrite the committed bundle
+	$(BIN)/rampart gamedata build
+
+.PHONY: test
+test: test-deps ## the whole suite: vet, race tests on real S3 (embedded and versitygw), MongoDB wire and headless Chromium
+	$(GO) vet ./...
+	RAMPART_VERSITYGW=$(BIN)/versitygw RAMPART_REQUIRE_VERSITYGW=1 RAMPART_BROWSER_TESTS=1 \
+		$(GO) test -race -count=1 -timeout $(TEST_TIMEOUT) ./...
+
+.PHONY: test-deps
+test-deps: $(BIN)/versitygw ## install what the tests need (versitygw, chromium)
+	@command -v chromium >/dev/null || { $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq chromium >/dev/null; }
+
+$(BIN)/versitygw:
+	GOBIN=$(BIN) $(GO) install github.com/versity/versitygw/cmd/versitygw@$(VERSITYGW_VERSION)
+
+.PHONY: fuzz
+fuzz: ## run each fuzz target for a while (FUZZTIME=30s)
+	@for t in FuzzDecodeActions FuzzDecodeLogin; do $(GO) test -run=^$$ -fuzz=^$$t$$ -fuzztime=$${FUZZTIME:-30s} ./api/ || exit 1; done
+
+.PHONY: bench
+bench: build ## micro-benchmarks of every package (end-to-end runs: see README, Performance)
+	$(GO) test -run=^$$ -bench=. -benchmem -benchtime=1s ./...
+
+.PHONY: clean
+clean: ## remove build output (keeps ./data)
+	rm -rf $(BIN)
