@@ -1,0 +1,254 @@
+package loadtest
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"net/url"
+	"strings"
+	"time"
+)
+
+// Config is one load test. The zero value is not usable; start from
+// DefaultConfig.
+type Config struct {
+	// Target is the server's base URL.
+	Target string
+	// AllowRemote permits a target that is not a loopback address.
+	AllowRemote bool
+	// Players is how many simulated players take part.
+	Players int
+	// IDPrefix starts every player id; ids are <prefix>-<seed>-<n>.
+	IDPrefix string
+	// RampUp spreads the players' first logins evenly over this long.
+	RampUp time.Duration
+	// Duration is the run from the first login until players log out;
+	// ramp-up is part of it. The logout and ledger check come after.
+	Duration time.Duration
+	// APM is actions per player per minute; think times are drawn around
+	// 60s/APM.
+	APM float64
+	// Batch is the most actions one request carries (each request carries
+	// 1..Batch, uniformly).
+	Batch int
+	// Session is a player's mean session length; when it ends the player
+	// logs out, stays away a while and logs in again, and the ledger is
+	// checked on that login. Zero keeps one session for the whole run.
+	Session time.Duration
+	// Transport is "http" (players share Conns keep-alive connections) or
+	// "ws" (every online player owns a WebSocket).
+	Transport string
+	// Conns is the number of workers: over HTTP each owns one keep-alive
+	// connection; over WebSocket it bounds the exchanges in flight.
+	Conns int
+	// Client is the HTTP client: "raw" (the cheap built-in one, http://
+	// only) or "std" (net/http).
+	Client string
+	// Mix names the action profile (see Profiles).
+	Mix string
+	// Seed makes the players' choices and think times repeatable.
+	Seed uint64
+	// Timeout bounds one exchange.
+	Timeout time.Duration
+	// Drain bounds logout and the ledger check once the run ends or is
+	// interrupted; past it, the remaining exchanges are aborted.
+	Drain time.Duration
+	// Verify runs the ledger check after the final logout.
+	Verify bool
+}
+
+// Hard bounds: a load test is a bounded experiment, not a daemon.
+const (
+	maxPlayers  = 1_000_000
+	maxDuration = 4 * time.Hour
+	maxConns    = 20_000
+	maxAPM      = 60_000
+	maxBatch    = 100
+)
+
+// DefaultConfig is a small, short run against a local server.
+func DefaultConfig() Config {
+	return Config{
+		Target:    "http://127.0.0.1:8080",
+		Players:   100,
+		IDPrefix:  "lt",
+		RampUp:    5 * time.Second,
+		Duration:  30 * time.Second,
+		APM:       30,
+		Batch:     1,
+		Transport: "http",
+		Conns:     32,
+		Client:    "raw",
+		Mix:       "standard",
+		Seed:      1,
+		Timeout:   10 * time.Second,
+		Drain:     60 * time.Second,
+		Verify:    true,
+	}
+}
+
+// Run is `rampart loadtest`: it parses args, runs the test with a progress
+// line per second on stderr, and writes the report to stdout (JSON with
+// --json). It returns an error when the run could not be done or the ledger
+// check found a mismatch.
+func Run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	cfg := DefaultConfig()
+	fs := flag.NewFlagSet("loadtest", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.StringVar(&cfg.Target, "target", cfg.Target, "server base URL")
+	fs.BoolVar(&cfg.AllowRemote, "allow-remote", cfg.AllowRemote, "allow a target that is not a loopback address")
+	fs.IntVar(&cfg.Players, "players", cfg.Players, "simulated players")
+	fs.StringVar(&cfg.IDPrefix, "id-prefix", cfg.IDPrefix, "player id prefix; ids are <prefix>-<seed>-<n>")
+	fs.DurationVar(&cfg.RampUp, "ramp-up", cfg.RampUp, "spread first logins over this long")
+	fs.DurationVar(&cfg.Duration, "duration", cfg.Duration, "run length including ramp-up; logout and ledger check follow")
+	fs.Float64Var(&cfg.APM, "apm", cfg.APM, "actions per player per minute")
+	fs.IntVar(&cfg.Batch, "batch", cfg.Batch, "most actions per request (1..batch each)")
+	fs.DurationVar(&cfg.Session, "session", cfg.Session, "mean session length; players log out and back in (0: one session)")
+	fs.StringVar(&cfg.Transport, "transport", cfg.Transport, "http or ws")
+	fs.IntVar(&cfg.Conns, "conns", cfg.Conns, "workers: HTTP keep-alive connections, or WebSocket exchanges in flight")
+	fs.StringVar(&cfg.Client, "client", cfg.Client, "HTTP client: raw (built-in, cheap) or std (net/http)")
+	fs.StringVar(&cfg.Mix, "mix", cfg.Mix, "action profile: "+strings.Join(profileNames(), ", "))
+	fs.Uint64Var(&cfg.Seed, "seed", cfg.Seed, "random seed")
+	fs.DurationVar(&cfg.Timeout, "timeout", cfg.Timeout, "timeout of one exchange")
+	fs.DurationVar(&cfg.Drain, "drain", cfg.Drain, "time allowed for logout and the ledger check")
+	fs.BoolVar(&cfg.Verify, "verify", cfg.Verify, "check every player's ledger after logout")
+	asJSON := fs.Bool("json", false, "write the final report as JSON")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("loadtest: unexpected arguments %q", fs.Args())
+	}
+
+	if lim, err := RaiseFileLimit(); err != nil {
+		fmt.Fprintf(stderr, "loadtest: %v (limit %d)\n", err, lim)
+	}
+	rep, err := Execute(ctx, cfg, stderr)
+	if rep != nil {
+		if *asJSON {
+			if werr := rep.WriteJSON(stdout); werr != nil && err == nil {
+				err = werr
+			}
+		} else {
+			rep.WriteText(stdout)
+		}
+	}
+	if err != nil {
+		return err
+	}
+	if n := rep.Ledger.Mismatches; n > 0 {
+		return fmt.Errorf("loadtest: ledger check failed for %d players", n)
+	}
+	return nil
+}
+
+// validate checks cfg and returns the parsed target.
+func (c *Config) validate(ctx context.Context, fileLimit uint64) (*url.URL, error) {
+	u, err := url.Parse(c.Target)
+	if err != nil {
+		return nil, fmt.Errorf("target %q: %w", c.Target, err)
+	}
+	if u.Scheme != "http" && u.Scheme != "https" {
+		return nil, fmt.Errorf("target %q: scheme must be http or https", c.Target)
+	}
+	if u.Host == "" {
+		return nil, fmt.Errorf("target %q: no host", c.Target)
+	}
+	if !c.AllowRemote {
+		if err := requireLoopback(ctx, u.Hostname()); err != nil {
+			return nil, err
+		}
+	}
+	var errs []error
+	bad := func(format string, a ...any) { errs = append(errs, fmt.Errorf(format, a...)) }
+	if c.Players < 1 || c.Players > maxPlayers {
+		bad("players %d: want 1..%d", c.Players, maxPlayers)
+	}
+	if c.Duration <= 0 || c.Duration > maxDuration {
+		bad("duration %v: want above 0 and at most %v", c.Duration, maxDuration)
+	}
+	if c.RampUp < 0 || c.RampUp >= c.Duration {
+		bad("ramp-up %v: want 0 or more and below the duration %v", c.RampUp, c.Duration)
+	}
+	if !(c.APM > 0 && c.APM <= maxAPM) {
+		bad("apm %v: want above 0 and at most %d", c.APM, maxAPM)
+	}
+	if c.Batch < 1 || c.Batch > maxBatch {
+		bad("batch %d: want 1..%d", c.Batch, maxBatch)
+	}
+	if c.Session < 0 {
+		bad("session %v: want 0 or more", c.Session)
+	}
+	if c.Conns < 1 || c.Conns > maxConns {
+		bad("conns %d: want 1..%d", c.Conns, maxConns)
+	}
+	if c.Timeout <= 0 || c.Drain <= 0 {
+		bad("timeout and drain must be positive")
+	}
+	if c.IDPrefix == "" || len(c.IDPrefix) > 32 || !validIDChars(c.IDPrefix) {
+		bad("id-prefix %q: want 1..32 characters of [A-Za-z0-9_-]", c.IDPrefix)
+	}
+	if _, ok := profile(c.Mix); !ok {
+		bad("mix %q: want one of %s", c.Mix, strings.Join(profileNames(), ", "))
+	}
+	switch c.Client {
+	case "raw":
+		if u.Scheme == "https" {
+			bad("client raw speaks http:// only; use --client std for https")
+		}
+	case "std":
+	default:
+		bad("client %q: want raw or std", c.Client)
+	}
+	// Every connection is a file; keep headroom for the runtime and logs.
+	files := uint64(c.Conns) + 64
+	switch c.Transport {
+	case "http":
+	case "ws":
+		files += uint64(c.Players)
+	default:
+		bad("transport %q: want http or ws", c.Transport)
+	}
+	if fileLimit > 0 && files > fileLimit {
+		bad("%s transport with %d players and %d conns needs about %d open files; the limit is %d",
+			c.Transport, c.Players, c.Conns, files, fileLimit)
+	}
+	return u, errors.Join(errs...)
+}
+
+func validIDChars(s string) bool {
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '_' || c == '-') {
+			return false
+		}
+	}
+	return true
+}
+
+// requireLoopback refuses a host that is not, or does not resolve only to,
+// loopback addresses.
+func requireLoopback(ctx context.Context, host string) error {
+	if ip := net.ParseIP(host); ip != nil {
+		if !ip.IsLoopback() {
+			return fmt.Errorf("target %s is not a loopback address; pass --allow-remote to load a remote server", host)
+		}
+		return nil
+	}
+	if strings.EqualFold(host, "localhost") {
+		return nil
+	}
+	ips, err := net.DefaultResolver.LookupIP(ctx, "ip", host)
+	if err != nil {
+		return fmt.Errorf("resolve target %s: %w", host, err)
+	}
+	for _, ip := range ips {
+		if !ip.IsLoopback() {
+			return fmt.Errorf("target %s resolves to %s, not loopback; pass --allow-remote to load a remote server", host, ip)
+		}
+	}
+	return nil
+}

@@ -1,0 +1,285 @@
+package loadtest
+
+import (
+	"cmp"
+	"encoding/json"
+	"fmt"
+	"io"
+	"maps"
+	"slices"
+	"strings"
+	"time"
+
+	hdrhistogram "github.com/HdrHistogram/hdrhistogram-go"
+)
+
+// Report is the outcome of a run. Durations in JSON are milliseconds.
+type Report struct {
+	Target    string  `json:"target"`
+	Transport string  `json:"transport"`
+	Mix       string  `json:"mix"`
+	Seed      uint64  `json:"seed"`
+	Players   int     `json:"players"`
+	Conns     int     `json:"conns"`
+	APM       float64 `json:"apm"`
+	// Elapsed runs from the first login to the end of the drain; Run is
+	// the planned (or interrupted) playing part that rates are over.
+	ElapsedS    float64 `json:"elapsed_s"`
+	RunS        float64 `json:"run_s"`
+	PeakOnline  int64   `json:"peak_online"`
+	Interrupted bool    `json:"interrupted,omitempty"`
+	Aborted     bool    `json:"aborted,omitempty"`
+
+	Requests         map[string]int64     `json:"requests"`
+	RequestsPerS     float64              `json:"requests_per_s"`
+	Actions          int64                `json:"actions"` // actions answered
+	ActionsPerS      float64              `json:"actions_per_s"`
+	Latency          map[string]Latency   `json:"latency_ms"`
+	Lag              Latency              `json:"schedule_lag_ms"`
+	Dials            int64                `json:"dials"`
+	HTTPErrors       map[string]int64     `json:"http_errors"`
+	TransportErrors  map[string]int64     `json:"transport_errors"`
+	ActionFailures   map[string]int64     `json:"action_failures"`
+	ExpectedFailures map[string]int64     `json:"expected_failures"`
+	Moves            map[string]kindCount `json:"moves"`
+	Events           map[string]int64     `json:"events,omitempty"`
+	Disabled         []string             `json:"disabled_moves,omitempty"`
+
+	Ledger LedgerReport `json:"ledger"`
+}
+
+// Latency summarizes one HDR histogram, in milliseconds.
+type Latency struct {
+	Count int64   `json:"count"`
+	Mean  float64 `json:"mean"`
+	P50   float64 `json:"p50"`
+	P90   float64 `json:"p90"`
+	P99   float64 `json:"p99"`
+	P999  float64 `json:"p99_9"`
+	Max   float64 `json:"max"`
+}
+
+// LedgerReport is the outcome of the ledger checks.
+type LedgerReport struct {
+	// Checked players were read back after their final logout.
+	Checked int `json:"checked"`
+	// Mismatches is players with at least one problem.
+	Mismatches int `json:"mismatches"`
+	// Reads is state reads held against a ledger (logins, refreshes, the
+	// final check); Resends is resent seqs checked to come back duplicate.
+	Reads   int64 `json:"reads"`
+	Resends int64 `json:"resends"`
+	// Acknowledged is fresh results over all players.
+	Acknowledged int64 `json:"acknowledged"`
+	// Problems lists the first problems found, "player: what".
+	Problems []string `json:"problems,omitempty"`
+}
+
+const maxReportProblems = 20
+
+func summarize(h *hdrhistogram.Histogram) Latency {
+	ms := func(v int64) float64 { return float64(v) / 1000 }
+	if h.TotalCount() == 0 {
+		return Latency{}
+	}
+	return Latency{
+		Count: h.TotalCount(),
+		Mean:  h.Mean() / 1000,
+		P50:   ms(h.ValueAtQuantile(50)),
+		P90:   ms(h.ValueAtQuantile(90)),
+		P99:   ms(h.ValueAtQuantile(99)),
+		P999:  ms(h.ValueAtQuantile(99.9)),
+		Max:   ms(h.Max()),
+	}
+}
+
+func addAll(dst, src map[string]int64) {
+	for k, v := range src {
+		dst[k] += v
+	}
+}
+
+// report gathers the shards, workers and players once every worker has
+// stopped.
+func (r *runner) report(workers []*worker, end time.Time, interrupted, aborted bool) *Report {
+	cfg := r.cfg
+	rep := &Report{
+		Target: cfg.Target, Transport: cfg.Transport, Mix: cfg.Mix, Seed: cfg.Seed,
+		Players: cfg.Players, Conns: cfg.Conns, APM: cfg.APM,
+		ElapsedS:         end.Sub(r.t0).Seconds(),
+		PeakOnline:       r.peak.Load(),
+		Interrupted:      interrupted,
+		Aborted:          aborted,
+		Requests:         map[string]int64{},
+		Latency:          map[string]Latency{},
+		HTTPErrors:       map[string]int64{},
+		TransportErrors:  map[string]int64{},
+		ActionFailures:   map[string]int64{},
+		ExpectedFailures: map[string]int64{},
+		Moves:            map[string]kindCount{},
+		Events:           map[string]int64{},
+	}
+	var lat [nOps]*hdrhistogram.Histogram
+	for i := range lat {
+		lat[i] = newHist()
+	}
+	lag := newHist()
+	var total int64
+	for _, s := range r.shards {
+		s.mu.Lock()
+		for i := range lat {
+			lat[i].Merge(s.lat[i])
+			rep.Requests[opNames[i]] += s.requests[i]
+			total += s.requests[i]
+		}
+		lag.Merge(s.lag)
+		rep.Actions += s.actionsSent
+		rep.Ledger.Acknowledged += s.actionsAck
+		addAll(rep.HTTPErrors, s.httpErrors)
+		addAll(rep.TransportErrors, s.netErrors)
+		addAll(rep.ActionFailures, s.actFail)
+		addAll(rep.ExpectedFailures, s.expectFail)
+		addAll(rep.Events, s.events)
+		for k, c := range s.kinds {
+			m := rep.Moves[k]
+			m.Sent += c.Sent
+			m.OK += c.OK
+			m.Failed += c.Failed
+			m.Duplicate += c.Duplicate
+			m.Pending += c.Pending
+			rep.Moves[k] = m
+		}
+		s.mu.Unlock()
+	}
+	for i := range lat {
+		if lat[i].TotalCount() > 0 {
+			rep.Latency[opNames[i]] = summarize(lat[i])
+		}
+	}
+	rep.Lag = summarize(lag)
+	for _, w := range workers {
+		rep.Dials += w.dials
+		if raw, ok := w.http.(*rawHTTP); ok {
+			rep.Dials += raw.dials
+		}
+	}
+
+	runEnd := r.stoppedAt
+	if runEnd.IsZero() || runEnd.After(end) {
+		runEnd = end
+	}
+	rep.RunS = runEnd.Sub(r.t0).Seconds()
+	if el := rep.ElapsedS; el > 0 {
+		rep.RequestsPerS = float64(total) / el
+	}
+	if rs := rep.RunS; rs > 0 {
+		rep.ActionsPerS = float64(rep.Actions) / rs
+	}
+
+	r.disabledMu.Lock()
+	rep.Disabled = slices.Clone(r.disabled)
+	r.disabledMu.Unlock()
+
+	for _, p := range r.players {
+		l := &p.led
+		rep.Ledger.Reads += l.reads
+		rep.Ledger.Resends += l.dupChecks
+		if p.everOnline && p.phase == phaseDone && cfg.Verify {
+			rep.Ledger.Checked++
+		}
+		if len(l.problems) > 0 {
+			rep.Ledger.Mismatches++
+			for _, pr := range l.problems {
+				if len(rep.Ledger.Problems) < maxReportProblems {
+					rep.Ledger.Problems = append(rep.Ledger.Problems, p.id+": "+pr)
+				}
+			}
+		}
+	}
+	return rep
+}
+
+// WriteJSON writes the report as one indented JSON document.
+func (rep *Report) WriteJSON(w io.Writer) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(rep)
+}
+
+// WriteText writes the report for people.
+func (rep *Report) WriteText(w io.Writer) {
+	var b strings.Builder
+	fmt.Fprintf(&b, "loadtest %s over %s, mix %s, seed %d: %d players, %d conns, %.0f actions/player/min\n",
+		rep.Target, rep.Transport, rep.Mix, rep.Seed, rep.Players, rep.Conns, rep.APM)
+	fmt.Fprintf(&b, "elapsed %.1fs (playing %.1fs), peak online %d", rep.ElapsedS, rep.RunS, rep.PeakOnline)
+	if rep.Interrupted {
+		b.WriteString(", interrupted")
+	}
+	if rep.Aborted {
+		b.WriteString(", drain ABORTED")
+	}
+	b.WriteString("\n")
+	fmt.Fprintf(&b, "throughput: %.0f requests/s, %.0f actions/s (%d actions, %d connections opened)\n",
+		rep.RequestsPerS, rep.ActionsPerS, rep.Actions, rep.Dials)
+
+	b.WriteString("\nlatency (ms)      count      mean       p50       p90       p99     p99.9       max\n")
+	for _, name := range opNames {
+		l, ok := rep.Latency[name]
+		if !ok {
+			continue
+		}
+		writeLatency(&b, name, l)
+	}
+	if rep.Lag.Count > 0 {
+		writeLatency(&b, "schedule lag", rep.Lag)
+	}
+
+	writeCounts(&b, "HTTP errors", rep.HTTPErrors)
+	writeCounts(&b, "transport errors", rep.TransportErrors)
+	writeCounts(&b, "action failures (valid moves)", rep.ActionFailures)
+	writeCounts(&b, "expected failures (invalid moves)", rep.ExpectedFailures)
+	writeCounts(&b, "events", rep.Events)
+
+	if len(rep.Moves) > 0 {
+		b.WriteString("\nmoves                          sent        ok    failed       dup\n")
+		for _, k := range slices.Sorted(maps.Keys(rep.Moves)) {
+			m := rep.Moves[k]
+			fmt.Fprintf(&b, "  %-24s %10d %9d %9d %9d\n", k, m.Sent, m.OK, m.Failed, m.Duplicate)
+		}
+	}
+	if len(rep.Disabled) > 0 {
+		fmt.Fprintf(&b, "moves the server does not know (turned off): %s\n", strings.Join(rep.Disabled, ", "))
+	}
+
+	l := rep.Ledger
+	verdict := "OK"
+	if l.Mismatches > 0 {
+		verdict = "MISMATCH"
+	}
+	fmt.Fprintf(&b, "\nledger %s: %d players checked after logout, %d with problems; %d actions acknowledged, %d state reads and %d resends checked\n",
+		verdict, l.Checked, l.Mismatches, l.Acknowledged, l.Reads, l.Resends)
+	for _, p := range l.Problems {
+		fmt.Fprintf(&b, "  %s\n", p)
+	}
+	io.WriteString(w, b.String())
+}
+
+func writeLatency(b *strings.Builder, name string, l Latency) {
+	fmt.Fprintf(b, "  %-14s %8d %9.3f %9.3f %9.3f %9.3f %9.3f %9.3f\n", name, l.Count, l.Mean, l.P50, l.P90, l.P99, l.P999, l.Max)
+}
+
+func writeCounts(b *strings.Builder, title string, m map[string]int64) {
+	if len(m) == 0 {
+		return
+	}
+	fmt.Fprintf(b, "\n%s:\n", title)
+	keys := slices.SortedFunc(maps.Keys(m), func(x, y string) int {
+		if m[x] != m[y] {
+			return cmp.Compare(m[y], m[x])
+		}
+		return strings.Compare(x, y)
+	})
+	for _, k := range keys {
+		fmt.Fprintf(b, "  %-32s %d\n", k, m[k])
+	}
+}

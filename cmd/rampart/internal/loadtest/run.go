@@ -1,0 +1,252 @@
+package loadtest
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net/http"
+	"net/url"
+	"runtime"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	hdrhistogram "github.com/HdrHistogram/hdrhistogram-go"
+)
+
+// runner is one load test in progress.
+type runner struct {
+	cfg       Config
+	meanThink time.Duration
+	mix       *mix
+	transport transport
+	sched     *scheduler
+	shards    []*shard
+	players   []*player
+	newDoer   func() doer
+
+	t0     time.Time
+	stopAt time.Time // set before the workers start; read-only after
+	// stoppedAt is when playing ended; owned by Execute.
+	stoppedAt time.Time
+
+	abort context.Context // canceled when the drain runs out of time
+
+	stopFlag  atomic.Bool
+	online    atomic.Int64
+	peak      atomic.Int64
+	remaining atomic.Int64
+	allDone   chan struct{}
+
+	disabledMu sync.Mutex
+	disabled   []string // guarded by disabledMu
+	progress   io.Writer
+}
+
+// Execute runs the test described by cfg, writing a progress line per
+// second to progress (nil for none), and returns the report. A canceled
+// ctx ends the run early: players log out and the ledger is checked within
+// cfg.Drain. The report is returned even when err is not nil, if the run
+// started.
+func Execute(ctx context.Context, cfg Config, progress io.Writer) (*Report, error) {
+	limit, _ := RaiseFileLimit()
+	base, err := cfg.validate(ctx, limit)
+	if err != nil {
+		return nil, fmt.Errorf("loadtest: %w", err)
+	}
+	kinds, _ := profile(cfg.Mix)
+	if progress == nil {
+		progress = io.Discard
+	}
+
+	abort, cancelAbort := context.WithCancel(context.Background())
+	defer cancelAbort()
+
+	r := &runner{
+		cfg:       cfg,
+		meanThink: time.Duration(float64(time.Minute) / cfg.APM),
+		mix:       newMix(cfg.Mix, kinds),
+		sched:     newScheduler(cfg.Players),
+		abort:     abort,
+		allDone:   make(chan struct{}),
+		progress:  progress,
+	}
+	r.newDoer, r.transport = r.clients(base)
+
+	nShards := min(cfg.Conns, 4*runtime.GOMAXPROCS(0))
+	for range nShards {
+		r.shards = append(r.shards, newShard())
+	}
+
+	r.t0 = time.Now()
+	r.stopAt = r.t0.Add(cfg.Duration)
+	r.players = make([]*player, cfg.Players)
+	r.remaining.Store(int64(cfg.Players))
+	for i := range r.players {
+		p := &player{
+			idx: i,
+			id:  cfg.IDPrefix + "-" + strconv.FormatUint(cfg.Seed, 10) + "-" + strconv.Itoa(i),
+			rng: rand.New(rand.NewPCG(cfg.Seed, uint64(i))),
+		}
+		p.next = r.t0
+		if cfg.Players > 1 {
+			p.next = r.t0.Add(time.Duration(int64(cfg.RampUp) * int64(i) / int64(cfg.Players)))
+		}
+		r.players[i] = p
+		r.sched.h = append(r.sched.h, p) // sorted by next already: a valid heap
+	}
+
+	schedCtx, stopSched := context.WithCancel(context.Background())
+	var swg, wg sync.WaitGroup
+	swg.Go(func() { r.sched.run(schedCtx) })
+	workers := make([]*worker, cfg.Conns)
+	var wwg sync.WaitGroup
+	for i := range workers {
+		w := &worker{r: r, st: r.shards[i%nShards], http: r.newDoer(), in: interner{}}
+		workers[i] = w
+		wwg.Go(w.run)
+	}
+	progDone := make(chan struct{})
+	wg.Go(func() { r.progressLoop(progDone) })
+
+	// Stop on time or on ctx, then give the drain its time.
+	endTimer := time.NewTimer(cfg.Duration)
+	interrupted := false
+	select {
+	case <-endTimer.C:
+	case <-ctx.Done():
+		interrupted = true
+	case <-r.allDone:
+	}
+	endTimer.Stop()
+	r.stoppedAt = time.Now()
+	r.stop()
+	drainTimer := time.NewTimer(cfg.Drain)
+	aborted := false
+	select {
+	case <-r.allDone:
+	case <-drainTimer.C:
+		aborted = true
+		cancelAbort()
+	}
+	drainTimer.Stop()
+	end := time.Now()
+
+	// The workers finish their current exchange (aborted ones fail at once).
+	stopSched()
+	swg.Wait()
+	close(r.sched.due)
+	wwg.Wait()
+	close(progDone)
+	wg.Wait()
+
+	rep := r.report(workers, end, interrupted, aborted)
+	if aborted {
+		return rep, fmt.Errorf("loadtest: %d players did not finish logout and the ledger check within %v", r.remaining.Load(), cfg.Drain)
+	}
+	return rep, nil
+}
+
+// clients builds the HTTP client factory and the transport for base.
+func (r *runner) clients(base *url.URL) (func() doer, transport) {
+	cfg := r.cfg
+	var newDoer func() doer
+	if cfg.Client == "raw" {
+		addr := base.Host
+		if base.Port() == "" {
+			addr += ":80"
+		}
+		newDoer = func() doer { return newRawHTTP(r.abort, addr, base.Host, cfg.Timeout) }
+	} else {
+		client := &http.Client{Transport: newStdTransport(cfg.Conns, cfg.Timeout), Timeout: cfg.Timeout}
+		root := base.Scheme + "://" + base.Host
+		newDoer = func() doer { return &stdHTTP{client: client, base: root, abort: r.abort} }
+	}
+	if cfg.Transport != "ws" {
+		return newDoer, httpTransport{}
+	}
+	ws := *base
+	ws.Scheme = map[string]string{"http": "ws", "https": "wss"}[base.Scheme]
+	ws.Path = "/api/v1/ws"
+	tr := newStdTransport(0, cfg.Timeout)
+	tr.MaxIdleConns = 0
+	return newDoer, &wsTransport{url: ws.String(), client: &http.Client{Transport: tr}}
+}
+
+// stopping reports whether the run is over and players should log out.
+func (r *runner) stopping() bool { return r.stopFlag.Load() }
+
+func (r *runner) stop() {
+	r.stopFlag.Store(true)
+	r.sched.stop()
+}
+
+// capNext keeps a step from being scheduled past the end of the run.
+func (r *runner) capNext(t time.Time) time.Time {
+	if t.After(r.stopAt) {
+		return r.stopAt
+	}
+	return t
+}
+
+func (r *runner) finished() {
+	if r.remaining.Add(-1) == 0 {
+		close(r.allDone)
+	}
+}
+
+func (r *runner) changeOnline(d int64) {
+	n := r.online.Add(d)
+	for {
+		peak := r.peak.Load()
+		if n <= peak || r.peak.CompareAndSwap(peak, n) {
+			return
+		}
+	}
+}
+
+func (r *runner) noteDisabled(name string) {
+	r.disabledMu.Lock()
+	r.disabled = append(r.disabled, name)
+	r.disabledMu.Unlock()
+	fmt.Fprintf(r.progress, "loadtest: the server does not know %q; that move is off for the rest of the run\n", name)
+}
+
+// progressLoop prints one line a second until done is closed.
+func (r *runner) progressLoop(done <-chan struct{}) {
+	tick := time.NewTicker(time.Second)
+	defer tick.Stop()
+	h := hdrhistogram.New(histMin, histMax, histSig)
+	last := time.Now()
+	for {
+		select {
+		case <-done:
+			return
+		case now := <-tick.C:
+			iv := takeInterval(r.shards, h)
+			secs := now.Sub(last).Seconds()
+			last = now
+			phase := ""
+			if r.stopping() {
+				phase = fmt.Sprintf(" draining=%d", r.remaining.Load())
+			}
+			fmt.Fprintf(r.progress, "%5.0fs online=%d actions/s=%.0f p50=%s p99=%s errors=%d%s\n",
+				now.Sub(r.t0).Seconds(), r.online.Load(), float64(iv.actions)/secs,
+				fmtDur(iv.p50), fmtDur(iv.p99), iv.errors, phase)
+		}
+	}
+}
+
+func fmtDur(d time.Duration) string {
+	switch {
+	case d == 0:
+		return "-"
+	case d < time.Millisecond:
+		return strconv.FormatInt(d.Microseconds(), 10) + "µs"
+	case d < time.Second:
+		return strconv.FormatFloat(float64(d)/float64(time.Millisecond), 'f', 2, 64) + "ms"
+	}
+	return strconv.FormatFloat(d.Seconds(), 'f', 2, 64) + "s"
+}
