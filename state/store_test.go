@@ -44,7 +44,7 @@ func (c *countingBlobs) Put(ctx context.Context, key string, data []byte, cond C
 	return c.Blobs.Put(ctx, key, data, cond)
 }
 
-func newBlobs(t *testing.T, s3 testenv.S3) *countingBlobs {
+func newBlobs(t testing.TB, s3 testenv.S3) *countingBlobs {
 	t.Helper()
 	b := NewS3Blobs(S3Config{Endpoint: s3.Endpoint, Region: "us-east-1", Bucket: "rampart",
 		AccessKey: s3.AccessKey, SecretKey: s3.SecretKey}, aws.Config{})
@@ -54,7 +54,7 @@ func newBlobs(t *testing.T, s3 testenv.S3) *countingBlobs {
 	return &countingBlobs{Blobs: b}
 }
 
-func newStore(t *testing.T, blobs Blobs, clk *clock, id string) *Store {
+func newStore(t testing.TB, blobs Blobs, clk *clock, id string) *Store {
 	t.Helper()
 	gd, err := gamedata.Embedded()
 	if err != nil {
