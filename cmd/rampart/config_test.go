@@ -1,0 +1,59 @@
+package main
+
+import (
+	"flag"
+	"io"
+	"os"
+	"strings"
+	"testing"
+)
+
+// The README's configuration table lists every flag with its variable.
+func TestREADMEListsEveryFlag(t *testing.T) {
+	readme, err := os.ReadFile("../../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	var cfg serveConfig
+	cfg.flags(fs)
+	fs.VisitAll(func(f *flag.Flag) {
+		row := "| `--" + f.Name + "` | `" + envName(f.Name) + "` |"
+		if !strings.Contains(string(readme), row) {
+			t.Errorf("README configuration table has no row starting %s", row)
+		}
+	})
+}
+
+func TestApplyEnv(t *testing.T) {
+	tests := []struct {
+		name    string
+		args    []string
+		env     map[string]string
+		addr    string
+		wantErr bool
+	}{
+		{"default", nil, nil, "127.0.0.1:8080", false},
+		{"from env", nil, map[string]string{"RAMPART_ADDR": "127.0.0.1:9"}, "127.0.0.1:9", false},
+		{"flag wins", []string{"--addr", "127.0.0.1:7"}, map[string]string{"RAMPART_ADDR": "127.0.0.1:9"}, "127.0.0.1:7", false},
+		{"bad env value", nil, map[string]string{"RAMPART_AUTOSAVE": "soon"}, "", true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+			fs.SetOutput(io.Discard)
+			var cfg serveConfig
+			cfg.flags(fs)
+			if err := fs.Parse(tt.args); err != nil {
+				t.Fatal(err)
+			}
+			err := applyEnv(fs, func(k string) string { return tt.env[k] })
+			if (err != nil) != tt.wantErr {
+				t.Fatalf("got err %v, want error %v", err, tt.wantErr)
+			}
+			if !tt.wantErr && cfg.Addr != tt.addr {
+				t.Fatalf("addr = %q, want %q", cfg.Addr, tt.addr)
+			}
+		})
+	}
+}
