@@ -1,0 +1,133 @@
+package web
+
+import (
+	"context"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+)
+
+// chromiumPath is Debian's chromium package (apt-get install chromium).
+const chromiumPath = "/usr/bin/chromium"
+
+// browser starts headless Chromium with a fresh profile. Without Chromium
+// the test fails when RAMPART_BROWSER_TESTS=1 (make test) and is skipped
+// otherwise.
+func browser(t *testing.T) context.Context {
+	t.Helper()
+	if _, err := exec.LookPath(chromiumPath); err != nil {
+		if os.Getenv("RAMPART_BROWSER_TESTS") == "1" {
+			t.Fatalf("RAMPART_BROWSER_TESTS=1 but %s is missing (%v): install it with `apt-get install -y chromium`", chromiumPath, err)
+		}
+		t.Skipf("%s not found; set RAMPART_BROWSER_TESTS=1 to make this a failure", chromiumPath)
+	}
+	opts := []chromedp.ExecAllocatorOption{
+		chromedp.ExecPath(chromiumPath),
+		chromedp.Headless,
+		chromedp.NoSandbox,
+		chromedp.Flag("disable-gpu", true),
+		chromedp.NoFirstRun,
+		chromedp.Flag("disable-quic", true),
+		chromedp.Flag("disable-background-networking", true),
+		chromedp.Flag("disable-component-update", true),
+		chromedp.Flag("disable-sync", true),
+		chromedp.UserDataDir(t.TempDir()),
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	t.Cleanup(cancel)
+	ctx, cancelAlloc := chromedp.NewExecAllocator(ctx, opts...)
+	t.Cleanup(cancelAlloc)
+	ctx, cancelCtx := chromedp.NewContext(ctx, chromedp.WithLogf(t.Logf))
+	t.Cleanup(cancelCtx)
+	if err := chromedp.Do(ctx); err != nil { // starts the browser
+		t.Fatalf("start %s: %v", chromiumPath, err)
+	}
+	return ctx
+}
+
+const rowNamesJS = `[...document.querySelectorAll('#latency tbody tr.row td.name')].map(td => td.textContent)`
+
+func TestLatencyPageInBrowser(t *testing.T) {
+	f := newFixture(t)
+	srv := httptest.NewServer(f.mux)
+	defer srv.Close()
+	ctx := browser(t)
+
+	if err := chromedp.Do(ctx,
+		chromedp.Navigate(srv.URL+"/debug/latency"),
+		chromedp.WaitVisible(chromedp.CSS(`#latency`)),
+	); err != nil {
+		t.Fatalf("load page: %v", err)
+	}
+	byMax, err := chromedp.Run(ctx, chromedp.Evaluate[[]string](rowNamesJS))
+	if err != nil {
+		t.Fatalf("read rows: %v", err)
+	}
+	if !slices.Equal(byMax, wantByMax) {
+		t.Errorf("rows = %q, want by max %q", byMax, wantByMax)
+	}
+	// The SVG plot of the top row has loaded and has its size.
+	plotWidth, err := chromedp.Run(ctx, chromedp.Poll[int](
+		`(() => { const i = document.getElementById('plot'); return i && i.complete ? i.naturalWidth : 0 })()`,
+		chromedp.WithPollingTimeout(20*time.Second)))
+	if err != nil || plotWidth != plotW {
+		t.Errorf("plot natural width = %d (%v), want %d: the SVG did not render", plotWidth, err, plotW)
+	}
+	if path := os.Getenv("RAMPART_BROWSER_SCREENSHOT"); path != "" {
+		if png, err := chromedp.Run(ctx, chromedp.FullScreenshot(100)); err == nil {
+			_ = os.WriteFile(path, png, 0o644)
+		}
+	}
+
+	// Clicking a column header sorts by it (a plain link: no JavaScript).
+	for _, tc := range []struct {
+		key  string
+		want []string
+	}{
+		{"name", slices.Sorted(slices.Values(wantByMax))},
+		{"calls", []string{"GET /api/v1/state", "POST /api/v1/actions", "action:build", "autosave", "s3:get"}},
+		{"max", wantByMax},
+	} {
+		if err := chromedp.Do(ctx,
+			chromedp.Click(chromedp.CSS(`th a[data-sort="`+tc.key+`"]`)),
+			chromedp.WaitVisible(chromedp.CSS(`th.sorted a[data-sort="`+tc.key+`"]`)),
+		); err != nil {
+			t.Fatalf("click %s header: %v", tc.key, err)
+		}
+		got, err := chromedp.Run(ctx, chromedp.Evaluate[[]string](rowNamesJS))
+		if err != nil {
+			t.Fatalf("read rows: %v", err)
+		}
+		loc, err := chromedp.Run(ctx, chromedp.Location())
+		if err != nil {
+			t.Fatalf("location: %v", err)
+		}
+		if !slices.Equal(got, tc.want) {
+			t.Errorf("after clicking %s: rows %q, want %q", tc.key, got, tc.want)
+		}
+		if tc.key != "max" && !strings.Contains(loc, "sort="+tc.key) {
+			t.Errorf("after clicking %s: location %s, want ?sort=%s", tc.key, loc, tc.key)
+		}
+	}
+
+	// The reset button posts, and the page comes back empty.
+	if err := chromedp.Do(ctx,
+		chromedp.Click(chromedp.CSS(`#reset button`)),
+		chromedp.WaitNotPresent(chromedp.CSS(`#latency tbody tr.row`)),
+	); err != nil {
+		t.Fatalf("reset: %v", err)
+	}
+	empty, err := chromedp.Run(ctx, chromedp.Text(chromedp.CSS(`#latency tbody`)))
+	if err != nil {
+		t.Fatalf("read table: %v", err)
+	}
+	if !strings.Contains(empty, "Nothing recorded") {
+		t.Errorf("after reset the table says %q, want nothing recorded", empty)
+	}
+}

@@ -1,0 +1,191 @@
+package web
+
+import (
+	"bytes"
+	"embed"
+	"encoding/json"
+	"fmt"
+	"html/template"
+	"log/slog"
+	"mime"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+)
+
+//go:embed templates/*.html
+var templateFS embed.FS
+
+var templates = template.Must(template.New("").Funcs(template.FuncMap{
+	"ms":      fmtMs,
+	"total":   fmtTotal,
+	"pct":     func(f float64) string { return fmt.Sprintf("%.1f%%", f) },
+	"when":    fmtWhen,
+	"since":   func(t, now time.Time) string { return fmtSpan(now.Sub(t)) },
+	"span":    fmtSpan,
+	"value":   fmtValue,
+	"notzero": func(t time.Time) bool { return !t.IsZero() },
+	"loadpct": func(f float64) string { return fmt.Sprintf("%.1f%%", f*100) },
+}).ParseFS(templateFS, "templates/*.html"))
+
+// Section is one group of links on the /debug/ index.
+type Section struct {
+	Title string
+	Links []Link
+}
+
+// Link is one debug page.
+type Link struct {
+	Href        string // absolute ("/debug/latency") or relative to /debug/
+	Title       string
+	Description string
+}
+
+// Index is the /debug/ index page listing sections of links, so pages
+// added later (/debug/bookkeepers, /debug/players, /debug/pprof/) appear by
+// passing them here. Mount at GET /debug/.
+func Index(sections ...Section) http.Handler {
+	sections = append([]Section(nil), sections...)
+	return handler(func(w http.ResponseWriter, r *http.Request) error {
+		return render(w, "index.html", struct{ Sections []Section }{sections})
+	})
+}
+
+// handler adapts a handler that returns an error: the error is logged and
+// becomes a 500 with no internal detail (pages render into a buffer, so
+// nothing has been written yet). The errors are template bugs or a client
+// gone mid-write, so they go to the process's default logger rather than
+// through every constructor.
+func handler(f func(w http.ResponseWriter, r *http.Request) error) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if err := f(w, r); err != nil {
+			slog.Default().ErrorContext(r.Context(), "debug page", "path", r.URL.Path, "err", err)
+			http.Error(w, "internal error", http.StatusInternalServerError)
+		}
+	})
+}
+
+// render executes a template into a buffer, then writes it with headers
+// that keep the page self-contained.
+func render(w http.ResponseWriter, name string, data any) error {
+	var buf bytes.Buffer
+	if err := templates.ExecuteTemplate(&buf, name, data); err != nil {
+		return fmt.Errorf("render %s: %w", name, err)
+	}
+	h := w.Header()
+	h.Set("Content-Type", "text/html; charset=utf-8")
+	h.Set("Cache-Control", "no-store")
+	h.Set("X-Content-Type-Options", "nosniff")
+	h.Set("Content-Security-Policy", "default-src 'none'; img-src 'self'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'")
+	_, err := w.Write(buf.Bytes())
+	return err
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) error {
+	body, err := json.MarshalIndent(v, "", "  ")
+	if err != nil {
+		return fmt.Errorf("encode json: %w", err)
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(status)
+	_, err = w.Write(append(body, '\n'))
+	return err
+}
+
+// wantJSON is ?format=json, or an Accept header asking for JSON only.
+func wantJSON(r *http.Request) bool {
+	if f := r.URL.Query().Get("format"); f != "" {
+		return f == "json"
+	}
+	accept := r.Header.Get("Accept")
+	if accept == "" {
+		return false
+	}
+	for _, part := range strings.Split(accept, ",") {
+		mt, _, err := mime.ParseMediaType(strings.TrimSpace(part))
+		if err == nil && (mt == "text/html" || mt == "*/*") {
+			return false
+		}
+	}
+	return strings.Contains(accept, "application/json")
+}
+
+// sameOrigin rejects cross-site form posts: a page elsewhere must not be
+// able to reset the table through an operator's browser.
+func sameOrigin(r *http.Request) bool {
+	if r.Header.Get("Sec-Fetch-Site") == "cross-site" {
+		return false
+	}
+	origin := r.Header.Get("Origin")
+	if origin == "" || origin == "null" {
+		return origin == ""
+	}
+	u, err := url.Parse(origin)
+	return err == nil && u.Host == r.Host
+}
+
+// basePath is the page's own path without a trailing slash, so links to
+// sub-pages work wherever the router mounts it.
+func basePath(r *http.Request) string { return strings.TrimSuffix(r.URL.Path, "/") }
+
+// withParam adds k=v to a URL that may already have a query.
+func withParam(u, k, v string) string {
+	sep := "?"
+	if strings.Contains(u, "?") {
+		sep = "&"
+	}
+	return u + sep + url.QueryEscape(k) + "=" + url.QueryEscape(v)
+}
+
+func fmtMs(d time.Duration) string {
+	ms := float64(d) / float64(time.Millisecond)
+	switch {
+	case d == 0:
+		return "0 ms"
+	case ms < 0.1:
+		return fmt.Sprintf("%.3f ms", ms)
+	case ms < 10:
+		return fmt.Sprintf("%.2f ms", ms)
+	default:
+		return fmt.Sprintf("%.1f ms", ms)
+	}
+}
+
+func fmtTotal(d time.Duration) string {
+	if d < time.Second {
+		return fmtMs(d)
+	}
+	return fmt.Sprintf("%.1f s", d.Seconds())
+}
+
+func fmtWhen(t time.Time) string {
+	if t.IsZero() {
+		return ""
+	}
+	return t.UTC().Format("2006-01-02 15:04:05Z")
+}
+
+func fmtSpan(d time.Duration) string {
+	switch {
+	case d < time.Second:
+		return d.Round(time.Millisecond).String()
+	case d < time.Hour:
+		return d.Round(time.Second).String()
+	default:
+		return d.Round(time.Minute).String()
+	}
+}
+
+func fmtValue(v float64, unit string) string {
+	s := fmt.Sprintf("%.1f", v)
+	switch unit {
+	case "":
+		return s
+	case "%":
+		return s + "%"
+	default:
+		return s + " " + unit
+	}
+}
