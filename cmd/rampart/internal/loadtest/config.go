@@ -142,6 +142,9 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if n := rep.Ledger.Mismatches; n > 0 {
 		return fmt.Errorf("loadtest: ledger check failed for %d players", n)
 	}
+	if cfg.Verify && rep.Ledger.Checked == 0 {
+		return errors.New("loadtest: no player could be checked (none logged in?)")
+	}
 	return nil
 }
 

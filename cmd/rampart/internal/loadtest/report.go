@@ -63,6 +63,8 @@ type Latency struct {
 type LedgerReport struct {
 	// Checked players were read back after their final logout.
 	Checked int `json:"checked"`
+	// NeverOnline players never got a session, so have nothing to check.
+	NeverOnline int `json:"never_online,omitempty"`
 	// Mismatches is players with at least one problem.
 	Mismatches int `json:"mismatches"`
 	// Reads is state reads held against a ledger (logins, refreshes, the
@@ -184,7 +186,10 @@ func (r *runner) report(workers []*worker, end time.Time, interrupted, aborted b
 		l := &p.led
 		rep.Ledger.Reads += l.reads
 		rep.Ledger.Resends += l.dupChecks
-		if p.everOnline && p.phase == phaseDone && cfg.Verify {
+		switch {
+		case !p.everOnline:
+			rep.Ledger.NeverOnline++
+		case p.phase == phaseDone && cfg.Verify:
 			rep.Ledger.Checked++
 		}
 		if len(l.problems) > 0 {
@@ -253,11 +258,17 @@ func (rep *Report) WriteText(w io.Writer) {
 
 	l := rep.Ledger
 	verdict := "OK"
-	if l.Mismatches > 0 {
+	switch {
+	case l.Mismatches > 0:
 		verdict = "MISMATCH"
+	case l.Checked == 0:
+		verdict = "NOT CHECKED"
 	}
-	fmt.Fprintf(&b, "\nledger %s: %d players checked after logout, %d with problems; %d actions acknowledged, %d state reads and %d resends checked\n",
-		verdict, l.Checked, l.Mismatches, l.Acknowledged, l.Reads, l.Resends)
+	fmt.Fprintf(&b, "\nledger %s: %d players checked after logout, %d with problems", verdict, l.Checked, l.Mismatches)
+	if l.NeverOnline > 0 {
+		fmt.Fprintf(&b, ", %d never logged in", l.NeverOnline)
+	}
+	fmt.Fprintf(&b, "; %d actions acknowledged, %d state reads and %d resends checked\n", l.Acknowledged, l.Reads, l.Resends)
 	for _, p := range l.Problems {
 		fmt.Fprintf(&b, "  %s\n", p)
 	}

@@ -80,11 +80,14 @@ type wsTransport struct {
 func (t *wsTransport) dial(w *worker, p *player) error {
 	ctx, cancel := context.WithTimeout(w.r.abort, w.r.cfg.Timeout)
 	defer cancel()
-	c, _, err := websocket.Dial(ctx, t.url, &websocket.DialOptions{
+	c, resp, err := websocket.Dial(ctx, t.url, &websocket.DialOptions{
 		HTTPClient:      t.client,
 		CompressionMode: websocket.CompressionDisabled,
 	})
 	if err != nil {
+		if resp != nil && resp.StatusCode != http.StatusSwitchingProtocols {
+			err = handshakeError{resp.StatusCode}
+		}
 		return fmt.Errorf("dial %s: %w", t.url, err)
 	}
 	c.SetReadLimit(maxBody)
@@ -146,6 +149,13 @@ func (t *wsTransport) logout(w *worker, p *player) (reply, error) {
 		return reply{status: http.StatusOK, body: []byte("{}")}, nil
 	}
 	return rep, err
+}
+
+// handshakeError is a WebSocket upgrade the server refused.
+type handshakeError struct{ status int }
+
+func (e handshakeError) Error() string {
+	return fmt.Sprintf("WebSocket handshake answered %d", e.status)
 }
 
 var (
@@ -244,7 +254,10 @@ func readAllInto(r io.Reader, b []byte) ([]byte, error) {
 // errClass names a transport failure for the report.
 func errClass(err error) string {
 	var ne net.Error
+	var he handshakeError
 	switch {
+	case errors.As(err, &he):
+		return fmt.Sprintf("ws_handshake_%d", he.status)
 	case errors.Is(err, context.Canceled):
 		return "aborted"
 	case errors.Is(err, context.DeadlineExceeded), errors.Is(err, os.ErrDeadlineExceeded),
