@@ -26,9 +26,9 @@
 // what is slow now), 3 KB each; the newest slot is partly filled, so the
 // window covers 50–60 s. Profiler.Run rotates it every second; without Run
 // it rotates only when read, and measurements made between reads may leave
-// it early. Measured with 100 rows (BenchmarkTableMemory): 41 KB a row,
-// 4.1 MB for the table. Two digits for the window would cost 153 KB a row
-// (15 MB); three digits since start 166 KB a row. Avg, max and total are
+// it early. Measured with 100 rows (BenchmarkTableMemory): 44 KB a row,
+// 4.4 MB for the table. Two digits for the window would cost 157 KB a row
+// (15.7 MB); three digits since start 170 KB a row. Avg, max and total are
 // exact; percentiles never exceed the max. Options change all of this.
 //
 // The ALL row merges every row, so nested entry points (an action inside
