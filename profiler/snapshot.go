@@ -72,7 +72,7 @@ type Table struct {
 // Wall is the period's length.
 func (t Table) Wall() time.Duration { return t.To.Sub(t.From) }
 
-// Sort orders rows by key: "max" (default), "avg", "p50", "p95", "p99",
+// SortRows orders rows by key: "max" (default), "avg", "p50", "p95", "p99",
 // "p999", "total", "calls" (all descending) or "name" (ascending). It
 // reports whether key was known; an unknown key sorts by max.
 func SortRows(rows []Stats, key string) bool {

@@ -1,7 +1,6 @@
 package web
 
 import (
-	"errors"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -128,7 +127,6 @@ type latencyPage struct {
 	RowURLs   map[string]string
 	ResetURL  string
 	JSONURL   string
-	Now       time.Time
 }
 
 type column struct {
@@ -180,7 +178,7 @@ func Latency(p *profiler.Profiler, sampler *profiler.Sampler) http.Handler {
 		base := basePath(r)
 		pg := latencyPage{Q: q, Base: base, Table: tab, Rows: rows, Load: load, HasLoad: load.Valid,
 			HardLimit: p.HardLimit(), Breaches: p.Breaches(), RowURLs: map[string]string{},
-			ResetURL: base + "/reset", Now: tab.To}
+			ResetURL: base + "/reset"}
 		pg.JSONURL = withParam(q.url(base, nil), "format", "json")
 		for _, k := range sortKeys {
 			c := column{Key: k, Title: columnTitles[k]}
@@ -281,9 +279,6 @@ func LatencyPlot(p *profiler.Profiler) http.Handler {
 			status = http.StatusNotFound
 		}
 		svg := plotSVG(d, p.HardLimit())
-		if svg == nil {
-			return errors.New("plot: nothing drawn")
-		}
 		w.Header().Set("Content-Type", "image/svg+xml")
 		w.Header().Set("Cache-Control", "no-store")
 		w.Header().Set("X-Content-Type-Options", "nosniff")
