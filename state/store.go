@@ -45,6 +45,9 @@ type Config struct {
 	SaveConcurrency int
 	// Now is the game clock (injected in tests).
 	Now func() time.Time
+	// AfterFunc runs f after d on the game clock and returns a stop
+	// function (injected in tests; default time.AfterFunc).
+	AfterFunc func(d time.Duration, f func()) (stop func() bool)
 }
 
 // Store owns the online players: it logs them in from S3, serializes
@@ -101,6 +104,9 @@ func NewStore(cfg Config, blobs Blobs, s3 *bookkeeper.Keeper, gd *gamedata.Holde
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
+	if cfg.AfterFunc == nil {
+		cfg.AfterFunc = func(d time.Duration, f func()) func() bool { return time.AfterFunc(d, f).Stop }
+	}
 	if cfg.ServerID == "" {
 		cfg.ServerID = "rampart-" + NewSessionID()
 	}
@@ -135,6 +141,11 @@ type Online struct {
 	saved   uint64 // changes as of the last durable save
 	gone    bool   // left memory; holders of this pointer must log in again
 	leaving bool   // logout asked: leaves memory once a final save lands
+	conn    Conn   // the live connection events are pushed to, if any
+	// stopTimer cancels the timer due at timerAt (Unix ms) that pushes
+	// the next finished upgrade or training; nil when none is armed.
+	stopTimer func() bool
+	timerAt   int64
 
 	// saveMu serializes saves and guards etag, the ETag of our last write.
 	saveMu sync.Mutex
@@ -178,6 +189,8 @@ func (s *Store) Login(ctx context.Context, id string) (LoginResult, error) {
 		}
 		o.session = NewSessionID()
 		o.leaving = false
+		s.replaceConn(o, nil)
+		s.schedule(o)
 		o.lastActive.Store(now.UnixMilli())
 		actions.CatchUp(&o.p.Base, s.gd.Current(), now)
 		view, err := publicPlayer(&o.p)
@@ -323,6 +336,7 @@ func (s *Store) Apply(sess Session, batch []Action) ([]Reply, string, error) {
 	for i := range batch {
 		replies[i] = s.applyOne(sess.o, gd, now, &batch[i])
 	}
+	s.schedule(sess.o)
 	return replies, gd.Version, nil
 }
 
@@ -401,6 +415,7 @@ func (s *Store) Logout(ctx context.Context, sess Session) error {
 	}
 	sess.o.session = ""
 	sess.o.leaving = true
+	s.replaceConnQuiet(sess.o)
 	sess.o.mu.Unlock()
 	return s.save(ctx, sess.o, true)
 }
@@ -464,6 +479,7 @@ func (s *Store) save(ctx context.Context, o *Online, final bool) error {
 	leave := final && o.leaving && o.changes == change
 	if leave {
 		o.gone = true
+		s.replaceConnQuiet(o)
 	}
 	o.mu.Unlock()
 	if leave {
@@ -476,6 +492,7 @@ func (s *Store) save(ctx context.Context, o *Online, final bool) error {
 func (s *Store) drop(o *Online) {
 	o.mu.Lock()
 	o.gone = true
+	s.replaceConnQuiet(o)
 	o.mu.Unlock()
 	s.remove(o)
 }
@@ -576,4 +593,33 @@ func (s *Store) Stats() Stats {
 	c := &s.counts
 	return Stats{s.online.Load(), c.Logins.Load(), c.Loads.Load(), c.NewPlayers.Load(),
 		c.Saves.Load(), c.SaveErrors.Load(), c.LostOwnership.Load(), c.Busy.Load()}
+}
+
+// Resume continues the session in token, for a client reconnecting. If
+// the server logged the player out since (idle timeout, shutdown), the
+// player is loaded afresh from S3 under a new session. A session replaced
+// by a newer login stays ended.
+func (s *Store) Resume(ctx context.Context, token string) (LoginResult, error) {
+	now := s.cfg.Now()
+	c, err := s.signer.Verify(token, now)
+	if err != nil {
+		return LoginResult{}, err
+	}
+	if v, ok := s.players.Load(c.Player); ok {
+		o := v.(*Online)
+		o.mu.Lock()
+		if !o.gone && o.session == c.Session {
+			o.lastActive.Store(now.UnixMilli())
+			actions.CatchUp(&o.p.Base, s.gd.Current(), now)
+			view, err := publicPlayer(&o.p)
+			o.mu.Unlock()
+			return LoginResult{Session: token, Player: view}, err
+		}
+		replaced := !o.gone && o.session != ""
+		o.mu.Unlock()
+		if replaced {
+			return LoginResult{}, fmt.Errorf("resume %s: session replaced by a newer login: %w", c.Player, ErrUnauthorized)
+		}
+	}
+	return s.Login(ctx, c.Player)
 }
