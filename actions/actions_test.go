@@ -395,7 +395,7 @@ func TestBuyItem(t *testing.T) {
 			}},
 		{name: "builder potion", setup: func(b *Base, gd *gamedata.Bundle) {
 			must(t, b, gd, t0, UpgradeBuilding, `{"building_id":"b4"}`) // 1 min
-			b.Buildings[0].Done = ms(2 * time.Hour)                    // town hall, by hand
+			b.Buildings[0].Done = ms(2 * time.Hour)                     // town hall, by hand
 		}, args: `{"item":"builder_potion"}`, check: func(t *testing.T, b *Base, _ any) {
 			if bl := bld(t, b, "b4"); bl.Level != 2 || bl.Since != ms(0) {
 				t.Fatalf("mine %+v", bl)

@@ -73,9 +73,9 @@ func obj(v any, path ...any) map[string]any { return at(v, path...).(map[string]
 func TestBuildReportsProblems(t *testing.T) {
 	type want struct{ file, field, msg string }
 	cases := []struct {
-		name  string
+		name   string
 		break_ func(t *testing.T, m fstest.MapFS)
-		want  []want
+		want   []want
 	}{
 		{"unknown prerequisite", func(t *testing.T, m fstest.MapFS) {
 			edit(t, m, "buildings/workshop.json", func(v any) {
@@ -179,7 +179,10 @@ func TestBuildReportsProblems(t *testing.T) {
 			edit(t, m, "units.json", func(v any) { obj(v, "archer")["id"] = "militia" })
 		}, []want{{"units.json", "militia.id", `duplicate unit "militia"`}}},
 		{"initial building overlaps", func(t *testing.T, m fstest.MapFS) {
-			edit(t, m, "game.json", func(v any) { obj(v, "initial", "buildings", 1)["x"] = 21.0; obj(v, "initial", "buildings", 1)["y"] = 21.0 })
+			edit(t, m, "game.json", func(v any) {
+				obj(v, "initial", "buildings", 1)["x"] = 21.0
+				obj(v, "initial", "buildings", 1)["y"] = 21.0
+			})
 		}, []want{{"game.json", "initial.buildings[1]", "overlaps initial.buildings[0]"}}},
 		{"initial resources above capacity", func(t *testing.T, m fstest.MapFS) {
 			edit(t, m, "game.json", func(v any) { obj(v, "initial", "resources")["gold"] = 1e6 })
