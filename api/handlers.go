@@ -37,12 +37,8 @@ func (s *Server) login() handlerFunc {
 		if err != nil {
 			return err
 		}
-		return writeJSON(w, struct {
-			Session         string          `json:"session"`
-			Player          json.RawMessage `json:"player"`
-			GamedataVersion string          `json:"gamedata_version"`
-			ServerTime      int64           `json:"server_time"`
-		}{res.Session, res.Player, s.cfg.GameData.Current().Version, s.cfg.Now().UnixMilli()})
+		return writeJSON(w, loginReply{Session: res.Session, Player: res.Player,
+			GamedataVersion: s.cfg.GameData.Current().Version, ServerTime: s.cfg.Now().UnixMilli()})
 	}
 }
 

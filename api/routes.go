@@ -21,6 +21,9 @@ func (s *Server) routes() http.Handler {
 	s.handle(r, http.MethodGet, "/api/v1/player", s.player())
 	s.handle(r, http.MethodPost, "/api/v1/actions", s.actions())
 	s.handle(r, http.MethodGet, "/api/v1/gamedata", s.gamedata())
+	// The socket's lifetime is not a latency: ws() times the upgrade and
+	// each message type in rows of their own.
+	r.Method(http.MethodGet, "/api/v1/ws", s.ws())
 
 	if s.cfg.Debug != nil {
 		r.With(s.debugGuard).Mount("/debug", s.cfg.Debug)

@@ -26,6 +26,9 @@ type Config struct {
 	MaxBody int64
 	// Now is the clock for server_time (injected in tests).
 	Now func() time.Time
+	// IdleTimeout closes a WebSocket that sent nothing for this long
+	// (default 10m, the player idle timeout).
+	IdleTimeout time.Duration
 }
 
 // Server answers the routes of API.md.
@@ -33,6 +36,10 @@ type Server struct {
 	cfg      Config
 	draining atomic.Bool
 	handler  http.Handler
+
+	wsStats      WSStats
+	wsRows       wsRows
+	wsUpgradeRow *profiler.Row
 }
 
 // New returns a server for cfg.
@@ -43,13 +50,23 @@ func New(cfg Config) *Server {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
+	if cfg.IdleTimeout <= 0 {
+		cfg.IdleTimeout = 10 * time.Minute
+	}
 	s := &Server{cfg: cfg}
+	p := cfg.Profiler
+	s.wsRows = wsRows{login: p.Row("ws:login"), actions: p.Row("ws:actions"), logout: p.Row("ws:logout"),
+		ping: p.Row("ws:ping"), unknown: p.Row("ws:(bad message)")}
+	s.wsUpgradeRow = p.Row("GET /api/v1/ws (upgrade)")
 	s.handler = s.routes()
 	return s
 }
 
 // ServeHTTP implements http.Handler.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.handler.ServeHTTP(w, r) }
+
+// WSStats returns the WebSocket counters.
+func (s *Server) WSStats() *WSStats { return &s.wsStats }
 
 // Drain makes /healthz answer 503 so load balancers stop sending players.
 func (s *Server) Drain() { s.draining.Store(true) }

@@ -111,7 +111,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 
 	srv := api.New(api.Config{
 		Store: store, GameData: gd, Profiler: prof, Log: log,
-		AdminToken: cfg.AdminToken, Debug: debug,
+		AdminToken: cfg.AdminToken, Debug: debug, IdleTimeout: cfg.IdleTimeout,
 	})
 	ln, err := net.Listen("tcp", cfg.Addr)
 	if err != nil {

@@ -1,0 +1,406 @@
+package api
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/coder/websocket"
+
+	"rampart/bookkeeper"
+	"rampart/gamedata"
+	"rampart/internal/testenv"
+	"rampart/profiler"
+	"rampart/state"
+)
+
+// fakeClock is the game clock: time moves only when a test says, and the
+// timers it fires are the store's push timers.
+type fakeClock struct {
+	mu     sync.Mutex
+	now    time.Time
+	timers []*fakeTimer
+}
+
+type fakeTimer struct {
+	at      time.Time
+	f       func()
+	stopped bool
+}
+
+func (c *fakeClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.now
+}
+
+func (c *fakeClock) AfterFunc(d time.Duration, f func()) func() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	t := &fakeTimer{at: c.now.Add(d), f: f}
+	c.timers = append(c.timers, t)
+	return func() bool {
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		was := !t.stopped
+		t.stopped = true
+		return was
+	}
+}
+
+// Advance moves time and runs the timers that came due.
+func (c *fakeClock) Advance(d time.Duration) {
+	c.mu.Lock()
+	c.now = c.now.Add(d)
+	var due []*fakeTimer
+	keep := c.timers[:0]
+	for _, t := range c.timers {
+		switch {
+		case t.stopped:
+		case !t.at.After(c.now):
+			t.stopped = true
+			due = append(due, t)
+		default:
+			keep = append(keep, t)
+		}
+	}
+	c.timers = keep
+	c.mu.Unlock()
+	for _, t := range due {
+		t.f()
+	}
+}
+
+type wsEnv struct {
+	URL   string
+	Store *state.Store
+	Srv   *Server
+	Clock *fakeClock
+}
+
+// newWSEnv runs the api over real HTTP on loopback with a store on the
+// embedded S3 server.
+func newWSEnv(t *testing.T) *wsEnv {
+	t.Helper()
+	s3 := testenv.EmbeddedS3(t)
+	blobs := state.NewS3Blobs(state.S3Config{Endpoint: s3.Endpoint, Region: "us-east-1", Bucket: "rampart",
+		AccessKey: s3.AccessKey, SecretKey: s3.SecretKey}, aws.Config{})
+	gd, err := gamedata.Embedded()
+	if err != nil {
+		t.Fatal(err)
+	}
+	holder := gamedata.NewHolder(gd)
+	clk := &fakeClock{now: time.Date(2026, 11, 21, 12, 0, 0, 0, time.UTC)}
+	prof := profiler.New()
+	keeper := bookkeeper.New(bookkeeper.Config{Name: "s3", Concurrency: 8, QueueLimit: 100, Timeout: 5 * time.Second, MaxTries: 2, Retryable: state.Retryable})
+	store := state.NewStore(state.Config{ServerID: "ws-test", Now: clk.Now, AfterFunc: clk.AfterFunc},
+		blobs, keeper, holder, state.NewSigner([]byte("0123456789abcdef0123456789abcdef")), prof, testenv.Discard)
+	srv := New(Config{Store: store, GameData: holder, Profiler: prof, Log: testenv.Discard, Now: clk.Now})
+	hs := httptest.NewServer(srv)
+	t.Cleanup(hs.Close)
+	return &wsEnv{URL: hs.URL, Store: store, Srv: srv, Clock: clk}
+}
+
+// wsClient is a test's end of a socket.
+type wsClient struct {
+	t *testing.T
+	c *websocket.Conn
+}
+
+func (e *wsEnv) dial(t *testing.T) *wsClient {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	c, _, err := websocket.Dial(ctx, "ws"+strings.TrimPrefix(e.URL, "http")+"/api/v1/ws", nil)
+	if err != nil {
+		t.Fatalf("dial: %v", err)
+	}
+	c.SetReadLimit(1 << 20)
+	t.Cleanup(func() { c.CloseNow() })
+	return &wsClient{t: t, c: c}
+}
+
+func (w *wsClient) send(msg string) {
+	w.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := w.c.Write(ctx, websocket.MessageText, []byte(msg)); err != nil {
+		w.t.Fatalf("send %s: %v", msg, err)
+	}
+}
+
+// recv reads the next message; a closed socket fails the test.
+func (w *wsClient) recv() map[string]any {
+	w.t.Helper()
+	m, err := w.tryRecv()
+	if err != nil {
+		w.t.Fatalf("recv: %v", err)
+	}
+	return m
+}
+
+func (w *wsClient) tryRecv() (map[string]any, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	_, data, err := w.c.Read(ctx)
+	if err != nil {
+		return nil, err
+	}
+	var m map[string]any
+	if err := json.Unmarshal(data, &m); err != nil {
+		return nil, fmt.Errorf("server sent non-JSON %q", data)
+	}
+	return m, nil
+}
+
+// expect reads until a message of type typ arrives (events may come
+// first) and returns it.
+func (w *wsClient) expect(typ string) map[string]any {
+	w.t.Helper()
+	for range 20 {
+		m := w.recv()
+		if m["type"] == typ {
+			return m
+		}
+		if m["type"] != "event" {
+			w.t.Fatalf("got %v, want a %s message", m, typ)
+		}
+	}
+	w.t.Fatalf("no %s message", typ)
+	return nil
+}
+
+func (w *wsClient) login(id string) string {
+	w.t.Helper()
+	w.send(`{"type":"login","player_id":"` + id + `"}`)
+	m := w.expect("login_ok")
+	return m["session"].(string)
+}
+
+// result returns the first result of a results message.
+func result(t *testing.T, m map[string]any) map[string]any {
+	t.Helper()
+	rs, _ := m["results"].([]any)
+	if len(rs) == 0 {
+		t.Fatalf("no results in %v", m)
+	}
+	return rs[0].(map[string]any)
+}
+
+func closeStatus(err error) websocket.StatusCode { return websocket.CloseStatus(err) }
+
+func TestWSLoginActionsAndSharedSeq(t *testing.T) {
+	e := newWSEnv(t)
+	w := e.dial(t)
+	session := w.login("alice")
+
+	w.send(`{"type":"actions","actions":[{"seq":1,"name":"ping","args":{}}]}`)
+	if r := result(t, w.expect("results")); r["ok"] != true || r["duplicate"] == true {
+		t.Fatalf("ping over websocket: %v", r)
+	}
+	// HTTP sees the same seq space.
+	req, _ := http.NewRequest("POST", e.URL+"/api/v1/actions", strings.NewReader(`{"actions":[{"seq":1,"name":"ping"},{"seq":2,"name":"ping"}]}`))
+	req.Header.Set("Authorization", "Bearer "+session)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var hr struct {
+		Results []state.Reply `json:"results"`
+	}
+	json.NewDecoder(resp.Body).Decode(&hr)
+	resp.Body.Close()
+	if len(hr.Results) != 2 || !hr.Results[0].Duplicate || hr.Results[1].Duplicate {
+		t.Fatalf("HTTP after websocket seq 1: %+v, want seq 1 duplicate, seq 2 applied", hr.Results)
+	}
+	w.send(`{"type":"actions","actions":[{"seq":2,"name":"ping"}]}`)
+	if r := result(t, w.expect("results")); r["duplicate"] != true {
+		t.Fatalf("websocket after HTTP seq 2: %v, want duplicate", r)
+	}
+	w.send(`{"type":"ping"}`)
+	w.expect("pong")
+}
+
+func TestWSResumeAndDuplicateAfterReconnect(t *testing.T) {
+	e := newWSEnv(t)
+	w := e.dial(t)
+	session := w.login("bob")
+	w.send(`{"type":"actions","actions":[{"seq":5,"name":"ping"}]}`)
+	w.expect("results")
+	w.c.Close(websocket.StatusNormalClosure, "")
+
+	if n := e.Store.OnlineCount(); n != 1 {
+		t.Fatalf("online after the socket closed = %d, want 1 (closing is not logging out)", n)
+	}
+	w2 := e.dial(t)
+	w2.send(`{"type":"login","session":"` + session + `"}`)
+	if m := w2.expect("login_ok"); m["session"] != session {
+		t.Fatalf("resume gave session %v, want the same %s", m["session"], session)
+	}
+	w2.send(`{"type":"actions","actions":[{"seq":5,"name":"ping"}]}`)
+	if r := result(t, w2.expect("results")); r["duplicate"] != true || r["ok"] != true {
+		t.Fatalf("resent seq after reconnect: %v, want ok duplicate", r)
+	}
+
+	// Logged out by the server (idle), the resume loads afresh from S3.
+	w2.c.Close(websocket.StatusNormalClosure, "")
+	e.Clock.Advance(11 * time.Minute)
+	e.Store.Sweep(context.Background())
+	if n := e.Store.OnlineCount(); n != 0 {
+		t.Fatalf("online after the idle sweep = %d, want 0", n)
+	}
+	w3 := e.dial(t)
+	w3.send(`{"type":"login","session":"` + session + `"}`)
+	m := w3.expect("login_ok")
+	if m["session"] == session {
+		t.Fatalf("resume after logout kept the old session")
+	}
+	if p := m["player"].(map[string]any); p["last_seq"] != float64(5) {
+		t.Fatalf("fresh load after logout: last_seq %v, want 5", p["last_seq"])
+	}
+}
+
+func TestWSTakeoverClosesOldSocket(t *testing.T) {
+	e := newWSEnv(t)
+	old := e.dial(t)
+	oldSession := old.login("carol")
+	fresh := e.dial(t)
+	fresh.login("carol")
+
+	m := old.recv()
+	ev, _ := m["event"].(map[string]any)
+	if m["type"] != "event" || ev["kind"] != "replaced" {
+		t.Fatalf("old socket got %v, want a replaced event", m)
+	}
+	if _, err := old.tryRecv(); closeStatus(err) != websocket.StatusNormalClosure {
+		t.Fatalf("old socket: got %v, want closed normally", err)
+	}
+	if got := e.Srv.WSStats().Replaced.Load(); got != 1 {
+		t.Errorf("replaced count = %d, want 1", got)
+	}
+	// The old token is dead; the new socket works.
+	resume := e.dial(t)
+	resume.send(`{"type":"login","session":"` + oldSession + `"}`)
+	if m := resume.expect("error"); m["error"].(map[string]any)["code"] != "unauthorized" {
+		t.Fatalf("resume with a replaced session: %v", m)
+	}
+	fresh.send(`{"type":"actions","actions":[{"seq":1,"name":"ping"}]}`)
+	fresh.expect("results")
+}
+
+func TestWSPushWhenUpgradeFinishes(t *testing.T) {
+	e := newWSEnv(t)
+	w := e.dial(t)
+	w.login("dana")
+	w.send(`{"type":"actions","actions":[{"seq":1,"name":"build","args":{"type":"barracks","x":8,"y":8}}]}`)
+	if r := result(t, w.expect("results")); r["ok"] != true {
+		t.Fatalf("build: %v", r)
+	}
+	e.Clock.Advance(24 * time.Hour)
+	m := w.recv()
+	ev, _ := m["event"].(map[string]any)
+	if m["type"] != "event" || ev["kind"] != state.EventUpgradeDone || ev["type"] != "barracks" || ev["level"] != float64(1) {
+		t.Fatalf("after the build time: got %v, want an upgrade_done event for the barracks at level 1", m)
+	}
+}
+
+func TestWSBadInput(t *testing.T) {
+	e := newWSEnv(t)
+	tests := []struct {
+		name string
+		msg  string
+		code string
+	}{
+		{"malformed json", `{"type":`, "bad_request"},
+		{"not an object", `[1,2]`, "bad_request"},
+		{"no type", `{"player_id":"x"}`, "bad_request"},
+		{"unknown type", `{"type":"teleport"}`, "unknown_type"},
+		{"actions before login", `{"type":"actions","actions":[{"seq":1,"name":"ping"}]}`, "unauthorized"},
+		{"bad player id", `{"type":"login","player_id":"no spaces"}`, "bad_request"},
+	}
+	w := e.dial(t)
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			w.send(tt.msg)
+			m := w.expect("error")
+			if got := m["error"].(map[string]any)["code"]; got != tt.code {
+				t.Fatalf("got code %v, want %s", got, tt.code)
+			}
+		})
+	}
+	// Still usable after every bad message.
+	w.send(`{"type":"ping"}`)
+	w.expect("pong")
+
+	closes := []struct {
+		name string
+		send func(*wsClient) error
+		want websocket.StatusCode
+	}{
+		{"oversized frame", func(w *wsClient) error {
+			return w.c.Write(context.Background(), websocket.MessageText, []byte(`{"type":"ping","pad":"`+strings.Repeat("x", 70<<10)+`"}`))
+		}, websocket.StatusMessageTooBig},
+		{"binary frame", func(w *wsClient) error {
+			return w.c.Write(context.Background(), websocket.MessageBinary, []byte{1, 2, 3})
+		}, websocket.StatusUnsupportedData},
+	}
+	for _, tt := range closes {
+		t.Run(tt.name, func(t *testing.T) {
+			w := e.dial(t)
+			tt.send(w)
+			_, err := w.tryRecv()
+			if got := closeStatus(err); got != tt.want {
+				t.Fatalf("got close %v (%v), want %v", got, err, tt.want)
+			}
+		})
+	}
+}
+
+func TestWSSlowConsumerIsCutOff(t *testing.T) {
+	e := newWSEnv(t)
+	w := e.dial(t)
+	w.login("erin")
+	// The client stops reading; events pile up past the socket buffers and
+	// the send queue.
+	big := state.Event("test", map[string]any{"pad": strings.Repeat("x", 16<<10)})
+	for i := 0; i < 5000 && e.Srv.WSStats().SlowClosed.Load() == 0; i++ {
+		e.Store.Broadcast(big)
+	}
+	if got := e.Srv.WSStats().SlowClosed.Load(); got != 1 {
+		t.Fatalf("slow consumers cut off = %d, want 1", got)
+	}
+	var err error
+	for err == nil {
+		_, err = w.tryRecv()
+	}
+	if got := closeStatus(err); got != websocket.StatusPolicyViolation && !errors.Is(err, context.DeadlineExceeded) {
+		t.Logf("slow client saw %v", err)
+	}
+	if n := e.Store.OnlineCount(); n != 1 {
+		t.Fatalf("online after the cut = %d, want 1: a slow socket is not a logout", n)
+	}
+}
+
+func FuzzDecodeWSType(f *testing.F) {
+	f.Add([]byte(`{"type":"login","player_id":"a"}`))
+	f.Add([]byte(`{"type":"actions","actions":[]}`))
+	f.Add([]byte(`{"type":7}`))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		typ, err := decodeWSType(data)
+		if err == nil && typ == "" {
+			t.Fatalf("accepted %q with an empty type", data)
+		}
+		var e *Error
+		if err != nil && (!errors.As(err, &e) || e.Status != 400) {
+			t.Fatalf("error %v is not a 400", err)
+		}
+	})
+}
