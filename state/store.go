@@ -623,3 +623,29 @@ func (s *Store) Resume(ctx context.Context, token string) (LoginResult, error) {
 	}
 	return s.Login(ctx, c.Player)
 }
+
+// OnlineInfo describes one online player for the /debug/players page.
+type OnlineInfo struct {
+	ID           string `json:"id"`
+	LastActiveMS int64  `json:"last_active_ms"` // Unix ms of the last request
+	LastSeq      int64  `json:"last_seq"`
+	Unsaved      bool   `json:"unsaved"`   // changed since the last durable save
+	Connected    bool   `json:"connected"` // has a live WebSocket
+	Leaving      bool   `json:"leaving"`   // logging out: waiting for its final save
+	LeaseUntilMS int64  `json:"lease_until_ms"`
+}
+
+// Players lists the online players, at most limit (0: all), in no order.
+// Each player's lock is held only to copy its line.
+func (s *Store) Players(limit int) []OnlineInfo {
+	out := make([]OnlineInfo, 0, min(max(limit, 0), 1024))
+	s.players.Range(func(_, v any) bool {
+		o := v.(*Online)
+		o.mu.Lock()
+		out = append(out, OnlineInfo{ID: o.id, LastActiveMS: o.lastActive.Load(), LastSeq: o.p.LastSeq,
+			Unsaved: o.changes != o.saved, Connected: o.conn != nil, Leaving: o.leaving, LeaseUntilMS: o.p.Lease.Until})
+		o.mu.Unlock()
+		return limit <= 0 || len(out) < limit
+	})
+	return out
+}
