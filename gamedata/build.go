@@ -50,6 +50,21 @@ func BuildFS(fsys fs.FS) ([]byte, error) {
 	if len(ps) > 0 {
 		return nil, ps
 	}
+	return compile(b)
+}
+
+// Compile validates game data assembled in code (tests, tools) and returns
+// it compiled, as Build would. Its Version is ignored and recomputed.
+func Compile(b *Bundle) ([]byte, error) {
+	b.locate("bundle.json")
+	if ps := validate(b); len(ps) > 0 {
+		return nil, ps
+	}
+	return compile(b)
+}
+
+func compile(b *Bundle) ([]byte, error) {
+	b.Version = ""
 	v, err := contentVersion(b)
 	if err != nil {
 		return nil, err
