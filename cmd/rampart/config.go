@@ -28,6 +28,9 @@ type serveConfig struct {
 	LogFormat     string
 	LogLevel      string
 	Profiler      bool
+	HardLimit     time.Duration
+	AlertLoad     float64
+	AlertWebhook  string
 }
 
 func (c *serveConfig) flags(fs *flag.FlagSet) {
@@ -49,6 +52,9 @@ func (c *serveConfig) flags(fs *flag.FlagSet) {
 	fs.StringVar(&c.LogFormat, "log-format", "auto", "log format: auto (text on a terminal, JSON otherwise), text or json")
 	fs.StringVar(&c.LogLevel, "log-level", "info", "log level: debug, info, warn or error")
 	fs.BoolVar(&c.Profiler, "profiler", true, "record latencies (off only to measure the profiler's own cost)")
+	fs.DurationVar(&c.HardLimit, "hard-limit", 200*time.Millisecond, "a request slower than this raises the hard-limit alert")
+	fs.Float64Var(&c.AlertLoad, "alert-load", 0.5, "unhalted load (0-1) that, sustained for 10s, raises an alert")
+	fs.StringVar(&c.AlertWebhook, "alert-webhook", "", "URL that receives every alert transition as JSON (POST)")
 }
 
 // envName is the environment variable of flag name.

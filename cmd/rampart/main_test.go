@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"rampart/gamedata"
 	"rampart/internal/testenv"
 )
 
@@ -338,4 +339,104 @@ func TestEnvironmentConfig(t *testing.T) {
 	if _, err := os.Stat(dir + "/session.key"); err != nil {
 		t.Fatalf("session secret not kept in the data dir: %v", err)
 	}
+}
+
+func TestDebugLatencyAfterTraffic(t *testing.T) {
+	s := startServer(t, t.TempDir())
+	lr := loginAs(t, s.URL, "lat")
+	call(t, "POST", s.URL+"/api/v1/actions", lr.Session, pings(1, 2, 3), nil)
+	call(t, "GET", s.URL+"/api/v1/player", lr.Session, "", nil)
+	call(t, "POST", s.URL+"/api/v1/logout", lr.Session, "", nil)
+
+	var table struct {
+		Sort string `json:"sort"`
+		Rows []struct {
+			Name  string  `json:"name"`
+			Calls int64   `json:"calls"`
+			MaxMs float64 `json:"max_ms"`
+		} `json:"rows"`
+	}
+	if code := call(t, "GET", s.URL+"/debug/latency?format=json", "", "", &table); code != 200 {
+		t.Fatalf("/debug/latency: %d", code)
+	}
+	calls := map[string]int64{}
+	for i, r := range table.Rows {
+		calls[r.Name] = r.Calls
+		if i > 0 && r.MaxMs > table.Rows[i-1].MaxMs {
+			t.Errorf("rows not sorted by max: %s (%.3f) after %s (%.3f)", r.Name, r.MaxMs, table.Rows[i-1].Name, table.Rows[i-1].MaxMs)
+		}
+	}
+	for name, want := range map[string]int64{
+		"POST /api/v1/login": 1, "POST /api/v1/actions": 1, "GET /api/v1/player": 1, "POST /api/v1/logout": 1,
+		"action:ping": 3, "login:load": 1, "login:lease": 1, "save:put": 1,
+	} {
+		if calls[name] < want {
+			t.Errorf("row %q has %d calls, want at least %d", name, calls[name], want)
+		}
+	}
+	if calls["s3:get"] < 1 || calls["s3:put"] < 2 {
+		t.Errorf("S3 rows: get %d put %d, want the bookkeeper's tries timed", calls["s3:get"], calls["s3:put"])
+	}
+	for _, r := range table.Rows {
+		if strings.Contains(r.Name, "lat") || strings.Contains(r.Name, "/debug/latency?") {
+			t.Errorf("row %q is keyed by a raw path or player", r.Name)
+		}
+	}
+}
+
+func TestGamedataReload(t *testing.T) {
+	dir := t.TempDir()
+	file := dir + "/bundle.json"
+	orig, err := os.ReadFile("../../gamedata/bundle.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(file, orig, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	s := startServer(t, t.TempDir(), "--gamedata-file", file)
+	lr := loginAs(t, s.URL, "tuner")
+	v1 := lr.GamedataVersion
+
+	// A designer changes a number and rebuilds.
+	src := copyDir(t, "../../gamedata/src", dir+"/src")
+	game, _ := os.ReadFile(src + "/game.json")
+	tuned := strings.Replace(string(game), `"gold": 1000`, `"gold": 1200`, 1)
+	if tuned == string(game) {
+		t.Fatal("test fixture: no initial gold to tune in game.json")
+	}
+	os.WriteFile(src+"/game.json", []byte(tuned), 0o644)
+	if _, _, err := gamedata.WriteBundle(src, file); err != nil {
+		t.Fatal(err)
+	}
+	var rr struct {
+		Version string `json:"gamedata_version"`
+	}
+	if code := call(t, "POST", s.URL+"/debug/gamedata/reload", "", "", &rr); code != 200 || rr.Version == v1 || rr.Version == "" {
+		t.Fatalf("reload: %d version %q, want 200 and a version other than %s", code, rr.Version, v1)
+	}
+	var ar actionsReply
+	call(t, "POST", s.URL+"/api/v1/actions", lr.Session, pings(1), &ar)
+	if ar.GamedataVersion != rr.Version {
+		t.Fatalf("reply carries %s, want the reloaded %s", ar.GamedataVersion, rr.Version)
+	}
+
+	// A broken file is refused and the running bundle stays.
+	os.WriteFile(file, []byte(`{"version":"x"}`), 0o644)
+	var er errorReply
+	if code := call(t, "POST", s.URL+"/debug/gamedata/reload", "", "", &er); code != 400 || er.Error.Message == "" {
+		t.Fatalf("reload of a broken file: %d %+v, want 400 with a message", code, er)
+	}
+	call(t, "POST", s.URL+"/api/v1/actions", lr.Session, pings(2), &ar)
+	if ar.GamedataVersion != rr.Version {
+		t.Fatalf("after a refused reload the version is %s, want %s", ar.GamedataVersion, rr.Version)
+	}
+}
+
+func copyDir(t *testing.T, from, to string) string {
+	t.Helper()
+	if err := os.CopyFS(to, os.DirFS(from)); err != nil {
+		t.Fatal(err)
+	}
+	return to
 }

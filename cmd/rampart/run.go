@@ -27,7 +27,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	case "serve":
 		return serve(ctx, args[1:], getenv, stdout, stderr)
 	case "loadtest":
-		return loadtest(ctx, args[1:], stdout, stderr)
+		return loadtestCmd(ctx, args[1:], stdout, stderr)
 	case "gamedata":
 		return gamedataCmd(args[1:], stdout, stderr)
 	case "help", "-h", "--help":

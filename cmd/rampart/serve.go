@@ -11,20 +11,22 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"net/http/pprof"
 	"os"
+	"os/signal"
 	"path/filepath"
 	"strings"
+	"sync"
+	"syscall"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/config"
-	"github.com/go-chi/chi/v5"
 	"go.mongodb.org/mongo-driver/v2/mongo"
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
 
 	"rampart/api"
 	"rampart/bookkeeper"
+	"rampart/cmd/rampart/internal/loadtest"
 	"rampart/gamedata"
 	"rampart/internal/devstores"
 	"rampart/profiler"
@@ -48,6 +50,11 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	if err != nil {
 		return err
 	}
+	if n, err := loadtest.RaiseFileLimit(); err != nil {
+		log.Warn("could not raise the open-file limit", "err", err)
+	} else {
+		log.Debug("open-file limit", "soft", n)
+	}
 	if err := os.MkdirAll(cfg.DataDir, 0o755); err != nil {
 		return fmt.Errorf("create data dir: %w", err)
 	}
@@ -62,8 +69,9 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	}
 	gd := gamedata.NewHolder(bundle)
 
-	prof := profiler.New()
+	prof := profiler.NewWithOptions(profiler.Options{HardLimit: cfg.HardLimit})
 	prof.SetEnabled(cfg.Profiler)
+	sampler := profiler.NewSampler(profiler.SamplerOptions{})
 
 	// Stores: real ones when configured, embedded stand-ins otherwise.
 	s3cfg := state.S3Config{Endpoint: cfg.S3Endpoint, Region: cfg.S3Region, Bucket: cfg.S3Bucket,
@@ -94,20 +102,31 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	defer closeMongo()
 	_ = mongoClient // the analytics and player index use it
 
+	// Every asynchronous path has a bookkeeper.
 	s3keeper := bookkeeper.New(bookkeeper.Config{
 		Name: "s3", Concurrency: 64, QueueLimit: 10000, Timeout: 2 * time.Second, MaxTries: 3,
-		Retryable: state.Retryable, Observe: prof.Record,
+		Retryable: state.Retryable, Observe: prof.Record, Log: log,
 	})
+	webhookKeeper := bookkeeper.New(bookkeeper.Config{
+		Name: "webhook", Concurrency: 4, QueueLimit: 256, Timeout: 5 * time.Second, MaxTries: 3,
+		Retryable: retryHTTP, Observe: prof.Record, Log: log,
+	})
+	keepers := bookkeeper.NewRegistry(s3keeper, webhookKeeper)
+
 	store := state.NewStore(state.Config{
 		Autosave: cfg.Autosave, IdleTimeout: cfg.IdleTimeout, LeaseTTL: cfg.LeaseTTL,
 	}, blobs, s3keeper, gd, state.NewSigner(secret), prof, log)
 
-	debug := chi.NewRouter()
-	debug.HandleFunc("/pprof/*", pprof.Index)
-	debug.HandleFunc("/pprof/cmdline", pprof.Cmdline)
-	debug.HandleFunc("/pprof/profile", pprof.Profile)
-	debug.HandleFunc("/pprof/symbol", pprof.Symbol)
-	debug.HandleFunc("/pprof/trace", pprof.Trace)
+	alertOpts := profiler.AlertOptions{Log: log}
+	if cfg.AlertWebhook != "" {
+		alertOpts.Notifier = webhookNotifier(webhookKeeper, &http.Client{}, cfg.AlertWebhook)
+	}
+	alerts := profiler.NewAlerts(alertOpts)
+	if err := addAlertRules(alerts, prof, sampler, cfg.AlertLoad, keepers); err != nil {
+		return err
+	}
+	rl := &reloader{path: cfg.GamedataFile, holder: gd, store: store, row: prof.Row("gamedata:reload"), log: log}
+	debug := debugRouter(debugDeps{prof: prof, sampler: sampler, alerts: alerts, keepers: keepers, store: store, reloader: rl})
 
 	srv := api.New(api.Config{
 		Store: store, GameData: gd, Profiler: prof, Log: log,
@@ -129,12 +148,30 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	fmt.Fprintf(stdout, "rampart listening on http://%s\n", ln.Addr())
 	log.Info("serving", "addr", ln.Addr().String(), "server_id", store.ServerID(), "gamedata_version", bundle.Version)
 
+	// Background loops, stopped after the HTTP server has drained.
 	loops, stopLoops := context.WithCancel(context.Background())
+	var loopGroup sync.WaitGroup
+	for _, run := range []func(context.Context) error{prof.Run, sampler.Run, alerts.Run} {
+		loopGroup.Go(func() { run(loops) })
+	}
+	loopGroup.Go(func() { store.Run(loops) })
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	loopGroup.Go(func() {
+		for {
+			select {
+			case <-loops.Done():
+				return
+			case <-hup:
+				if _, err := rl.Reload(); err != nil {
+					log.Error("SIGHUP: game data not reloaded", "err", err)
+				}
+			}
+		}
+	})
 	loopsDone := make(chan struct{})
-	go func() {
-		defer close(loopsDone)
-		store.Run(loops)
-	}()
+	go func() { loopGroup.Wait(); close(loopsDone) }()
 
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- httpSrv.Serve(ln) }()
@@ -158,8 +195,8 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	stopLoops()
 	<-loopsDone
 	saveErr := store.SaveAll(drain)
-	if err := s3keeper.WaitIdle(drain); err != nil {
-		log.Warn("s3 work still in flight at shutdown", "err", err)
+	if err := keepers.WaitIdle(drain); err != nil {
+		log.Warn("async work still in flight at shutdown", "err", err)
 	}
 	if saveErr != nil {
 		log.Error("players left unsaved at shutdown", "err", saveErr)

@@ -58,7 +58,8 @@ func (l *ledger) sending(seq int64) {
 func (l *ledger) lost() { l.doubtful = l.sent > l.acked }
 
 // result takes one result of an action we sent as new. It reports whether
-// the result was fresh.
+// the action is newly known to be applied: a fresh result, or a duplicate
+// that resolves a seq whose first reply was lost.
 func (l *ledger) result(r *result, name string, args []byte, code string) bool {
 	if r.duplicate {
 		// A seq whose earlier reply was lost (a retried request) was
@@ -67,6 +68,7 @@ func (l *ledger) result(r *result, name string, args []byte, code string) bool {
 			l.problem("seq %d answered duplicate but was never sent before (acked %d)", r.seq, l.acked)
 			return false
 		}
+		// The first copy was applied; its stored result is this one.
 		l.acked = r.seq
 		l.doubtful = l.acked < l.sent
 	} else {
@@ -83,7 +85,7 @@ func (l *ledger) result(r *result, name string, args []byte, code string) bool {
 	l.last.args = append(l.last.args[:0], args...)
 	l.last.ok = r.ok
 	l.last.code = code
-	return !r.duplicate
+	return true
 }
 
 // observe holds a state read (last_seq) against the ledger.

@@ -24,6 +24,9 @@ type kind struct {
 	// invalid moves are meant to fail; expect lists the acceptable codes.
 	invalid bool
 	expect  []string
+	// speculative moves probe actions a server may not have yet: their
+	// unknown_action is expected, and switches them off quietly.
+	speculative bool
 	// plan writes one action into a using the player's model and reports
 	// whether there was a valid one to make now.
 	plan func(p *player, a *planned) bool

@@ -36,8 +36,9 @@ type player struct {
 	needLogin   bool // the session was lost (401, socket gone): log in first
 	needRefresh bool // the local model drifted or a reply was lost: re-read
 
-	led ledger
-	m   model
+	led  ledger
+	m    model
+	cand []int // planners' scratch
 }
 
 // think draws a think time around mean: exponential, as independent

@@ -22,6 +22,9 @@ type Report struct {
 	Players   int     `json:"players"`
 	Conns     int     `json:"conns"`
 	APM       float64 `json:"apm"`
+	// GameData is the version of the game data players chose moves from;
+	// empty when they played blind.
+	GameData string `json:"gamedata,omitempty"`
 	// Elapsed runs from the first login to the end of the drain; Run is
 	// the planned (or interrupted) playing part that rates are over.
 	ElapsedS    float64 `json:"elapsed_s"`
@@ -216,6 +219,9 @@ func (rep *Report) WriteText(w io.Writer) {
 	var b strings.Builder
 	fmt.Fprintf(&b, "loadtest %s over %s, mix %s, seed %d: %d players, %d conns, %.0f actions/player/min\n",
 		rep.Target, rep.Transport, rep.Mix, rep.Seed, rep.Players, rep.Conns, rep.APM)
+	if rep.GameData != "" {
+		fmt.Fprintf(&b, "game data %s\n", rep.GameData)
+	}
 	fmt.Fprintf(&b, "elapsed %.1fs (playing %.1fs), peak online %d", rep.ElapsedS, rep.RunS, rep.PeakOnline)
 	if rep.Interrupted {
 		b.WriteString(", interrupted")

@@ -75,6 +75,19 @@ func Execute(ctx context.Context, cfg Config, progress io.Writer) (*Report, erro
 	}
 	r.newDoer, r.transport = r.clients(base)
 
+	// Players choose moves from the game data, fetched once as any client
+	// does. Without it they still play, blind: ping, invalid moves,
+	// reconnects and re-reads.
+	var gd *gameData
+	if cfg.Mix != "ping" {
+		tr := &http.Transport{}
+		gd, err = fetchGameData(ctx, &http.Client{Transport: tr}, base.Scheme+"://"+base.Host, cfg.Timeout)
+		tr.CloseIdleConnections()
+		if err != nil {
+			fmt.Fprintf(progress, "loadtest: %v; players make only moves that need no game data\n", err)
+		}
+	}
+
 	nShards := min(cfg.Conns, 4*runtime.GOMAXPROCS(0))
 	for range nShards {
 		r.shards = append(r.shards, newShard())
@@ -89,6 +102,7 @@ func Execute(ctx context.Context, cfg Config, progress io.Writer) (*Report, erro
 			idx: i,
 			id:  cfg.IDPrefix + "-" + strconv.FormatUint(cfg.Seed, 10) + "-" + strconv.Itoa(i),
 			rng: rand.New(rand.NewPCG(cfg.Seed, uint64(i))),
+			m:   model{gd: gd},
 		}
 		p.next = r.t0
 		if cfg.Players > 1 {
@@ -143,6 +157,9 @@ func Execute(ctx context.Context, cfg Config, progress io.Writer) (*Report, erro
 	wg.Wait()
 
 	rep := r.report(workers, end, interrupted, aborted)
+	if gd != nil {
+		rep.GameData = gd.Version
+	}
 	if aborted {
 		return rep, fmt.Errorf("loadtest: %d players did not finish logout and the ledger check within %v", r.remaining.Load(), cfg.Drain)
 	}

@@ -168,11 +168,12 @@ func (w *worker) readState(p *player, where string, body []byte) {
 		w.protocolError(p, where+": "+err.Error())
 		return
 	}
+	doubtful := p.led.doubtful
 	p.led.observe(where, snap.lastSeq)
 	if snap.lastSeq > p.led.sent {
 		p.led.sent = snap.lastSeq // never reuse a seq the server has seen
 	}
-	p.m.load(p, where, snap.raw)
+	p.m.load(p, where, snap.raw, body, doubtful)
 	p.needRefresh = false
 }
 
@@ -336,16 +337,16 @@ func (w *worker) sendActions(p *player, k *kind) time.Duration {
 		if len(r.code) > 0 {
 			code = w.in.get(r.code)
 		}
-		fresh := p.led.result(r, a.name, a.args, code)
-		w.countResult(a.kind, r, code, fresh)
-		if !fresh {
+		applied := p.led.result(r, a.name, a.args, code)
+		w.countResult(a.kind, r, code)
+		if !applied {
 			continue
 		}
 		switch {
 		case r.ok:
 			p.m.applied(p, a, r)
 		case code == "unknown_action" && !a.kind.invalid:
-			if w.r.mix.disable(a.kind) {
+			if w.r.mix.disable(a.kind) && !a.kind.speculative {
 				w.r.noteDisabled(a.kind.name)
 			}
 		case !a.kind.invalid:
@@ -355,7 +356,8 @@ func (w *worker) sendActions(p *player, k *kind) time.Duration {
 	return w.r.meanThink
 }
 
-func (w *worker) countResult(k *kind, r *result, code string, fresh bool) {
+func (w *worker) countResult(k *kind, r *result, code string) {
+	fresh := !r.duplicate
 	w.st.mu.Lock()
 	defer w.st.mu.Unlock()
 	c := w.st.kind(k.name)
@@ -375,7 +377,7 @@ func (w *worker) countResult(k *kind, r *result, code string, fresh bool) {
 		w.st.actionsAck++
 	}
 	if !r.ok && fresh {
-		if k.invalid {
+		if k.invalid || k.speculative && code == "unknown_action" {
 			w.st.expectFail[code]++
 		} else {
 			w.st.actFail[code]++

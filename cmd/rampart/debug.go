@@ -1,0 +1,168 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"net/http/pprof"
+	"os"
+	"time"
+
+	"github.com/go-chi/chi/v5"
+
+	"rampart/bookkeeper"
+	"rampart/gamedata"
+	"rampart/profiler"
+	"rampart/state"
+	"rampart/web"
+)
+
+// debugDeps is what the /debug/ pages read.
+type debugDeps struct {
+	prof     *profiler.Profiler
+	sampler  *profiler.Sampler
+	alerts   *profiler.Alerts
+	keepers  *bookkeeper.Registry
+	store    *state.Store
+	reloader *reloader
+}
+
+// debugRouter is everything under /debug (the api guards it: loopback or
+// the admin token).
+func debugRouter(d debugDeps) http.Handler {
+	r := chi.NewRouter()
+	r.Method(http.MethodGet, "/", web.Index(
+		web.Section{Title: "Latency", Links: []web.Link{
+			{Href: "/debug/latency", Title: "Latency table", Description: "every entry point, sorted by max"},
+			{Href: "/debug/alerts", Title: "Alerts", Description: "active and recent alerts; /debug/alerts/stream is SSE"},
+		}},
+		web.Section{Title: "Asynchronous work", Links: []web.Link{
+			{Href: "/debug/bookkeepers", Title: "Bookkeepers", Description: "queued, on the wire, waiting to retry, per channel"},
+		}},
+		web.Section{Title: "Players", Links: []web.Link{
+			{Href: "/debug/players", Title: "Online players", Description: "who is in memory, unsaved, connected"},
+		}},
+		web.Section{Title: "Runtime", Links: []web.Link{
+			{Href: "/debug/pprof/", Title: "pprof", Description: "Go profiles"},
+		}},
+	))
+	r.Method(http.MethodGet, "/latency", web.Latency(d.prof, d.sampler))
+	r.Method(http.MethodPost, "/latency/reset", web.LatencyReset(d.prof))
+	r.Method(http.MethodGet, "/latency/plot.svg", web.LatencyPlot(d.prof))
+	r.Method(http.MethodGet, "/alerts", web.Alerts(d.alerts))
+	r.Method(http.MethodGet, "/alerts/stream", web.AlertStream(d.alerts))
+	r.Method(http.MethodPost, "/gamedata/reload", d.reloader.handler())
+	r.HandleFunc("/pprof/*", pprof.Index)
+	r.HandleFunc("/pprof/cmdline", pprof.Cmdline)
+	r.HandleFunc("/pprof/profile", pprof.Profile)
+	r.HandleFunc("/pprof/symbol", pprof.Symbol)
+	r.HandleFunc("/pprof/trace", pprof.Trace)
+	return r
+}
+
+// reloader swaps in the game data bundle from a file: on SIGHUP and on
+// POST /debug/gamedata/reload. Actions already running finish on the
+// bundle they started with; online players reconcile with the new one the
+// next time they are touched.
+type reloader struct {
+	path   string
+	holder *gamedata.Holder
+	store  *state.Store
+	row    *profiler.Row
+	log    *slog.Logger
+}
+
+// Reload validates the file and swaps it in.
+func (rl *reloader) Reload() (string, error) {
+	t0 := time.Now()
+	defer func() { rl.row.Record(time.Since(t0)) }()
+	if rl.path == "" {
+		return "", fmt.Errorf("no --gamedata-file to reload from: the server runs on the embedded bundle")
+	}
+	data, err := os.ReadFile(rl.path)
+	if err != nil {
+		return "", fmt.Errorf("reload game data: %w", err)
+	}
+	b, err := gamedata.Parse(data)
+	if err != nil {
+		return "", fmt.Errorf("reload game data from %s: %w", rl.path, err)
+	}
+	old := rl.holder.Swap(b)
+	if old.Version != b.Version {
+		rl.store.Broadcast(state.Event(state.EventGamedata, map[string]any{"version": b.Version}))
+	}
+	rl.log.Info("game data reloaded", "file", rl.path, "version", b.Version, "previous", old.Version)
+	return b.Version, nil
+}
+
+func (rl *reloader) handler() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		version, err := rl.Reload()
+		w.Header().Set("Content-Type", "application/json")
+		var body bytes.Buffer
+		if err != nil {
+			w.WriteHeader(http.StatusBadRequest)
+			json.NewEncoder(&body).Encode(map[string]any{"error": map[string]string{"code": "bad_gamedata", "message": err.Error()}})
+		} else {
+			json.NewEncoder(&body).Encode(map[string]string{"gamedata_version": version})
+		}
+		w.Write(body.Bytes())
+	})
+}
+
+// addAlertRules registers the alert rules: the profiler's own and every
+// bookkeeper's.
+func addAlertRules(a *profiler.Alerts, p *profiler.Profiler, s *profiler.Sampler, loadThreshold float64, keepers *bookkeeper.Registry) error {
+	if err := a.AddRule(profiler.LoadRule(s, loadThreshold, profiler.DefaultLoadFor)); err != nil {
+		return err
+	}
+	if err := a.AddRule(profiler.HardLimitRule(p, profiler.DefaultHardLimitHold)); err != nil {
+		return err
+	}
+	for _, r := range keepers.Rules() {
+		if err := a.AddRule(profiler.Rule{Name: r.Name, For: r.For, Check: r.Check}); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// webhookNotifier posts alert transitions through the webhook bookkeeper.
+func webhookNotifier(k *bookkeeper.Keeper, client *http.Client, url string) profiler.Notifier {
+	return profiler.NotifierFunc(func(ctx context.Context, body []byte) error {
+		return k.Do(ctx, "webhook:post", func(ctx context.Context) error {
+			req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(body))
+			if err != nil {
+				return err
+			}
+			req.Header.Set("Content-Type", "application/json")
+			resp, err := client.Do(req)
+			if err != nil {
+				return err
+			}
+			resp.Body.Close()
+			if resp.StatusCode >= 300 {
+				return &httpStatusError{resp.StatusCode}
+			}
+			return nil
+		})
+	})
+}
+
+type httpStatusError struct{ status int }
+
+func (e *httpStatusError) Error() string { return fmt.Sprintf("webhook answered %d", e.status) }
+
+// retryHTTP retries 5xx and 429 answers and every transport failure
+// (timeouts, refused or broken connections); other answers are final.
+func retryHTTP(err error) bool {
+	var e *httpStatusError
+	if errors.As(err, &e) {
+		return e.status >= 500 || e.status == http.StatusTooManyRequests
+	}
+	return err != nil && !errors.Is(err, context.Canceled)
+}
