@@ -32,7 +32,7 @@ const freeListCap = 256
 type Config struct {
 	Name        string
 	Concurrency int           // calls on the wire at once; <= 0: no limit
-	QueueLimit  int           // calls waiting for a slot before new ones drop; <= 0: no limit
+	QueueLimit  int           // calls waiting for a slot before new ones drop; <= 0: no limit (moot without Concurrency)
 	Timeout     time.Duration // per try; 0: the try runs under the caller's ctx only
 	MaxTries    int           // including the first; < 1 means 1
 	// Retryable says whether a failed try may be repeated. nil retries
@@ -115,10 +115,11 @@ type Keeper struct {
 	// satisfies accepted = ok + errors + dropped + cancelled + gauges.
 	accepted, attempted, ok, errs, retries, dropped, cancelled int64
 	gauge                                                      [numStates]int
-	live                                                       []*item       // every call accepted and not landed
-	free                                                       []*item       // recycled items, at most freeListCap
-	idle                                                       chan struct{} // closed when live empties; nil when nobody waits
-	win                                                        window
+
+	live []*item       // every call accepted and not landed; guarded by mu
+	free []*item       // recycled items, at most freeListCap; guarded by mu
+	idle chan struct{} // closed when live empties; nil when nobody waits; guarded by mu
+	win  window        // tries and failures of the last RateWindow; guarded by mu
 }
 
 // New returns a bookkeeper for cfg.
@@ -155,10 +156,11 @@ func New(cfg Config) *Keeper {
 func (k *Keeper) Name() string { return k.cfg.Name }
 
 // Do runs fn under the bookkeeper's limits, retrying what cfg.Retryable
-// allows, and returns the last error (fn's own, unwrapped). op names the
+// allows, and returns the last try's error as fn returned it. op names the
 // call for the profiler ("s3:get"). ctx cancels waiting, backoff and the try
-// in flight; a call whose ctx ends is counted as cancelled, not as an error.
-// A full queue returns an error wrapping ErrDropped at once.
+// in flight; a call whose ctx ends is counted as cancelled, not as an error,
+// and if it ends outside a try the error wraps both ctx.Err() and the last
+// try's error. A full queue returns an error wrapping ErrDropped at once.
 //
 // If fn panics the call is counted as an error, its slot is released and
 // the panic goes on up.
