@@ -370,7 +370,7 @@ func TestWSSlowConsumerIsCutOff(t *testing.T) {
 	w.login("erin")
 	// The client stops reading; events pile up past the socket buffers and
 	// the send queue.
-	big := state.Event("test", map[string]any{"pad": strings.Repeat("x", 16<<10)})
+	big := state.NewEvent("test", map[string]any{"pad": strings.Repeat("x", 16<<10)})
 	for i := 0; i < 5000 && e.Srv.WSStats().SlowClosed.Load() == 0; i++ {
 		e.Store.Broadcast(big)
 	}

@@ -165,8 +165,8 @@ func event(kind string, fields map[string]any) json.RawMessage {
 	return data
 }
 
-// Event encodes a pushed event object for callers outside the package.
-func Event(kind string, fields map[string]any) json.RawMessage { return event(kind, fields) }
+// NewEvent encodes a pushed event object for callers outside the package.
+func NewEvent(kind string, fields map[string]any) json.RawMessage { return event(kind, fields) }
 
 // replaceConnQuiet closes o's connection because the player left memory
 // (logout, idle timeout, shutdown, lost ownership) and stops its timer.

@@ -93,7 +93,7 @@ func (rl *reloader) Reload() (string, error) {
 	}
 	old := rl.holder.Swap(b)
 	if old.Version != b.Version {
-		rl.store.Broadcast(state.Event(state.EventGamedata, map[string]any{"version": b.Version}))
+		rl.store.Broadcast(state.NewEvent(state.EventGamedata, map[string]any{"version": b.Version}))
 	}
 	rl.log.Info("game data reloaded", "file", rl.path, "version", b.Version, "previous", old.Version)
 	return b.Version, nil

@@ -1,0 +1,99 @@
+package state
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"time"
+)
+
+// The interfaces below are the MongoDB side of the game: the player index
+// behind leaderboards and opponent search, the raid locks, the durable
+// mailbox that carries a raid's effects to an offline player, and the
+// analytics stream. state/mongostore implements them on mongo-driver.
+
+// ErrNoIndex means the operation needs MongoDB and none is configured.
+var ErrNoIndex = errors.New("no player index configured")
+
+// Summary is the small per-player document the index keeps, upserted on
+// every save.
+type Summary struct {
+	ID          string `json:"id"`
+	TownHall    int    `json:"town_hall"`
+	Trophies    int    `json:"trophies"`
+	BaseValue   int64  `json:"base_value"`
+	ShieldUntil int64  `json:"shield_until"` // Unix ms
+	LastSeen    int64  `json:"last_seen"`    // Unix ms
+}
+
+// OpponentQuery asks for raid targets.
+type OpponentQuery struct {
+	Trophies  int    // the attacker's
+	Tolerance int    // candidates within Trophies ± Tolerance
+	Exclude   string // the attacker
+	Now       int64  // Unix ms: shields and raid locks before it have ended
+	Limit     int
+}
+
+// Index is the player index.
+type Index interface {
+	// Upsert writes s, replacing the player's previous summary. It must
+	// not clear a raid lock.
+	Upsert(ctx context.Context, s Summary) error
+	// Top returns the n players with the most trophies, most first (ties
+	// by id).
+	Top(ctx context.Context, n int) ([]Summary, error)
+	// Rank is 1 + the number of players ahead of (trophies, id) in Top's
+	// order.
+	Rank(ctx context.Context, trophies int, id string) (int, error)
+	// Opponents returns up to q.Limit players within the trophy band who
+	// are not q.Exclude, not shielded and not locked for a raid at q.Now.
+	Opponents(ctx context.Context, q OpponentQuery) ([]Summary, error)
+	// LockRaid takes the raid lock on defender for raidID until the given
+	// Unix ms, if no other unexpired lock holds it; ok reports whether it
+	// did. Taking a lock the same raidID already holds succeeds.
+	LockRaid(ctx context.Context, defender, raidID string, until int64) (ok bool, err error)
+	// UnlockRaid releases defender's lock if raidID holds it.
+	UnlockRaid(ctx context.Context, defender, raidID string) error
+}
+
+// Mail is a durable message to a player, applied exactly once by the
+// server that owns the player when it next loads it (or at once if it is
+// online there).
+type Mail struct {
+	ID      string          `json:"id"` // unique; the raid id for raids
+	To      string          `json:"to"`
+	Kind    string          `json:"kind"`
+	Created int64           `json:"created"` // Unix ms
+	Body    json.RawMessage `json:"body"`
+}
+
+// Mailbox holds mail until it has been applied.
+type Mailbox interface {
+	// Send stores m; sending the same ID again is not an error and does
+	// not duplicate it.
+	Send(ctx context.Context, m Mail) error
+	// Pending returns to's mail, oldest first.
+	Pending(ctx context.Context, to string) ([]Mail, error)
+	// Delete removes mail that has been applied (and saved).
+	Delete(ctx context.Context, ids []string) error
+}
+
+// Event is one analytics record.
+type Event struct {
+	Time     time.Time        `json:"t"`
+	Player   string           `json:"player"`
+	Kind     string           `json:"kind"` // login, logout, action, purchase, raid
+	Name     string           `json:"name,omitempty"`
+	OK       bool             `json:"ok"`
+	Code     string           `json:"code,omitempty"`
+	Duration time.Duration    `json:"dur_us,omitempty"`
+	Deltas   map[string]int64 `json:"deltas,omitempty"`
+	Extra    map[string]any   `json:"extra,omitempty"`
+}
+
+// Analytics receives events. Emit never blocks and never fails the game:
+// an implementation batches, and drops (and counts) what it cannot send.
+type Analytics interface {
+	Emit(e Event)
+}
