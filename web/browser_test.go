@@ -131,3 +131,38 @@ func TestLatencyPageInBrowser(t *testing.T) {
 		t.Errorf("after reset the table says %q, want nothing recorded", empty)
 	}
 }
+
+func TestBookkeepersPageInBrowser(t *testing.T) {
+	f := newKeeperFixture(t)
+	srv := httptest.NewServer(f.mux)
+	defer srv.Close()
+	ctx := browser(t)
+
+	if err := chromedp.Do(ctx,
+		chromedp.Navigate(srv.URL+"/debug/bookkeepers"),
+		chromedp.WaitVisible(chromedp.CSS(`#bookkeepers`)),
+	); err != nil {
+		t.Fatalf("load page: %v", err)
+	}
+	keepers, err := chromedp.Run(ctx, chromedp.Evaluate[[]string](
+		`[...document.querySelectorAll('#bookkeepers tbody tr.keeper td.name')].map(td => td.textContent)`))
+	if err != nil {
+		t.Fatalf("read rows: %v", err)
+	}
+	if want := []string{"s3", "mongo", "idle"}; !slices.Equal(keepers, want) {
+		t.Errorf("bookkeepers %q, want %q", keepers, want)
+	}
+	ops, err := chromedp.Run(ctx, chromedp.Evaluate[[]string](
+		`[...document.querySelectorAll('#inflight tbody tr')].map(tr => tr.cells[1].textContent)`))
+	if err != nil {
+		t.Fatalf("read in flight: %v", err)
+	}
+	if want := []string{"s3:put", "mongo:save", "s3:get"}; !slices.Equal(ops, want) {
+		t.Errorf("in flight %q, want oldest first %q", ops, want)
+	}
+	// Missing is 0 everywhere, so nothing is red.
+	red, err := chromedp.Run(ctx, chromedp.Evaluate[int](`document.querySelectorAll('#bookkeepers td.missing-nonzero').length`))
+	if err != nil || red != 0 {
+		t.Errorf("%d red missing cells (%v), want 0", red, err)
+	}
+}

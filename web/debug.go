@@ -27,6 +27,10 @@ var templates = template.Must(template.New("").Funcs(template.FuncMap{
 	"value":   fmtValue,
 	"notzero": func(t time.Time) bool { return !t.IsZero() },
 	"loadpct": func(f float64) string { return fmt.Sprintf("%.1f%%", f*100) },
+	"agems":   fmtAgeMS,
+	"limit":   fmtLimit,
+	"errrate": fmtErrorRate,
+	"until":   fmtUntil,
 }).ParseFS(templateFS, "templates/*.html"))
 
 // Section is one group of links on the /debug/ index.

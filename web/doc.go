@@ -10,9 +10,11 @@
 //	GET  /debug/latency/plot.svg  LatencyPlot(profiler)
 //	GET  /debug/alerts            Alerts(alerts)
 //	GET  /debug/alerts/stream     AlertStream(alerts)
+//	GET  /debug/bookkeepers       Bookkeepers(registry)
+//	GET  /debug/players           Players(store.Players, store.OnlineCount)
 //
-// Pages take a snapshot (a copy made under the profiler's or engine's short
-// lock), then render it into a buffer with html/template and no lock held,
+// Pages take a snapshot (a copy made under the profiler's, a bookkeeper's
+// or a player's short lock), then render it into a buffer with html/template and no lock held,
 // in the style of golang.org/x/net/trace. They use no JavaScript and no
 // external assets: sorting, filtering, the period and auto-refresh are
 // links and GET forms, the plot is SVG drawn on the server. Links to

@@ -1,0 +1,97 @@
+package web
+
+import (
+	"cmp"
+	"fmt"
+	"net/http"
+	"slices"
+	"strconv"
+	"time"
+
+	"rampart/bookkeeper"
+)
+
+// BookkeepersJSON is the /debug/bookkeepers?format=json document: every
+// bookkeeper's snapshot in registration order.
+type BookkeepersJSON struct {
+	Bookkeepers []bookkeeper.Stats `json:"bookkeepers"`
+}
+
+type bookkeepersPage struct {
+	Keepers    []bookkeeper.Stats
+	InFlight   []inFlightRow // every keeper's, oldest first
+	Omitted    int           // in flight beyond bookkeeper.StatsInFlightLimit, summed
+	ListLimit  int           // bookkeeper.StatsInFlightLimit
+	RateWindow time.Duration
+	Refresh    int
+	Refreshes  []link
+	JSONURL    string
+}
+
+// inFlightRow is one call not yet landed, with its bookkeeper's name.
+type inFlightRow struct {
+	Keeper string
+	bookkeeper.InFlight
+}
+
+// Bookkeepers is the bookkeepers page, after Battlehouse's AsyncHTTP page:
+// one row of counters, gauges and limits per bookkeeper, Missing in red
+// when it is not 0 (a leak in the accounting), then every call in flight,
+// oldest first. ?format=json gives BookkeepersJSON; ?refresh=seconds
+// reloads the page. Mount at GET /debug/bookkeepers.
+func Bookkeepers(reg *bookkeeper.Registry) http.Handler {
+	return handler(func(w http.ResponseWriter, r *http.Request) error {
+		stats := reg.Stats() // copies, each taken under its keeper's short lock
+		if wantJSON(r) {
+			if stats == nil {
+				stats = []bookkeeper.Stats{}
+			}
+			return writeJSON(w, http.StatusOK, BookkeepersJSON{Bookkeepers: stats})
+		}
+		refresh := 0
+		if n, err := strconv.Atoi(r.URL.Query().Get("refresh")); err == nil && n > 0 {
+			refresh = min(n, 3600)
+		}
+		return renderBookkeepers(w, basePath(r), stats, refresh)
+	})
+}
+
+// renderBookkeepers writes the HTML page for stats; base is the page's path.
+func renderBookkeepers(w http.ResponseWriter, base string, stats []bookkeeper.Stats, refresh int) error {
+	pg := bookkeepersPage{Keepers: stats, Refresh: refresh, JSONURL: base + "?format=json",
+		ListLimit: bookkeeper.StatsInFlightLimit, RateWindow: bookkeeper.RateWindow}
+	for _, s := range stats {
+		for _, it := range s.InFlight {
+			pg.InFlight = append(pg.InFlight, inFlightRow{Keeper: s.Name, InFlight: it})
+		}
+		pg.Omitted += s.InFlightOmitted
+	}
+	slices.SortStableFunc(pg.InFlight, func(a, b inFlightRow) int { return cmp.Compare(b.AgeMS, a.AgeMS) })
+	for _, n := range []int{0, 2, 5, 10, 30} {
+		l := link{Title: "off", URL: base, Current: refresh == n}
+		if n > 0 {
+			l.Title, l.URL = strconv.Itoa(n)+"s", base+"?refresh="+strconv.Itoa(n)
+		}
+		pg.Refreshes = append(pg.Refreshes, l)
+	}
+	return render(w, "bookkeepers.html", pg)
+}
+
+// fmtAgeMS is a span given in milliseconds.
+func fmtAgeMS(ms int64) string { return fmtSpan(time.Duration(ms) * time.Millisecond) }
+
+// fmtLimit is a limit where 0 means none.
+func fmtLimit(n int) string {
+	if n <= 0 {
+		return "none"
+	}
+	return strconv.Itoa(n)
+}
+
+// fmtErrorRate is the share of recent tries that failed, with the counts.
+func fmtErrorRate(errs, tries int) string {
+	if tries == 0 {
+		return "–"
+	}
+	return fmt.Sprintf("%.1f%% (%d/%d)", 100*float64(errs)/float64(tries), errs, tries)
+}
