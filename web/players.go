@@ -93,7 +93,7 @@ type playerRow struct {
 // at most ?limit= (default DefaultPlayersLimit), sorted by ?sort=id
 // (default) or active (most recently active first). list returns up to
 // limit players in any order and count how many are online (the store's
-// Players and Online). ?format=json gives PlayersJSON; ?refresh=seconds
+// Players and OnlineCount). ?format=json gives PlayersJSON; ?refresh=seconds
 // reloads the page. Mount at GET /debug/players.
 func Players(list func(limit int) []state.OnlineInfo, count func() int) http.Handler {
 	return players(list, count, time.Now)
