@@ -55,6 +55,8 @@ func debugRouter(d debugDeps) http.Handler {
 	r.Method(http.MethodGet, "/latency/plot.svg", web.LatencyPlot(d.prof))
 	r.Method(http.MethodGet, "/alerts", web.Alerts(d.alerts))
 	r.Method(http.MethodGet, "/alerts/stream", web.AlertStream(d.alerts))
+	r.Method(http.MethodGet, "/bookkeepers", web.Bookkeepers(d.keepers))
+	r.Method(http.MethodGet, "/players", web.Players(d.store.Players, d.store.OnlineCount))
 	r.Method(http.MethodPost, "/gamedata/reload", d.reloader.handler())
 	r.HandleFunc("/pprof/*", pprof.Index)
 	r.HandleFunc("/pprof/cmdline", pprof.Cmdline)
