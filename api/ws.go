@@ -1,16 +1,18 @@
 package api
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"log/slog"
+	"net"
 	"net/http"
 	"sync"
 	"sync/atomic"
 	"time"
 
-	"github.com/coder/websocket"
+	"github.com/gorilla/websocket"
 
 	"rampart/profiler"
 	"rampart/state"
@@ -35,15 +37,27 @@ type WSStats struct {
 // wsRows are the profiler rows of the socket's own message types.
 type wsRows struct{ login, actions, logout, ping, unknown *profiler.Row }
 
-// ws upgrades GET /api/v1/ws. The handler goroutine reads; one writer
-// goroutine per connection writes everything, from a bounded queue.
+// upgrader accepts every origin: sessions travel inside messages, never in
+// cookies, so a cross-site page gains nothing by opening a socket. Writes
+// borrow pooled buffers, so an idle connection holds none.
+var upgrader = websocket.Upgrader{
+	WriteBufferPool: &sync.Pool{},
+	CheckOrigin:     func(*http.Request) bool { return true },
+}
+
+// readBuffers hold one message while it is handled.
+var readBuffers = sync.Pool{New: func() any { return new(bytes.Buffer) }}
+
+// ws upgrades GET /api/v1/ws. Each connection then has a reader and a
+// writer goroutine and no other: the HTTP handler returns at once, so
+// net/http frees the request's buffers.
 func (s *Server) ws() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		t0 := time.Now()
-		c, err := websocket.Accept(w, r, &websocket.AcceptOptions{CompressionMode: websocket.CompressionDisabled})
+		c, err := upgrader.Upgrade(w, r, nil)
 		s.wsUpgradeRow.Record(time.Since(t0))
 		if err != nil {
-			return // Accept has answered the client
+			return // Upgrade has answered the client
 		}
 		c.SetReadLimit(wsReadLimit)
 		ctx, cancel := context.WithCancel(context.Background())
@@ -52,18 +66,15 @@ func (s *Server) ws() http.Handler {
 			log: s.cfg.Log.With("remote", r.RemoteAddr)}
 		s.wsStats.Accepted.Add(1)
 		s.wsStats.Open.Add(1)
-		defer s.wsStats.Open.Add(-1)
-		done := make(chan struct{})
+		go wc.writeLoop()
 		go func() {
-			defer close(done)
-			wc.writeLoop()
+			defer s.wsStats.Open.Add(-1)
+			wc.readLoop()
+			wc.shutdown(websocket.CloseNormalClosure, "")
+			if wc.authed {
+				s.cfg.Store.Detach(wc.sess, wc)
+			}
 		}()
-		wc.readLoop()
-		wc.shutdown(websocket.StatusNormalClosure, "")
-		<-done
-		if wc.authed {
-			s.cfg.Store.Detach(wc.sess, wc)
-		}
 	})
 }
 
@@ -71,7 +82,7 @@ func (s *Server) ws() http.Handler {
 type wsConn struct {
 	s      *Server
 	c      *websocket.Conn
-	ctx    context.Context // the connection's lifetime
+	ctx    context.Context // the connection's lifetime: ends when the writer exits
 	cancel context.CancelFunc
 	log    *slog.Logger
 
@@ -79,7 +90,7 @@ type wsConn struct {
 	quit chan struct{} // closed once by shutdown
 
 	closeOnce   sync.Once
-	closeCode   websocket.StatusCode // set before quit closes
+	closeCode   int // set before quit closes
 	closeReason string
 
 	// Owned by the read loop.
@@ -104,7 +115,7 @@ func (wc *wsConn) Close(reason string) {
 	if reason == state.EventReplaced {
 		wc.s.wsStats.Replaced.Add(1)
 	}
-	wc.shutdown(websocket.StatusNormalClosure, reason)
+	wc.shutdown(websocket.CloseNormalClosure, reason)
 }
 
 func (wc *wsConn) enqueue(msg []byte) {
@@ -113,43 +124,39 @@ func (wc *wsConn) enqueue(msg []byte) {
 	default:
 		wc.s.wsStats.SlowClosed.Add(1)
 		wc.log.Warn("websocket client too slow; disconnecting", "queue", wsSendQueue)
-		wc.shutdown(websocket.StatusPolicyViolation, "send queue full: client too slow")
+		wc.shutdown(websocket.ClosePolicyViolation, "send queue full: client too slow")
 	}
 }
 
 // shutdown asks the writer to flush what is queued and close with code.
-func (wc *wsConn) shutdown(code websocket.StatusCode, reason string) {
+func (wc *wsConn) shutdown(code int, reason string) {
 	wc.closeOnce.Do(func() {
 		wc.closeCode, wc.closeReason = code, reason
 		close(wc.quit)
 	})
 }
 
+// writeLoop owns every write on the socket: messages, pings and the close.
 func (wc *wsConn) writeLoop() {
 	defer wc.cancel()
+	defer wc.c.Close()
 	ping := time.NewTicker(wsPingEvery)
 	defer ping.Stop()
 	for {
 		select {
 		case msg := <-wc.send:
-			if err := wc.write(msg); err != nil {
-				wc.c.CloseNow()
+			if wc.write(msg) != nil {
 				return
 			}
 		case <-ping.C:
-			go func() {
-				ctx, cancel := context.WithTimeout(wc.ctx, wsWriteTimeout)
-				defer cancel()
-				if err := wc.c.Ping(ctx); err != nil && wc.ctx.Err() == nil {
-					wc.shutdown(websocket.StatusGoingAway, "ping timeout")
-				}
-			}()
+			if wc.c.WriteControl(websocket.PingMessage, nil, time.Now().Add(wsWriteTimeout)) != nil {
+				return
+			}
 		case <-wc.quit:
 			for {
 				select {
 				case msg := <-wc.send:
 					if wc.write(msg) != nil {
-						wc.c.CloseNow()
 						return
 					}
 					continue
@@ -157,16 +164,16 @@ func (wc *wsConn) writeLoop() {
 				}
 				break
 			}
-			wc.c.Close(wc.closeCode, wc.closeReason)
+			wc.c.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(wc.closeCode, wc.closeReason),
+				time.Now().Add(wsWriteTimeout))
 			return
 		}
 	}
 }
 
 func (wc *wsConn) write(msg []byte) error {
-	ctx, cancel := context.WithTimeout(wc.ctx, wsWriteTimeout)
-	defer cancel()
-	return wc.c.Write(ctx, websocket.MessageText, msg)
+	wc.c.SetWriteDeadline(time.Now().Add(wsWriteTimeout))
+	return wc.c.WriteMessage(websocket.TextMessage, msg)
 }
 
 // reply queues a reply to the client.
@@ -216,25 +223,47 @@ func decodeWSType(data []byte) (string, error) {
 	return m.Type, nil
 }
 
+// readLoop reads until the client closes, breaks the protocol, goes quiet
+// for the idle timeout or the writer ends the connection. Pongs count as
+// signs of life.
 func (wc *wsConn) readLoop() {
 	idle := wc.s.cfg.IdleTimeout
+	wc.c.SetReadDeadline(time.Now().Add(idle))
+	wc.c.SetPongHandler(func(string) error {
+		return wc.c.SetReadDeadline(time.Now().Add(idle))
+	})
 	for {
-		ctx, cancel := context.WithTimeout(wc.ctx, idle)
-		typ, data, err := wc.c.Read(ctx)
-		cancel()
+		typ, r, err := wc.c.NextReader()
 		if err != nil {
-			if errors.Is(err, context.DeadlineExceeded) {
-				wc.shutdown(websocket.StatusGoingAway, "idle timeout")
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() {
+				wc.shutdown(websocket.CloseGoingAway, "idle timeout")
+			} else if errors.Is(err, websocket.ErrReadLimit) {
+				wc.shutdown(websocket.CloseMessageTooBig, "message over 64 KiB")
 			}
-			return // closed, too big (the library answered 1009) or broken
+			return // closed, broken or a protocol error (answered by the library)
 		}
-		if typ != websocket.MessageText {
-			wc.shutdown(websocket.StatusUnsupportedData, "messages are JSON text")
+		wc.c.SetReadDeadline(time.Now().Add(idle))
+		if typ != websocket.TextMessage {
+			wc.shutdown(websocket.CloseUnsupportedData, "messages are JSON text")
+			return
+		}
+		buf := readBuffers.Get().(*bytes.Buffer)
+		buf.Reset()
+		_, err = buf.ReadFrom(r)
+		if err != nil {
+			readBuffers.Put(buf)
+			if errors.Is(err, websocket.ErrReadLimit) {
+				wc.shutdown(websocket.CloseMessageTooBig, "message over 64 KiB")
+			}
 			return
 		}
 		t0 := time.Now()
-		row := wc.handle(data)
+		row := wc.handle(buf.Bytes())
 		row.Record(time.Since(t0))
+		if buf.Cap() <= 16<<10 {
+			readBuffers.Put(buf)
+		}
 	}
 }
 
@@ -338,7 +367,7 @@ func (wc *wsConn) logout() {
 	}
 	wc.authed = false
 	wc.enqueue([]byte(`{"type":"logout_ok"}`))
-	wc.shutdown(websocket.StatusNormalClosure, "logged out")
+	wc.shutdown(websocket.CloseNormalClosure, "logged out")
 }
 
 // loginReply is the login answer on both transports.

@@ -13,7 +13,7 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/coder/websocket"
+	"github.com/gorilla/websocket"
 
 	"rampart/bookkeeper"
 	"rampart/gamedata"
@@ -117,24 +117,30 @@ type wsClient struct {
 
 func (e *wsEnv) dial(t *testing.T) *wsClient {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	c, _, err := websocket.Dial(ctx, "ws"+strings.TrimPrefix(e.URL, "http")+"/api/v1/ws", nil)
+	c, _, err := websocket.DefaultDialer.Dial("ws"+strings.TrimPrefix(e.URL, "http")+"/api/v1/ws", nil)
 	if err != nil {
 		t.Fatalf("dial: %v", err)
 	}
-	c.SetReadLimit(1 << 20)
-	t.Cleanup(func() { c.CloseNow() })
+	t.Cleanup(func() { c.Close() })
 	return &wsClient{t: t, c: c}
 }
 
 func (w *wsClient) send(msg string) {
 	w.t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	if err := w.c.Write(ctx, websocket.MessageText, []byte(msg)); err != nil {
+	if err := w.write(websocket.TextMessage, []byte(msg)); err != nil {
 		w.t.Fatalf("send %s: %v", msg, err)
 	}
+}
+
+func (w *wsClient) write(typ int, data []byte) error {
+	w.c.SetWriteDeadline(time.Now().Add(5 * time.Second))
+	return w.c.WriteMessage(typ, data)
+}
+
+// hangUp closes the client's side of the socket properly.
+func (w *wsClient) hangUp() {
+	w.c.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(websocket.CloseNormalClosure, ""), time.Now().Add(time.Second))
+	w.c.Close()
 }
 
 // recv reads the next message; a closed socket fails the test.
@@ -148,9 +154,8 @@ func (w *wsClient) recv() map[string]any {
 }
 
 func (w *wsClient) tryRecv() (map[string]any, error) {
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	_, data, err := w.c.Read(ctx)
+	w.c.SetReadDeadline(time.Now().Add(10 * time.Second))
+	_, data, err := w.c.ReadMessage()
 	if err != nil {
 		return nil, err
 	}
@@ -195,7 +200,14 @@ func result(t *testing.T, m map[string]any) map[string]any {
 	return rs[0].(map[string]any)
 }
 
-func closeStatus(err error) websocket.StatusCode { return websocket.CloseStatus(err) }
+// closeStatus is the close code the server sent, or -1.
+func closeStatus(err error) int {
+	var ce *websocket.CloseError
+	if errors.As(err, &ce) {
+		return ce.Code
+	}
+	return -1
+}
 
 func TestWSLoginActionsAndSharedSeq(t *testing.T) {
 	e := newWSEnv(t)
@@ -235,7 +247,7 @@ func TestWSResumeAndDuplicateAfterReconnect(t *testing.T) {
 	session := w.login("bob")
 	w.send(`{"type":"actions","actions":[{"seq":5,"name":"ping"}]}`)
 	w.expect("results")
-	w.c.Close(websocket.StatusNormalClosure, "")
+	w.hangUp()
 
 	if n := e.Store.OnlineCount(); n != 1 {
 		t.Fatalf("online after the socket closed = %d, want 1 (closing is not logging out)", n)
@@ -251,7 +263,7 @@ func TestWSResumeAndDuplicateAfterReconnect(t *testing.T) {
 	}
 
 	// Logged out by the server (idle), the resume loads afresh from S3.
-	w2.c.Close(websocket.StatusNormalClosure, "")
+	w2.hangUp()
 	e.Clock.Advance(11 * time.Minute)
 	e.Store.Sweep(context.Background())
 	if n := e.Store.OnlineCount(); n != 0 {
@@ -280,7 +292,7 @@ func TestWSTakeoverClosesOldSocket(t *testing.T) {
 	if m["type"] != "event" || ev["kind"] != "replaced" {
 		t.Fatalf("old socket got %v, want a replaced event", m)
 	}
-	if _, err := old.tryRecv(); closeStatus(err) != websocket.StatusNormalClosure {
+	if _, err := old.tryRecv(); closeStatus(err) != websocket.CloseNormalClosure {
 		t.Fatalf("old socket: got %v, want closed normally", err)
 	}
 	if got := e.Srv.WSStats().Replaced.Load(); got != 1 {
@@ -343,14 +355,14 @@ func TestWSBadInput(t *testing.T) {
 	closes := []struct {
 		name string
 		send func(*wsClient) error
-		want websocket.StatusCode
+		want int
 	}{
 		{"oversized frame", func(w *wsClient) error {
-			return w.c.Write(context.Background(), websocket.MessageText, []byte(`{"type":"ping","pad":"`+strings.Repeat("x", 70<<10)+`"}`))
-		}, websocket.StatusMessageTooBig},
+			return w.write(websocket.TextMessage, []byte(`{"type":"ping","pad":"`+strings.Repeat("x", 70<<10)+`"}`))
+		}, websocket.CloseMessageTooBig},
 		{"binary frame", func(w *wsClient) error {
-			return w.c.Write(context.Background(), websocket.MessageBinary, []byte{1, 2, 3})
-		}, websocket.StatusUnsupportedData},
+			return w.write(websocket.BinaryMessage, []byte{1, 2, 3})
+		}, websocket.CloseUnsupportedData},
 	}
 	for _, tt := range closes {
 		t.Run(tt.name, func(t *testing.T) {
@@ -381,8 +393,8 @@ func TestWSSlowConsumerIsCutOff(t *testing.T) {
 	for err == nil {
 		_, err = w.tryRecv()
 	}
-	if got := closeStatus(err); got != websocket.StatusPolicyViolation && !errors.Is(err, context.DeadlineExceeded) {
-		t.Logf("slow client saw %v", err)
+	if got := closeStatus(err); got != websocket.ClosePolicyViolation && got != -1 {
+		t.Errorf("slow client: close %d, want %d (or a reset connection)", got, websocket.ClosePolicyViolation)
 	}
 	if n := e.Store.OnlineCount(); n != 1 {
 		t.Fatalf("online after the cut = %d, want 1: a slow socket is not a logout", n)
