@@ -170,6 +170,19 @@ func TestInterrupt(t *testing.T) {
 	}
 }
 
+func TestUnreachableTargetFailsFast(t *testing.T) {
+	cfg := DefaultConfig()
+	cfg.Target = "http://127.0.0.1:1" // nothing listens on port 1
+	t0 := time.Now()
+	_, err := Execute(context.Background(), cfg, nil)
+	if err == nil || !strings.Contains(err.Error(), "cannot reach") {
+		t.Errorf("got %v, want a cannot-reach error", err)
+	}
+	if took := time.Since(t0); took > 5*time.Second {
+		t.Errorf("took %v to give up", took)
+	}
+}
+
 func TestValidate(t *testing.T) {
 	for _, tc := range []struct {
 		name    string

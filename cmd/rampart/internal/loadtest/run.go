@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"math/rand/v2"
+	"net"
 	"net/http"
 	"net/url"
 	"runtime"
@@ -59,6 +60,9 @@ func Execute(ctx context.Context, cfg Config, progress io.Writer) (*Report, erro
 	kinds, _ := profile(cfg.Mix)
 	if progress == nil {
 		progress = io.Discard
+	}
+	if err := preflight(ctx, base, cfg.Timeout); err != nil {
+		return nil, fmt.Errorf("loadtest: %w", err)
 	}
 
 	abort, cancelAbort := context.WithCancel(context.Background())
@@ -166,6 +170,21 @@ func Execute(ctx context.Context, cfg Config, progress io.Writer) (*Report, erro
 	return rep, nil
 }
 
+// preflight fails fast when nothing listens at the target, rather than
+// letting every player retry its login for the whole run.
+func preflight(ctx context.Context, base *url.URL, timeout time.Duration) error {
+	addr := base.Host
+	if base.Port() == "" {
+		addr = net.JoinHostPort(base.Hostname(), map[string]string{"http": "80", "https": "443"}[base.Scheme])
+	}
+	d := net.Dialer{Timeout: timeout}
+	c, err := d.DialContext(ctx, "tcp", addr)
+	if err != nil {
+		return fmt.Errorf("cannot reach the target: %w", err)
+	}
+	return c.Close()
+}
+
 // clients builds the HTTP client factory and the transport for base.
 func (r *runner) clients(base *url.URL) (func() doer, transport) {
 	cfg := r.cfg
@@ -173,7 +192,7 @@ func (r *runner) clients(base *url.URL) (func() doer, transport) {
 	if cfg.Client == "raw" {
 		addr := base.Host
 		if base.Port() == "" {
-			addr += ":80"
+			addr = net.JoinHostPort(base.Hostname(), "80")
 		}
 		newDoer = func() doer { return newRawHTTP(r.abort, addr, base.Host, cfg.Timeout) }
 	} else {
