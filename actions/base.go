@@ -93,7 +93,21 @@ func New(gd *gamedata.Bundle, now time.Time) Base {
 	return b
 }
 
-func buildingID(n int) string { return "b" + strconv.Itoa(n) }
+func buildingID(n int) string {
+	if n > 0 && n < len(smallIDs) {
+		return smallIDs[n]
+	}
+	return "b" + strconv.Itoa(n)
+}
+
+// smallIDs are the building ids most bases use, allocated once and shared
+// (read-only) so that building and decoding do not allocate them.
+var smallIDs = func() (ids [1024]string) {
+	for n := 1; n < len(ids); n++ {
+		ids[n] = "b" + strconv.Itoa(n)
+	}
+	return ids
+}()
 
 // Clone returns a deep copy of b.
 func (b *Base) Clone() Base {

@@ -66,6 +66,8 @@ type Bundle struct {
 	resIdx   map[string]int
 	bldIdx   map[string]*BuildingType
 	unitIdx  map[string]*Unit
+	bldTab   table[BuildingType]
+	unitTab  table[Unit]
 	itemIdx  map[string]*Item
 	townHall *BuildingType
 	premium  int
@@ -243,10 +245,10 @@ func (b *Bundle) Raw() []byte { return b.raw }
 func (b *Bundle) Gzip() []byte { return b.gz }
 
 // Building returns the building type id, or nil.
-func (b *Bundle) Building(id string) *BuildingType { return b.bldIdx[id] }
+func (b *Bundle) Building(id string) *BuildingType { return b.bldTab.get(id) }
 
 // Unit returns the unit type id, or nil.
-func (b *Bundle) Unit(id string) *Unit { return b.unitIdx[id] }
+func (b *Bundle) Unit(id string) *Unit { return b.unitTab.get(id) }
 
 // Item returns the store item id, or nil.
 func (b *Bundle) Item(id string) *Item { return b.itemIdx[id] }
@@ -369,6 +371,14 @@ func parse(data []byte, name string) (*Bundle, error) {
 	}
 	if b.Version != want {
 		return nil, Problems{{File: name, Field: "version", Message: fmt.Sprintf("%s does not match the content (hash %s): the file was edited by hand; rebuild it from src", b.Version, want)}}
+	}
+	b.bldTab = newTable[BuildingType](len(b.Buildings))
+	for i := range b.Buildings {
+		b.bldTab.put(b.Buildings[i].ID, &b.Buildings[i])
+	}
+	b.unitTab = newTable[Unit](len(b.Units))
+	for i := range b.Units {
+		b.unitTab.put(b.Units[i].ID, &b.Units[i])
 	}
 	b.raw = data
 	var gz bytes.Buffer

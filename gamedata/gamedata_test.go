@@ -347,3 +347,39 @@ func TestWriteBundle(t *testing.T) {
 		t.Fatalf("Check on a stale file: got %v, want ErrStale", err)
 	}
 }
+
+func TestLookupTable(t *testing.T) {
+	ids := []string{"a", "ab", "ba", "abc", "cba", "a_c", "town_hall", "town_hell", "x", "xx", "xxx", "xxxx"}
+	for n := 1; n <= len(ids); n++ {
+		tab := newTable[int](n)
+		vals := make([]int, n)
+		for i := range n {
+			vals[i] = i
+			tab.put(ids[i], &vals[i])
+		}
+		for i, id := range ids {
+			got := tab.get(id)
+			if i < n && (got == nil || *got != i) || i >= n && got != nil {
+				t.Fatalf("n=%d get(%q) = %v", n, id, got)
+			}
+		}
+		if tab.get("") != nil || tab.get("zzzz") != nil {
+			t.Fatal("found what was not put")
+		}
+	}
+	var empty table[int]
+	if empty.get("a") != nil {
+		t.Fatal("zero table found something")
+	}
+	b, _ := Embedded()
+	for i := range b.Buildings {
+		if b.Building(b.Buildings[i].ID) != &b.Buildings[i] {
+			t.Fatalf("Building(%s)", b.Buildings[i].ID)
+		}
+	}
+	for i := range b.Units {
+		if b.Unit(b.Units[i].ID) != &b.Units[i] {
+			t.Fatalf("Unit(%s)", b.Units[i].ID)
+		}
+	}
+}

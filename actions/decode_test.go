@@ -1,0 +1,68 @@
+package actions
+
+import (
+	"encoding/json"
+	"reflect"
+	"testing"
+	"time"
+)
+
+// FuzzBaseUnmarshal: Base.UnmarshalJSON gives exactly what encoding/json
+// gives, for any input, whether called by json.Unmarshal (which validates
+// first) or directly.
+func FuzzBaseUnmarshal(f *testing.F) {
+	gd := bundle(f)
+	mid := MidGame(gd, t0)
+	CatchUp(&mid, gd, t0.Add(time.Hour))
+	for _, b := range []Base{New(gd, t0), MidGame(gd, t0), mid, {}} {
+		data, _ := json.Marshal(&b)
+		f.Add(data)
+		indented, _ := json.MarshalIndent(&b, "", "\t")
+		f.Add(indented)
+	}
+	for _, s := range []string{
+		`null`, `{}`, `[]`, `{"res":null}`, `{"RES":{"gold":1}}`, `{"res":{"gold":1.0}}`, `{"res":{"gold":1e2}}`,
+		`{"bld":[{"id":"b1","t":"wall","lv":1},]}`, `{"bld":[{"id":"b\u0031"}]}`, `{"gd":"x","gd":"y"}`,
+		`{"trophies":-9223372036854775808}`, `{"trophies":9223372036854775808}`, `{"trophies":01}`,
+		`{"army":{"a":1,"a":2}}`, `{"bld":[{"q":[]}],"boosts":[]}`, `{"next_id":1} x`, `{"extra":[1,{"a":null}]}`,
+	} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		var want plainBase
+		wantErr := json.Unmarshal(data, &want)
+
+		var got Base
+		err := json.Unmarshal(data, &got)
+		if (err == nil) != (wantErr == nil) {
+			t.Fatalf("json.Unmarshal: error %v, encoding/json %v", err, wantErr)
+		}
+		if err == nil && !reflect.DeepEqual(got, Base(want)) {
+			t.Fatalf("json.Unmarshal:\ngot  %#v\nwant %#v", got, want)
+		}
+
+		var direct Base
+		err = direct.UnmarshalJSON(data)
+		if (err == nil) != (wantErr == nil) {
+			t.Fatalf("UnmarshalJSON: error %v, encoding/json %v", err, wantErr)
+		}
+		if err == nil && !reflect.DeepEqual(direct, Base(want)) {
+			t.Fatalf("UnmarshalJSON:\ngot  %#v\nwant %#v", direct, want)
+		}
+	})
+}
+
+func TestBaseRoundTrip(t *testing.T) {
+	gd := bundle(t)
+	for _, b := range []Base{New(gd, t0), MidGame(gd, t0)} {
+		data := encode(t, &b)
+		var fast Base
+		d := decoder{data: data}
+		if !d.base(&fast) || !d.end() {
+			t.Fatal("canonical encoding left the fast path")
+		}
+		if !reflect.DeepEqual(fast, b) {
+			t.Fatalf("round trip:\ngot  %+v\nwant %+v", fast, b)
+		}
+	}
+}
