@@ -56,6 +56,17 @@ func DecodeArgs(data json.RawMessage) (Args, error) {
 	if len(data) == 0 || string(data) == "null" {
 		return a, nil
 	}
+	// Fast path for plain arguments; anything else goes to encoding/json
+	// (FuzzDecodeArgs checks both agree).
+	d := decoder{data: data}
+	if d.args(&a) && d.end() {
+		return a, nil
+	}
+	return decodeArgsStd(data)
+}
+
+func decodeArgsStd(data json.RawMessage) (Args, error) {
+	a := NewArgs()
 	if err := json.Unmarshal(data, &a); err != nil {
 		return a, badArgs(err)
 	}

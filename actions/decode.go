@@ -341,3 +341,37 @@ func (d *decoder) building(bl *Building) bool {
 		return 0, false
 	})
 }
+
+// args decodes action arguments (see DecodeArgs).
+func (d *decoder) args(a *Args) bool {
+	return d.object(func(k []byte) (uint32, bool) {
+		var ok bool
+		switch string(k) {
+		case "building_id":
+			a.BuildingID, ok = d.uniq()
+			return 1 << 0, ok
+		case "type":
+			a.Type, ok = d.uniq()
+			return 1 << 1, ok
+		case "x":
+			a.X, ok = d.intInt()
+			return 1 << 2, ok
+		case "y":
+			a.Y, ok = d.intInt()
+			return 1 << 3, ok
+		case "unit":
+			a.Unit, ok = d.uniq()
+			return 1 << 4, ok
+		case "count":
+			a.Count, ok = d.intInt()
+			return 1 << 5, ok
+		case "item":
+			a.Item, ok = d.uniq()
+			return 1 << 6, ok
+		case "kind":
+			a.Kind, ok = d.uniq()
+			return 1 << 7, ok
+		}
+		return 0, false
+	})
+}

@@ -66,3 +66,27 @@ func TestBaseRoundTrip(t *testing.T) {
 		}
 	}
 }
+
+// FuzzDecodeArgs: DecodeArgs gives what encoding/json gives.
+func FuzzDecodeArgs(f *testing.F) {
+	for _, s := range NewPlayerScript() {
+		f.Add([]byte(s.Args))
+	}
+	for _, s := range []string{``, `null`, ` null `, `{"x":null}`, `{"X":1}`, `{"x":1,"x":2}`, `{"count":1.5}`, `{"kind":"\u0041"}`, `{"type":"é"}`, `{"x":-0}`} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		got, err := DecodeArgs(data)
+		want := NewArgs()
+		var wantErr error
+		if len(data) > 0 && string(data) != "null" {
+			wantErr = json.Unmarshal(data, &want)
+		}
+		if (err == nil) != (wantErr == nil) {
+			t.Fatalf("error %v, encoding/json %v", err, wantErr)
+		}
+		if err == nil && got != want {
+			t.Fatalf("got %+v, want %+v", got, want)
+		}
+	})
+}
