@@ -33,8 +33,8 @@ func (b *Base) isZero() bool {
 // decoder reads the canonical subset of JSON; every method reports false
 // when the input leaves that subset.
 type decoder struct {
-	data   []byte
-	i      int
+	data  []byte
+	i     int
 	strs  [32]string // recently decoded strings, shared (building types, units)
 	nstrs int
 }
