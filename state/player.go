@@ -29,6 +29,59 @@ type Player struct {
 	Base    actions.Base `json:"base"`
 	Created int64        `json:"created"`
 	SavedAt int64        `json:"saved_at"`
+
+	// Found is the opponent the last find_opponent offered; attack needs it.
+	Found *Found `json:"found,omitempty"`
+	// Async holds the last results of asynchronous actions, oldest first.
+	Async []AsyncResult `json:"async,omitempty"`
+	// Raids is the raid history, oldest first.
+	Raids []actions.RaidLogEntry `json:"raids,omitempty"`
+	// Applied holds the ids of the last mail applied to this player: mail
+	// delivered again (a crash between applying and deleting it) is
+	// recognised and skipped.
+	Applied []string `json:"applied,omitempty"`
+}
+
+// Bounds of the player document's history lists.
+const (
+	maxAsync   = 16
+	maxRaids   = 20
+	maxApplied = 256
+)
+
+// Found is an offered opponent.
+type Found struct {
+	ID    string `json:"id"`
+	Until int64  `json:"until"` // Unix ms
+}
+
+// AsyncResult is the final answer to an asynchronous action.
+type AsyncResult struct {
+	Seq    int64           `json:"seq"`
+	Name   string          `json:"name"`
+	OK     bool            `json:"ok"`
+	Result json.RawMessage `json:"result,omitempty"`
+	Error  *actions.Error  `json:"error,omitempty"`
+	At     int64           `json:"at"`
+}
+
+// pushCapped appends v to *list, dropping the oldest past limit.
+func pushCapped[T any](list *[]T, v T, limit int) {
+	if len(*list) >= limit {
+		n := copy(*list, (*list)[len(*list)-limit+1:])
+		*list = (*list)[:n]
+	}
+	*list = append(*list, v)
+}
+
+// applied reports whether mail id was already applied.
+func (p *Player) applied(id string) bool {
+	for _, a := range p.Applied {
+		if a == id {
+			return true
+		}
+	}
+	return false
 }
 
 // Lease is ownership of a player by one server.

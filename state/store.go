@@ -70,6 +70,9 @@ type Store struct {
 	phase      struct{ load, decode, lease, encode, save, sweep *profiler.Row }
 
 	counts Counts
+
+	mongo *Mongo // nil: no MongoDB
+	async asyncState
 }
 
 // Counts are the store's lifetime counters.
@@ -115,6 +118,11 @@ func NewStore(cfg Config, blobs Blobs, s3 *bookkeeper.Keeper, gd *gamedata.Holde
 	for _, name := range actions.Names() {
 		s.rows[name] = prof.Row("action:" + name)
 	}
+	s.async.rows = make(map[string]*profiler.Row)
+	for _, name := range AsyncNames() {
+		s.rows[name] = prof.Row("action:" + name)
+		s.async.rows[name] = prof.Row("async:" + name)
+	}
 	s.unknownRow = prof.Row("action:(unknown)")
 	s.phase.load = prof.Row("login:load")
 	s.phase.decode = prof.Row("login:decode")
@@ -142,6 +150,9 @@ type Online struct {
 	gone    bool   // left memory; holders of this pointer must log in again
 	leaving bool   // logout asked: leaves memory once a final save lands
 	conn    Conn   // the live connection events are pushed to, if any
+	// mailDone lists applied mail to delete from MongoDB once a save
+	// holding its effect has landed.
+	mailDone []string
 	// stopTimer cancels the timer due at timerAt (Unix ms) that pushes
 	// the next finished upgrade or training; nil when none is armed.
 	stopTimer func() bool
@@ -199,6 +210,7 @@ func (s *Store) Login(ctx context.Context, id string) (LoginResult, error) {
 		if err != nil {
 			return LoginResult{}, err
 		}
+		s.emit(Event{Time: now, Player: id, Kind: "login", OK: true})
 		return LoginResult{Session: token, Player: view}, nil
 	}
 }
@@ -265,8 +277,14 @@ func (s *Store) fetch(ctx context.Context, id string) (*Online, error) {
 		s.counts.Busy.Add(1)
 		return nil, fmt.Errorf("load player %s: owned by %s until %d: %w", id, p.Lease.Owner, p.Lease.Until, ErrPlayerBusy)
 	}
-	p.Lease = Lease{Owner: s.cfg.ServerID, Until: now.Add(s.cfg.LeaseTTL).UnixMilli()}
-	if data, err = encodePlayer(&p); err != nil {
+	o := &Online{id: id, p: p}
+	// Mail (a raid's effects) is applied before anyone sees the player, and
+	// saved with the lease below.
+	for _, m := range s.pendingMail(ctx, id) {
+		s.applyMail(o, m)
+	}
+	o.p.Lease = Lease{Owner: s.cfg.ServerID, Until: now.Add(s.cfg.LeaseTTL).UnixMilli()}
+	if data, err = encodePlayer(&o.p); err != nil {
 		return nil, err
 	}
 	t0 = time.Now()
@@ -283,8 +301,10 @@ func (s *Store) fetch(ctx context.Context, id string) (*Online, error) {
 	case err != nil:
 		return nil, fmt.Errorf("lease player %s: %w: %w", id, ErrUnavailable, err)
 	}
-	o := &Online{id: id, p: p, etag: etag}
+	o.etag = etag
 	o.changes, o.saved = 1, 1
+	s.afterSave(o, o.mailDone, s.summary(&o.p, now))
+	o.mailDone = nil
 	return o, nil
 }
 
@@ -330,54 +350,111 @@ func (s *Store) Apply(sess Session, batch []Action) ([]Reply, string, error) {
 	if err := s.lock(sess); err != nil {
 		return nil, "", err
 	}
-	defer sess.o.mu.Unlock()
 	now := s.cfg.Now()
 	replies := make([]Reply, len(batch))
+	var launches []*launch
 	for i := range batch {
-		replies[i] = s.applyOne(sess.o, gd, now, &batch[i])
+		var l *launch
+		replies[i], l = s.applyOne(sess.o, gd, now, &batch[i])
+		if l != nil {
+			launches = append(launches, l)
+		}
 	}
 	s.schedule(sess.o)
+	sess.o.mu.Unlock()
+	s.start(launches)
 	return replies, gd.Version, nil
 }
 
-// applyOne runs one action with o.mu held.
-func (s *Store) applyOne(o *Online, gd *gamedata.Bundle, now time.Time, a *Action) Reply {
+// applyOne runs one action with o.mu held. An asynchronous action also
+// returns the slow step to launch once the lock is released.
+func (s *Store) applyOne(o *Online, gd *gamedata.Bundle, now time.Time, a *Action) (Reply, *launch) {
 	p := &o.p
 	if a.Seq <= p.LastSeq {
 		if r, ok := p.reply(a.Seq); ok {
 			r.Duplicate = true
-			return r
+			return r, nil
 		}
 		return Reply{Seq: a.Seq, Error: &actions.Error{Code: "stale_seq",
-			Message: fmt.Sprintf("seq %d is older than the last %d remembered (last applied %d)", a.Seq, Replies, p.LastSeq)}}
+			Message: fmt.Sprintf("seq %d is older than the last %d remembered (last applied %d)", a.Seq, Replies, p.LastSeq)}}, nil
 	}
 	row, ok := s.rows[a.Name]
 	if !ok {
 		row = s.unknownRow
 	}
-	t0 := time.Now()
-	res, err := actions.Apply(&p.Base, gd, now, a.Name, a.Args)
-	row.Record(time.Since(t0))
-
-	r := Reply{Seq: a.Seq}
-	var ae *actions.Error
-	switch {
-	case errors.As(err, &ae):
-		r.Error = ae
-	case err != nil:
-		s.log.Error("action failed", "player", o.id, "action", a.Name, "err", err)
-		r.Error = &actions.Error{Code: "internal", Message: "internal error"}
-	default:
-		r.OK = true
-		if r.Result, err = json.Marshal(res); err != nil {
-			s.log.Error("encode action result", "player", o.id, "action", a.Name, "err", err)
-			r.Result = json.RawMessage("{}")
+	var before [gamedata.MaxResources]int64
+	track := s.mongo != nil && s.mongo.Analytics != nil
+	if track {
+		for i, r := range gd.Resources {
+			before[i] = p.Base.Res[r.ID]
 		}
 	}
+
+	r := Reply{Seq: a.Seq}
+	var l *launch
+	t0 := time.Now()
+	switch a.Name {
+	case ActionLeaderboard, ActionFindOpponent, ActionAttack:
+		var ae *actions.Error
+		if l, ae = s.beforeAsync(o, gd, now, a); ae != nil {
+			r.Error = ae
+		} else {
+			r.OK, r.Pending = true, true
+		}
+	default:
+		res, err := actions.Apply(&p.Base, gd, now, a.Name, a.Args)
+		var ae *actions.Error
+		switch {
+		case errors.As(err, &ae):
+			r.Error = ae
+		case err != nil:
+			s.log.Error("action failed", "player", o.id, "action", a.Name, "err", err)
+			r.Error = &actions.Error{Code: "internal", Message: "internal error"}
+		default:
+			r.OK = true
+			if r.Result, err = json.Marshal(res); err != nil {
+				s.log.Error("encode action result", "player", o.id, "action", a.Name, "err", err)
+				r.Result = json.RawMessage("{}")
+			}
+		}
+	}
+	took := time.Since(t0)
+	row.Record(took)
+
 	p.LastSeq = a.Seq
 	p.remember(r)
 	o.changes++
-	return r
+	if track {
+		s.emitAction(o, gd, now, a, &r, took, &before)
+	}
+	return r, l
+}
+
+// emitAction records an action (and a purchase) for analytics.
+// o.mu is held.
+func (s *Store) emitAction(o *Online, gd *gamedata.Bundle, now time.Time, a *Action, r *Reply, took time.Duration, before *[gamedata.MaxResources]int64) {
+	e := Event{Time: now, Player: o.id, Kind: "action", Name: a.Name, OK: r.OK, Duration: took}
+	if r.Error != nil {
+		e.Code = r.Error.Code
+	}
+	if r.OK {
+		for i, res := range gd.Resources {
+			if d := o.p.Base.Res[res.ID] - before[i]; d != 0 {
+				if e.Deltas == nil {
+					e.Deltas = make(map[string]int64, 2)
+				}
+				e.Deltas[res.ID] = d
+			}
+		}
+	}
+	s.emit(e)
+	if a.Name == actions.BuyItem && r.OK {
+		var args struct {
+			Item string `json:"item"`
+		}
+		json.Unmarshal(a.Args, &args)
+		s.emit(Event{Time: now, Player: o.id, Kind: "purchase", Name: args.Item, OK: true, Deltas: e.Deltas})
+	}
 }
 
 // View returns the player as clients see it.
@@ -394,11 +471,14 @@ func (s *Store) View(sess Session) (json.RawMessage, error) {
 // the lease and the reply window.
 func publicPlayer(p *Player) (json.RawMessage, error) {
 	v := struct {
-		ID      string        `json:"id"`
-		LastSeq int64         `json:"last_seq"`
-		Created int64         `json:"created"`
-		Base    *actions.Base `json:"base"`
-	}{p.ID, p.LastSeq, p.Created, &p.Base}
+		ID      string                 `json:"id"`
+		LastSeq int64                  `json:"last_seq"`
+		Created int64                  `json:"created"`
+		Base    *actions.Base          `json:"base"`
+		Found   *Found                 `json:"found,omitempty"`
+		Async   []AsyncResult          `json:"async,omitempty"`
+		Raids   []actions.RaidLogEntry `json:"raids,omitempty"`
+	}{p.ID, p.LastSeq, p.Created, &p.Base, p.Found, p.Async, p.Raids}
 	data, err := json.Marshal(v)
 	if err != nil {
 		return nil, fmt.Errorf("encode player %s: %w", p.ID, err)
@@ -417,7 +497,9 @@ func (s *Store) Logout(ctx context.Context, sess Session) error {
 	sess.o.leaving = true
 	s.replaceConnQuiet(sess.o)
 	sess.o.mu.Unlock()
-	return s.save(ctx, sess.o, true)
+	err := s.save(ctx, sess.o, true)
+	s.emit(Event{Time: s.cfg.Now(), Player: sess.o.id, Kind: "logout", OK: err == nil})
+	return err
 }
 
 // save writes o if it changed (or always, when final), renewing the lease,
@@ -445,9 +527,14 @@ func (s *Store) save(ctx context.Context, o *Online, final bool) error {
 	o.p.SavedAt = now.UnixMilli()
 	data, err := encodePlayer(&o.p)
 	change := o.changes
+	mailDone, sum := o.mailDone, s.summary(&o.p, now)
+	o.mailDone = nil
 	o.mu.Unlock()
 	s.phase.encode.Record(time.Since(t0))
 	if err != nil {
+		o.mu.Lock()
+		o.mailDone = append(mailDone, o.mailDone...)
+		o.mu.Unlock()
 		return err
 	}
 
@@ -469,9 +556,13 @@ func (s *Store) save(ctx context.Context, o *Online, final bool) error {
 	}
 	if err != nil {
 		s.counts.SaveErrors.Add(1)
+		o.mu.Lock()
+		o.mailDone = append(mailDone, o.mailDone...) // not saved: keep the mail
+		o.mu.Unlock()
 		return fmt.Errorf("save player %s: %w: %w", o.id, ErrUnavailable, err)
 	}
 	s.counts.Saves.Add(1)
+	s.afterSave(o, mailDone, sum)
 	o.etag = etag
 	o.mu.Lock()
 	o.saved = change
