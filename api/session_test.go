@@ -1,0 +1,152 @@
+package api
+
+import (
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"rampart/actions"
+)
+
+// httpPlayer plays over HTTP with its own seq counter.
+type httpPlayer struct {
+	t       *testing.T
+	base    string
+	session string
+	seq     int64
+}
+
+func (e *wsEnv) httpLogin(t *testing.T, id string) *httpPlayer {
+	t.Helper()
+	resp, err := http.Post(e.URL+"/api/v1/login", "application/json", strings.NewReader(`{"player_id":"`+id+`"}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var lr struct {
+		Session string `json:"session"`
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&lr); err != nil || resp.StatusCode != 200 {
+		t.Fatalf("login %s: %d %v", id, resp.StatusCode, err)
+	}
+	return &httpPlayer{t: t, base: e.URL, session: lr.Session}
+}
+
+func (p *httpPlayer) do(method, path, body string, out any) {
+	p.t.Helper()
+	req, _ := http.NewRequest(method, p.base+path, strings.NewReader(body))
+	req.Header.Set("Authorization", "Bearer "+p.session)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		p.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != 200 {
+		p.t.Fatalf("%s %s: status %d", method, path, resp.StatusCode)
+	}
+	if err := json.NewDecoder(resp.Body).Decode(out); err != nil {
+		p.t.Fatal(err)
+	}
+}
+
+// act sends one action and returns its reply.
+func (p *httpPlayer) act(name, args string) (ok bool, code string, result map[string]any) {
+	p.t.Helper()
+	p.seq++
+	var ar struct {
+		Results []struct {
+			OK     bool           `json:"ok"`
+			Result map[string]any `json:"result"`
+			Error  *struct {
+				Code string `json:"code"`
+			} `json:"error"`
+		} `json:"results"`
+	}
+	p.do("POST", "/api/v1/actions", fmt.Sprintf(`{"actions":[{"seq":%d,"name":%q,"args":%s}]}`, p.seq, name, args), &ar)
+	r := ar.Results[0]
+	if r.Error != nil {
+		code = r.Error.Code
+	}
+	return r.OK, code, r.Result
+}
+
+type playerView struct {
+	Base struct {
+		Res       map[string]int64 `json:"res"`
+		Army      map[string]int   `json:"army"`
+		Buildings []struct {
+			ID    string `json:"id"`
+			Type  string `json:"t"`
+			Level int    `json:"lv"`
+		} `json:"bld"`
+	} `json:"base"`
+}
+
+func (p *httpPlayer) view() playerView {
+	p.t.Helper()
+	var v struct {
+		Player playerView `json:"player"`
+	}
+	p.do("GET", "/api/v1/player", "", &v)
+	return v.Player
+}
+
+// TestScriptedSessionOverHTTP: a new player builds, waits, collects,
+// trains and buys, with time moved by the injected clock.
+func TestScriptedSessionOverHTTP(t *testing.T) {
+	e := newWSEnv(t)
+	p := e.httpLogin(t, "scripted")
+	steps := []struct {
+		name, action, args string
+		wait               time.Duration // before the action
+		code               string        // "" for success
+	}{
+		{"nothing harvested yet", actions.Collect, `{"building_id":"b4"}`, 0, "nothing_to_collect"},
+		{"build barracks", actions.Build, `{"type":"barracks","x":8,"y":8}`, 0, ""},
+		{"build army camp", actions.Build, `{"type":"army_camp","x":8,"y":30}`, 0, ""},
+		{"both builders busy", actions.Build, `{"type":"cannon","x":30,"y":32}`, 0, "no_free_builder"},
+		{"upgrade town hall", actions.UpgradeBuilding, `{"building_id":"b1"}`, 2 * time.Hour, ""},
+		{"collect two hours of gold", actions.Collect, `{"building_id":"b4"}`, time.Minute, ""},
+		{"buy gold", actions.BuyItem, `{"item":"gold_small"}`, 0, ""},
+		{"train in the built barracks", actions.TrainUnits, `{"building_id":"b6","unit":"militia","count":3}`, 0, ""},
+	}
+	gemsBefore := p.view().Base.Res["gems"]
+	for _, st := range steps {
+		e.Clock.Advance(st.wait)
+		ok, code, _ := p.act(st.action, st.args)
+		if ok != (st.code == "") || code != st.code {
+			t.Fatalf("%s: got ok=%v code %q, want code %q", st.name, ok, code, st.code)
+		}
+	}
+	e.Clock.Advance(time.Hour)
+	v := p.view()
+	if v.Base.Army["militia"] != 3 {
+		t.Errorf("army after training = %v, want 3 militia", v.Base.Army)
+	}
+	levels := map[string]int{}
+	for _, b := range v.Base.Buildings {
+		levels[b.ID] = b.Level
+	}
+	if levels["b6"] != 1 || levels["b7"] != 1 {
+		t.Errorf("barracks and camp levels = %d, %d, want 1 (built while we waited)", levels["b6"], levels["b7"])
+	}
+	if v.Base.Res["gems"] >= gemsBefore {
+		t.Errorf("gems %d after buying, want fewer than %d", v.Base.Res["gems"], gemsBefore)
+	}
+}
+
+// TestNewPlayerScriptOverHTTP plays the actions package's scripted new
+// player over HTTP: every step must answer as the rules say.
+func TestNewPlayerScriptOverHTTP(t *testing.T) {
+	e := newWSEnv(t)
+	p := e.httpLogin(t, "script2")
+	for i, st := range actions.NewPlayerScript() {
+		ok, code, _ := p.act(st.Name, string(st.Args))
+		if ok != (st.Code == "") || code != st.Code {
+			t.Fatalf("step %d %s %s: got ok=%v code %q, want %q", i, st.Name, st.Args, ok, code, st.Code)
+		}
+	}
+}
