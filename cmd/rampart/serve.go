@@ -194,6 +194,9 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	}
 	stopLoops()
 	<-loopsDone
+	if err := store.WaitAsync(drain); err != nil {
+		log.Warn("shutdown", "err", err)
+	}
 	saveErr := store.SaveAll(drain)
 	if err := keepers.WaitIdle(drain); err != nil {
 		log.Warn("async work still in flight at shutdown", "err", err)
