@@ -135,26 +135,7 @@ func TestNewBase(t *testing.T) {
 
 func TestReconcile(t *testing.T) {
 	gd := bundle(t)
-	// A newer bundle: no mortar, cannon only to level 3, no archer, gold
-	// storage levels 6 and 7 holding 10% less.
-	next := buildVariant(t, func(b *gamedata.Bundle) {
-		b.Buildings = deleteType(b.Buildings, "mortar")
-		for i := range b.Buildings {
-			switch bt := &b.Buildings[i]; bt.ID {
-			case "cannon":
-				bt.Levels = bt.Levels[:3]
-			case "gold_storage":
-				bt.Levels[5].Storage["gold"] = 45000
-				bt.Levels[6].Storage["gold"] = 90000
-			}
-		}
-		for i, u := range b.Units {
-			if u.ID == "archer" {
-				b.Units = append(b.Units[:i], b.Units[i+1:]...)
-				break
-			}
-		}
-	})
+	next := variant(t)
 
 	b := MidGame(gd, t0)
 	var cannon, mortar, barracks string
@@ -249,4 +230,28 @@ func deleteType(ts []gamedata.BuildingType, id string) []gamedata.BuildingType {
 		}
 	}
 	return ts
+}
+
+// variant is a newer bundle: no mortar, cannon only to level 3, no archer,
+// gold storage levels 6 and 7 holding 10% less.
+func variant(t *testing.T) *gamedata.Bundle {
+	t.Helper()
+	return buildVariant(t, func(b *gamedata.Bundle) {
+		b.Buildings = deleteType(b.Buildings, "mortar")
+		for i := range b.Buildings {
+			switch bt := &b.Buildings[i]; bt.ID {
+			case "cannon":
+				bt.Levels = bt.Levels[:3]
+			case "gold_storage":
+				bt.Levels[5].Storage["gold"] = 45000
+				bt.Levels[6].Storage["gold"] = 90000
+			}
+		}
+		for i, u := range b.Units {
+			if u.ID == "archer" {
+				b.Units = append(b.Units[:i], b.Units[i+1:]...)
+				break
+			}
+		}
+	})
 }
