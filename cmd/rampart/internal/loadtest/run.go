@@ -214,6 +214,10 @@ func (r *runner) clients(base *url.URL) (func() doer, transport) {
 // stopping reports whether the run is over and players should log out.
 func (r *runner) stopping() bool { return r.stopFlag.Load() }
 
+// over reports whether playing is over at now: the run was stopped, or
+// its time is up (steps capped at stopAt arrive a hair before the timer).
+func (r *runner) over(now time.Time) bool { return r.stopping() || !now.Before(r.stopAt) }
+
 func (r *runner) stop() {
 	r.stopFlag.Store(true)
 	r.sched.stop()

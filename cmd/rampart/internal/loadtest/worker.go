@@ -40,7 +40,7 @@ func (w *worker) run() {
 // step does one thing for p and sets p.next and p.phase.
 func (w *worker) step(p *player) {
 	now := time.Now()
-	if lag := now.Sub(p.next); lag > 0 && !w.r.stopping() {
+	if lag := now.Sub(p.next); lag > 0 && !w.r.over(now) {
 		w.st.lagged(lag)
 	}
 	switch p.phase {
@@ -57,7 +57,7 @@ func (w *worker) step(p *player) {
 }
 
 func (w *worker) stepLogin(p *player, now time.Time) {
-	if w.r.stopping() {
+	if w.r.over(now) {
 		if p.everOnline {
 			p.phase = phaseVerify
 		} else {
@@ -84,9 +84,9 @@ func (w *worker) stepLogin(p *player, now time.Time) {
 }
 
 func (w *worker) stepAct(p *player, now time.Time) {
-	if w.r.stopping() || (!p.sessionEnd.IsZero() && !now.Before(p.sessionEnd)) {
+	if w.r.over(now) || (!p.sessionEnd.IsZero() && !now.Before(p.sessionEnd)) {
 		w.logout(p)
-		if w.r.stopping() {
+		if w.r.over(now) {
 			p.phase = phaseVerify
 			return
 		}
