@@ -1,6 +1,7 @@
 package state
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -84,6 +85,9 @@ type Counts struct {
 	SaveErrors    atomic.Int64 `json:"-"`
 	LostOwnership atomic.Int64 `json:"-"`
 	Busy          atomic.Int64 `json:"-"`
+	// WriteConfirmed counts 412s that turned out to be our own earlier
+	// try, landed after all.
+	WriteConfirmed atomic.Int64 `json:"-"`
 }
 
 // NewStore returns a store of players kept in blobs, every S3 call going
@@ -288,11 +292,7 @@ func (s *Store) fetch(ctx context.Context, id string) (*Online, error) {
 		return nil, err
 	}
 	t0 = time.Now()
-	err = s.s3.Do(ctx, "s3:put", func(ctx context.Context) error {
-		var err error
-		etag, err = s.blobs.Put(ctx, key, data, Cond{IfMatch: etag, IfNoneMatch: fresh})
-		return err
-	})
+	etag, err = s.put(ctx, key, data, Cond{IfMatch: etag, IfNoneMatch: fresh})
 	s.phase.lease.Record(time.Since(t0))
 	switch {
 	case errors.Is(err, ErrPrecondition):
@@ -306,6 +306,33 @@ func (s *Store) fetch(ctx context.Context, id string) (*Online, error) {
 	s.afterSave(o, o.mailDone, s.summary(&o.p, now))
 	o.mailDone = nil
 	return o, nil
+}
+
+// put writes data conditionally through the s3 bookkeeper. A try can
+// succeed at S3 and still fail here (its reply timed out or the connection
+// broke); the retry then meets our own write and gets 412. So a 412 is
+// checked: if the object holds exactly what we wrote, the write landed and
+// its ETag is ours.
+func (s *Store) put(ctx context.Context, key string, data []byte, cond Cond) (string, error) {
+	var etag string
+	err := s.s3.Do(ctx, "s3:put", func(ctx context.Context) error {
+		var err error
+		etag, err = s.blobs.Put(ctx, key, data, cond)
+		return err
+	})
+	if !errors.Is(err, ErrPrecondition) {
+		return etag, err
+	}
+	var got []byte
+	if gerr := s.s3.Do(ctx, "s3:get", func(ctx context.Context) error {
+		var err error
+		got, etag, err = s.blobs.Get(ctx, key)
+		return err
+	}); gerr == nil && bytes.Equal(got, data) {
+		s.counts.WriteConfirmed.Add(1)
+		return etag, nil
+	}
+	return "", err
 }
 
 // Key is the S3 key of a player's object.
@@ -539,12 +566,7 @@ func (s *Store) save(ctx context.Context, o *Online, final bool) error {
 	}
 
 	t0 = time.Now()
-	var etag string
-	err = s.s3.Do(ctx, "s3:put", func(ctx context.Context) error {
-		var err error
-		etag, err = s.blobs.Put(ctx, Key(o.id), data, Cond{IfMatch: o.etag})
-		return err
-	})
+	etag, err := s.put(ctx, Key(o.id), data, Cond{IfMatch: o.etag})
 	s.phase.save.Record(time.Since(t0))
 	if errors.Is(err, ErrPrecondition) {
 		// Another server took the player over: what we hold is stale and
@@ -677,13 +699,15 @@ type Stats struct {
 	SaveErrors    int64 `json:"save_errors"`
 	LostOwnership int64 `json:"lost_ownership"`
 	Busy          int64 `json:"busy"`
+	// WriteConfirmed counts retried writes whose first try had landed.
+	WriteConfirmed int64 `json:"write_confirmed"`
 }
 
 // Stats returns the counters.
 func (s *Store) Stats() Stats {
 	c := &s.counts
 	return Stats{s.online.Load(), c.Logins.Load(), c.Loads.Load(), c.NewPlayers.Load(),
-		c.Saves.Load(), c.SaveErrors.Load(), c.LostOwnership.Load(), c.Busy.Load()}
+		c.Saves.Load(), c.SaveErrors.Load(), c.LostOwnership.Load(), c.Busy.Load(), c.WriteConfirmed.Load()}
 }
 
 // Resume continues the session in token, for a client reconnecting. If

@@ -345,3 +345,51 @@ func TestSaveAllReleasesLeases(t *testing.T) {
 		}
 	}
 }
+
+// landedButLost writes through, then reports the first n writes as failed
+// (the reply lost on the way back), as a timed-out try does.
+type landedButLost struct {
+	Blobs
+	n atomic.Int64
+}
+
+func (l *landedButLost) Put(ctx context.Context, key string, data []byte, cond Cond) (string, error) {
+	etag, err := l.Blobs.Put(ctx, key, data, cond)
+	if err == nil && l.n.Add(-1) >= 0 {
+		return "", context.DeadlineExceeded
+	}
+	return etag, err
+}
+
+// A retried write that meets its own first try is not a lost ownership.
+func TestRetriedWriteThatLandedIsOurs(t *testing.T) {
+	tests := []struct {
+		name string
+		// faulted runs with the next write's reply lost.
+		faulted func(t *testing.T, s *Store, blobs *landedButLost)
+	}{
+		{"lease at login", func(t *testing.T, s *Store, blobs *landedButLost) {
+			blobs.n.Store(1)
+			login(t, s, "zed")
+		}},
+		{"save at logout", func(t *testing.T, s *Store, blobs *landedButLost) {
+			sess := login(t, s, "zed")
+			s.Apply(sess, []Action{ping(1)})
+			blobs.n.Store(1)
+			if err := s.Logout(context.Background(), sess); err != nil {
+				t.Fatalf("logout with a lost reply: %v", err)
+			}
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			blobs := &landedButLost{Blobs: newBlobs(t, testenv.EmbeddedS3(t))}
+			s := newStore(t, blobs, newClock(), "a")
+			tt.faulted(t, s, blobs)
+			st := s.Stats()
+			if st.LostOwnership != 0 || st.WriteConfirmed != 1 {
+				t.Fatalf("lost_ownership %d write_confirmed %d, want 0 and 1", st.LostOwnership, st.WriteConfirmed)
+			}
+		})
+	}
+}
