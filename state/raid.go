@@ -94,12 +94,16 @@ func (s *Store) defenderBase(ctx context.Context, id string, now time.Time) (act
 		o.mu.Unlock()
 	}
 	var data []byte
+	missing := false
 	err := s.s3.Do(ctx, "s3:get", func(ctx context.Context) error {
 		var err error
 		data, _, err = s.blobs.Get(ctx, Key(id))
+		if errors.Is(err, ErrNotFound) {
+			missing, err = true, nil
+		}
 		return err
 	})
-	if errors.Is(err, ErrNotFound) {
+	if missing {
 		return actions.Base{}, &actions.Error{Code: CodeNoOpponent, Message: id + " has no base"}
 	}
 	if err != nil {

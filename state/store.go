@@ -254,14 +254,17 @@ func (s *Store) fetch(ctx context.Context, id string) (*Online, error) {
 	var data []byte
 	var etag string
 	t0 := time.Now()
+	fresh := false
 	err := s.s3.Do(ctx, "s3:get", func(ctx context.Context) error {
 		var err error
 		data, etag, err = s.blobs.Get(ctx, key)
+		if errors.Is(err, ErrNotFound) { // a new player: an answer, not a failure
+			fresh, err = true, nil
+		}
 		return err
 	})
 	s.phase.load.Record(time.Since(t0))
-	fresh := errors.Is(err, ErrNotFound)
-	if err != nil && !fresh {
+	if err != nil {
 		return nil, fmt.Errorf("load player %s: %w: %w", id, ErrUnavailable, err)
 	}
 

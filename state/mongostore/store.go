@@ -1,0 +1,356 @@
+package mongostore
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"go.mongodb.org/mongo-driver/v2/bson"
+	"go.mongodb.org/mongo-driver/v2/mongo"
+	"go.mongodb.org/mongo-driver/v2/mongo/options"
+
+	"rampart/bookkeeper"
+	"rampart/state"
+)
+
+// Collection names.
+const (
+	PlayersCollection = "players"
+	EventsCollection  = "events"
+	MailCollection    = "mail"
+)
+
+// Field names of a players document.
+const (
+	fTownHall      = "town_hall"
+	fTrophies      = "trophies"
+	fBaseValue     = "base_value"
+	fShieldUntil   = "shield_until"
+	fLastSeen      = "last_seen"
+	fRaidLockID    = "raid_lock_id"
+	fRaidLockUntil = "raid_lock_until"
+)
+
+var (
+	_ state.Index   = (*Store)(nil)
+	_ state.Mailbox = (*Store)(nil)
+)
+
+// Store is the player index and the mailbox on one MongoDB database. It is
+// safe for concurrent use.
+type Store struct {
+	db      *mongo.Database
+	players *mongo.Collection
+	events  *mongo.Collection
+	mail    *mongo.Collection
+	keeper  *bookkeeper.Keeper
+	log     *slog.Logger
+	now     func() time.Time
+
+	// rows serialises this process's writes to one players document.
+	// MongoDB makes each update atomic on its own; FerretDB reads, modifies
+	// and writes back the whole document, so without this a concurrent
+	// Upsert could write an old raid lock back, and two LockRaid calls
+	// could both win. It does nothing across processes, where MongoDB's
+	// atomicity is what counts.
+	rows keyLocks
+}
+
+// Option configures Open.
+type Option func(*Store)
+
+// WithNow sets the clock LockRaid compares lock expiry with (default
+// time.Now).
+func WithNow(now func() time.Time) Option {
+	return func(s *Store) { s.now = now }
+}
+
+// indexSpec is one index Open makes sure of.
+type indexSpec struct {
+	coll string
+	keys bson.D
+}
+
+// indexes are what the queries below need on a real MongoDB: Top and Rank
+// walk {trophies:-1,_id:1}; Opponents takes a trophies range of it and
+// filters the rest; Pending walks {to,created}; analysts select events by
+// time, by player and time, and by kind and name.
+var indexes = []indexSpec{
+	{PlayersCollection, bson.D{{Key: fTrophies, Value: -1}, {Key: "_id", Value: 1}}},
+	{PlayersCollection, bson.D{{Key: fShieldUntil, Value: 1}}},
+	{EventsCollection, bson.D{{Key: "t", Value: 1}}},
+	{EventsCollection, bson.D{{Key: "player", Value: 1}, {Key: "t", Value: 1}}},
+	{EventsCollection, bson.D{{Key: "kind", Value: 1}, {Key: "name", Value: 1}}},
+	{MailCollection, bson.D{{Key: "to", Value: 1}, {Key: "created", Value: 1}}},
+}
+
+// Open returns a Store on client's database dbName, creating the indexes
+// it needs (creating an existing index is a no-op). Every MongoDB call goes
+// through keeper. An index the server refuses (an index kind FerretDB
+// lacks) is logged and skipped: queries still work, slower. Open fails only
+// when MongoDB cannot be reached.
+func Open(ctx context.Context, client *mongo.Client, dbName string, keeper *bookkeeper.Keeper, log *slog.Logger, opts ...Option) (*Store, error) {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	db := client.Database(dbName)
+	s := &Store{
+		db:      db,
+		players: db.Collection(PlayersCollection),
+		events:  db.Collection(EventsCollection),
+		mail:    db.Collection(MailCollection),
+		keeper:  keeper,
+		log:     log,
+		now:     time.Now,
+	}
+	for _, o := range opts {
+		o(s)
+	}
+	for _, ix := range indexes {
+		var name string
+		err := keeper.Do(ctx, "mongo:create_index", func(ctx context.Context) error {
+			var err error
+			name, err = db.Collection(ix.coll).Indexes().CreateOne(ctx, mongo.IndexModel{Keys: ix.keys})
+			return err
+		})
+		var se mongo.ServerError
+		switch {
+		case err == nil:
+			log.Debug("mongo index ready", "collection", ix.coll, "index", name)
+		case errors.As(err, &se) && !Retryable(err):
+			log.Warn("mongo index refused, queries will scan", "collection", ix.coll, "keys", fmt.Sprint(ix.keys), "err", err)
+		default:
+			return nil, fmt.Errorf("create index on %s %v: %w", ix.coll, ix.keys, err)
+		}
+	}
+	return s, nil
+}
+
+// playerDoc is a players document as read back; the lock fields are never
+// returned to callers.
+type playerDoc struct {
+	ID          string `bson:"_id"`
+	TownHall    int    `bson:"town_hall"`
+	Trophies    int    `bson:"trophies"`
+	BaseValue   int64  `bson:"base_value"`
+	ShieldUntil int64  `bson:"shield_until"`
+	LastSeen    int64  `bson:"last_seen"`
+}
+
+func (d playerDoc) summary() state.Summary {
+	return state.Summary{ID: d.ID, TownHall: d.TownHall, Trophies: d.Trophies, BaseValue: d.BaseValue,
+		ShieldUntil: d.ShieldUntil, LastSeen: d.LastSeen}
+}
+
+// summaryProjection leaves the raid lock out of what Top and Opponents read.
+var summaryProjection = bson.D{
+	{Key: fTownHall, Value: 1}, {Key: fTrophies, Value: 1}, {Key: fBaseValue, Value: 1},
+	{Key: fShieldUntil, Value: 1}, {Key: fLastSeen, Value: 1},
+}
+
+// Upsert sets s's summary fields with $set, so a raid lock on the player
+// survives. It is idempotent, so safe to retry.
+func (s *Store) Upsert(ctx context.Context, sum state.Summary) error {
+	if sum.ID == "" {
+		return errors.New("upsert summary: empty player id")
+	}
+	unlock := s.rows.lock(sum.ID)
+	defer unlock()
+	update := bson.D{{Key: "$set", Value: bson.D{
+		{Key: fTownHall, Value: sum.TownHall},
+		{Key: fTrophies, Value: sum.Trophies},
+		{Key: fBaseValue, Value: sum.BaseValue},
+		{Key: fShieldUntil, Value: sum.ShieldUntil},
+		{Key: fLastSeen, Value: sum.LastSeen},
+	}}}
+	err := s.keeper.Do(ctx, "mongo:upsert", func(ctx context.Context) error {
+		_, err := s.players.UpdateOne(ctx, bson.D{{Key: "_id", Value: sum.ID}}, update, options.UpdateOne().SetUpsert(true))
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("upsert summary %s: %w", sum.ID, err)
+	}
+	return nil
+}
+
+// Top returns the n players with the most trophies, ties by id.
+func (s *Store) Top(ctx context.Context, n int) ([]state.Summary, error) {
+	if n <= 0 {
+		return nil, nil
+	}
+	opts := options.Find().
+		SetSort(bson.D{{Key: fTrophies, Value: -1}, {Key: "_id", Value: 1}}).
+		SetLimit(int64(n)).
+		SetProjection(summaryProjection)
+	out, err := s.findSummaries(ctx, "mongo:top", bson.D{}, opts, n)
+	if err != nil {
+		return nil, fmt.Errorf("top %d: %w", n, err)
+	}
+	return out, nil
+}
+
+// Rank is 1 + the number of players ahead of (trophies, id) in Top's order.
+// On MongoDB the count walks the {trophies:-1,_id:1} index up to the
+// player, so it costs O(rank).
+func (s *Store) Rank(ctx context.Context, trophies int, id string) (int, error) {
+	filter := bson.D{{Key: "$or", Value: bson.A{
+		bson.D{{Key: fTrophies, Value: bson.D{{Key: "$gt", Value: trophies}}}},
+		bson.D{{Key: fTrophies, Value: trophies}, {Key: "_id", Value: bson.D{{Key: "$lt", Value: id}}}},
+	}}}
+	var n int64
+	err := s.keeper.Do(ctx, "mongo:rank", func(ctx context.Context) error {
+		var err error
+		n, err = s.players.CountDocuments(ctx, filter)
+		return err
+	})
+	if err != nil {
+		return 0, fmt.Errorf("rank %s at %d trophies: %w", id, trophies, err)
+	}
+	return int(n) + 1, nil
+}
+
+// notActive matches a Unix-ms deadline field that is missing or before now.
+// {$not: {$gte: now}} is the index-friendly spelling of "$lt now or
+// missing" (MongoDB turns it into index bounds).
+func notActive(now int64) bson.D {
+	return bson.D{{Key: "$not", Value: bson.D{{Key: "$gte", Value: now}}}}
+}
+
+// Opponents returns up to q.Limit players in the trophy band who are not
+// q.Exclude, not shielded and not raid-locked at q.Now. The order is the
+// index's (most trophies first); callers pick among them.
+func (s *Store) Opponents(ctx context.Context, q state.OpponentQuery) ([]state.Summary, error) {
+	if q.Limit <= 0 {
+		return nil, nil
+	}
+	tol := max(q.Tolerance, 0)
+	filter := bson.D{
+		{Key: fTrophies, Value: bson.D{{Key: "$gte", Value: q.Trophies - tol}, {Key: "$lte", Value: q.Trophies + tol}}},
+		{Key: "_id", Value: bson.D{{Key: "$ne", Value: q.Exclude}}},
+		{Key: fShieldUntil, Value: notActive(q.Now)},
+		{Key: fRaidLockUntil, Value: notActive(q.Now)},
+	}
+	opts := options.Find().
+		SetSort(bson.D{{Key: fTrophies, Value: -1}, {Key: "_id", Value: 1}}).
+		SetLimit(int64(q.Limit)).
+		SetProjection(summaryProjection)
+	out, err := s.findSummaries(ctx, "mongo:opponents", filter, opts, q.Limit)
+	if err != nil {
+		return nil, fmt.Errorf("opponents for %s at %d±%d: %w", q.Exclude, q.Trophies, tol, err)
+	}
+	return out, nil
+}
+
+func (s *Store) findSummaries(ctx context.Context, op string, filter bson.D, opts *options.FindOptionsBuilder, capHint int) ([]state.Summary, error) {
+	var out []state.Summary
+	err := s.keeper.Do(ctx, op, func(ctx context.Context) error {
+		out = make([]state.Summary, 0, min(capHint, 1000))
+		cur, err := s.players.Find(ctx, filter, opts)
+		if err != nil {
+			return err
+		}
+		defer cur.Close(ctx)
+		for cur.Next(ctx) {
+			var d playerDoc
+			if err := cur.Decode(&d); err != nil {
+				return fmt.Errorf("decode player: %w", err)
+			}
+			out = append(out, d.summary())
+		}
+		return cur.Err()
+	})
+	return out, err
+}
+
+// LockRaid takes defender's raid lock for raidID until the given Unix ms.
+// One updateOne does it, its filter requiring that the lock be free (never
+// taken, released, or until before now) or already raidID's; on MongoDB
+// that makes it atomic across servers. Taking raidID's own lock again
+// succeeds, which also makes a retry after a lost reply safe.
+//
+// A defender with no players document is not created: ok is false. Such a
+// player has never been saved, so matchmaking never offered him, and a
+// lock-only document would show up as a ghost in Top.
+func (s *Store) LockRaid(ctx context.Context, defender, raidID string, until int64) (bool, error) {
+	if defender == "" || raidID == "" {
+		return false, errors.New("lock raid: empty defender or raid id")
+	}
+	unlock := s.rows.lock(defender)
+	defer unlock()
+	now := s.now().UnixMilli()
+	filter := bson.D{
+		{Key: "_id", Value: defender},
+		{Key: "$or", Value: bson.A{
+			bson.D{{Key: fRaidLockID, Value: raidID}},
+			bson.D{{Key: fRaidLockUntil, Value: notActive(now)}},
+		}},
+	}
+	update := bson.D{{Key: "$set", Value: bson.D{{Key: fRaidLockID, Value: raidID}, {Key: fRaidLockUntil, Value: until}}}}
+	var matched int64
+	err := s.keeper.Do(ctx, "mongo:lock", func(ctx context.Context) error {
+		res, err := s.players.UpdateOne(ctx, filter, update)
+		if err != nil {
+			return err
+		}
+		matched = res.MatchedCount
+		return nil
+	})
+	if err != nil {
+		return false, fmt.Errorf("lock %s for raid %s: %w", defender, raidID, err)
+	}
+	return matched == 1, nil
+}
+
+// UnlockRaid releases defender's lock if raidID holds it; otherwise it does
+// nothing. It is idempotent.
+func (s *Store) UnlockRaid(ctx context.Context, defender, raidID string) error {
+	unlock := s.rows.lock(defender)
+	defer unlock()
+	filter := bson.D{{Key: "_id", Value: defender}, {Key: fRaidLockID, Value: raidID}}
+	update := bson.D{{Key: "$unset", Value: bson.D{{Key: fRaidLockID, Value: ""}, {Key: fRaidLockUntil, Value: ""}}}}
+	err := s.keeper.Do(ctx, "mongo:unlock", func(ctx context.Context) error {
+		_, err := s.players.UpdateOne(ctx, filter, update)
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("unlock %s for raid %s: %w", defender, raidID, err)
+	}
+	return nil
+}
+
+// keyLocks is a mutex per key, created on demand and freed when unused.
+type keyLocks struct {
+	mu sync.Mutex
+	m  map[string]*keyLock // guarded by mu
+}
+
+type keyLock struct {
+	mu   sync.Mutex
+	refs int // guarded by keyLocks.mu
+}
+
+func (k *keyLocks) lock(key string) (unlock func()) {
+	k.mu.Lock()
+	if k.m == nil {
+		k.m = make(map[string]*keyLock)
+	}
+	l := k.m[key]
+	if l == nil {
+		l = &keyLock{}
+		k.m[key] = l
+	}
+	l.refs++
+	k.mu.Unlock()
+	l.mu.Lock()
+	return func() {
+		l.mu.Unlock()
+		k.mu.Lock()
+		if l.refs--; l.refs == 0 {
+			delete(k.m, key)
+		}
+		k.mu.Unlock()
+	}
+}
