@@ -160,8 +160,6 @@ func (a *Analytics) Run(ctx context.Context) error {
 		return errors.New("analytics: Run called twice")
 	}
 	defer close(a.runDone)
-	// Batches outlive a cancelled Run so that what was sent can land.
-	sendCtx := context.WithoutCancel(ctx)
 	ticker := time.NewTicker(a.cfg.FlushEvery)
 	defer ticker.Stop()
 	tick := ticker.C
@@ -171,7 +169,7 @@ func (a *Analytics) Run(ctx context.Context) error {
 	batch := make([]state.Event, 0, a.cfg.MaxBatch)
 	send := func() {
 		if len(batch) > 0 {
-			a.send(sendCtx, batch)
+			a.send(ctx, batch)
 			batch = make([]state.Event, 0, a.cfg.MaxBatch)
 		}
 	}
@@ -268,11 +266,20 @@ func (a *Analytics) Close(ctx context.Context) error {
 	return err
 }
 
-// send hands batch to the bookkeeper once an in-flight slot is free. Only
-// Run calls it.
-func (a *Analytics) send(ctx context.Context, batch []state.Event) {
+// send hands batch to the bookkeeper once an in-flight slot is free, or
+// drops it if Run's ctx ends first. Only Run calls it.
+func (a *Analytics) send(runCtx context.Context, batch []state.Event) {
 	n := int64(len(batch))
-	a.inflight <- struct{}{} // bounded: with MaxInFlight batches out, Run waits here and the queue fills
+	// Bounded: with MaxInFlight batches out, Run waits here and the queue
+	// fills.
+	select {
+	case a.inflight <- struct{}{}:
+	case <-runCtx.Done():
+		a.pending.Add(-n)
+		a.droppedFailed.Add(n)
+		a.log.Warn("analytics stopped before sending a batch", "dropped", n)
+		return
+	}
 	a.pending.Add(-n)
 	a.inFlight.Add(n)
 	a.batches.Add(1)
@@ -303,6 +310,8 @@ func (a *Analytics) send(ctx context.Context, batch []state.Event) {
 		}
 		<-a.inflight
 	}
+	// A batch outlives a cancelled Run so that what was sent can land.
+	ctx := context.WithoutCancel(runCtx)
 	if err := a.store.keeper.Go(ctx, "mongo:insert_events", insert, done); err != nil {
 		bad = 0
 		done(err)
