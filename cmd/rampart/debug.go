@@ -18,6 +18,7 @@ import (
 	"rampart/gamedata"
 	"rampart/profiler"
 	"rampart/state"
+	"rampart/state/mongostore"
 	"rampart/web"
 )
 
@@ -29,6 +30,8 @@ type debugDeps struct {
 	keepers  *bookkeeper.Registry
 	store    *state.Store
 	reloader *reloader
+	// analytics is nil without MongoDB.
+	analytics *mongostore.Analytics
 }
 
 // debugRouter is everything under /debug (the api guards it: loopback or
@@ -42,6 +45,7 @@ func debugRouter(d debugDeps) http.Handler {
 		}},
 		web.Section{Title: "Asynchronous work", Links: []web.Link{
 			{Href: "/debug/bookkeepers", Title: "Bookkeepers", Description: "queued, on the wire, waiting to retry, per channel"},
+			{Href: "/debug/analytics", Title: "Analytics", Description: "events emitted, inserted, dropped (JSON)"},
 		}},
 		web.Section{Title: "Players", Links: []web.Link{
 			{Href: "/debug/players", Title: "Online players", Description: "who is in memory, unsaved, connected"},
@@ -58,6 +62,14 @@ func debugRouter(d debugDeps) http.Handler {
 	r.Method(http.MethodGet, "/bookkeepers", web.Bookkeepers(d.keepers))
 	r.Method(http.MethodGet, "/players", web.Players(d.store.Players, d.store.OnlineCount))
 	r.Method(http.MethodPost, "/gamedata/reload", d.reloader.handler())
+	r.Method(http.MethodGet, "/analytics", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		var stats any = map[string]string{"status": "off: no MongoDB"}
+		if d.analytics != nil {
+			stats = d.analytics.Stats()
+		}
+		json.NewEncoder(w).Encode(map[string]any{"analytics": stats, "store": d.store.Stats()})
+	}))
 	r.HandleFunc("/pprof/*", pprof.Index)
 	r.HandleFunc("/pprof/cmdline", pprof.Cmdline)
 	r.HandleFunc("/pprof/profile", pprof.Profile)

@@ -31,6 +31,7 @@ import (
 	"rampart/internal/devstores"
 	"rampart/profiler"
 	"rampart/state"
+	"rampart/state/mongostore"
 )
 
 // serve runs the game server until ctx ends, then drains: stop accepting,
@@ -100,7 +101,6 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		return err
 	}
 	defer closeMongo()
-	_ = mongoClient // the analytics and player index use it
 
 	// Every asynchronous path has a bookkeeper.
 	s3keeper := bookkeeper.New(bookkeeper.Config{
@@ -111,11 +111,25 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		Name: "webhook", Concurrency: 4, QueueLimit: 256, Timeout: 5 * time.Second, MaxTries: 3,
 		Retryable: retryHTTP, Observe: prof.Record, Log: log,
 	})
-	keepers := bookkeeper.NewRegistry(s3keeper, webhookKeeper)
+	mongoKeeper := bookkeeper.New(bookkeeper.Config{
+		Name: "mongo", Concurrency: 16, QueueLimit: 5000, Timeout: 3 * time.Second, MaxTries: 3,
+		Retryable: mongostore.Retryable, Observe: prof.Record, Log: log,
+	})
+	keepers := bookkeeper.NewRegistry(s3keeper, mongoKeeper, webhookKeeper)
 
 	store := state.NewStore(state.Config{
 		Autosave: cfg.Autosave, IdleTimeout: cfg.IdleTimeout, LeaseTTL: cfg.LeaseTTL,
 	}, blobs, s3keeper, gd, state.NewSigner(secret), prof, log)
+
+	var analytics *mongostore.Analytics
+	if mongoClient != nil {
+		ms, err := mongostore.Open(ctx, mongoClient, "rampart", mongoKeeper, log)
+		if err != nil {
+			return fmt.Errorf("mongodb: %w", err)
+		}
+		analytics = mongostore.NewAnalytics(ms, mongostore.AnalyticsConfig{})
+		store.UseMongo(&state.Mongo{Index: ms, Mail: ms, Analytics: analytics, Keeper: mongoKeeper})
+	}
 
 	alertOpts := profiler.AlertOptions{Log: log}
 	if cfg.AlertWebhook != "" {
@@ -126,7 +140,8 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		return err
 	}
 	rl := &reloader{path: cfg.GamedataFile, holder: gd, store: store, row: prof.Row("gamedata:reload"), log: log}
-	debug := debugRouter(debugDeps{prof: prof, sampler: sampler, alerts: alerts, keepers: keepers, store: store, reloader: rl})
+	debug := debugRouter(debugDeps{prof: prof, sampler: sampler, alerts: alerts, keepers: keepers, store: store,
+		reloader: rl, analytics: analytics})
 
 	srv := api.New(api.Config{
 		Store: store, GameData: gd, Profiler: prof, Log: log,
@@ -155,6 +170,9 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		loopGroup.Go(func() { run(loops) })
 	}
 	loopGroup.Go(func() { store.Run(loops) })
+	if analytics != nil {
+		loopGroup.Go(func() { analytics.Run(loops) })
+	}
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
 	defer signal.Stop(hup)
@@ -198,6 +216,11 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		log.Warn("shutdown", "err", err)
 	}
 	saveErr := store.SaveAll(drain)
+	if analytics != nil {
+		if err := analytics.Close(drain); err != nil {
+			log.Warn("analytics events not flushed at shutdown", "err", err)
+		}
+	}
 	if err := keepers.WaitIdle(drain); err != nil {
 		log.Warn("async work still in flight at shutdown", "err", err)
 	}
