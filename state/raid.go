@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strconv"
 	"time"
 
 	"rampart/actions"
@@ -154,6 +155,7 @@ func (s *Store) applyMail(o *Online, m Mail) bool {
 		pushCapped(&p.Raids, actions.ApplyRaidDefense(&p.Base, gd, &res, now), maxRaids)
 	case MailRaidAttack:
 		pushCapped(&p.Raids, actions.ApplyRaidAttack(&p.Base, gd, &res, now), maxRaids)
+		s.settleAttack(o, m, &res, now)
 	default:
 		s.log.Error("mail: unknown kind; dropped", "player", o.id, "mail", m.ID, "kind", m.Kind)
 	}
@@ -211,4 +213,30 @@ func (s *Store) emit(e Event) {
 	if s.mongo != nil && s.mongo.Analytics != nil {
 		s.mongo.Analytics.Emit(e)
 	}
+}
+
+// settleAttack makes the attack's own seq answer with the raid when the
+// result arrives by mail: the attacker logged out while its raid was in
+// flight, and this is its next load. (Online, completeAsync does it.)
+func (s *Store) settleAttack(o *Online, m Mail, res *actions.RaidResult, now time.Time) {
+	prefix := o.id + "-"
+	if len(res.RaidID) <= len(prefix) || res.RaidID[:len(prefix)] != prefix {
+		return
+	}
+	seq, err := strconv.ParseInt(res.RaidID[len(prefix):], 10, 64)
+	if err != nil {
+		return
+	}
+	for _, a := range o.p.Async {
+		if a.Seq == seq {
+			return // already answered
+		}
+	}
+	r := AsyncResult{Seq: seq, Name: ActionAttack, OK: true, Result: m.Body, At: now.UnixMilli()}
+	for i := range o.p.Replies {
+		if o.p.Replies[i].Seq == seq {
+			o.p.Replies[i] = Reply{Seq: seq, OK: true, Result: m.Body}
+		}
+	}
+	pushCapped(&o.p.Async, r, maxAsync)
 }

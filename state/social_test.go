@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -24,7 +25,7 @@ import (
 // world is a store on the embedded S3 server and an embedded FerretDB,
 // the two speaking their real wire protocols, with a hand-moved clock.
 type world struct {
-	t      *testing.T
+	t      testing.TB
 	store  *state.Store
 	ms     *mongostore.Store
 	mail   *faultyMail
@@ -59,7 +60,7 @@ func (f *faultyMail) Delete(ctx context.Context, ids []string) error {
 	return f.Mailbox.Delete(ctx, ids)
 }
 
-func newWorld(t *testing.T) *world {
+func newWorld(t testing.TB) *world {
 	t.Helper()
 	w := &world{t: t}
 	w.now.Store(time.Date(2026, 11, 21, 12, 0, 0, 0, time.UTC).UnixMilli())
@@ -458,4 +459,71 @@ func TestMongoDown(t *testing.T) {
 	if after.DroppedFailed <= before.DroppedFailed {
 		t.Errorf("analytics dropped_failed %d → %d, want the undeliverable events counted", before.DroppedFailed, after.DroppedFailed)
 	}
+}
+
+// An attacker who logs out while its raid is in flight: the raid completes,
+// its gains wait as mail, and its next login applies them and answers the
+// attack's seq.
+func TestAttackerLogsOutMidRaid(t *testing.T) {
+	w := newWorld(t)
+	w.login("defender").logout()
+	att := w.login("attacker")
+	att.armUp(10)
+	att.must("find_opponent", `{"retry":5}`)
+
+	w.mail.hold = make(chan struct{})
+	att.seq++
+	attackSeq := att.seq
+	if r, _, err := w.store.Apply(att.sess, []state.Action{{Seq: attackSeq, Name: "attack", Args: json.RawMessage(`{"opponent_id":"defender"}`)}}); err != nil || !r[0].Pending {
+		t.Fatalf("attack: %+v %v", r, err)
+	}
+	if err := w.store.Logout(context.Background(), att.sess); err != nil {
+		t.Fatalf("logout mid-raid: %v", err)
+	}
+	close(w.mail.hold)
+	w.settle()
+
+	att = w.login("attacker")
+	v := att.view()
+	if len(v.Raids) != 1 || len(v.Async) == 0 || v.Async[len(v.Async)-1].Seq != attackSeq || !v.Async[len(v.Async)-1].OK {
+		t.Fatalf("after the next login: raids %d, async %+v; want the raid applied and seq %d answered", len(v.Raids), v.Async, attackSeq)
+	}
+	r, _, _ := w.store.Apply(att.sess, []state.Action{{Seq: attackSeq, Name: "attack"}})
+	if !r[0].Duplicate || !r[0].OK || r[0].Pending {
+		t.Fatalf("resent attack seq: %+v, want the final result as a duplicate", r[0])
+	}
+}
+
+
+// BenchmarkRaidLatency measures raids end to end on the embedded stores:
+// from the attack's Apply to its result landing (raid lock, defender read
+// from S3, battle, mail for both sides, the attacker's side applied).
+func BenchmarkRaidLatency(b *testing.B) {
+	w := newWorld(b)
+	for i := range b.N {
+		w.login(fmt.Sprintf("def%d", i)).logout()
+	}
+	att := w.login("attacker")
+	att.must("build", `{"type":"barracks","x":8,"y":8}`)
+	att.must("build", `{"type":"army_camp","x":8,"y":30}`)
+	w.advance(time.Minute)
+	took := make([]time.Duration, 0, b.N)
+	b.ResetTimer()
+	for range b.N {
+		b.StopTimer()
+		att.act("collect", `{}`)
+		att.must("train_units", `{"building_id":"b6","unit":"militia","count":1}`)
+		w.advance(time.Hour)
+		att.must("find_opponent", `{"retry":5}`)
+		b.StartTimer()
+		t0 := time.Now()
+		if r := att.act("attack", `{"opponent_id":"`+att.view().Found.ID+`"}`); !r.OK {
+			b.Fatalf("attack: %+v", r.Error)
+		}
+		took = append(took, time.Since(t0))
+	}
+	b.StopTimer()
+	slices.Sort(took)
+	b.ReportMetric(float64(took[len(took)/2].Microseconds()), "p50-µs")
+	b.ReportMetric(float64(took[len(took)*99/100].Microseconds()), "p99-µs")
 }
