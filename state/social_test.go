@@ -494,7 +494,6 @@ func TestAttackerLogsOutMidRaid(t *testing.T) {
 	}
 }
 
-
 // BenchmarkRaidLatency measures raids end to end on the embedded stores:
 // from the attack's Apply to its result landing (raid lock, defender read
 // from S3, battle, mail for both sides, the attacker's side applied).
