@@ -1,0 +1,136 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"net/http"
+	"os"
+	"os/exec"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+type alertEvent struct {
+	Rule  string  `json:"rule"`
+	State string  `json:"state"`
+	Value float64 `json:"value"`
+}
+
+// TestLoadAlertFiresAndResolves drives a real server process (one
+// scheduler thread, so one busy core is 100% unhalted load) past 50%
+// unhalted load, and watches the alert fire on /debug/alerts and its SSE
+// stream, then resolve once the load stops.
+func TestLoadAlertFiresAndResolves(t *testing.T) {
+	if testing.Short() {
+		t.Skip("drives load for about 20 s")
+	}
+	cmd := exec.Command(os.Args[0], "serve", "--addr", "127.0.0.1:0", "--data-dir", t.TempDir(),
+		"--mongo-uri", "off", "--alert-load", "0.5", "--log-format", "json")
+	cmd.Env = append(os.Environ(), "RAMPART_TEST_MAIN=1", "GOMAXPROCS=1")
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	line, err := bufio.NewReader(stdout).ReadString('\n')
+	if err != nil {
+		t.Fatalf("server did not start: %v\n%s", err, stderr.String())
+	}
+	base := strings.TrimSpace(strings.TrimPrefix(line, "rampart listening on "))
+
+	// The SSE stream, read on its own goroutine.
+	resp, err := (&httpClientNoTimeout).Get(base + "/debug/alerts/stream")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	events := make(chan alertEvent, 16)
+	go func() {
+		sc := bufio.NewScanner(resp.Body)
+		kind := ""
+		for sc.Scan() {
+			l := sc.Text()
+			switch {
+			case strings.HasPrefix(l, "event: "):
+				kind = strings.TrimPrefix(l, "event: ")
+			case strings.HasPrefix(l, "data: ") && kind == "alert":
+				var ev alertEvent
+				if json.Unmarshal([]byte(strings.TrimPrefix(l, "data: ")), &ev) == nil {
+					events <- ev
+				}
+			}
+		}
+		close(events)
+	}()
+	awaitAlert := func(state string, within time.Duration) alertEvent {
+		t.Helper()
+		deadline := time.After(within)
+		for {
+			select {
+			case ev, ok := <-events:
+				if !ok {
+					t.Fatalf("alert stream closed before %s", state)
+				}
+				if ev.Rule == "unhalted-load" && ev.State == state {
+					return ev
+				}
+			case <-deadline:
+				t.Fatalf("no unhalted-load %s event within %s\n%s", state, within, stderr.String())
+			}
+		}
+	}
+
+	// Load: a few players sending ping batches as fast as answers come.
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	for i := range 6 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			lr := loginAs(t, base, "load"+string(rune('a'+i)))
+			seq := int64(0)
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				batch := make([]int64, 50)
+				for j := range batch {
+					seq++
+					batch[j] = seq
+				}
+				call(t, "POST", base+"/api/v1/actions", lr.Session, pings(batch...), nil)
+			}
+		}()
+	}
+	fired := awaitAlert("firing", 60*time.Second)
+	if fired.Value < 0.5 {
+		t.Errorf("fired at load %.2f, want ≥ 0.5", fired.Value)
+	}
+	var snap struct {
+		Active []alertEvent `json:"active"`
+	}
+	call(t, "GET", base+"/debug/alerts?format=json", "", "", &snap)
+	active := false
+	for _, a := range snap.Active {
+		active = active || a.Rule == "unhalted-load"
+	}
+	if !active {
+		t.Errorf("/debug/alerts active = %+v, want unhalted-load", snap.Active)
+	}
+	close(stop)
+	wg.Wait()
+	awaitAlert("resolved", 60*time.Second)
+}
+
+// httpClientNoTimeout reads streams.
+var httpClientNoTimeout = http.Client{}
