@@ -44,15 +44,15 @@ const (
 	EventRaided      = "raided"
 )
 
-// Mongo is the MongoDB side of the store. Without it the asynchronous
-// actions answer "unavailable" and nothing is indexed or recorded.
+// Mongo is the MongoDB side of the store. Without it (or without the part
+// an action needs) the asynchronous actions answer "unavailable"; what is
+// missing is not indexed, mailed or recorded. Keeper is required.
 type Mongo struct {
 	Index     Index
 	Mail      Mailbox
 	Analytics Analytics
 	// Keeper is the mongo bookkeeper every call goes through.
 	Keeper *bookkeeper.Keeper
-	// Now for find_opponent's offer and raid locks; the store's clock.
 }
 
 // Tuning of the asynchronous actions.
@@ -105,7 +105,7 @@ type asyncArgs struct {
 // beforeAsync is the pure step of an asynchronous action, with o.mu held.
 // It returns the launch to start, or an error reply.
 func (s *Store) beforeAsync(o *Online, gd *gamedata.Bundle, now time.Time, a *Action) (*launch, *actions.Error) {
-	if s.mongo == nil {
+	if s.mongo == nil || s.mongo.Index == nil || (a.Name == ActionAttack && s.mongo.Mail == nil) {
 		return nil, &actions.Error{Code: CodeUnavailable, Message: a.Name + " needs MongoDB, which this server runs without"}
 	}
 	var args asyncArgs

@@ -167,7 +167,7 @@ func (s *Store) applyMail(o *Online, m Mail) bool {
 // pendingMail reads id's mailbox at load. MongoDB being down does not stop
 // a login: the mail waits for the next load.
 func (s *Store) pendingMail(ctx context.Context, id string) []Mail {
-	if s.mongo == nil {
+	if s.mongo == nil || s.mongo.Mail == nil {
 		return nil
 	}
 	var mail []Mail
@@ -191,14 +191,16 @@ func (s *Store) afterSave(o *Online, mailDone []string, sum Summary) {
 		return
 	}
 	ctx := context.Background()
-	if len(mailDone) > 0 {
+	if len(mailDone) > 0 && s.mongo.Mail != nil {
 		s.mongo.Keeper.Go(ctx, "mongo:mail_delete", func(ctx context.Context) error {
 			return s.mongo.Mail.Delete(ctx, mailDone)
 		}, nil)
 	}
-	s.mongo.Keeper.Go(ctx, "mongo:upsert", func(ctx context.Context) error {
-		return s.mongo.Index.Upsert(ctx, sum)
-	}, nil)
+	if s.mongo.Index != nil {
+		s.mongo.Keeper.Go(ctx, "mongo:upsert", func(ctx context.Context) error {
+			return s.mongo.Index.Upsert(ctx, sum)
+		}, nil)
+	}
 }
 
 // summary is o's index entry (o.mu held).
