@@ -196,16 +196,25 @@ func (s *Store) slow(ctx context.Context, l *launch) (any, error) {
 // who left memory meanwhile does not get it (a raid's effects travel by
 // mail instead and are applied at the next load).
 func (s *Store) completeAsync(l *launch, result any, err error) {
-	v, ok := s.players.Load(l.player)
+	s.withOnline(l.player, func(o *Online) { s.finishAsync(o, l, result, err) })
+}
+
+// withOnline runs fn with id's lock held if id is online here.
+func (s *Store) withOnline(id string, fn func(o *Online)) {
+	v, ok := s.players.Load(id)
 	if !ok {
 		return
 	}
 	o := v.(*Online)
 	o.mu.Lock()
 	defer o.mu.Unlock()
-	if o.gone {
-		return
+	if !o.gone {
+		fn(o)
 	}
+}
+
+// finishAsync is completeAsync's work, with o.mu held.
+func (s *Store) finishAsync(o *Online, l *launch, result any, err error) {
 	now := s.cfg.Now()
 	r := AsyncResult{Seq: l.seq, Name: l.name, At: now.UnixMilli()}
 	if err != nil {

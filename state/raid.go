@@ -83,16 +83,14 @@ func (s *Store) sendMail(ctx context.Context, m Mail) error {
 
 // defenderBase is a read-only copy of id's base, caught up to now.
 func (s *Store) defenderBase(ctx context.Context, id string, now time.Time) (actions.Base, error) {
-	if v, ok := s.players.Load(id); ok {
-		o := v.(*Online)
-		o.mu.Lock()
-		if !o.gone {
-			actions.CatchUp(&o.p.Base, s.gd.Current(), now)
-			b := o.p.Base.Clone()
-			o.mu.Unlock()
-			return b, nil
-		}
-		o.mu.Unlock()
+	var live *actions.Base
+	s.withOnline(id, func(o *Online) {
+		actions.CatchUp(&o.p.Base, s.gd.Current(), now)
+		b := o.p.Base.Clone()
+		live = &b
+	})
+	if live != nil {
+		return *live, nil
 	}
 	var data []byte
 	missing := false
@@ -121,19 +119,11 @@ func (s *Store) defenderBase(ctx context.Context, id string, now time.Time) (act
 // deliver applies m at once if its player is online here. The mail stays
 // in MongoDB until the save that holds its effect has landed.
 func (s *Store) deliver(m Mail) {
-	v, ok := s.players.Load(m.To)
-	if !ok {
-		return
-	}
-	o := v.(*Online)
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	if o.gone {
-		return
-	}
-	if s.applyMail(o, m) && o.conn != nil && m.Kind == MailRaidDefense {
-		o.conn.Push(event(EventRaided, map[string]any{"raid": json.RawMessage(m.Body)}))
-	}
+	s.withOnline(m.To, func(o *Online) {
+		if s.applyMail(o, m) && o.conn != nil && m.Kind == MailRaidDefense {
+			o.conn.Push(event(EventRaided, map[string]any{"raid": json.RawMessage(m.Body)}))
+		}
+	})
 }
 
 // applyMail applies m to o once (o.mu held) and queues its deletion for
