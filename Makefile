@@ -42,8 +42,23 @@ fuzz: ## run each fuzz target for a while (FUZZTIME=30s)
 	@for t in FuzzDecodeActions FuzzDecodeLogin; do $(GO) test -run=^$$ -fuzz=^$$t$$ -fuzztime=$${FUZZTIME:-30s} ./api/ || exit 1; done
 
 .PHONY: bench
-bench: build ## micro-benchmarks of every package (end-to-end runs: see README, Performance)
-	$(GO) test -run=^$$ -bench=. -benchmem -benchtime=1s ./...
+bench: bench-micro bench-load ## micro-benchmarks, then the end-to-end runs (BENCHMARKS.md); BENCH_FULL=1 adds the 10k-player memory bench
+
+BENCH_PKGS := ./actions ./profiler ./bookkeeper ./state ./cmd/rampart/internal/loadtest
+BENCHTIME ?= 200ms
+
+.PHONY: bench-micro
+bench-micro: $(BIN)/versitygw ## Go micro-benchmarks (BENCHTIME=200ms; BENCH_FULL=1 adds IdlePlayerMemory)
+	RAMPART_VERSITYGW=$(BIN)/versitygw $(GO) test -run='^$$' -bench=. -benchmem -benchtime=$(BENCHTIME) \
+		-skip='^Benchmark(IdlePlayerMemory|LoginSave)$$' $(BENCH_PKGS)
+	RAMPART_VERSITYGW=$(BIN)/versitygw $(GO) test -run='^$$' -bench='^BenchmarkLoginSave$$' -benchtime=500x ./state/
+	@if [ -n "$(BENCH_FULL)" ]; then $(GO) test -run='^$$' -bench='^BenchmarkIdlePlayerMemory$$' -benchtime=1x ./state/; \
+	else echo "(BenchmarkIdlePlayerMemory skipped: BENCH_FULL=1 runs it)"; fi
+
+.PHONY: bench-load
+bench-load: build ## end-to-end runs, server on core 0 and loadtest on core 1 (bench/e2e.sh; BENCH_SECTIONS, BENCH_HALF=300s ...)
+	$(GO) build -o $(BIN)/benchq ./bench/benchq
+	BIN=$(BIN) bash bench/e2e.sh $(BENCH_SECTIONS)
 
 .PHONY: clean
 clean: ## remove build output (keeps ./data)

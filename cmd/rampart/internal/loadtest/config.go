@@ -58,6 +58,26 @@ type Config struct {
 	Drain time.Duration
 	// Verify runs the ledger check after the final logout.
 	Verify bool
+	// FinalLogout logs every player out when the run ends. Off (with
+	// Verify off) players simply stop, as when a benchmark's server is
+	// thrown away afterwards.
+	FinalLogout bool
+
+	// ServerStats reads the server's own figures (GET /debug/latency,
+	// loopback only): the latency table is reset when the measurement
+	// window opens and read when playing ends.
+	ServerStats bool
+	// MeasureAfter opens the measurement window this long after the
+	// first login (0: at the first login), so ramp-up stays out of it.
+	MeasureAfter time.Duration
+	// ServerPID is the server's process id on this machine: its CPU time
+	// and RSS are read from /proc (0: not read).
+	ServerPID int
+	// ServerMem reads the server's heap and goroutines (forcing a GC on
+	// it) before the first login and at both ends of the window.
+	ServerMem bool
+	// Slice is the length of one slice of an A/B mix.
+	Slice time.Duration
 }
 
 // Hard bounds: a load test is a bounded experiment, not a daemon.
@@ -87,6 +107,9 @@ func DefaultConfig() Config {
 		Timeout:   10 * time.Second,
 		Drain:     60 * time.Second,
 		Verify:    true,
+
+		FinalLogout: true,
+		Slice:       time.Second,
 	}
 }
 
@@ -115,6 +138,12 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs.DurationVar(&cfg.Timeout, "timeout", cfg.Timeout, "timeout of one exchange")
 	fs.DurationVar(&cfg.Drain, "drain", cfg.Drain, "time allowed for logout and the ledger check")
 	fs.BoolVar(&cfg.Verify, "verify", cfg.Verify, "check every player's ledger after logout")
+	fs.BoolVar(&cfg.FinalLogout, "logout", cfg.FinalLogout, "log every player out when the run ends (false needs --verify=false)")
+	fs.BoolVar(&cfg.ServerStats, "server-stats", cfg.ServerStats, "read the server's latency table and load from /debug/latency (reset when the window opens)")
+	fs.DurationVar(&cfg.MeasureAfter, "measure-after", cfg.MeasureAfter, "open the measurement window this long after the first login (implies --server-stats)")
+	fs.IntVar(&cfg.ServerPID, "server-pid", cfg.ServerPID, "server process id: read its CPU time and RSS from /proc (implies --server-stats)")
+	fs.BoolVar(&cfg.ServerMem, "server-mem", cfg.ServerMem, "read the server's heap and goroutines before the run and in the window (forces GCs; implies --server-stats)")
+	fs.DurationVar(&cfg.Slice, "slice", cfg.Slice, "A/B mixes: length of one slice")
 	asJSON := fs.Bool("json", false, "write the final report as JSON")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -125,6 +154,22 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 
 	if lim, err := RaiseFileLimit(); err != nil {
 		fmt.Fprintf(stderr, "loadtest: %v (limit %d)\n", err, lim)
+	}
+	if cfg.MeasureAfter > 0 || cfg.ServerPID > 0 || cfg.ServerMem {
+		cfg.ServerStats = true
+	}
+	if isAB(cfg.Mix) {
+		rep, err := ExecuteAB(ctx, cfg, stderr)
+		if rep != nil {
+			if *asJSON {
+				if werr := rep.WriteJSON(stdout); werr != nil && err == nil {
+					err = werr
+				}
+			} else {
+				rep.WriteText(stdout)
+			}
+		}
+		return err
 	}
 	rep, err := Execute(ctx, cfg, stderr)
 	if rep != nil {
@@ -194,8 +239,20 @@ func (c *Config) validate(ctx context.Context, fileLimit uint64) (*url.URL, erro
 	if c.IDPrefix == "" || len(c.IDPrefix) > 32 || !validIDChars(c.IDPrefix) {
 		bad("id-prefix %q: want 1..32 characters of [A-Za-z0-9_-]", c.IDPrefix)
 	}
-	if _, ok := profile(c.Mix); !ok {
+	if _, ok := profile(c.Mix); !ok && !isAB(c.Mix) {
 		bad("mix %q: want one of %s", c.Mix, strings.Join(profileNames(), ", "))
+	}
+	if !c.FinalLogout && c.Verify {
+		bad("--logout=false needs --verify=false: the ledger check logs players in again after their logout")
+	}
+	if c.MeasureAfter < 0 || c.MeasureAfter >= c.Duration {
+		bad("measure-after %v: want 0 or more and below the duration %v", c.MeasureAfter, c.Duration)
+	}
+	if c.ServerPID < 0 {
+		bad("server-pid %d: want a process id", c.ServerPID)
+	}
+	if isAB(c.Mix) && c.Slice < 100*time.Millisecond {
+		bad("slice %v: want at least 100ms", c.Slice)
 	}
 	switch c.Client {
 	case "raw":
@@ -208,10 +265,16 @@ func (c *Config) validate(ctx context.Context, fileLimit uint64) (*url.URL, erro
 	}
 	// Every connection is a file; keep headroom for the runtime and logs.
 	files := uint64(c.Conns) + 64
+	if c.Mix == "http-vs-ws" {
+		files += uint64(c.Conns)
+	}
 	switch c.Transport {
 	case "http":
 	case "ws":
 		files += uint64(c.Players)
+		if isAB(c.Mix) {
+			bad("A/B mix %s chooses its own transports; leave --transport at http", c.Mix)
+		}
 	default:
 		bad("transport %q: want http or ws", c.Transport)
 	}

@@ -61,6 +61,7 @@ type fakeServer struct {
 	sessions map[string]string      // token → player id; guarded by mu
 	next     int                    // token counter; guarded by mu
 	batches  int                    // actions requests; guarded by mu
+	resets   int                    // latency table resets; guarded by mu
 	logouts  int
 }
 
@@ -73,6 +74,27 @@ func newFakeServer(t testing.TB, f faults) (*fakeServer, string) {
 	mux.HandleFunc("GET /api/v1/player", s.player)
 	mux.HandleFunc("POST /api/v1/actions", s.actions)
 	mux.HandleFunc("GET /api/v1/ws", s.ws)
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) { w.Write([]byte("ok\n")) })
+	mux.HandleFunc("POST /debug/latency/reset", func(w http.ResponseWriter, r *http.Request) {
+		s.mu.Lock()
+		s.resets++
+		s.mu.Unlock()
+		w.WriteHeader(http.StatusOK)
+	})
+	mux.HandleFunc("GET /debug/latency", s.latency)
+	mux.HandleFunc("GET /debug/pprof/heap", func(w http.ResponseWriter, r *http.Request) {
+		s.mu.Lock()
+		n := len(s.sessions)
+		s.mu.Unlock()
+		fmt.Fprintf(w, "heap profile: ...\n\n# runtime.MemStats\n# Alloc = 1\n# HeapAlloc = %d\n# Sys = 9000000\n# HeapInuse = %d\n# Stack = %d / 1048576\n",
+			1000000+5000*n, 1100000+5000*n, 65536+1024*n)
+	})
+	mux.HandleFunc("GET /debug/pprof/goroutine", func(w http.ResponseWriter, r *http.Request) {
+		s.mu.Lock()
+		n := len(s.sessions)
+		s.mu.Unlock()
+		fmt.Fprintf(w, "goroutine profile: total %d\n1 @ 0x1\n", 10+2*n)
+	})
 	srv := httptest.NewServer(mux)
 	t.Cleanup(srv.Close)
 	return s, srv.URL
@@ -309,6 +331,22 @@ func (s *fakeServer) ws(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
+}
+
+// latency is a small /debug/latency?format=json: the actions row counts the
+// batches since the last reset.
+func (s *fakeServer) latency(w http.ResponseWriter, r *http.Request) {
+	s.mu.Lock()
+	n := s.batches
+	s.mu.Unlock()
+	load := 12.5
+	writeJSON(w, map[string]any{"wall_seconds": 1.0, "unhalted_load_pct": load, "gomaxprocs": 1,
+		"all": map[string]any{"name": "ALL", "calls": n, "p99_ms": 0.5, "max_ms": 2.0},
+		"rows": []map[string]any{
+			{"name": "POST /api/v1/actions", "request": true, "calls": n, "avg_ms": 0.01, "p99_ms": 0.05, "max_ms": 1.5},
+			{"name": "GET /healthz", "request": true, "calls": 1, "avg_ms": 0.001, "p99_ms": 0.002, "max_ms": 0.003},
+			{"name": "autosave", "calls": 1, "avg_ms": 900, "p99_ms": 900, "max_ms": 900},
+		}})
 }
 
 // fakeConfig is a short run against a stand-in at url.

@@ -49,6 +49,12 @@ type Report struct {
 	Disabled         []string             `json:"disabled_moves,omitempty"`
 
 	Ledger LedgerReport `json:"ledger"`
+
+	// AllOnlineS is when every player was first online at once, seconds
+	// after the first login started (0: never).
+	AllOnlineS float64 `json:"all_online_s,omitempty"`
+	// Server is what the server reported (--server-stats).
+	Server *ServerReport `json:"server,omitempty"`
 }
 
 // Latency summarizes one HDR histogram, in milliseconds.
@@ -232,6 +238,9 @@ func (rep *Report) WriteText(w io.Writer) {
 	b.WriteString("\n")
 	fmt.Fprintf(&b, "throughput: %.0f requests/s, %.0f actions/s (%d actions, %d connections opened)\n",
 		rep.RequestsPerS, rep.ActionsPerS, rep.Actions, rep.Dials)
+	if rep.AllOnlineS > 0 {
+		fmt.Fprintf(&b, "all %d players online %.2fs after the first login started\n", rep.Players, rep.AllOnlineS)
+	}
 
 	b.WriteString("\nlatency (ms)      count      mean       p50       p90       p99     p99.9       max\n")
 	for _, name := range opNames {
@@ -260,6 +269,10 @@ func (rep *Report) WriteText(w io.Writer) {
 	}
 	if len(rep.Disabled) > 0 {
 		fmt.Fprintf(&b, "moves the server does not know (turned off): %s\n", strings.Join(rep.Disabled, ", "))
+	}
+
+	if rep.Server != nil {
+		rep.Server.writeText(&b)
 	}
 
 	l := rep.Ledger
@@ -298,5 +311,53 @@ func writeCounts(b *strings.Builder, title string, m map[string]int64) {
 	})
 	for _, k := range keys {
 		fmt.Fprintf(b, "  %-32s %d\n", k, m[k])
+	}
+}
+
+func (s *ServerReport) writeText(b *strings.Builder) {
+	fmt.Fprintf(b, "\nserver, over the window of %.1fs", s.WindowS)
+	if s.Start != nil {
+		fmt.Fprintf(b, " from %.1fs (%d online)", s.Start.AtS, s.Start.Online)
+	}
+	b.WriteString(":\n")
+	fmt.Fprintf(b, "  actions %d (%.0f/s)", s.ActionsInWindow, s.ActionsPerS)
+	if s.CPULoadPct > 0 {
+		fmt.Fprintf(b, ", CPU load %.1f%% of %d core(s), %.1f µs CPU per action", s.CPULoadPct, max(s.GOMAXPROCS, 1), s.CPUPerActionUs)
+	}
+	b.WriteString("\n")
+	if len(s.LoadSamples) > 0 {
+		fmt.Fprintf(b, "  unhalted load (10 s) max %.1f%%, samples %v\n", s.LoadMaxPct, s.LoadSamples)
+	}
+	if len(s.SchedP99Ms) > 0 {
+		fmt.Fprintf(b, "  scheduling latency p99 (10 s) max %.3f ms, samples %v\n", s.SchedP99MaxMs, s.SchedP99Ms)
+	}
+	fmt.Fprintf(b, "  requests: worst p99 %.3f ms (%s), worst max %.3f ms (%s)\n", s.WorstP99Ms, s.WorstP99Row, s.WorstMaxMs, s.WorstMaxRow)
+	fmt.Fprintf(b, "  ALL row: %d calls, p99 %.3f ms, max %.3f ms\n", s.All.Calls, s.All.P99Ms, s.All.MaxMs)
+	if len(s.Rows) > 0 {
+		b.WriteString("  row                                        calls    avg ms    p99 ms    max ms  total %\n")
+		for _, r := range s.Rows {
+			if r.Calls == 0 {
+				continue
+			}
+			fmt.Fprintf(b, "  %-38s %10d %9.4f %9.3f %9.3f %8.1f\n", r.Name, r.Calls, r.AvgMs, r.P99Ms, r.MaxMs, r.TotalPc)
+		}
+	}
+	for _, snap := range []struct {
+		name string
+		s    *ServerSnapshot
+	}{{"before", s.Before}, {"window start", s.Start}, {"window end", s.End}} {
+		if snap.s == nil || (snap.s.RSSKiB == 0 && snap.s.HeapAlloc == 0) {
+			continue
+		}
+		fmt.Fprintf(b, "  %-12s at %6.1fs online %6d  RSS %8.1f MiB  heap %8.1f MiB  stack %7.1f MiB  goroutines %d\n",
+			snap.name, snap.s.AtS, snap.s.Online, float64(snap.s.RSSKiB)/1024, float64(snap.s.HeapAlloc)/(1<<20),
+			float64(snap.s.StackInuse)/(1<<20), snap.s.Goroutines)
+	}
+	if s.HeapPerPlayerB != 0 || s.RSSPerPlayerB != 0 {
+		fmt.Fprintf(b, "  per online player: heap %.0f B + stack %.0f B = %.0f B; RSS %.0f B; goroutines %.2f\n",
+			s.HeapPerPlayerB, s.StackPerPlayerB, s.HeapPerPlayerB+s.StackPerPlayerB, s.RSSPerPlayerB, s.GoroutinesPer)
+	}
+	for _, e := range s.Errors {
+		fmt.Fprintf(b, "  error: %s\n", e)
 	}
 }

@@ -36,6 +36,8 @@ type runner struct {
 	abort context.Context // canceled when the drain runs out of time
 
 	stopFlag  atomic.Bool
+	actions   atomic.Int64 // actions answered
+	allOnline atomic.Int64 // ns after t0 when every player was first online; 0: not yet
 	online    atomic.Int64
 	peak      atomic.Int64
 	remaining atomic.Int64
@@ -97,8 +99,19 @@ func Execute(ctx context.Context, cfg Config, progress io.Writer) (*Report, erro
 		r.shards = append(r.shards, newShard())
 	}
 
+	var watch *serverWatch
+	if cfg.ServerStats {
+		watch = newServerWatch(base.Scheme+"://"+base.Host, cfg.ServerPID, cfg.ServerMem)
+		if cfg.ServerMem || cfg.ServerPID > 0 {
+			watch.rep.Before = watch.snapshot(ctx, 0, 0)
+		}
+	}
+
 	r.t0 = time.Now()
 	r.stopAt = r.t0.Add(cfg.Duration)
+	if watch != nil && watch.rep.Before != nil {
+		watch.rep.Before.AtS = -time.Since(r.t0).Seconds()
+	}
 	r.players = make([]*player, cfg.Players)
 	r.remaining.Store(int64(cfg.Players))
 	for i := range r.players {
@@ -129,6 +142,15 @@ func Execute(ctx context.Context, cfg Config, progress io.Writer) (*Report, erro
 	progDone := make(chan struct{})
 	wg.Go(func() { r.progressLoop(progDone) })
 
+	// The server is read when the measurement window opens, every 5 s
+	// in it, and when playing ends.
+	watchCtx, stopWatch := context.WithCancel(ctx)
+	var watchWG sync.WaitGroup
+	var actionsAtStart int64
+	if watch != nil {
+		watchWG.Go(func() { actionsAtStart = r.watchWindow(watchCtx, watch) })
+	}
+
 	// Stop on time or on ctx, then give the drain its time.
 	endTimer := time.NewTimer(cfg.Duration)
 	interrupted := false
@@ -140,6 +162,12 @@ func Execute(ctx context.Context, cfg Config, progress io.Writer) (*Report, erro
 	}
 	endTimer.Stop()
 	r.stoppedAt = time.Now()
+	stopWatch()
+	watchWG.Wait()
+	if watch != nil && watch.rep.Start != nil {
+		watch.rep.End = watch.snapshot(context.Background(), r.stoppedAt.Sub(r.t0).Seconds(), r.online.Load())
+		watch.finish(context.Background(), r.actions.Load()-actionsAtStart)
+	}
 	r.stop()
 	drainTimer := time.NewTimer(cfg.Drain)
 	aborted := false
@@ -161,8 +189,14 @@ func Execute(ctx context.Context, cfg Config, progress io.Writer) (*Report, erro
 	wg.Wait()
 
 	rep := r.report(workers, end, interrupted, aborted)
+	if watch != nil {
+		rep.Server = &watch.rep
+	}
 	if gd != nil {
 		rep.GameData = gd.Version
+	}
+	if t := r.allOnline.Load(); t > 0 {
+		rep.AllOnlineS = time.Duration(t).Seconds()
 	}
 	if aborted {
 		return rep, fmt.Errorf("loadtest: %d players did not finish logout and the ledger check within %v", r.remaining.Load(), cfg.Drain)
@@ -237,8 +271,50 @@ func (r *runner) finished() {
 	}
 }
 
+// watchWindow opens the measurement window at MeasureAfter (resetting the
+// server's latency table) and samples the server's load every 5 s until
+// ctx ends. It returns the actions answered before the window opened.
+func (r *runner) watchWindow(ctx context.Context, watch *serverWatch) int64 {
+	if d := time.Until(r.t0.Add(r.cfg.MeasureAfter)); d > 0 {
+		t := time.NewTimer(d)
+		select {
+		case <-t.C:
+		case <-ctx.Done():
+			t.Stop()
+			return 0
+		}
+	}
+	watch.reset(ctx)
+	at := r.actions.Load()
+	watch.rep.Start = watch.snapshot(ctx, time.Since(r.t0).Seconds(), r.online.Load())
+	if watch.mem {
+		// The snapshot forced a GC: start the CPU count after it.
+		if r.cfg.ServerPID > 0 {
+			if c, err := procCPU(r.cfg.ServerPID); err == nil {
+				watch.rep.Start.CPUS = c
+			}
+		}
+		watch.reset(ctx)
+		at = r.actions.Load()
+		watch.rep.Start.AtS = time.Since(r.t0).Seconds()
+	}
+	tick := time.NewTicker(5 * time.Second)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return at
+		case <-tick.C:
+			watch.sampleLoad(ctx)
+		}
+	}
+}
+
 func (r *runner) changeOnline(d int64) {
 	n := r.online.Add(d)
+	if d > 0 && n == int64(r.cfg.Players) && r.allOnline.Load() == 0 {
+		r.allOnline.CompareAndSwap(0, int64(max(time.Since(r.t0), 1)))
+	}
 	for {
 		peak := r.peak.Load()
 		if n <= peak || r.peak.CompareAndSwap(peak, n) {

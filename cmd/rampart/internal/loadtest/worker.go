@@ -58,7 +58,7 @@ func (w *worker) step(p *player) {
 
 func (w *worker) stepLogin(p *player, now time.Time) {
 	if w.r.over(now) {
-		if p.everOnline {
+		if p.everOnline && w.r.cfg.Verify {
 			p.phase = phaseVerify
 		} else {
 			p.phase = phaseDone
@@ -84,6 +84,10 @@ func (w *worker) stepLogin(p *player, now time.Time) {
 }
 
 func (w *worker) stepAct(p *player, now time.Time) {
+	if w.r.over(now) && !w.r.cfg.FinalLogout {
+		p.phase = phaseDone // the benchmark throws the server away
+		return
+	}
 	if w.r.over(now) || (!p.sessionEnd.IsZero() && !now.Before(p.sessionEnd)) {
 		w.logout(p)
 		if w.r.over(now) {
@@ -324,6 +328,7 @@ func (w *worker) sendActions(p *player, k *kind) time.Duration {
 		return w.r.meanThink
 	}
 
+	w.r.actions.Add(int64(len(w.plans)))
 	w.st.mu.Lock()
 	w.st.actionsSent += int64(len(w.plans))
 	w.st.ivlActions += int64(len(w.plans))

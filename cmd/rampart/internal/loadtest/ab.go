@@ -1,0 +1,524 @@
+package loadtest
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/coder/websocket"
+	hdrhistogram "github.com/HdrHistogram/hdrhistogram-go"
+)
+
+// A/B mixes compare two kinds of request on the same server, the same
+// connections and the same run. Every worker owns one logged-in player and
+// its connections and sends back to back (closed loop, no think time), so
+// the server is saturated. Time is cut into slices (--slice) that
+// alternate between side A and side B; each slice's completions count for
+// the side it belongs to. Alternating slices rather than running A and
+// then B keeps slow drifts (other processes on the machine, the heap
+// growing) out of the comparison.
+//
+// With --server-pid the server's CPU time is read at every slice boundary,
+// so each side also gets its server CPU per request and thus its rate per
+// server core, which stays right when the generator, not the server, is
+// what limits a side.
+//
+//	healthz-vs-ping  A: GET /healthz           B: POST /api/v1/actions with one ping
+//	http-vs-ws       A: one ping over HTTP      B: one ping over the player's WebSocket
+var abMixes = map[string][2]string{
+	"healthz-vs-ping": {"healthz", "ping"},
+	"http-vs-ws":      {"http ping", "ws ping"},
+}
+
+func isAB(mix string) bool { _, ok := abMixes[mix]; return ok }
+
+// ABSide is one side of an A/B run.
+type ABSide struct {
+	Name string `json:"name"`
+	// Requests completed in this side's slices (the first two slices and
+	// the last are warm-up and cool-down and left out).
+	Requests int64 `json:"requests"`
+	// RatePerS is the median over this side's slices of requests per
+	// second; RatesPerS lists every slice.
+	RatePerS  float64   `json:"rate_per_s"`
+	RatesPerS []float64 `json:"slice_rates_per_s"`
+	// ServerCPUPct is the median share of one core the server used in
+	// this side's slices (--server-pid).
+	ServerCPUPct float64 `json:"server_cpu_pct,omitempty"`
+	// ServerCPUPerReqUs is the median server CPU per request; PerCorePerS
+	// is 1e6 / that: requests per second one fully busy server core
+	// answers.
+	ServerCPUPerReqUs float64 `json:"server_cpu_per_request_us,omitempty"`
+	PerCorePerS       float64 `json:"per_core_per_s,omitempty"`
+	Latency           Latency `json:"latency_ms"`
+	Errors            int64   `json:"errors"`
+}
+
+// ABReport is the outcome of an A/B run.
+type ABReport struct {
+	Target   string    `json:"target"`
+	Mix      string    `json:"mix"`
+	Conns    int       `json:"conns"`
+	SliceS   float64   `json:"slice_s"`
+	RunS     float64   `json:"run_s"`
+	A        ABSide    `json:"a"`
+	B        ABSide    `json:"b"`
+	Ratio    float64   `json:"ratio"`                    // B rate / A rate
+	CoreRat  float64   `json:"per_core_ratio,omitempty"` // B per core / A per core
+	Checked  int       `json:"ledger_checked"`
+	Problems []string  `json:"problems,omitempty"`
+	Server   *ABServer `json:"server,omitempty"`
+}
+
+// ABServer is the server's latency table rows of the run.
+type ABServer struct {
+	Rows   []ServerRow `json:"rows"`
+	Errors []string    `json:"errors,omitempty"`
+}
+
+type abWorker struct {
+	idx     int
+	id      string
+	http    *rawHTTP
+	ws      *websocket.Conn
+	session string
+	seq     int64 // last seq sent and acknowledged
+	body    []byte
+	wsbuf   []byte
+	res     []result
+	hist    [2]*hdrhistogram.Histogram
+	errs    [2]int64
+	problem string
+}
+
+// ExecuteAB runs an A/B mix (cfg.Mix is one of abMixes).
+func ExecuteAB(ctx context.Context, cfg Config, progress io.Writer) (*ABReport, error) {
+	limit, _ := RaiseFileLimit()
+	base, err := cfg.validate(ctx, limit)
+	if err != nil {
+		return nil, fmt.Errorf("loadtest: %w", err)
+	}
+	if progress == nil {
+		progress = io.Discard
+	}
+	if err := preflight(ctx, base, cfg.Timeout); err != nil {
+		return nil, fmt.Errorf("loadtest: %w", err)
+	}
+	sides := abMixes[cfg.Mix]
+	useWS := cfg.Mix == "http-vs-ws"
+	root := base.Scheme + "://" + base.Host
+	addr := base.Host
+	if base.Port() == "" {
+		addr = net.JoinHostPort(base.Hostname(), "80")
+	}
+	abort, cancelAbort := context.WithCancel(context.Background())
+	defer cancelAbort()
+	stopAbort := context.AfterFunc(ctx, cancelAbort)
+	defer stopAbort()
+
+	// Log every worker's player in.
+	workers := make([]*abWorker, cfg.Conns)
+	wsClient := &http.Client{Transport: newStdTransport(0, cfg.Timeout)}
+	var lg sync.WaitGroup
+	loginErrs := make(chan error, cfg.Conns)
+	sem := make(chan struct{}, 64)
+	for i := range workers {
+		w := &abWorker{idx: i, id: cfg.IDPrefix + "-" + strconv.FormatUint(cfg.Seed, 10) + "-" + strconv.Itoa(i),
+			http: newRawHTTP(abort, addr, base.Host, cfg.Timeout)}
+		w.hist[0], w.hist[1] = newHist(), newHist()
+		workers[i] = w
+		lg.Go(func() {
+			sem <- struct{}{}
+			defer func() { <-sem }()
+			if err := w.login(abort, cfg, useWS, wsClient, root); err != nil {
+				loginErrs <- fmt.Errorf("player %s: %w", w.id, err)
+			}
+		})
+	}
+	lg.Wait()
+	close(loginErrs)
+	if err := errors.Join(drainErrs(loginErrs)...); err != nil {
+		closeAB(workers)
+		return nil, fmt.Errorf("loadtest: login: %w", err)
+	}
+
+	var watch *serverWatch
+	if cfg.ServerStats {
+		watch = newServerWatch(root, cfg.ServerPID, false)
+		watch.reset(abort)
+	}
+
+	slice := cfg.Slice
+	nSlices := int(cfg.Duration / slice)
+	if nSlices < 4 {
+		closeAB(workers)
+		return nil, fmt.Errorf("loadtest: duration %v holds %d slices of %v; want at least 4", cfg.Duration, nSlices, slice)
+	}
+	counts := make([][2]atomic.Int64, nSlices)
+	cpu := make([]float64, nSlices+1)
+	start := time.Now().Add(50 * time.Millisecond)
+	end := start.Add(time.Duration(nSlices) * slice)
+
+	// The CPU reader ticks at every slice boundary, and prints progress.
+	var bg sync.WaitGroup
+	bg.Go(func() {
+		for k := 0; k <= nSlices; k++ {
+			t := time.NewTimer(time.Until(start.Add(time.Duration(k) * slice)))
+			select {
+			case <-t.C:
+			case <-abort.Done():
+				t.Stop()
+				return
+			}
+			if cfg.ServerPID > 0 {
+				if c, err := procCPU(cfg.ServerPID); err == nil {
+					cpu[k] = c
+				}
+			}
+			if k > 0 {
+				ph := (k - 1) % 2
+				n := counts[k-1][ph].Load()
+				line := fmt.Sprintf("%5.1fs slice %d %-9s %8.0f/s", time.Since(start).Seconds(), k-1, sides[ph], float64(n)/slice.Seconds())
+				if cfg.ServerPID > 0 && cpu[k-1] > 0 {
+					line += fmt.Sprintf("  server cpu %3.0f%%", 100*(cpu[k]-cpu[k-1])/slice.Seconds())
+				}
+				fmt.Fprintln(progress, line)
+			}
+		}
+	})
+
+	var wg sync.WaitGroup
+	for _, w := range workers {
+		wg.Go(func() {
+			for {
+				now := time.Now()
+				if now.Before(start) {
+					time.Sleep(start.Sub(now))
+					continue
+				}
+				if !now.Before(end) || abort.Err() != nil {
+					return
+				}
+				k := int(now.Sub(start) / slice)
+				ph := k % 2
+				ok := w.exchange(cfg, useWS, ph)
+				done := time.Now()
+				if !ok {
+					w.errs[ph]++
+					if w.problem != "" && (w.http.conn == nil && !useWS) {
+						time.Sleep(10 * time.Millisecond)
+					}
+					if useWS && w.ws == nil {
+						return // the socket is gone: this worker is out
+					}
+					continue
+				}
+				recordHist(w.hist[ph], done.Sub(now))
+				if kd := int(done.Sub(start) / slice); kd < nSlices {
+					counts[kd][ph].Add(1)
+				}
+			}
+		})
+	}
+	wg.Wait()
+	bg.Wait()
+	rep := &ABReport{Target: cfg.Target, Mix: cfg.Mix, Conns: cfg.Conns, SliceS: slice.Seconds(),
+		RunS: end.Sub(start).Seconds()}
+	if watch != nil {
+		if l, err := watch.latency(abort); err != nil {
+			watch.errorf("latency: %v", err)
+			rep.Server = &ABServer{Errors: watch.rep.Errors}
+		} else {
+			rep.Server = &ABServer{Errors: watch.rep.Errors}
+			for _, r := range l.Rows {
+				if r.Request && r.Calls > 0 {
+					rep.Server.Rows = append(rep.Server.Rows, r)
+				}
+			}
+		}
+	}
+
+	// Check every player: its last_seq is what it had acknowledged.
+	for _, w := range workers {
+		w.check(cfg)
+		if w.problem != "" {
+			if len(rep.Problems) < maxReportProblems {
+				rep.Problems = append(rep.Problems, w.id+": "+w.problem)
+			}
+		} else {
+			rep.Checked++
+		}
+	}
+	closeAB(workers)
+
+	for ph, side := range []*ABSide{&rep.A, &rep.B} {
+		side.Name = sides[ph]
+		h := newHist()
+		for _, w := range workers {
+			h.Merge(w.hist[ph])
+			side.Errors += w.errs[ph]
+		}
+		side.Latency = summarize(h)
+		var cpuPer, load []float64
+		for k := 2; k < nSlices-1; k++ {
+			if k%2 != ph {
+				continue
+			}
+			n := counts[k][ph].Load()
+			side.Requests += n
+			side.RatesPerS = append(side.RatesPerS, round1(float64(n)/slice.Seconds()))
+			if c := cpu[k+1] - cpu[k]; cfg.ServerPID > 0 && cpu[k] > 0 && n > 0 {
+				cpuPer = append(cpuPer, c/float64(n)*1e6)
+				load = append(load, 100*c/slice.Seconds())
+			}
+		}
+		side.RatePerS = median(side.RatesPerS)
+		if len(cpuPer) > 0 {
+			side.ServerCPUPerReqUs = round1(median(cpuPer))
+			side.ServerCPUPct = round1(median(load))
+			if side.ServerCPUPerReqUs > 0 {
+				side.PerCorePerS = float64(int64(1e6 / median(cpuPer)))
+			}
+		}
+	}
+	if rep.A.RatePerS > 0 {
+		rep.Ratio = float64(int64(1000*rep.B.RatePerS/rep.A.RatePerS)) / 1000
+	}
+	if rep.A.PerCorePerS > 0 {
+		rep.CoreRat = float64(int64(1000*rep.B.PerCorePerS/rep.A.PerCorePerS)) / 1000
+	}
+	if len(rep.Problems) > 0 {
+		return rep, fmt.Errorf("loadtest: %d players failed the check", len(rep.Problems))
+	}
+	return rep, nil
+}
+
+func drainErrs(ch <-chan error) []error {
+	var errs []error
+	for e := range ch {
+		if len(errs) < 5 {
+			errs = append(errs, e)
+		}
+	}
+	return errs
+}
+
+func closeAB(workers []*abWorker) {
+	for _, w := range workers {
+		if w.ws != nil {
+			w.ws.CloseNow()
+			w.ws = nil
+		}
+		w.http.close()
+	}
+}
+
+func median(xs []float64) float64 {
+	if len(xs) == 0 {
+		return 0
+	}
+	s := slices.Clone(xs)
+	slices.Sort(s)
+	if len(s)%2 == 1 {
+		return s[len(s)/2]
+	}
+	return (s[len(s)/2-1] + s[len(s)/2]) / 2
+}
+
+// login logs the worker's player in (over its WebSocket when useWS, so the
+// socket is attached) and reads its last_seq.
+func (w *abWorker) login(ctx context.Context, cfg Config, useWS bool, client *http.Client, root string) error {
+	var body []byte
+	if useWS {
+		u := "ws" + strings.TrimPrefix(root, "http") + "/api/v1/ws"
+		dctx, cancel := context.WithTimeout(ctx, cfg.Timeout)
+		c, _, err := websocket.Dial(dctx, u, &websocket.DialOptions{HTTPClient: client, CompressionMode: websocket.CompressionDisabled})
+		cancel()
+		if err != nil {
+			return err
+		}
+		c.SetReadLimit(maxBody)
+		w.ws = c
+		msg := appendString(append([]byte(nil), `{"type":"login","player_id":`...), w.id)
+		msg = append(msg, '}')
+		if body, err = w.wsExchange(cfg, msg); err != nil {
+			return err
+		}
+		if typ := unquote(field(body, "type")); string(typ) != "login_ok" {
+			return fmt.Errorf("login answered %s", body[:min(len(body), 200)])
+		}
+	} else {
+		b := appendString([]byte(`{"player_id":`), w.id)
+		b = append(b, '}')
+		var status int
+		var err error
+		for try := 0; ; try++ {
+			status, body, _, err = w.http.do("POST", "/api/v1/login", "", b)
+			if err == nil && status == http.StatusOK || try == 5 {
+				break
+			}
+			time.Sleep(200 * time.Millisecond)
+		}
+		if err != nil {
+			return err
+		}
+		if status != http.StatusOK {
+			return fmt.Errorf("login answered %d %s", status, body[:min(len(body), 200)])
+		}
+	}
+	w.session = string(unquote(field(body, "session")))
+	if w.session == "" {
+		return fmt.Errorf("login reply has no session")
+	}
+	snap, err := parseSnapshot(body)
+	if err != nil {
+		return err
+	}
+	w.seq = snap.lastSeq
+	return nil
+}
+
+// exchange sends one request of side ph and reports whether it got the
+// answer it should.
+func (w *abWorker) exchange(cfg Config, useWS bool, ph int) bool {
+	if cfg.Mix == "healthz-vs-ping" && ph == 0 {
+		status, body, _, err := w.http.do("GET", "/healthz", "", nil)
+		return err == nil && status == http.StatusOK && len(body) > 0
+	}
+	seq := w.seq + 1
+	acts := append(w.body[:0], `{"actions":[`...)
+	acts = appendAction(acts, seq, "ping", nil)
+	acts = append(acts, "]}"...)
+	w.body = acts
+	var reply []byte
+	if useWS && ph == 1 {
+		msg := append(acts[:0:0], `{"type":"actions",`...)
+		msg = append(msg, acts[1:]...)
+		b, err := w.wsExchange(cfg, msg)
+		if err != nil {
+			w.problem = "websocket: " + err.Error()
+			return false
+		}
+		reply = b
+	} else {
+		status, body, retried, err := w.http.do("POST", "/api/v1/actions", w.session, acts)
+		if err != nil || status != http.StatusOK {
+			w.problem = fmt.Sprintf("actions: status %d err %v", status, err)
+			if retried {
+				w.seq = seq // may have been applied: the check reads it back
+			}
+			return false
+		}
+		reply = body
+	}
+	var err error
+	w.res, err = parseResults(reply, w.res)
+	if err != nil || len(w.res) != 1 || w.res[0].seq != seq || !w.res[0].ok || w.res[0].duplicate {
+		w.problem = fmt.Sprintf("ping seq %d: unexpected reply %.200s", seq, reply)
+		return false
+	}
+	w.seq = seq
+	w.problem = ""
+	return true
+}
+
+// wsExchange writes msg and returns the next message that is not an event.
+func (w *abWorker) wsExchange(cfg Config, msg []byte) ([]byte, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), cfg.Timeout)
+	defer cancel()
+	if err := w.ws.Write(ctx, websocket.MessageText, msg); err != nil {
+		w.ws.CloseNow()
+		w.ws = nil
+		return nil, err
+	}
+	for {
+		_, rd, err := w.ws.Reader(ctx)
+		if err == nil {
+			w.wsbuf, err = readAllInto(rd, w.wsbuf[:0])
+		}
+		if err != nil {
+			w.ws.CloseNow()
+			w.ws = nil
+			return nil, err
+		}
+		if typ := unquote(field(w.wsbuf, "type")); string(typ) == "event" || string(typ) == "pong" {
+			continue
+		}
+		return w.wsbuf, nil
+	}
+}
+
+// check reads the player back over HTTP: last_seq must be the last
+// acknowledged seq. Then it logs out.
+func (w *abWorker) check(cfg Config) {
+	if w.problem != "" && w.seq == 0 {
+		return
+	}
+	status, body, _, err := w.http.do("GET", "/api/v1/player", w.session, nil)
+	if err != nil || status != http.StatusOK {
+		w.problem = fmt.Sprintf("read back: status %d err %v", status, err)
+		return
+	}
+	snap, err := parseSnapshot(body)
+	if err != nil {
+		w.problem = "read back: " + err.Error()
+		return
+	}
+	if snap.lastSeq != w.seq && w.problem == "" {
+		w.problem = fmt.Sprintf("last_seq %d, acknowledged %d", snap.lastSeq, w.seq)
+		return
+	}
+	w.problem = ""
+	if cfg.FinalLogout {
+		w.http.do("POST", "/api/v1/logout", w.session, []byte("{}"))
+	}
+}
+
+// WriteJSON writes the report as one indented JSON document.
+func (rep *ABReport) WriteJSON(out io.Writer) error {
+	enc := json.NewEncoder(out)
+	enc.SetIndent("", "  ")
+	return enc.Encode(rep)
+}
+
+// WriteText writes the report for people.
+func (rep *ABReport) WriteText(out io.Writer) {
+	var b strings.Builder
+	fmt.Fprintf(&b, "loadtest %s, mix %s: %d connections, %.0fs in slices of %.1fs alternating A and B\n",
+		rep.Target, rep.Mix, rep.Conns, rep.RunS, rep.SliceS)
+	b.WriteString("\nside            requests    rate/s  server cpu  cpu/req µs  per core/s   p50 ms   p99 ms   max ms  errors\n")
+	for _, s := range []ABSide{rep.A, rep.B} {
+		fmt.Fprintf(&b, "  %-12s %10d %9.0f %10.0f%% %11.1f %11.0f %8.3f %8.3f %8.3f %7d\n", s.Name, s.Requests, s.RatePerS,
+			s.ServerCPUPct, s.ServerCPUPerReqUs, s.PerCorePerS, s.Latency.P50, s.Latency.P99, s.Latency.Max, s.Errors)
+	}
+	fmt.Fprintf(&b, "\nratio B/A: %.3f by rate", rep.Ratio)
+	if rep.CoreRat > 0 {
+		fmt.Fprintf(&b, ", %.3f per server core", rep.CoreRat)
+	}
+	b.WriteString("\n")
+	if rep.Server != nil && len(rep.Server.Rows) > 0 {
+		b.WriteString("\nserver latency table (request rows)      calls   avg ms   p99 ms   max ms\n")
+		for _, r := range rep.Server.Rows {
+			fmt.Fprintf(&b, "  %-36s %9d %8.4f %8.3f %8.3f\n", r.Name, r.Calls, r.AvgMs, r.P99Ms, r.MaxMs)
+		}
+	}
+	verdict := "OK"
+	if len(rep.Problems) > 0 {
+		verdict = "MISMATCH"
+	}
+	fmt.Fprintf(&b, "\nledger %s: %d players read back with last_seq = last acknowledged\n", verdict, rep.Checked)
+	for _, p := range rep.Problems {
+		fmt.Fprintf(&b, "  %s\n", p)
+	}
+	io.WriteString(out, b.String())
+}
