@@ -594,26 +594,24 @@ func (s *Store) save(ctx context.Context, o *Online, final bool) error {
 	// Leave memory unless a new login arrived while the save was on the wire.
 	leave := final && o.leaving && o.changes == change
 	if leave {
-		o.gone = true
-		s.replaceConnQuiet(o)
+		s.leaveMemory(o)
 	}
 	o.mu.Unlock()
-	if leave {
-		s.remove(o)
-	}
 	return nil
 }
 
 // drop takes o out of memory without saving.
 func (s *Store) drop(o *Online) {
 	o.mu.Lock()
-	o.gone = true
-	s.replaceConnQuiet(o)
+	s.leaveMemory(o)
 	o.mu.Unlock()
-	s.remove(o)
 }
 
-func (s *Store) remove(o *Online) {
+// leaveMemory marks o gone and takes it out of the registry in one step
+// (o.mu held), so a login that finds it gone finds the registry clean.
+func (s *Store) leaveMemory(o *Online) {
+	o.gone = true
+	s.replaceConnQuiet(o)
 	if s.players.CompareAndDelete(o.id, o) {
 		s.online.Add(-1)
 	}
