@@ -38,8 +38,12 @@ $(BIN)/versitygw:
 	GOBIN=$(BIN) $(GO) install github.com/versity/versitygw/cmd/versitygw@$(VERSITYGW_VERSION)
 
 .PHONY: fuzz
-fuzz: ## run each fuzz target for a while (FUZZTIME=30s)
-	@for t in FuzzDecodeActions FuzzDecodeLogin; do $(GO) test -run=^$$ -fuzz=^$$t$$ -fuzztime=$${FUZZTIME:-30s} ./api/ || exit 1; done
+fuzz: ## run every fuzz target in turn (FUZZTIME=30s each); seed corpora live in testdata/fuzz
+	@for pkg in $$($(GO) list ./...); do \
+		for t in $$($(GO) test -list '^Fuzz' $$pkg | grep '^Fuzz'); do \
+			echo "== $$pkg $$t"; $(GO) test -run=^$$ -fuzz=^$$t$$ -fuzztime=$${FUZZTIME:-30s} $$pkg || exit 1; \
+		done; \
+	done
 
 .PHONY: bench
 bench: bench-micro bench-load ## micro-benchmarks, then the end-to-end runs (BENCHMARKS.md); BENCH_FULL=1 adds the 10k-player memory bench
