@@ -24,6 +24,7 @@ const (
 	wsSendQueue    = 64               // messages queued per connection before it counts as too slow
 	wsWriteTimeout = 10 * time.Second // one message, or the close handshake
 	wsPingEvery    = 30 * time.Second
+	wsPongWait     = 2*wsPingEvery + wsWriteTimeout // a peer silent this long (no pong either) is gone
 )
 
 // WSStats counts WebSocket connections.
@@ -93,6 +94,11 @@ type wsConn struct {
 	closeCode   int // set before quit closes
 	closeReason string
 
+	// lastMsg is when the client last sent a message (Unix ns): a socket
+	// with no message for the idle timeout is closed (pongs keep the TCP
+	// connection known alive, not the player active).
+	lastMsg atomic.Int64
+
 	// Owned by the read loop.
 	sess   state.Session
 	authed bool
@@ -148,8 +154,12 @@ func (wc *wsConn) writeLoop() {
 			if wc.write(msg) != nil {
 				return
 			}
-		case <-ping.C:
-			if wc.c.WriteControl(websocket.PingMessage, nil, time.Now().Add(wsWriteTimeout)) != nil {
+		case now := <-ping.C:
+			if now.Sub(time.Unix(0, wc.lastMsg.Load())) > wc.s.cfg.IdleTimeout {
+				wc.shutdown(websocket.CloseGoingAway, "idle timeout")
+				continue
+			}
+			if wc.c.WriteControl(websocket.PingMessage, nil, now.Add(wsWriteTimeout)) != nil {
 				return
 			}
 		case <-wc.quit:
@@ -223,27 +233,28 @@ func decodeWSType(data []byte) (string, error) {
 	return m.Type, nil
 }
 
-// readLoop reads until the client closes, breaks the protocol, goes quiet
-// for the idle timeout or the writer ends the connection. Pongs count as
-// signs of life.
+// readLoop reads until the client closes, breaks the protocol, stops
+// answering pings or the writer ends the connection.
 func (wc *wsConn) readLoop() {
-	idle := wc.s.cfg.IdleTimeout
-	wc.c.SetReadDeadline(time.Now().Add(idle))
+	wc.lastMsg.Store(time.Now().UnixNano())
+	wc.c.SetReadDeadline(time.Now().Add(wsPongWait))
 	wc.c.SetPongHandler(func(string) error {
-		return wc.c.SetReadDeadline(time.Now().Add(idle))
+		return wc.c.SetReadDeadline(time.Now().Add(wsPongWait))
 	})
 	for {
 		typ, r, err := wc.c.NextReader()
 		if err != nil {
 			var ne net.Error
 			if errors.As(err, &ne) && ne.Timeout() {
-				wc.shutdown(websocket.CloseGoingAway, "idle timeout")
+				wc.shutdown(websocket.CloseGoingAway, "no pong: connection lost")
 			} else if errors.Is(err, websocket.ErrReadLimit) {
 				wc.shutdown(websocket.CloseMessageTooBig, "message over 64 KiB")
 			}
 			return // closed, broken or a protocol error (answered by the library)
 		}
-		wc.c.SetReadDeadline(time.Now().Add(idle))
+		now := time.Now()
+		wc.lastMsg.Store(now.UnixNano())
+		wc.c.SetReadDeadline(now.Add(wsPongWait))
 		if typ != websocket.TextMessage {
 			wc.shutdown(websocket.CloseUnsupportedData, "messages are JSON text")
 			return
