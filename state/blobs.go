@@ -178,7 +178,7 @@ func Retryable(err error) bool {
 		return true
 	}
 	var re *smithyhttp.ResponseError
-	if errors.As(err, &re) {
+	if errors.As(err, &re) && re.HTTPStatusCode() != 0 { // 0: no answer (reset, refused, EOF)
 		code := re.HTTPStatusCode()
 		return code >= 500 || code == http.StatusTooManyRequests
 	}

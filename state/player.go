@@ -29,6 +29,9 @@ type Player struct {
 	Base    actions.Base `json:"base"`
 	Created int64        `json:"created"`
 	SavedAt int64        `json:"saved_at"`
+	// SavedBy is the server (ServerID, unique per process) that wrote this
+	// version: a 412 against our own lost write is told from a takeover.
+	SavedBy string `json:"saved_by,omitempty"`
 
 	// Found is the opponent the last find_opponent offered; attack needs it.
 	Found *Found `json:"found,omitempty"`

@@ -291,6 +291,7 @@ func (s *Store) fetch(ctx context.Context, id string) (*Online, error) {
 		s.applyMail(o, m)
 	}
 	o.p.Lease = Lease{Owner: s.cfg.ServerID, Until: now.Add(s.cfg.LeaseTTL).UnixMilli()}
+	o.p.SavedBy = s.cfg.ServerID
 	if data, err = encodePlayer(&o.p); err != nil {
 		return nil, err
 	}
@@ -327,15 +328,34 @@ func (s *Store) put(ctx context.Context, key string, data []byte, cond Cond) (st
 		return etag, err
 	}
 	var got []byte
+	var current string
 	if gerr := s.s3.Do(ctx, "s3:get", func(ctx context.Context) error {
 		var err error
-		got, etag, err = s.blobs.Get(ctx, key)
+		got, current, err = s.blobs.Get(ctx, key)
 		return err
-	}); gerr == nil && bytes.Equal(got, data) {
-		s.counts.WriteConfirmed.Add(1)
-		return etag, nil
+	}); gerr != nil {
+		return "", err
 	}
-	return "", err
+	if bytes.Equal(got, data) {
+		s.counts.WriteConfirmed.Add(1)
+		return current, nil
+	}
+	// The object moved on from the ETag we knew, but if this process wrote
+	// it (an earlier save whose reply was lost and whose retries failed),
+	// nobody else owns the player: adopt the ETag and write again.
+	var head struct {
+		SavedBy string `json:"saved_by"`
+	}
+	if json.Unmarshal(got, &head) != nil || head.SavedBy != s.cfg.ServerID {
+		return "", err
+	}
+	s.counts.WriteConfirmed.Add(1)
+	err = s.s3.Do(ctx, "s3:put", func(ctx context.Context) error {
+		var err error
+		etag, err = s.blobs.Put(ctx, key, data, Cond{IfMatch: current})
+		return err
+	})
+	return etag, err
 }
 
 // Key is the S3 key of a player's object.
@@ -527,14 +547,25 @@ func (s *Store) Logout(ctx context.Context, sess Session) error {
 	sess.o.leaving = true
 	s.replaceConnQuiet(sess.o)
 	sess.o.mu.Unlock()
-	err := s.save(ctx, sess.o, true)
+	err := s.save(ctx, sess.o, saveRenew) // leaving is set: final unless a login came meanwhile
 	s.emit(Event{Time: s.cfg.Now(), Player: sess.o.id, Kind: "logout", OK: err == nil})
 	return err
 }
 
-// save writes o if it changed (or always, when final), renewing the lease,
-// or releasing it when final. A final save that lands takes o out of memory.
-func (s *Store) save(ctx context.Context, o *Online, final bool) error {
+// saveKind says whether a save is the player's last before leaving memory.
+// Whether it is final is decided under the player's lock, at encode time:
+// a login or a request that arrived since the caller looked wins.
+type saveKind int
+
+const (
+	saveRenew    saveKind = iota // final only if a logout is pending
+	saveIfIdle                   // final if still idle past the idle timeout
+	saveShutdown                 // always final
+)
+
+// save writes o, renewing the lease, or releasing it when final. A final
+// save that lands takes o out of memory.
+func (s *Store) save(ctx context.Context, o *Online, kind saveKind) error {
 	o.saveMu.Lock()
 	defer o.saveMu.Unlock()
 
@@ -545,7 +576,9 @@ func (s *Store) save(ctx context.Context, o *Online, final bool) error {
 		o.mu.Unlock()
 		return nil
 	}
-	final = final || o.leaving
+	idle := o.lastActive.Load() < now.Add(-s.cfg.IdleTimeout).UnixMilli()
+	final := o.leaving || kind == saveShutdown || (kind == saveIfIdle && idle)
+	ending := o.session
 	if final {
 		// The session ends now; a login during the save starts a new one
 		// and keeps the player in memory.
@@ -555,6 +588,7 @@ func (s *Store) save(ctx context.Context, o *Online, final bool) error {
 		o.p.Lease = Lease{Owner: s.cfg.ServerID, Until: now.Add(s.cfg.LeaseTTL).UnixMilli()}
 	}
 	o.p.SavedAt = now.UnixMilli()
+	o.p.SavedBy = s.cfg.ServerID
 	data, err := encodePlayer(&o.p)
 	change := o.changes
 	mailDone, sum := o.mailDone, s.summary(&o.p, now)
@@ -583,6 +617,11 @@ func (s *Store) save(ctx context.Context, o *Online, final bool) error {
 		s.counts.SaveErrors.Add(1)
 		o.mu.Lock()
 		o.mailDone = append(mailDone, o.mailDone...) // not saved: keep the mail
+		if final && o.session == "" && kind != saveShutdown {
+			// Not saved, so not logged out: the session stays usable and a
+			// retried logout can finish the job (the sweep retries too).
+			o.session = ending
+		}
 		o.mu.Unlock()
 		return fmt.Errorf("save player %s: %w: %w", o.id, ErrUnavailable, err)
 	}
@@ -646,12 +685,12 @@ func (s *Store) Sweep(ctx context.Context) int {
 		o := v.(*Online)
 		o.mu.Lock()
 		dirty := o.changes != o.saved
-		final := o.leaving || o.lastActive.Load() < idleBefore
-		due := dirty || final || o.p.Lease.Until < renewBefore
+		idle := o.lastActive.Load() < idleBefore
+		due := dirty || idle || o.leaving || o.p.Lease.Until < renewBefore
 		o.mu.Unlock()
 		if due {
 			g.Go(func() error {
-				if err := s.save(ctx, o, final); err != nil && !errors.Is(err, ErrLostOwnership) {
+				if err := s.save(ctx, o, saveIfIdle); err != nil && !errors.Is(err, ErrLostOwnership) {
 					failed.Add(1)
 					s.log.Warn("autosave failed; will retry", "player", o.id, "err", err)
 				}
@@ -665,8 +704,25 @@ func (s *Store) Sweep(ctx context.Context) int {
 }
 
 // SaveAll saves every online player and releases their leases, for
-// shutdown. Players whose save fails stay in memory and are reported.
+// shutdown. While storage is unavailable it tries again, backing off,
+// until ctx (the drain timeout) ends; players still unsaved then are
+// reported.
 func (s *Store) SaveAll(ctx context.Context) error {
+	for delay := 100 * time.Millisecond; ; delay = min(2*delay, 2*time.Second) {
+		err := s.saveAllOnce(ctx)
+		if err == nil || !errors.Is(err, ErrUnavailable) {
+			return err
+		}
+		s.log.Warn("shutdown saves failed; retrying until the drain timeout", "online", s.OnlineCount(), "err", err)
+		select {
+		case <-ctx.Done():
+			return errors.Join(err, ctx.Err())
+		case <-time.After(delay):
+		}
+	}
+}
+
+func (s *Store) saveAllOnce(ctx context.Context) error {
 	var mu sync.Mutex
 	var errs []error
 	g := errgroup.Group{}
@@ -674,7 +730,7 @@ func (s *Store) SaveAll(ctx context.Context) error {
 	s.players.Range(func(_, v any) bool {
 		o := v.(*Online)
 		g.Go(func() error {
-			if err := s.save(ctx, o, true); err != nil {
+			if err := s.save(ctx, o, saveShutdown); err != nil {
 				mu.Lock()
 				errs = append(errs, err)
 				mu.Unlock()

@@ -40,7 +40,7 @@ func StartS3(dataDir, bucket string, log *slog.Logger) (*S3, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open %s: %w", path, err)
 	}
-	backend := s3bolt.New(db)
+	backend := &copyingBackend{Backend: s3bolt.New(db), db: db}
 	ok, err := backend.BucketExists(bucket)
 	if err == nil && !ok {
 		err = backend.CreateBucket(bucket)
