@@ -8,7 +8,7 @@
 #
 #   ratio     ping through the whole stack vs GET /healthz (issue 8)
 #   ws        single-action messages per server core, WebSocket vs HTTP (issue 6)
-#   profiler  throughput with the profiler on and off, back to back (issue 4)
+#   profiler  the profiler on vs off: two servers on core 0, alternating slices (issue 4)
 #   storm     10,000 players logging in at once, new and then existing (issue 8)
 #   half      latency at 50% of saturation throughput (issue 8)
 #   players   online players one core sustains, stepped up (issue 8)
@@ -56,6 +56,8 @@ SPID=
 SDATA=
 S3PID=
 S3DATA=
+SECOND_PID=
+SECOND_DATA=
 read -r -a SERVE_FLAGS <<<"${BENCH_SERVE_FLAGS:-}"
 
 die() { echo "bench: $*" >&2; exit 1; }
@@ -107,6 +109,12 @@ start_s3() {
 
 # stop_server: the data is thrown away, so no drain is needed.
 stop_server() {
+	if [[ -n $SECOND_PID ]]; then
+		kill -KILL "$SECOND_PID" 2>/dev/null
+		wait "$SECOND_PID" 2>/dev/null
+		SECOND_PID=
+		rm -rf "$SECOND_DATA"
+	fi
 	if [[ -n $S3PID ]]; then
 		kill -KILL "$S3PID" 2>/dev/null
 		wait "$S3PID" 2>/dev/null
@@ -172,32 +180,60 @@ ws() {
 	stop_server
 }
 
-# saturate NAME: the standard mix, closed loop, 2,000 players.
+# saturate NAME PREFIX: the standard mix, closed loop, 2,000 players.
 saturate() {
 	load "$1" --players 2000 --ramp-up 3s --duration 25s --measure-after 8s --apm 60000 --conns 64 \
 		--verify=false --logout=false --server-pid "$SPID" --id-prefix "$2"
 }
 
+# profiler: two servers on core 0 at once, one with --profiler=false; the
+# generator alternates 1-s slices of one-action pings between them, so both
+# see the same machine at nearly the same moments. The roles swap every run.
 profiler() {
 	say ""
-	say "## Profiler on vs off (standard mix, saturating, 17 s measured, alternating)"
-	say "| run | profiler | actions/s | server CPU | CPU µs/action |"
-	say "|---|---|---|---|---|"
-	local on=() off=() onc=() offc=()
+	say "## Profiler on vs off: two servers on core 0, alternating 1-s slices of one-action pings (30 s)"
+	say "| run | on: pings/s | off: pings/s | on: CPU µs/ping | off: CPU µs/ping | on/off rate | on/off CPU per ping |"
+	say "|---|---|---|---|---|---|---|"
+	local rr=() cr=()
 	for i in $(seq "$REPEAT"); do
-		for mode in true false; do
-			start_server "prof-$mode-$i" --profiler="$mode"
-			saturate "prof-$mode-$i" "p$i"
-			IFS=$'\t' read -r t c u < <($Q "$OUT/prof-$mode-$i.json" server.actions_per_s server.cpu_load_pct server.cpu_per_action_us)
-			say "| $i | $mode | ${t%.*} | $c% | $u |"
-			if [[ $mode == true ]]; then on+=("$t") onc+=("$u"); else off+=("$t") offc+=("$u"); fi
-			stop_server
-		done
+		local a=true b=false
+		((i % 2 == 0)) && a=false b=true
+		start_server "prof-$i-a" --profiler="$a"
+		start_second "prof-$i-b" --profiler="$b"
+		load "prof-$i" --mix target-vs-b --target-b "http://127.0.0.1:$((PORT + 2))" --conns 32 --duration 30s --slice 1s \
+			--server-pid "$SPID" --server-pid-b "$SECOND_PID" --id-prefix "p$i"
+		stop_server
+		local ra rb ca cb
+		IFS=$'\t' read -r ra rb ca cb < <($Q "$OUT/prof-$i.json" a.rate_per_s b.rate_per_s a.server_cpu_per_request_us b.server_cpu_per_request_us)
+		if [[ $a == false ]]; then
+			local t=$ra
+			ra=$rb rb=$t t=$ca ca=$cb cb=$t
+		fi
+		local r c
+		r=$(awk -v a="$ra" -v b="$rb" 'BEGIN{printf "%.3f", a/b}')
+		c=$(awk -v a="$ca" -v b="$cb" 'BEGIN{printf "%.3f", a/b}')
+		say "| $i | ${ra%.*} | ${rb%.*} | $ca | $cb | $r | $c |"
+		rr+=("$r") cr+=("$c")
 	done
-	local mon moff
-	mon=$($Q median "${on[@]}") moff=$($Q median "${off[@]}")
-	say "median actions/s: on ${mon%.*}, off ${moff%.*}: $(awk -v a="$mon" -v b="$moff" 'BEGIN{printf "%+.1f%%", 100*(a-b)/b}') with the profiler;" \
-		"CPU per action on $($Q median "${onc[@]}") µs, off $($Q median "${offc[@]}") µs; goal within 3%"
+	local mr mc
+	mr=$($Q median "${rr[@]}") mc=$($Q median "${cr[@]}")
+	say "median on/off: rate $mr ($(awk -v r="$mr" 'BEGIN{printf "%+.1f%%", 100*(r-1)}')), CPU per ping $mc ($(awk -v r="$mc" 'BEGIN{printf "%+.1f%%", 100*(r-1)}')); goal within 3%"
+}
+
+# start_second NAME [serve flags...]: a second server on core 0, port
+# PORT+2; SECOND_PID and SECOND_DATA say which (stop_server stops it too).
+start_second() {
+	local name=$1
+	shift
+	SECOND_DATA=$(mktemp -d "$BENCH_DATA/rampart-bench-data.XXXXXX")
+	taskset -c 0 "$RAMPART" serve --mongo-uri off --data-dir "$SECOND_DATA" --addr "127.0.0.1:$((PORT + 2))" \
+		--log-format json --log-level warn "${SERVE_FLAGS[@]}" "$@" >"$OUT/$name.server.log" 2>&1 &
+	SECOND_PID=$!
+	for _ in $(seq 100); do
+		curl -fs "http://127.0.0.1:$((PORT + 2))/healthz" >/dev/null 2>&1 && return 0
+		sleep 0.1
+	done
+	die "second server did not start (see $OUT/$name.server.log)"
 }
 
 storm() {
@@ -231,9 +267,13 @@ half() {
 	stop_server
 	local sat apm dur
 	IFS=$'\t' read -r sat c < <($Q "$OUT/half-sat.json" server.actions_per_s server.cpu_load_pct)
-	apm=$(awk -v s="$sat" 'BEGIN{printf "%.0f", s*0.5*60/2000}')
+	# Saturation of one whole core: what the server did over the share of
+	# the core it got (on a shared machine other processes take some).
+	local core
+	core=$(awk -v s="$sat" -v c="$c" 'BEGIN{printf "%.0f", s*100/c}')
+	apm=$(awk -v s="$core" 'BEGIN{printf "%.0f", s*0.5*60/2000}')
 	dur=$(awk -v h="${HALF%s}" 'BEGIN{print h+20 "s"}')
-	say "saturation: ${sat%.*} actions/s at $c% server CPU; half load: 2,000 players at $apm actions/min each, measured $HALF after 20 s"
+	say "saturation: ${sat%.*} actions/s at $c% server CPU, so $core actions/s for a whole core; half load: 2,000 players at $apm actions/min each, measured $HALF after 20 s"
 	start_server half
 	load half --players 2000 --ramp-up 5s --duration "$dur" --measure-after 20s --apm "$apm" --conns 64 \
 		--verify=false --logout=false --server-pid "$SPID" --id-prefix h1

@@ -8,6 +8,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/url"
 	"slices"
 	"strconv"
 	"strings"
@@ -15,8 +16,8 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/coder/websocket"
 	hdrhistogram "github.com/HdrHistogram/hdrhistogram-go"
+	"github.com/coder/websocket"
 )
 
 // A/B mixes compare two kinds of request on the same server, the same
@@ -35,9 +36,17 @@ import (
 //
 //	healthz-vs-ping  A: GET /healthz           B: POST /api/v1/actions with one ping
 //	http-vs-ws       A: one ping over HTTP      B: one ping over the player's WebSocket
+//	target-vs-b      A: one ping to --target    B: one ping to --target-b
+//
+// target-vs-b compares two servers on the same core, say one with
+// --profiler=false: each is loaded only in its own slices, so both see the
+// same machine at nearly the same moments, which restarting one server
+// between runs cannot give on a shared machine. --server-pid-b reads the
+// second server's CPU.
 var abMixes = map[string][2]string{
 	"healthz-vs-ping": {"healthz", "ping"},
 	"http-vs-ws":      {"http ping", "ws ping"},
+	"target-vs-b":     {"target", "target-b"},
 }
 
 func isAB(mix string) bool { _, ok := abMixes[mix]; return ok }
@@ -93,12 +102,16 @@ type abWorker struct {
 	ws      *websocket.Conn
 	session string
 	seq     int64 // last seq sent and acknowledged
-	body    []byte
-	wsbuf   []byte
-	res     []result
-	hist    [2]*hdrhistogram.Histogram
-	errs    [2]int64
-	problem string
+	// The same player on the second server (target-vs-b).
+	httpB    *rawHTTP
+	sessionB string
+	seqB     int64
+	body     []byte
+	wsbuf    []byte
+	res      []result
+	hist     [2]*hdrhistogram.Histogram
+	errs     [2]int64
+	problem  string
 }
 
 // ExecuteAB runs an A/B mix (cfg.Mix is one of abMixes).
@@ -117,9 +130,20 @@ func ExecuteAB(ctx context.Context, cfg Config, progress io.Writer) (*ABReport, 
 	sides := abMixes[cfg.Mix]
 	useWS := cfg.Mix == "http-vs-ws"
 	root := base.Scheme + "://" + base.Host
-	addr := base.Host
-	if base.Port() == "" {
-		addr = net.JoinHostPort(base.Hostname(), "80")
+	addr := hostPort(base)
+	var baseB *url.URL
+	if cfg.Mix == "target-vs-b" {
+		if baseB, err = url.Parse(cfg.TargetB); err != nil || baseB.Scheme != "http" || baseB.Host == "" {
+			return nil, fmt.Errorf("loadtest: --target-b %q: want an http:// URL", cfg.TargetB)
+		}
+		if !cfg.AllowRemote {
+			if err := requireLoopback(ctx, baseB.Hostname()); err != nil {
+				return nil, fmt.Errorf("loadtest: --target-b: %w", err)
+			}
+		}
+		if err := preflight(ctx, baseB, cfg.Timeout); err != nil {
+			return nil, fmt.Errorf("loadtest: --target-b: %w", err)
+		}
 	}
 	abort, cancelAbort := context.WithCancel(context.Background())
 	defer cancelAbort()
@@ -135,6 +159,9 @@ func ExecuteAB(ctx context.Context, cfg Config, progress io.Writer) (*ABReport, 
 	for i := range workers {
 		w := &abWorker{idx: i, id: cfg.IDPrefix + "-" + strconv.FormatUint(cfg.Seed, 10) + "-" + strconv.Itoa(i),
 			http: newRawHTTP(abort, addr, base.Host, cfg.Timeout)}
+		if baseB != nil {
+			w.httpB = newRawHTTP(abort, hostPort(baseB), baseB.Host, cfg.Timeout)
+		}
 		w.hist[0], w.hist[1] = newHist(), newHist()
 		workers[i] = w
 		lg.Go(func() {
@@ -165,7 +192,16 @@ func ExecuteAB(ctx context.Context, cfg Config, progress io.Writer) (*ABReport, 
 		return nil, fmt.Errorf("loadtest: duration %v holds %d slices of %v; want at least 4", cfg.Duration, nSlices, slice)
 	}
 	counts := make([][2]atomic.Int64, nSlices)
-	cpu := make([]float64, nSlices+1)
+	// cpu[ph][k] is the CPU time, at slice boundary k, of the server side
+	// ph is sent to (one server unless target-vs-b).
+	var cpu [2][]float64
+	cpu[0] = make([]float64, nSlices+1)
+	cpu[1] = cpu[0]
+	pids := [2]int{cfg.ServerPID, cfg.ServerPID}
+	if cfg.Mix == "target-vs-b" {
+		cpu[1] = make([]float64, nSlices+1)
+		pids[1] = cfg.ServerPIDB
+	}
 	start := time.Now().Add(50 * time.Millisecond)
 	end := start.Add(time.Duration(nSlices) * slice)
 
@@ -180,17 +216,19 @@ func ExecuteAB(ctx context.Context, cfg Config, progress io.Writer) (*ABReport, 
 				t.Stop()
 				return
 			}
-			if cfg.ServerPID > 0 {
-				if c, err := procCPU(cfg.ServerPID); err == nil {
-					cpu[k] = c
+			for ph := range 2 {
+				if pids[ph] > 0 && (ph == 0 || pids[1] != pids[0]) {
+					if c, err := procCPU(pids[ph]); err == nil {
+						cpu[ph][k] = c
+					}
 				}
 			}
 			if k > 0 {
 				ph := (k - 1) % 2
 				n := counts[k-1][ph].Load()
 				line := fmt.Sprintf("%5.1fs slice %d %-9s %8.0f/s", time.Since(start).Seconds(), k-1, sides[ph], float64(n)/slice.Seconds())
-				if cfg.ServerPID > 0 && cpu[k-1] > 0 {
-					line += fmt.Sprintf("  server cpu %3.0f%%", 100*(cpu[k]-cpu[k-1])/slice.Seconds())
+				if c := cpu[ph]; pids[ph] > 0 && c[k-1] > 0 {
+					line += fmt.Sprintf("  server cpu %3.0f%%", 100*(c[k]-c[k-1])/slice.Seconds())
 				}
 				fmt.Fprintln(progress, line)
 			}
@@ -277,7 +315,7 @@ func ExecuteAB(ctx context.Context, cfg Config, progress io.Writer) (*ABReport, 
 			n := counts[k][ph].Load()
 			side.Requests += n
 			side.RatesPerS = append(side.RatesPerS, round1(float64(n)/slice.Seconds()))
-			if c := cpu[k+1] - cpu[k]; cfg.ServerPID > 0 && cpu[k] > 0 && n > 0 {
+			if c := cpu[ph][k+1] - cpu[ph][k]; pids[ph] > 0 && cpu[ph][k] > 0 && n > 0 {
 				cpuPer = append(cpuPer, c/float64(n)*1e6)
 				load = append(load, 100*c/slice.Seconds())
 			}
@@ -320,7 +358,17 @@ func closeAB(workers []*abWorker) {
 			w.ws = nil
 		}
 		w.http.close()
+		if w.httpB != nil {
+			w.httpB.close()
+		}
 	}
+}
+
+func hostPort(u *url.URL) string {
+	if u.Port() == "" {
+		return net.JoinHostPort(u.Hostname(), "80")
+	}
+	return u.Host
 }
 
 func median(xs []float64) float64 {
@@ -376,16 +424,37 @@ func (w *abWorker) login(ctx context.Context, cfg Config, useWS bool, client *ht
 			return fmt.Errorf("login answered %d %s", status, body[:min(len(body), 200)])
 		}
 	}
-	w.session = string(unquote(field(body, "session")))
-	if w.session == "" {
-		return fmt.Errorf("login reply has no session")
+	var err error
+	if w.session, w.seq, err = loginReply(body); err != nil {
+		return err
+	}
+	if w.httpB != nil {
+		b := appendString([]byte(`{"player_id":`), w.id)
+		b = append(b, '}')
+		status, body, _, err := w.httpB.do("POST", "/api/v1/login", "", b)
+		if err != nil {
+			return fmt.Errorf("target-b: %w", err)
+		}
+		if status != http.StatusOK {
+			return fmt.Errorf("target-b: login answered %d %s", status, body[:min(len(body), 200)])
+		}
+		if w.sessionB, w.seqB, err = loginReply(body); err != nil {
+			return fmt.Errorf("target-b: %w", err)
+		}
+	}
+	return nil
+}
+
+func loginReply(body []byte) (session string, lastSeq int64, err error) {
+	session = string(unquote(field(body, "session")))
+	if session == "" {
+		return "", 0, fmt.Errorf("login reply has no session")
 	}
 	snap, err := parseSnapshot(body)
 	if err != nil {
-		return err
+		return "", 0, err
 	}
-	w.seq = snap.lastSeq
-	return nil
+	return session, snap.lastSeq, nil
 }
 
 // exchange sends one request of side ph and reports whether it got the
@@ -395,39 +464,54 @@ func (w *abWorker) exchange(cfg Config, useWS bool, ph int) bool {
 		status, body, _, err := w.http.do("GET", "/healthz", "", nil)
 		return err == nil && status == http.StatusOK && len(body) > 0
 	}
+	if w.httpB != nil && ph == 1 {
+		return w.pingHTTP(w.httpB, w.sessionB, &w.seqB)
+	}
+	if !useWS || ph == 0 {
+		return w.pingHTTP(w.http, w.session, &w.seq)
+	}
 	seq := w.seq + 1
 	acts := append(w.body[:0], `{"actions":[`...)
 	acts = appendAction(acts, seq, "ping", nil)
 	acts = append(acts, "]}"...)
 	w.body = acts
-	var reply []byte
-	if useWS && ph == 1 {
-		msg := append(acts[:0:0], `{"type":"actions",`...)
-		msg = append(msg, acts[1:]...)
-		b, err := w.wsExchange(cfg, msg)
-		if err != nil {
-			w.problem = "websocket: " + err.Error()
-			return false
-		}
-		reply = b
-	} else {
-		status, body, retried, err := w.http.do("POST", "/api/v1/actions", w.session, acts)
-		if err != nil || status != http.StatusOK {
-			w.problem = fmt.Sprintf("actions: status %d err %v", status, err)
-			if retried {
-				w.seq = seq // may have been applied: the check reads it back
-			}
-			return false
-		}
-		reply = body
+	msg := append(acts[:0:0], `{"type":"actions",`...)
+	msg = append(msg, acts[1:]...)
+	reply, err := w.wsExchange(cfg, msg)
+	if err != nil {
+		w.problem = "websocket: " + err.Error()
+		return false
 	}
+	return w.pinged(reply, seq, &w.seq)
+}
+
+// pingHTTP sends one ping over c for the player's session and seq.
+func (w *abWorker) pingHTTP(c *rawHTTP, session string, last *int64) bool {
+	seq := *last + 1
+	acts := append(w.body[:0], `{"actions":[`...)
+	acts = appendAction(acts, seq, "ping", nil)
+	acts = append(acts, "]}"...)
+	w.body = acts
+	status, body, retried, err := c.do("POST", "/api/v1/actions", session, acts)
+	if err != nil || status != http.StatusOK {
+		w.problem = fmt.Sprintf("actions: status %d err %v", status, err)
+		if retried {
+			*last = seq // may have been applied: the check reads it back
+		}
+		return false
+	}
+	return w.pinged(body, seq, last)
+}
+
+// pinged checks the reply to a one-ping batch with seq.
+func (w *abWorker) pinged(reply []byte, seq int64, last *int64) bool {
 	var err error
 	w.res, err = parseResults(reply, w.res)
 	if err != nil || len(w.res) != 1 || w.res[0].seq != seq || !w.res[0].ok || w.res[0].duplicate {
 		w.problem = fmt.Sprintf("ping seq %d: unexpected reply %.200s", seq, reply)
 		return false
 	}
-	w.seq = seq
+	*last = seq
 	w.problem = ""
 	return true
 }
@@ -464,23 +548,30 @@ func (w *abWorker) check(cfg Config) {
 	if w.problem != "" && w.seq == 0 {
 		return
 	}
-	status, body, _, err := w.http.do("GET", "/api/v1/player", w.session, nil)
+	w.problem = ""
+	w.checkOn(cfg, w.http, w.session, w.seq, "")
+	if w.httpB != nil && w.problem == "" {
+		w.checkOn(cfg, w.httpB, w.sessionB, w.seqB, "target-b: ")
+	}
+}
+
+func (w *abWorker) checkOn(cfg Config, c *rawHTTP, session string, seq int64, where string) {
+	status, body, _, err := c.do("GET", "/api/v1/player", session, nil)
 	if err != nil || status != http.StatusOK {
-		w.problem = fmt.Sprintf("read back: status %d err %v", status, err)
+		w.problem = fmt.Sprintf("%sread back: status %d err %v", where, status, err)
 		return
 	}
 	snap, err := parseSnapshot(body)
 	if err != nil {
-		w.problem = "read back: " + err.Error()
+		w.problem = where + "read back: " + err.Error()
 		return
 	}
-	if snap.lastSeq != w.seq && w.problem == "" {
-		w.problem = fmt.Sprintf("last_seq %d, acknowledged %d", snap.lastSeq, w.seq)
+	if snap.lastSeq != seq {
+		w.problem = fmt.Sprintf("%slast_seq %d, acknowledged %d", where, snap.lastSeq, seq)
 		return
 	}
-	w.problem = ""
 	if cfg.FinalLogout {
-		w.http.do("POST", "/api/v1/logout", w.session, []byte("{}"))
+		c.do("POST", "/api/v1/logout", session, []byte("{}"))
 	}
 }
 

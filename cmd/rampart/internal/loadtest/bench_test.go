@@ -57,6 +57,36 @@ func TestABMixesAgainstStandIn(t *testing.T) {
 	}
 }
 
+func TestTargetVsBAgainstTwoStandIns(t *testing.T) {
+	fakeA, urlA := newFakeServer(t, faults{})
+	fakeB, urlB := newFakeServer(t, faults{})
+	cfg := fakeConfig(urlA)
+	cfg.Mix, cfg.TargetB = "target-vs-b", urlB
+	cfg.Conns = 2
+	cfg.Slice = 100 * time.Millisecond
+	cfg.Duration = 600 * time.Millisecond
+	cfg.ServerPID, cfg.ServerPIDB = os.Getpid(), os.Getpid()
+	rep, err := ExecuteAB(context.Background(), cfg, nil)
+	if err != nil {
+		t.Fatalf("ExecuteAB: %v", err)
+	}
+	if rep.Checked != cfg.Conns || rep.A.Requests == 0 || rep.B.Requests == 0 {
+		t.Errorf("checked %d, A %d requests, B %d: want both servers played and checked", rep.Checked, rep.A.Requests, rep.B.Requests)
+	}
+	for name, f := range map[string]*fakeServer{"A": fakeA, "B": fakeB} {
+		f.mu.Lock()
+		n, players := f.batches, len(f.players)
+		f.mu.Unlock()
+		if n == 0 || players != cfg.Conns {
+			t.Errorf("server %s: %d batches, %d players; want some, %d", name, n, players, cfg.Conns)
+		}
+	}
+	cfg.TargetB = ""
+	if _, err := ExecuteAB(context.Background(), cfg, nil); err == nil || !strings.Contains(err.Error(), "target-b") {
+		t.Errorf("without --target-b: %v, want an error", err)
+	}
+}
+
 func TestServerStatsAgainstStandIn(t *testing.T) {
 	fake, url := newFakeServer(t, faults{})
 	cfg := fakeConfig(url)

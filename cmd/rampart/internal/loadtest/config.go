@@ -78,6 +78,10 @@ type Config struct {
 	ServerMem bool
 	// Slice is the length of one slice of an A/B mix.
 	Slice time.Duration
+	// TargetB is the second server of the target-vs-b mix; ServerPIDB its
+	// process id.
+	TargetB    string
+	ServerPIDB int
 }
 
 // Hard bounds: a load test is a bounded experiment, not a daemon.
@@ -144,6 +148,8 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs.IntVar(&cfg.ServerPID, "server-pid", cfg.ServerPID, "server process id: read its CPU time and RSS from /proc (implies --server-stats)")
 	fs.BoolVar(&cfg.ServerMem, "server-mem", cfg.ServerMem, "read the server's heap and goroutines before the run and in the window (forces GCs; implies --server-stats)")
 	fs.DurationVar(&cfg.Slice, "slice", cfg.Slice, "A/B mixes: length of one slice")
+	fs.StringVar(&cfg.TargetB, "target-b", cfg.TargetB, "target-vs-b mix: the second server's base URL")
+	fs.IntVar(&cfg.ServerPIDB, "server-pid-b", cfg.ServerPIDB, "target-vs-b mix: the second server's process id")
 	asJSON := fs.Bool("json", false, "write the final report as JSON")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -254,6 +260,9 @@ func (c *Config) validate(ctx context.Context, fileLimit uint64) (*url.URL, erro
 	if isAB(c.Mix) && c.Slice < 100*time.Millisecond {
 		bad("slice %v: want at least 100ms", c.Slice)
 	}
+	if (c.Mix == "target-vs-b") != (c.TargetB != "") {
+		bad("--target-b goes with --mix target-vs-b, and that mix needs it")
+	}
 	switch c.Client {
 	case "raw":
 		if u.Scheme == "https" {
@@ -265,7 +274,7 @@ func (c *Config) validate(ctx context.Context, fileLimit uint64) (*url.URL, erro
 	}
 	// Every connection is a file; keep headroom for the runtime and logs.
 	files := uint64(c.Conns) + 64
-	if c.Mix == "http-vs-ws" {
+	if c.Mix == "http-vs-ws" || c.Mix == "target-vs-b" {
 		files += uint64(c.Conns)
 	}
 	switch c.Transport {

@@ -102,7 +102,9 @@ func (m *mix) disabledNames() []string {
 }
 
 // profileNames lists the --mix values.
-func profileNames() []string { return []string{"standard", "ping", "healthz-vs-ping", "http-vs-ws"} }
+func profileNames() []string {
+	return []string{"standard", "ping", "healthz-vs-ping", "http-vs-ws", "target-vs-b"}
+}
 
 // profile returns the kinds of the named profile, or false.
 func profile(name string) ([]*kind, bool) {

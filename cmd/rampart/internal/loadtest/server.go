@@ -73,8 +73,8 @@ type ServerReport struct {
 	// unhalted load over the window.
 	CPULoadPct float64 `json:"cpu_load_pct,omitempty"`
 	// CPUPerActionUs is server CPU per action answered in the window.
-	CPUPerActionUs float64 `json:"cpu_per_action_us,omitempty"`
-	ActionsInWindow int64  `json:"actions_in_window"`
+	CPUPerActionUs  float64 `json:"cpu_per_action_us,omitempty"`
+	ActionsInWindow int64   `json:"actions_in_window"`
 	ActionsPerS     float64 `json:"actions_per_s"`
 	// LoadSamples are the server's own 10-second unhalted load figures,
 	// read every few seconds during the window.
@@ -85,7 +85,7 @@ type ServerReport struct {
 	// which time handlers only, do not see.
 	SchedP99Ms    []float64 `json:"sched_latency_p99_samples_ms,omitempty"`
 	SchedP99MaxMs float64   `json:"sched_latency_p99_max_ms"`
-	GOMAXPROCS  int       `json:"gomaxprocs,omitempty"`
+	GOMAXPROCS    int       `json:"gomaxprocs,omitempty"`
 
 	// Requests is the worst request row by p99 (among rows with at least
 	// 0.1% of the calls) and by max: the latency a client saw.
