@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"encoding/json"
+	"io"
 	"net/http"
 	"os"
 	"os/exec"
@@ -89,13 +90,15 @@ func TestLoadAlertFiresAndResolves(t *testing.T) {
 	}
 
 	// Load: a few players sending ping batches as fast as answers come.
+	// The workers never fail the test themselves (they may outlive it by a
+	// request); the alert is what is asserted.
 	stop := make(chan struct{})
 	var wg sync.WaitGroup
 	for i := range 6 {
+		session := loginAs(t, base, "load"+string(rune('a'+i))).Session
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			lr := loginAs(t, base, "load"+string(rune('a'+i)))
 			seq := int64(0)
 			for {
 				select {
@@ -108,11 +111,17 @@ func TestLoadAlertFiresAndResolves(t *testing.T) {
 					seq++
 					batch[j] = seq
 				}
-				call(t, "POST", base+"/api/v1/actions", lr.Session, pings(batch...), nil)
+				req, _ := http.NewRequest("POST", base+"/api/v1/actions", strings.NewReader(pings(batch...)))
+				req.Header.Set("Authorization", "Bearer "+session)
+				if resp, err := http.DefaultClient.Do(req); err == nil {
+					io.Copy(io.Discard, resp.Body)
+					resp.Body.Close()
+				}
 			}
 		}()
 	}
-	fired := awaitAlert("firing", 60*time.Second)
+	// Generous: on a busy machine the server gets less than its core.
+	fired := awaitAlert("firing", 120*time.Second)
 	if fired.Value < 0.5 {
 		t.Errorf("fired at load %.2f, want ≥ 0.5", fired.Value)
 	}
@@ -129,7 +138,7 @@ func TestLoadAlertFiresAndResolves(t *testing.T) {
 	}
 	close(stop)
 	wg.Wait()
-	awaitAlert("resolved", 60*time.Second)
+	awaitAlert("resolved", 90*time.Second)
 }
 
 // httpClientNoTimeout reads streams.
