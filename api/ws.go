@@ -21,7 +21,7 @@ import (
 // WebSocket limits.
 const (
 	wsReadLimit    = 64 << 10
-	wsSendQueue    = 64               // messages queued per connection before it counts as too slow
+	wsSendQueue    = 32               // messages queued per connection before it counts as too slow
 	wsWriteTimeout = 10 * time.Second // one message, or the close handshake
 	wsPingEvery    = 30 * time.Second
 	wsPongWait     = 2*wsPingEvery + wsWriteTimeout // a peer silent this long (no pong either) is gone
@@ -42,6 +42,9 @@ type wsRows struct{ login, actions, logout, ping, unknown *profiler.Row }
 // cookies, so a cross-site page gains nothing by opening a socket. Writes
 // borrow pooled buffers, so an idle connection holds none.
 var upgrader = websocket.Upgrader{
+	// A 1 KiB read buffer of its own instead of keeping net/http's 4 KiB
+	// one: messages are small and are streamed into pooled buffers anyway.
+	ReadBufferSize:  1024,
 	WriteBufferPool: &sync.Pool{},
 	CheckOrigin:     func(*http.Request) bool { return true },
 }
@@ -63,8 +66,7 @@ func (s *Server) ws() http.Handler {
 		c.SetReadLimit(wsReadLimit)
 		ctx, cancel := context.WithCancel(context.Background())
 		wc := &wsConn{s: s, c: c, ctx: ctx, cancel: cancel,
-			send: make(chan []byte, wsSendQueue), quit: make(chan struct{}),
-			log: s.cfg.Log.With("remote", r.RemoteAddr)}
+			send: make(chan []byte, wsSendQueue), quit: make(chan struct{}), remote: r.RemoteAddr}
 		s.wsStats.Accepted.Add(1)
 		s.wsStats.Open.Add(1)
 		go wc.writeLoop()
@@ -85,7 +87,7 @@ type wsConn struct {
 	c      *websocket.Conn
 	ctx    context.Context // the connection's lifetime: ends when the writer exits
 	cancel context.CancelFunc
-	log    *slog.Logger
+	remote string // for logs; a per-socket logger would cost every idle socket
 
 	send chan []byte   // to the writer; never closed
 	quit chan struct{} // closed once by shutdown
@@ -129,7 +131,7 @@ func (wc *wsConn) enqueue(msg []byte) {
 	case wc.send <- msg:
 	default:
 		wc.s.wsStats.SlowClosed.Add(1)
-		wc.log.Warn("websocket client too slow; disconnecting", "queue", wsSendQueue)
+		wc.logger().Warn("websocket client too slow; disconnecting", "queue", wsSendQueue)
 		wc.shutdown(websocket.ClosePolicyViolation, "send queue full: client too slow")
 	}
 }
@@ -190,7 +192,7 @@ func (wc *wsConn) write(msg []byte) error {
 func (wc *wsConn) reply(v any) {
 	data, err := json.Marshal(v)
 	if err != nil {
-		wc.log.Error("encode websocket reply", "err", err)
+		wc.logger().Error("encode websocket reply", "err", err)
 		return
 	}
 	wc.enqueue(data)
@@ -200,7 +202,7 @@ func (wc *wsConn) reply(v any) {
 func (wc *wsConn) replyError(err error) {
 	e := toError(err)
 	if e.Status >= 500 {
-		wc.log.Error("websocket request failed", "err", err)
+		wc.logger().Error("websocket request failed", "err", err)
 	}
 	wc.reply(wsError{Type: "error", Error: wsErrorBody{e.Code, e.Message}})
 }
@@ -291,13 +293,13 @@ func (wc *wsConn) handle(data []byte) *profiler.Row {
 		wc.enqueue([]byte(`{"type":"pong"}`))
 		return rows.ping
 	case "login":
-		wc.login(data)
+		onFreshStack(func() { wc.login(data) })
 		return rows.login
 	case "actions":
 		wc.actions(data)
 		return rows.actions
 	case "logout":
-		wc.logout()
+		onFreshStack(wc.logout)
 		return rows.logout
 	}
 	wc.replyError(&Error{http.StatusBadRequest, "unknown_type", "unknown message type " + quote(typ)})
@@ -388,4 +390,18 @@ type loginReply struct {
 	Player          json.RawMessage `json:"player"`
 	GamedataVersion string          `json:"gamedata_version"`
 	ServerTime      int64           `json:"server_time"`
+}
+
+func (wc *wsConn) logger() *slog.Logger { return wc.s.cfg.Log.With("remote", wc.remote) }
+
+// onFreshStack runs f on a goroutine of its own and waits for it. Login
+// and logout go deep (S3 through the SDK); run on the reader, they would
+// grow its stack for the socket's whole idle life.
+func onFreshStack(f func()) {
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		f()
+	}()
+	<-done
 }
