@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"hash/fnv"
 	"log/slog"
 	"sync"
 	"sync/atomic"
@@ -42,7 +43,8 @@ type Config struct {
 	LeaseTTL time.Duration
 	// SessionTTL bounds a session token's life.
 	SessionTTL time.Duration
-	// SaveConcurrency bounds the saves one sweep or shutdown runs at once.
+	// SaveConcurrency bounds the saves one sweep runs at once (shutdown
+	// runs at least 64).
 	SaveConcurrency int
 	// Now is the game clock (injected in tests).
 	Now func() time.Time
@@ -106,7 +108,7 @@ func NewStore(cfg Config, blobs Blobs, s3 *bookkeeper.Keeper, gd *gamedata.Holde
 		cfg.SessionTTL = 24 * time.Hour
 	}
 	if cfg.SaveConcurrency <= 0 {
-		cfg.SaveConcurrency = 32
+		cfg.SaveConcurrency = 8
 	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
@@ -167,6 +169,11 @@ type Online struct {
 	etag   string
 
 	lastActive atomic.Int64 // Unix ms of the last request
+
+	// dueAt (Unix ms, guarded by mu) is when the sweep next looks at this
+	// player: its autosave moment, spread over the interval per player so
+	// the saves do not all come in one burst.
+	dueAt int64
 }
 
 // Session is an authenticated request's handle on its player.
@@ -307,6 +314,7 @@ func (s *Store) fetch(ctx context.Context, id string) (*Online, error) {
 	}
 	o.etag = etag
 	o.changes, o.saved = 1, 1
+	o.dueAt = s.nextDue(id, now)
 	s.afterSave(o, o.mailDone, s.summary(&o.p, now))
 	o.mailDone = nil
 	return o, nil
@@ -622,6 +630,7 @@ func (s *Store) save(ctx context.Context, o *Online, kind saveKind) error {
 			// retried logout can finish the job (the sweep retries too).
 			o.session = ending
 		}
+		o.dueAt = now.Add(min(saveRetry, s.cfg.Autosave)).UnixMilli()
 		o.mu.Unlock()
 		return fmt.Errorf("save player %s: %w: %w", o.id, ErrUnavailable, err)
 	}
@@ -630,6 +639,7 @@ func (s *Store) save(ctx context.Context, o *Online, kind saveKind) error {
 	o.etag = etag
 	o.mu.Lock()
 	o.saved = change
+	o.dueAt = s.nextDue(o.id, now)
 	// Leave memory unless a new login arrived while the save was on the wire.
 	leave := final && o.leaving && o.changes == change
 	if leave {
@@ -659,7 +669,7 @@ func (s *Store) leaveMemory(o *Online) {
 // Run saves changed players every Autosave interval, renews leases, logs out
 // idle players and retries unfinished logouts, until ctx ends.
 func (s *Store) Run(ctx context.Context) {
-	t := time.NewTicker(s.cfg.Autosave)
+	t := time.NewTicker(min(sweepEvery, s.cfg.Autosave))
 	defer t.Stop()
 	for {
 		select {
@@ -671,7 +681,32 @@ func (s *Store) Run(ctx context.Context) {
 	}
 }
 
-// Sweep is one autosave pass. It returns the number of saves that failed.
+// Autosave pacing.
+const (
+	sweepEvery = time.Second     // how often the sweep looks for players due
+	saveRetry  = 5 * time.Second // a failed save is tried again after this
+	// shutdownConcurrency: at shutdown everyone is saved at once.
+	shutdownConcurrency = 64
+)
+
+// nextDue is id's next autosave moment after a save at now: one interval
+// later, less up to 10% by a hash of the id, so that players loaded
+// together spread their saves and none waits longer than the interval.
+func (s *Store) nextDue(id string, now time.Time) int64 {
+	h := fnv.New32a()
+	h.Write([]byte(id))
+	spread := s.cfg.Autosave.Milliseconds() / 10
+	jitter := int64(0)
+	if spread > 0 {
+		jitter = int64(h.Sum32()) % spread
+	}
+	return now.UnixMilli() + s.cfg.Autosave.Milliseconds() - jitter
+}
+
+// Sweep is one autosave pass over the players that are due: those changed
+// since their last save, whose lease needs renewing, idle past the idle
+// timeout (saved and unloaded) or leaving. It returns the number of saves
+// that failed.
 func (s *Store) Sweep(ctx context.Context) int {
 	t0 := time.Now()
 	defer func() { s.phase.sweep.Record(time.Since(t0)) }()
@@ -686,7 +721,7 @@ func (s *Store) Sweep(ctx context.Context) int {
 		o.mu.Lock()
 		dirty := o.changes != o.saved
 		idle := o.lastActive.Load() < idleBefore
-		due := dirty || idle || o.leaving || o.p.Lease.Until < renewBefore
+		due := o.dueAt <= now && (dirty || idle || o.leaving || o.p.Lease.Until < renewBefore)
 		o.mu.Unlock()
 		if due {
 			g.Go(func() error {
@@ -726,7 +761,7 @@ func (s *Store) saveAllOnce(ctx context.Context) error {
 	var mu sync.Mutex
 	var errs []error
 	g := errgroup.Group{}
-	g.SetLimit(s.cfg.SaveConcurrency)
+	g.SetLimit(max(s.cfg.SaveConcurrency, shutdownConcurrency))
 	s.players.Range(func(_, v any) bool {
 		o := v.(*Online)
 		g.Go(func() error {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -284,6 +285,11 @@ func TestSweep(t *testing.T) {
 	}
 
 	puts := blobs.puts.Load()
+	s.Sweep(ctx)
+	if got := blobs.puts.Load() - puts; got != 0 {
+		t.Errorf("sweep before anyone is due saved %d players, want 0", got)
+	}
+	clk.Advance(30 * time.Second) // one autosave interval: everyone is due
 	if failed := s.Sweep(ctx); failed != 0 {
 		t.Fatalf("sweep failed %d saves", failed)
 	}
@@ -391,5 +397,24 @@ func TestRetriedWriteThatLandedIsOurs(t *testing.T) {
 				t.Fatalf("lost_ownership %d write_confirmed %d, want 0 and 1", st.LostOwnership, st.WriteConfirmed)
 			}
 		})
+	}
+}
+
+// Autosave moments are spread over the last tenth of the interval, per
+// player, and never later than one interval.
+func TestNextDueSpreadsSaves(t *testing.T) {
+	s := newStore(t, nil, newClock(), "a")
+	now := time.UnixMilli(1_000_000)
+	seen := map[int64]bool{}
+	for i := range 100 {
+		due := s.nextDue(fmt.Sprintf("p%d", i), now)
+		lo, hi := now.Add(27*time.Second).UnixMilli(), now.Add(30*time.Second).UnixMilli()
+		if due <= lo || due > hi {
+			t.Fatalf("p%d due %d ms after now, want in (27000, 30000]", i, due-now.UnixMilli())
+		}
+		seen[due] = true
+	}
+	if len(seen) < 50 {
+		t.Errorf("100 players got %d distinct save moments, want them spread", len(seen))
 	}
 }
