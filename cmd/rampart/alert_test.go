@@ -2,12 +2,9 @@ package main
 
 import (
 	"bufio"
-	"bytes"
 	"encoding/json"
 	"io"
 	"net/http"
-	"os"
-	"os/exec"
 	"strings"
 	"sync"
 	"testing"
@@ -28,24 +25,8 @@ func TestLoadAlertFiresAndResolves(t *testing.T) {
 	if testing.Short() {
 		t.Skip("drives load for about 20 s")
 	}
-	cmd := exec.Command(os.Args[0], "serve", "--addr", "127.0.0.1:0", "--data-dir", t.TempDir(),
-		"--mongo-uri", "off", "--alert-load", "0.5", "--log-format", "json")
-	cmd.Env = append(os.Environ(), "RAMPART_TEST_MAIN=1", "GOMAXPROCS=1")
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
-	line, err := bufio.NewReader(stdout).ReadString('\n')
-	if err != nil {
-		t.Fatalf("server did not start: %v\n%s", err, stderr.String())
-	}
-	base := strings.TrimSpace(strings.TrimPrefix(line, "rampart listening on "))
+	proc := startProcess(t, []string{"GOMAXPROCS=1"}, "--data-dir", t.TempDir(), "--mongo-uri", "off", "--alert-load", "0.5")
+	base, stderr := proc.Base, proc.Stderr
 
 	// The SSE stream, read on its own goroutine.
 	resp, err := (&httpClientNoTimeout).Get(base + "/debug/alerts/stream")

@@ -8,15 +8,12 @@ package main
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
 	"io"
 	"math/rand/v2"
 	"net/http"
-	"os"
-	"os/exec"
 	"slices"
 	"strings"
 	"sync"
@@ -1010,32 +1007,10 @@ func TestFaultLeaseRetryKeepsCondition(t *testing.T) {
 func TestFaultSIGTERMWhileSavesRetry(t *testing.T) {
 	s3 := testenv.EmbeddedS3(t)
 	proxy := testenv.StartFaultProxy(t, s3.Endpoint, 15)
-	cmd := exec.Command(os.Args[0], "serve", "--addr", "127.0.0.1:0", "--data-dir", t.TempDir(),
+	proc := startProcess(t, nil, "--data-dir", t.TempDir(),
 		"--s3-endpoint", proxy.URL, "--s3-access-key", s3.AccessKey, "--s3-secret-key", s3.SecretKey,
-		"--mongo-uri", "off", "--autosave", "1h", "--drain-timeout", "30s", "--log-format", "json", "--log-level", "warn")
-	cmd.Env = append(os.Environ(), "RAMPART_TEST_MAIN=1")
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	var stderr syncBuffer
-	cmd.Stderr = &stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	exited := make(chan struct{})
-	var exitErr error // set before exited closes
-	go func() { exitErr = cmd.Wait(); close(exited) }()
-	t.Cleanup(func() {
-		cmd.Process.Kill()
-		<-exited
-	})
-	line, err := bufio.NewReader(stdout).ReadString('\n')
-	if err != nil {
-		t.Fatalf("binary did not start: %v\n%s", err, stderr.String())
-	}
-	go io.Copy(io.Discard, stdout)
-	base := strings.TrimSpace(strings.TrimPrefix(line, "rampart listening on "))
+		"--mongo-uri", "off", "--autosave", "1h", "--drain-timeout", "30s", "--log-level", "warn")
+	cmd, stderr, exited, base := proc.Cmd, proc.Stderr, proc.Exited, proc.Base
 
 	players := newPlayers(base, "term", 5)
 	for i, p := range players {
@@ -1066,7 +1041,7 @@ func TestFaultSIGTERMWhileSavesRetry(t *testing.T) {
 	})
 	if exitedEarly {
 		t.Fatalf("exited (%v) before S3 came back, %d failed tries into its drain timeout of 30s: shutdown gave up on the saves instead of retrying\n%s",
-			exitErr, proxy.Counts().Errors503-before.Errors503, stderr.String())
+			proc.ExitErr, proxy.Counts().Errors503-before.Errors503, stderr.String())
 	}
 	proxy.SetFaults(testenv.Faults{})
 	select {
@@ -1074,8 +1049,8 @@ func TestFaultSIGTERMWhileSavesRetry(t *testing.T) {
 	case <-time.After(45 * time.Second):
 		t.Fatalf("still running 45s after SIGTERM with a 30s drain timeout\n%s", stderr.String())
 	}
-	if exitErr != nil {
-		t.Fatalf("exit after SIGTERM and S3 back within the drain timeout: %v, want status 0\n%s", exitErr, stderr.String())
+	if proc.ExitErr != nil {
+		t.Fatalf("exit after SIGTERM and S3 back within the drain timeout: %v, want status 0\n%s", proc.ExitErr, stderr.String())
 	}
 
 	// Another server on the same S3 finds everything saved and the leases
@@ -1092,23 +1067,6 @@ func TestFaultSIGTERMWhileSavesRetry(t *testing.T) {
 
 // syncBuffer is a bytes.Buffer safe to write from the process's copier
 // while the test reads it.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // BenchmarkLoginUnderFaults measures the latency of logins of new players
 // (an S3 GET answering 404, then the lease PUT) with no faults and with
 // 10% of S3 requests answered 503 SlowDown/ServiceUnavailable, one client

@@ -256,27 +256,69 @@ func TestConcurrentLoginsOverHTTP(t *testing.T) {
 	}
 }
 
-// TestSIGTERMSavesEveryone runs the real binary, puts players online with
-// unsaved progress, sends SIGTERM and checks the exit and the saves.
-func TestSIGTERMSavesEveryone(t *testing.T) {
-	dir := t.TempDir()
-	cmd := exec.Command(os.Args[0], "serve", "--addr", "127.0.0.1:0", "--data-dir", dir, "--autosave", "1h", "--log-format", "json")
-	cmd.Env = append(os.Environ(), "RAMPART_TEST_MAIN=1")
+// process is the test binary re-executed as the real server, so tests can
+// send it signals and give it its own GOMAXPROCS.
+type process struct {
+	Base    string // http://127.0.0.1:port
+	Cmd     *exec.Cmd
+	Stderr  *syncBuffer
+	Exited  chan struct{} // closed when it has exited
+	ExitErr error         // set before Exited closes
+}
+
+// startProcess runs `rampart serve args...` as a child with extra
+// environment, waits until it listens, and kills it when the test ends.
+func startProcess(t *testing.T, env []string, args ...string) *process {
+	t.Helper()
+	cmd := exec.Command(os.Args[0], append([]string{"serve", "--addr", "127.0.0.1:0", "--log-format", "json"}, args...)...)
+	cmd.Env = append(append(os.Environ(), "RAMPART_TEST_MAIN=1"), env...)
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
 	}
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
+	p := &process{Cmd: cmd, Stderr: &syncBuffer{}, Exited: make(chan struct{})}
+	cmd.Stderr = p.Stderr
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
+	go func() { p.ExitErr = cmd.Wait(); close(p.Exited) }()
+	t.Cleanup(func() {
+		cmd.Process.Kill()
+		<-p.Exited
+	})
 	line, err := bufio.NewReader(stdout).ReadString('\n')
 	if err != nil {
-		cmd.Process.Kill()
-		t.Fatalf("binary did not start: %v\n%s", err, stderr.String())
+		t.Fatalf("binary did not start: %v\n%s", err, p.Stderr.String())
 	}
-	base := strings.TrimSpace(strings.TrimPrefix(line, "rampart listening on "))
+	go io.Copy(io.Discard, stdout)
+	p.Base = strings.TrimSpace(strings.TrimPrefix(line, "rampart listening on "))
+	return p
+}
+
+// syncBuffer is a bytes.Buffer safe for a child's output and a test's reads.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// TestSIGTERMSavesEveryone runs the real binary, puts players online with
+// unsaved progress, sends SIGTERM and checks the exit and the saves.
+func TestSIGTERMSavesEveryone(t *testing.T) {
+	dir := t.TempDir()
+	proc := startProcess(t, nil, "--data-dir", dir, "--autosave", "1h")
+	base := proc.Base
 	players := []string{"p1", "p2", "p3", "p4", "p5"}
 	for i, id := range players {
 		lr := loginAs(t, base, id)
@@ -284,19 +326,16 @@ func TestSIGTERMSavesEveryone(t *testing.T) {
 			t.Fatalf("actions for %s: %d", id, code)
 		}
 	}
-	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+	if err := proc.Cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
 	}
-	waitErr := make(chan error, 1)
-	go func() { waitErr <- cmd.Wait() }()
 	select {
-	case err := <-waitErr:
-		if err != nil {
-			t.Fatalf("exit after SIGTERM: %v, want status 0\n%s", err, stderr.String())
+	case <-proc.Exited:
+		if proc.ExitErr != nil {
+			t.Fatalf("exit after SIGTERM: %v, want status 0\n%s", proc.ExitErr, proc.Stderr.String())
 		}
 	case <-time.After(60 * time.Second):
-		cmd.Process.Kill()
-		t.Fatalf("still running 60s after SIGTERM\n%s", stderr.String())
+		t.Fatalf("still running 60s after SIGTERM\n%s", proc.Stderr.String())
 	}
 
 	s := startServer(t, dir)
