@@ -31,6 +31,7 @@ type serveConfig struct {
 	HardLimit     time.Duration
 	AlertLoad     float64
 	AlertWebhook  string
+	GCPercent     int
 }
 
 func (c *serveConfig) flags(fs *flag.FlagSet) {
@@ -55,6 +56,7 @@ func (c *serveConfig) flags(fs *flag.FlagSet) {
 	fs.DurationVar(&c.HardLimit, "hard-limit", 200*time.Millisecond, "a request slower than this raises the hard-limit alert")
 	fs.Float64Var(&c.AlertLoad, "alert-load", 0.5, "unhalted load (0-1) that, sustained for 10s, raises an alert")
 	fs.StringVar(&c.AlertWebhook, "alert-webhook", "", "URL that receives every alert transition as JSON (POST)")
+	fs.IntVar(&c.GCPercent, "gc-percent", 400, "garbage collector target (as GOGC); the GOGC environment variable, if set, wins")
 }
 
 // envName is the environment variable of flag name.
