@@ -545,17 +545,18 @@ func publicPlayer(p *Player) (json.RawMessage, error) {
 }
 
 // Logout saves the player durably, releases the lease and ends the
-// session. If the save fails the player stays in memory, the session
-// ends, and the sweep keeps retrying until the save lands.
+// session. If the save fails the player stays in memory with its session
+// (a retried logout can finish), and the sweep keeps retrying the save.
 func (s *Store) Logout(ctx context.Context, sess Session) error {
 	if err := s.lock(sess); err != nil {
 		return err
 	}
-	sess.o.session = ""
+	// The save ends the session (leaving makes it final) and, if it fails,
+	// gives it back so the client can retry the logout.
 	sess.o.leaving = true
 	s.replaceConnQuiet(sess.o)
 	sess.o.mu.Unlock()
-	err := s.save(ctx, sess.o, saveRenew) // leaving is set: final unless a login came meanwhile
+	err := s.save(ctx, sess.o, saveRenew)
 	s.emit(Event{Time: s.cfg.Now(), Player: sess.o.id, Kind: "logout", OK: err == nil})
 	return err
 }

@@ -418,3 +418,42 @@ func TestNextDueSpreadsSaves(t *testing.T) {
 		t.Errorf("100 players got %d distinct save moments, want them spread", len(seen))
 	}
 }
+
+// downBlobs fails every write while down is set.
+type downBlobs struct {
+	Blobs
+	down atomic.Bool
+}
+
+func (d *downBlobs) Put(ctx context.Context, key string, data []byte, cond Cond) (string, error) {
+	if d.down.Load() {
+		return "", fmt.Errorf("injected: S3 down")
+	}
+	return d.Blobs.Put(ctx, key, data, cond)
+}
+
+// A logout whose save fails answers unavailable, keeps the player and the
+// session, and a retried logout finishes once storage is back.
+func TestLogoutDuringOutage(t *testing.T) {
+	blobs := &downBlobs{Blobs: newBlobs(t, testenv.EmbeddedS3(t))}
+	s := newStore(t, blobs, newClock(), "a")
+	sess := login(t, s, "olga")
+	s.Apply(sess, []Action{ping(1)})
+	blobs.down.Store(true)
+	if err := s.Logout(context.Background(), sess); !errors.Is(err, ErrUnavailable) {
+		t.Fatalf("logout with S3 down: %v, want ErrUnavailable", err)
+	}
+	if s.OnlineCount() != 1 {
+		t.Fatalf("player left memory unsaved")
+	}
+	if _, err := s.View(sess); err != nil {
+		t.Fatalf("session after a failed logout: %v, want still usable", err)
+	}
+	blobs.down.Store(false)
+	if err := s.Logout(context.Background(), sess); err != nil {
+		t.Fatalf("retried logout: %v", err)
+	}
+	if s.OnlineCount() != 0 {
+		t.Fatalf("player still online after the retried logout")
+	}
+}
