@@ -453,14 +453,7 @@ func planUpgrade(p *player, a *planned) bool {
 		}
 		cand = append(cand, i)
 	}
-	p.cand = cand
-	i := pick(p.rng, len(cand))
-	if i < 0 {
-		return false
-	}
-	a.name = "upgrade_building"
-	a.args = argsBuilding(a.args, m.bld[cand[i]].ID)
-	return true
+	return p.onCandidate(a, cand, "upgrade_building")
 }
 
 func planBuild(p *player, a *planned) bool {
@@ -615,14 +608,7 @@ func planCancelUpgrade(p *player, a *planned) bool {
 			cand = append(cand, i)
 		}
 	}
-	p.cand = cand
-	i := pick(p.rng, len(cand))
-	if i < 0 {
-		return false
-	}
-	a.name = "cancel_upgrade"
-	a.args = argsBuilding(a.args, m.bld[cand[i]].ID)
-	return true
+	return p.onCandidate(a, cand, "cancel_upgrade")
 }
 
 func planSpeedUp(p *player, a *planned) bool {
@@ -641,14 +627,7 @@ func planSpeedUp(p *player, a *planned) bool {
 			cand = append(cand, i)
 		}
 	}
-	p.cand = cand
-	i := pick(p.rng, len(cand))
-	if i < 0 {
-		return false
-	}
-	a.name = "speed_up"
-	a.args = argsBuilding(a.args, m.bld[cand[i]].ID)
-	return true
+	return p.onCandidate(a, cand, "speed_up")
 }
 
 func (m *model) queueDone(b *mBuilding) int64 {
@@ -975,4 +954,17 @@ func planNamed(name string) func(p *player, a *planned) bool {
 		a.name = name
 		return true
 	}
+}
+
+// onCandidate plans action name on a building picked at random from cand
+// (indexes into the model's buildings), keeping cand's storage for reuse.
+func (p *player) onCandidate(a *planned, cand []int, name string) bool {
+	p.cand = cand
+	i := pick(p.rng, len(cand))
+	if i < 0 {
+		return false
+	}
+	a.name = name
+	a.args = argsBuilding(a.args, p.m.bld[cand[i]].ID)
+	return true
 }
