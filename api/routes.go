@@ -25,6 +25,10 @@ func (s *Server) routes() http.Handler {
 	// each message type in rows of their own.
 	r.Method(http.MethodGet, "/api/v1/ws", s.ws())
 
+	if s.cfg.Client != nil {
+		r.Method(http.MethodGet, "/", s.timed("GET /", s.cfg.Client))
+		r.Method(http.MethodGet, "/game/*", s.timed("GET /game/*", s.cfg.Client))
+	}
 	if s.cfg.Debug != nil {
 		r.With(s.debugGuard).Mount("/debug", s.cfg.Debug)
 	}

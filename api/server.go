@@ -22,6 +22,8 @@ type Config struct {
 	AdminToken string
 	// Debug is mounted at /debug behind the loopback-or-admin guard.
 	Debug http.Handler
+	// Client, when set, serves the browser client at `/` and `/game/*`.
+	Client http.Handler
 	// MaxBody is the request body limit (default MaxBody).
 	MaxBody int64
 	// Now is the clock for server_time (injected in tests).

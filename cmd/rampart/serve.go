@@ -33,6 +33,7 @@ import (
 	"rampart/profiler"
 	"rampart/state"
 	"rampart/state/mongostore"
+	"rampart/web/game"
 )
 
 // serve runs the game server until ctx ends, then drains: stop accepting,
@@ -163,7 +164,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 
 	srv := api.New(api.Config{
 		Store: store, GameData: gd, Profiler: prof, Log: log,
-		AdminToken: cfg.AdminToken, Debug: debug, IdleTimeout: cfg.IdleTimeout,
+		AdminToken: cfg.AdminToken, Debug: debug, Client: game.Handler(), IdleTimeout: cfg.IdleTimeout,
 	})
 	ln, err := net.Listen("tcp", cfg.Addr)
 	if err != nil {
