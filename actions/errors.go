@@ -30,6 +30,17 @@ const (
 	CodeQueueFull          = "queue_full"           // the trainer's queue has no room
 	CodeNothingToSpeedUp   = "nothing_to_speed_up"  // no upgrade or training is running there
 	CodeNotInQueue         = "not_in_queue"         // no such unit queued there
+	CodeNoArmy             = "no_army"              // attack: no units trained
+
+	// Codes of the sequence rules (API.md) and of the server, not of a rule.
+	CodeStaleSeq    = "stale_seq"    // seq older than the remembered window
+	CodeOutOfOrder  = "out_of_order" // seq never applied: it arrived after a higher one
+	CodeInternal    = "internal"     // a server bug; logged
+	CodeUnavailable = "unavailable"  // the service an asynchronous action needs is down; retry later
+
+	// Codes of the asynchronous actions.
+	CodeNoOpponent  = "no_opponent"  // no raid target in range, or attack without a fresh offer
+	CodeUnderAttack = "under_attack" // the target is being raided, or is live on another server
 )
 
 // Codes lists every code Apply can return.
@@ -37,8 +48,22 @@ func Codes() []string {
 	return []string{CodeUnknownAction, CodeBadArgs, CodeNotFound, CodeWrongBuilding, CodeOutOfBounds,
 		CodeOccupied, CodeLimitReached, CodeRequirementNotMet, CodeNoFreeBuilder, CodeNotEnoughResources,
 		CodeBusy, CodeNotUpgrading, CodeMaxLevel, CodeNothingToCollect, CodeStorageFull, CodeHousingFull,
-		CodeQueueFull, CodeNothingToSpeedUp, CodeNotInQueue}
+		CodeQueueFull, CodeNothingToSpeedUp, CodeNotInQueue, CodeNoArmy}
 }
+
+// SeqCodes lists the codes of the sequence rules and the server.
+func SeqCodes() []string {
+	return []string{CodeStaleSeq, CodeOutOfOrder, CodeInternal, CodeUnavailable}
+}
+
+// AsyncCodes lists the codes only the asynchronous actions return.
+func AsyncCodes() []string { return []string{CodeNoOpponent, CodeUnderAttack, CodeUnavailable} }
+
+// Shared errors of the server side.
+var (
+	ErrInternal    = &Error{CodeInternal, "internal error"}
+	ErrUnavailable = &Error{CodeUnavailable, "the service this action needs is unavailable; retry later"}
+)
 
 // Preallocated errors: failing costs no allocation.
 var (

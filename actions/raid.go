@@ -20,11 +20,6 @@ const (
 	baseTrophyGain = 12
 )
 
-// Raid error codes.
-const (
-	CodeNoArmy = "no_army"
-)
-
 // RaidResult is the outcome of one raid.
 type RaidResult struct {
 	RaidID      string           `json:"raid_id"`
@@ -90,12 +85,14 @@ type fighter struct {
 	hp, dps int
 }
 
-// ResolveRaid fights army against defender (a read-only snapshot, caught
-// up to now) and returns the result. It is a pure function of its
-// arguments: the same raid id gives the same battle.
-func ResolveRaid(raidID, attacker, defender string, army map[string]int, attackerTrophies int, def *Base, gd *gamedata.Bundle, now time.Time) RaidResult {
-	rng := raidSeed(raidID)
-	r := RaidResult{RaidID: raidID, Attacker: attacker, Defender: defender, At: now.UnixMilli(),
+// ResolveRaid fights req's army against def (caught up to now) and
+// returns the result. It is a pure function of its arguments: the same
+// raid id gives the same battle. The loot is at most what def holds and
+// what the attacker has room for (req.Room; nil means no limit).
+func ResolveRaid(req *RaidRequest, def *Base, gd *gamedata.Bundle, now time.Time) RaidResult {
+	army, attackerTrophies := req.Army, req.AttackerTrophies
+	rng := raidSeed(req.RaidID)
+	r := RaidResult{RaidID: req.RaidID, Attacker: req.Attacker, Defender: req.Defender, At: now.UnixMilli(),
 		Loot: map[string]int64{}, UnitsSent: maps.Clone(army)}
 
 	// Attackers, in a stable order, then shuffled by the raid's seed.
@@ -189,7 +186,11 @@ func ResolveRaid(raidID, attacker, defender string, army map[string]int, attacke
 		if res.Kind != gamedata.Harvested {
 			continue
 		}
-		if n := def.Res[res.ID] * int64(r.Destruction) * MaxLootPct / 10000; n > 0 {
+		n := def.Res[res.ID] * int64(r.Destruction) * MaxLootPct / 10000
+		if req.Room != nil {
+			n = min(n, req.Room[res.ID])
+		}
+		if n > 0 {
 			r.Loot[res.ID] = n
 		}
 	}
@@ -206,26 +207,27 @@ func ResolveRaid(raidID, attacker, defender string, army map[string]int, attacke
 	return r
 }
 
-// ApplyRaidAttack gives the attacker its loot (what fits in storage) and
+// ApplyRaidAttack gives the attacker the whole loot (exactly what the
+// defender lost: resources are neither created nor destroyed; the loot was
+// capped at the attacker's free storage when the attack began) and its
 // trophies, and returns its raid log line.
 func ApplyRaidAttack(b *Base, gd *gamedata.Bundle, r *RaidResult, now time.Time) RaidLogEntry {
 	CatchUp(b, gd, now)
-	t := scan(b, gd)
 	got := map[string]int64{}
-	for i, res := range gd.Resources {
+	for _, res := range gd.Resources {
 		if n := r.Loot[res.ID]; n > 0 {
-			add := max(0, min(n, t.capacity(gd, i)-b.Res[res.ID]))
-			b.Res[res.ID] += add
-			got[res.ID] = add
+			b.Res[res.ID] += n
+			got[res.ID] = n
 		}
 	}
 	b.Trophies = max(0, b.Trophies+r.AttackerTrophies)
 	return RaidLogEntry{RaidID: r.RaidID, Attack: true, Opponent: r.Defender, Stars: r.Stars, Loot: got, Trophies: r.AttackerTrophies, At: r.At}
 }
 
-// ApplyRaidDefense takes the loot from the defender (no more than it has
-// now), changes its trophies and raises its shield, and returns its raid
-// log line.
+// ApplyRaidDefense takes the loot from the defender, changes its trophies
+// and raises its shield, and returns its raid log line. Called by Defend
+// on the base the raid was resolved on, the loot is always there whole;
+// the min only guards a caller that breaks that rule.
 func ApplyRaidDefense(b *Base, gd *gamedata.Bundle, r *RaidResult, now time.Time) RaidLogEntry {
 	CatchUp(b, gd, now)
 	lost := map[string]int64{}

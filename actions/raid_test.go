@@ -2,6 +2,8 @@ package actions
 
 import (
 	"encoding/json"
+	"fmt"
+	"maps"
 	"testing"
 	"time"
 
@@ -21,8 +23,11 @@ func TestResolveRaidIsDeterministic(t *testing.T) {
 	gd, now := raidFixture(t)
 	def := MidGame(gd, now)
 	army := map[string]int{"militia": 40, "archer": 30, "brute": 4}
-	a := ResolveRaid("alice-7", "alice", "bob", army, 1000, &def, gd, now)
-	b := ResolveRaid("alice-7", "alice", "bob", army, 1000, &def, gd, now)
+	req := func(id string) *RaidRequest {
+		return &RaidRequest{RaidID: id, Attacker: "alice", Defender: "bob", Army: army, AttackerTrophies: 1000}
+	}
+	a := ResolveRaid(req("alice-7"), &def, gd, now)
+	b := ResolveRaid(req("alice-7"), &def, gd, now)
 	ja, _ := json.Marshal(a)
 	jb, _ := json.Marshal(b)
 	if string(ja) != string(jb) {
@@ -30,7 +35,7 @@ func TestResolveRaidIsDeterministic(t *testing.T) {
 	}
 	seen := map[string]bool{}
 	for _, id := range []string{"r-1", "r-2", "r-3", "r-4", "r-5", "r-6"} {
-		r := ResolveRaid(id, "alice", "bob", army, 1000, &def, gd, now)
+		r := ResolveRaid(req(id), &def, gd, now)
 		j, _ := json.Marshal(struct{ D, L int }{r.Destruction, r.UnitsLost})
 		seen[string(j)] = true
 	}
@@ -56,7 +61,7 @@ func TestResolveRaidOutcomes(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			r := ResolveRaid("x-1", "a", "d", tt.army, 500, tt.def, gd, now)
+			r := ResolveRaid(&RaidRequest{RaidID: "x-1", Attacker: "a", Defender: "d", Army: tt.army, AttackerTrophies: 500}, tt.def, gd, now)
 			if r.Stars < tt.minStars || r.Stars > tt.maxStars {
 				t.Fatalf("stars %d (destruction %d%%), want %d..%d", r.Stars, r.Destruction, tt.minStars, tt.maxStars)
 			}
@@ -93,12 +98,12 @@ func TestApplyRaidSides(t *testing.T) {
 		t.Errorf("defender line %+v, trophies %d, shield %d", line, def.Trophies, def.ShieldUntil)
 	}
 
-	att := New(gd, now) // storage 2000 at town hall 1
+	att := New(gd, now) // 1000 gold, 1000 elixir
 	line = ApplyRaidAttack(&att, gd, &r, now)
-	if att.Res["gold"] != 1800 || att.Res["elixir"] != 2000 {
-		t.Errorf("attacker after looting: %v, want gold 1800 and elixir capped at 2000", att.Res)
+	if att.Res["gold"] != 1800 || att.Res["elixir"] != 51_000 {
+		t.Errorf("attacker after looting: %v, want the whole loot: gold 1800, elixir 51000", att.Res)
 	}
-	if line.Loot["elixir"] != 1000 || att.Trophies != 20 || !line.Attack {
+	if line.Loot["elixir"] != 50_000 || att.Trophies != 20 || !line.Attack {
 		t.Errorf("attacker line %+v, trophies %d", line, att.Trophies)
 	}
 }
@@ -118,4 +123,60 @@ func TestStartAttackAndRefund(t *testing.T) {
 	if b.Army["militia"] != 5 || b.Army["archer"] != 2 {
 		t.Fatalf("army after refund %v", b.Army)
 	}
+}
+
+// TestRaidConservesResources: whatever the bases, Defend takes from the
+// defender exactly what ApplyRaidAttack gives the attacker, and the loot
+// never exceeds the attacker's free storage at the start of the attack.
+func TestRaidConservesResources(t *testing.T) {
+	gd, now := raidFixture(t)
+	bases := map[string]func() Base{
+		"new":      func() Base { return New(gd, now) },
+		"mid-game": func() Base { return MidGame(gd, now) },
+		"rich": func() Base {
+			b := MidGame(gd, now)
+			for k := range b.Res {
+				b.Res[k] *= 50
+			}
+			return b
+		},
+	}
+	armies := []map[string]int{{"militia": 1}, {"militia": 40, "archer": 30, "brute": 4}, {"drake": 20}}
+	for an, att := range bases {
+		for dn, def := range bases {
+			for i, army := range armies {
+				t.Run(fmt.Sprintf("%s attacks %s with army %d", an, dn, i), func(t *testing.T) {
+					a, d := att(), def()
+					a.Army = maps.Clone(army)
+					offer := &Offer{ID: "d", Until: now.Add(time.Minute).UnixMilli()}
+					req, err := BeginAttack(&a, "a", 7, offer, json.RawMessage(`{"opponent_id":"d"}`), gd, now)
+					if err != nil {
+						t.Fatal(err)
+					}
+					before := total(&a) + total(&d)
+					res, line := Defend(&d, &req, gd, now)
+					ApplyRaidAttack(&a, gd, &res, now)
+					if after := total(&a) + total(&d); after != before {
+						t.Fatalf("resources %d before the raid, %d after (loot %v, defender lost %v)", before, after, res.Loot, line.Loot)
+					}
+					for k, n := range res.Loot {
+						if n > req.Room[k] {
+							t.Errorf("loot %s %d over the attacker's free storage %d", k, n, req.Room[k])
+						}
+						if line.Loot[k] != n {
+							t.Errorf("defender lost %s %d, loot says %d", k, line.Loot[k], n)
+						}
+					}
+				})
+			}
+		}
+	}
+}
+
+func total(b *Base) int64 {
+	var n int64
+	for _, v := range b.Res {
+		n += v
+	}
+	return n
 }

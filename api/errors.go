@@ -46,6 +46,8 @@ func toError(err error) *Error {
 		return errTooLarge
 	case errors.Is(err, state.ErrBadPlayerID):
 		return errBadRequest(state.ErrBadPlayerID.Error())
+	case errors.Is(err, state.ErrBadSeq):
+		return errBadRequest(err.Error())
 	case errors.Is(err, state.ErrUnauthorized), errors.Is(err, state.ErrLostOwnership):
 		return errUnauthorized
 	case errors.Is(err, state.ErrPlayerBusy):

@@ -3,9 +3,7 @@ package api
 import (
 	"context"
 	"testing"
-	"time"
 
-	"rampart/bookkeeper"
 	"rampart/state"
 )
 
@@ -28,14 +26,11 @@ func (h *heldIndex) Top(ctx context.Context, n int) ([]state.Summary, error) {
 
 func (h *heldIndex) Rank(ctx context.Context, trophies int, id string) (int, error) { return 2, nil }
 
-func (h *heldIndex) Upsert(ctx context.Context, s state.Summary) error { return nil }
-
 // A client that reconnects while its asynchronous action is in flight gets
 // the result on the new socket.
 func TestWSReconnectDuringAsyncAction(t *testing.T) {
-	e := newWSEnv(t)
 	idx := &heldIndex{release: make(chan struct{})}
-	e.Store.UseMongo(&state.Mongo{Index: idx, Keeper: bookkeeper.New(bookkeeper.Config{Name: "mongo", Timeout: 10 * time.Second})})
+	e := newWSEnvWith(t, state.Mongo{Index: idx})
 
 	w := e.dial(t)
 	session := w.login("fran")

@@ -90,6 +90,12 @@ type wsEnv struct {
 // embedded S3 server.
 func newWSEnv(t *testing.T) *wsEnv {
 	t.Helper()
+	return newWSEnvWith(t, state.Mongo{})
+}
+
+// newWSEnvWith is newWSEnv with a MongoDB side.
+func newWSEnvWith(t *testing.T, mongo state.Mongo) *wsEnv {
+	t.Helper()
 	s3 := testenv.EmbeddedS3(t)
 	blobs := state.NewS3Blobs(state.S3Config{Endpoint: s3.Endpoint, Region: "us-east-1", Bucket: "rampart",
 		AccessKey: s3.AccessKey, SecretKey: s3.SecretKey}, aws.Config{})
@@ -102,7 +108,8 @@ func newWSEnv(t *testing.T) *wsEnv {
 	prof := profiler.New()
 	keeper := bookkeeper.New(bookkeeper.Config{Name: "s3", Concurrency: 8, QueueLimit: 100, Timeout: 5 * time.Second, MaxTries: 2, Retryable: state.Retryable})
 	store := state.NewStore(state.Config{ServerID: "ws-test", Now: clk.Now, AfterFunc: clk.AfterFunc},
-		blobs, keeper, holder, state.NewSigner([]byte("0123456789abcdef0123456789abcdef")), prof, testenv.Discard)
+		state.Deps{Blobs: blobs, S3: keeper, GameData: holder, Signer: state.NewSigner([]byte("0123456789abcdef0123456789abcdef")),
+			Profiler: prof, Log: testenv.Discard, Mongo: mongo})
 	srv := New(Config{Store: store, GameData: holder, Profiler: prof, Log: testenv.Discard, Now: clk.Now})
 	hs := httptest.NewServer(srv)
 	t.Cleanup(hs.Close)

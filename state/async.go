@@ -9,34 +9,23 @@ import (
 	"time"
 
 	"rampart/actions"
-	"rampart/bookkeeper"
 	"rampart/gamedata"
 	"rampart/profiler"
 )
 
-// Asynchronous actions follow DESIGN.md principle 3: a pure "before" step
-// under the player's lock answers {"pending": true}; the slow step (MongoDB,
-// S3) runs outside it through a bookkeeper; the "after" step comes back
-// through the player's lock, updates the stored reply for the seq, lands
-// in the player's "async" list and is pushed as an "async_result" event.
-
-// Async action names.
-const (
-	ActionLeaderboard  = "leaderboard"
-	ActionFindOpponent = "find_opponent"
-	ActionAttack       = "attack"
-)
-
-// AsyncNames lists the asynchronous actions.
-func AsyncNames() []string { return []string{ActionLeaderboard, ActionFindOpponent, ActionAttack} }
-
-// Error codes of the asynchronous actions.
-const (
-	CodeUnavailable = "unavailable"
-	CodeNoOpponent  = "no_opponent"
-	CodeUnderAttack = "under_attack"
-	CodeBadArgs     = "bad_args"
-)
+// Asynchronous actions follow DESIGN.md principle 3. The rules are pure
+// functions in actions (Begin*, Finish*, Defend); this file is the one
+// generic runner around them:
+//
+//  1. under the player's lock, actions.Begin* checks the args and returns
+//     a request; the reply is {"pending": true};
+//  2. outside the lock, job.run does the I/O (MongoDB, S3), each adapter
+//     bookkeeping its own calls;
+//  3. back under the player's lock, complete records the result: it
+//     replaces the pending reply, joins the player's async list and is
+//     pushed as an "async_result" event. A raid's result does not come
+//     back this way: it travels as mail, like its other side, so a seq has
+//     one async entry however the player is reached.
 
 // EventAsyncResult and EventRaided are pushed to players.
 const (
@@ -44,125 +33,108 @@ const (
 	EventRaided      = "raided"
 )
 
-// Mongo is the MongoDB side of the store. Without it (or without the part
-// an action needs) the asynchronous actions answer "unavailable"; what is
-// missing is not indexed, mailed or recorded. Keeper is required.
+// Mongo is the MongoDB side of the store, handed to NewStore. A nil part
+// switches off what needs it: without Index the asynchronous actions
+// answer "unavailable", without Mail attack does; without Updates or
+// Analytics nothing is published or recorded.
 type Mongo struct {
 	Index     Index
+	Updates   Updates
 	Mail      Mailbox
 	Analytics Analytics
-	// Keeper is the mongo bookkeeper every call goes through.
-	Keeper *bookkeeper.Keeper
 }
 
 // Tuning of the asynchronous actions.
 const (
-	leaderboardTTL  = 2 * time.Second // a burst of leaderboard calls costs one query
-	leaderboardMax  = 100
-	opponentBand    = 100 // find_opponent's first tolerance, doubled on each retry
-	opponentWidens  = 5   // at most 100 << 5 = 3200 trophies
-	opponentOffer   = 5 * time.Minute
-	raidLock        = 2 * time.Minute
-	mongoCallBudget = 10 * time.Second // one slow step, retries included
+	leaderboardTTL = 2 * time.Second // a burst of leaderboard calls costs one query
+	raidLock       = 2 * time.Minute
+	jobBudget      = 20 * time.Second // one slow step, its adapters' retries included
+	mailBudget     = 10 * time.Second // reading a mailbox after a load
 )
-
-// UseMongo connects the store to MongoDB. Call it before serving.
-func (s *Store) UseMongo(m *Mongo) {
-	s.mongo = m
-}
 
 // asyncState is the store's part of asynchronous work.
 type asyncState struct {
-	wg   sync.WaitGroup // slow steps in flight
+	wg   sync.WaitGroup // slow steps and mailbox reads in flight
 	rows map[string]*profiler.Row
 
 	lbMu  sync.Mutex
 	lbAt  time.Time
 	lbTop []Summary
-	lbErr error
 	lbRun chan struct{} // closed when the running query lands; nil when none runs
 }
 
-// launch is a slow step to start once the player's lock is released.
-type launch struct {
-	player   string
-	seq      int64
-	name     string
-	n        int            // leaderboard size
-	trophies int            // the player's
-	tries    int            // find_opponent: earlier tries, widening the band
-	target   string         // attack
-	army     map[string]int // attack: the deployed units
-	raidID   string
+// job is one asynchronous action between its pure steps.
+type job struct {
+	player string
+	seq    int64
+	name   string
+	// run is the slow step: I/O only, no player state.
+	run func(ctx context.Context) (any, error)
+	// ok and failed, if set, change the player when the outcome lands
+	// (o.mu held).
+	ok     func(o *Online, res any, now time.Time)
+	failed func(o *Online)
+	// byMail: a successful outcome reaches the player as mail, not here.
+	byMail bool
 }
 
-type asyncArgs struct {
-	N          int    `json:"n"`
-	OpponentID string `json:"opponent_id"`
-	Retry      int    `json:"retry"`
-}
-
-// beforeAsync is the pure step of an asynchronous action, with o.mu held.
-// It returns the launch to start, or an error reply.
-func (s *Store) beforeAsync(o *Online, gd *gamedata.Bundle, now time.Time, a *Action) (*launch, *actions.Error) {
-	if s.mongo == nil || s.mongo.Index == nil || (a.Name == ActionAttack && s.mongo.Mail == nil) {
-		return nil, &actions.Error{Code: CodeUnavailable, Message: a.Name + " needs MongoDB, which this server runs without"}
+// beginAsync is step 1, with o.mu held: the job to start once the lock is
+// released, or the error reply.
+func (s *Store) beginAsync(o *Online, gd *gamedata.Bundle, now time.Time, a *Action) (*job, *actions.Error) {
+	m := s.mongo
+	if m.Index == nil || (a.Name == actions.Attack && m.Mail == nil) {
+		return nil, &actions.Error{Code: actions.CodeUnavailable, Message: a.Name + " needs MongoDB, which this server runs without"}
 	}
-	var args asyncArgs
-	if len(a.Args) > 0 && string(a.Args) != "null" {
-		if err := json.Unmarshal(a.Args, &args); err != nil {
-			return nil, &actions.Error{Code: CodeBadArgs, Message: err.Error()}
-		}
-	}
-	p := &o.p
-	l := &launch{player: o.id, seq: a.Seq, name: a.Name, trophies: p.Base.Trophies}
+	j := &job{player: o.id, seq: a.Seq, name: a.Name}
+	b := &o.p.Base
 	switch a.Name {
-	case ActionLeaderboard:
-		l.n = args.N
-		if l.n <= 0 {
-			l.n = 20
-		}
-		if l.n > leaderboardMax {
-			return nil, &actions.Error{Code: CodeBadArgs, Message: fmt.Sprintf("n: at most %d", leaderboardMax)}
-		}
-	case ActionFindOpponent:
-		l.tries = min(max(args.Retry, 0), opponentWidens)
-	case ActionAttack:
-		if args.OpponentID == "" {
-			return nil, &actions.Error{Code: CodeBadArgs, Message: "opponent_id is required"}
-		}
-		if p.Found == nil || p.Found.ID != args.OpponentID || p.Found.Until <= now.UnixMilli() {
-			return nil, &actions.Error{Code: CodeNoOpponent, Message: "attack an opponent find_opponent offered in the last " + opponentOffer.String()}
-		}
-		army, err := actions.StartAttack(&p.Base, gd, now)
+	case actions.Leaderboard:
+		req, err := actions.BeginLeaderboard(b, a.Args)
 		if err != nil {
-			var ae *actions.Error
-			if errors.As(err, &ae) {
-				return nil, ae
-			}
-			return nil, &actions.Error{Code: "internal", Message: "internal error"}
+			return nil, asActionError(err)
 		}
-		p.Found = nil
-		l.target, l.army = args.OpponentID, army
-		// Player ids are unique and seqs only grow: so is this.
-		l.raidID = fmt.Sprintf("%s-%d", o.id, a.Seq)
+		j.run = func(ctx context.Context) (any, error) { return s.leaderboard(ctx, o.id, req) }
+	case actions.FindOpponent:
+		req, err := actions.BeginFindOpponent(b, a.Args)
+		if err != nil {
+			return nil, asActionError(err)
+		}
+		j.run = func(ctx context.Context) (any, error) { return s.findOpponent(ctx, o.id, a.Seq, req) }
+		j.ok = func(o *Online, res any, now time.Time) {
+			o.p.Found = &Found{ID: res.(actions.OpponentResult).Opponent.ID, Until: now.Add(actions.OpponentOffer).UnixMilli()}
+		}
+	case actions.Attack:
+		req, err := actions.BeginAttack(b, o.id, a.Seq, o.p.Found, a.Args, gd, now)
+		if err != nil {
+			return nil, asActionError(err)
+		}
+		o.p.Found = nil
+		o.p.RaidsOut++
+		j.run = func(ctx context.Context) (any, error) { return s.raid(ctx, &req) }
+		j.failed = func(o *Online) {
+			actions.FailAttack(&o.p.Base, &req)
+			o.p.RaidsOut = max(0, o.p.RaidsOut-1)
+		}
+		j.byMail = true
+	default:
+		return nil, &actions.Error{Code: actions.CodeUnknownAction, Message: "no such action"}
 	}
-	return l, nil
+	return j, nil
 }
 
-// start runs the slow step of each launch, each on its own goroutine,
-// bounded by the bookkeepers it calls through.
-func (s *Store) start(launches []*launch) {
-	for _, l := range launches {
+// start runs step 2 of each job on its own goroutine; the adapters'
+// bookkeepers bound the I/O.
+func (s *Store) start(jobs []*job) {
+	for _, j := range jobs {
 		s.async.wg.Add(1)
 		go func() {
 			defer s.async.wg.Done()
-			ctx, cancel := context.WithTimeout(context.Background(), mongoCallBudget+raidLock)
+			ctx, cancel := context.WithTimeout(context.Background(), jobBudget)
 			defer cancel()
 			t0 := time.Now()
-			result, err := s.slow(ctx, l)
-			s.async.rows[l.name].Record(time.Since(t0))
-			s.completeAsync(l, result, err)
+			res, err := j.run(ctx)
+			s.async.rows[j.name].Record(time.Since(t0))
+			s.withOnline(j.player, func(o *Online) { s.complete(o, j, res, err) })
 		}()
 	}
 }
@@ -179,63 +151,43 @@ func (s *Store) WaitAsync(ctx context.Context) error {
 	}
 }
 
-func (s *Store) slow(ctx context.Context, l *launch) (any, error) {
-	switch l.name {
-	case ActionLeaderboard:
-		return s.leaderboard(ctx, l)
-	case ActionFindOpponent:
-		return s.findOpponent(ctx, l)
-	case ActionAttack:
-		return s.raid(ctx, l)
-	}
-	return nil, fmt.Errorf("no slow step for %s", l.name)
-}
-
-// completeAsync is the "after" step: with the player's lock, the result
-// replaces the pending reply, joins the async list and is pushed. A player
-// who left memory meanwhile does not get it (a raid's effects travel by
-// mail instead and are applied at the next load).
-func (s *Store) completeAsync(l *launch, result any, err error) {
-	s.withOnline(l.player, func(o *Online) { s.finishAsync(o, l, result, err) })
-}
-
-// withOnline runs fn with id's lock held if id is online here.
-func (s *Store) withOnline(id string, fn func(o *Online)) {
-	v, ok := s.players.Load(id)
-	if !ok {
-		return
-	}
-	o := v.(*Online)
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	if !o.gone {
-		fn(o)
-	}
-}
-
-// finishAsync is completeAsync's work, with o.mu held.
-func (s *Store) finishAsync(o *Online, l *launch, result any, err error) {
+// complete is step 3, with o.mu held. A player who left memory meanwhile
+// is not reached (withOnline): its raid result waits in its mailbox, and a
+// failed job's units are lost with the session (ACTIONS.md).
+func (s *Store) complete(o *Online, j *job, res any, err error) {
 	now := s.cfg.Now()
-	r := AsyncResult{Seq: l.seq, Name: l.name, At: now.UnixMilli()}
-	if err != nil {
+	r := AsyncResult{Seq: j.seq, Name: j.name, At: now.UnixMilli()}
+	switch {
+	case err != nil:
 		r.Error = toActionError(err)
-		if l.army != nil { // the raid never happened: the units come home
-			actions.RefundAttack(&o.p.Base, l.army)
+		if j.failed != nil {
+			j.failed(o)
 		}
-	} else {
+	case j.byMail:
+		return
+	default:
 		r.OK = true
-		if r.Result, err = json.Marshal(result); err != nil {
+		if r.Result, err = json.Marshal(res); err != nil {
 			r.Result = json.RawMessage("{}")
 		}
+		if j.ok != nil {
+			j.ok(o, res, now)
+		}
 	}
-	if l.name == ActionFindOpponent && r.OK {
-		if f, ok := result.(opponentResult); ok {
-			o.p.Found = &Found{ID: f.Opponent.ID, Until: now.Add(opponentOffer).UnixMilli()}
+	s.settle(o, r)
+}
+
+// settle records r as the answer to its seq (o.mu held): it replaces the
+// pending reply, joins the async list once and is pushed.
+func (s *Store) settle(o *Online, r AsyncResult) {
+	for _, a := range o.p.Async {
+		if a.Seq == r.Seq {
+			return // answered already
 		}
 	}
 	for i := range o.p.Replies {
-		if o.p.Replies[i].Seq == l.seq {
-			o.p.Replies[i] = Reply{Seq: l.seq, OK: r.OK, Result: r.Result, Error: r.Error}
+		if o.p.Replies[i].Seq == r.Seq {
+			o.p.Replies[i] = Reply{Seq: r.Seq, OK: r.OK, Result: r.Result, Error: r.Error}
 		}
 	}
 	pushCapped(&o.p.Async, r, maxAsync)
@@ -249,63 +201,70 @@ func (s *Store) finishAsync(o *Online, l *launch, result any, err error) {
 	}
 }
 
-// toActionError turns a slow step's failure into a stable code.
+// withOnline runs fn with id's lock held if id is online here, and
+// reports whether it ran.
+func (s *Store) withOnline(id string, fn func(o *Online)) bool {
+	v, ok := s.players.Load(id)
+	if !ok {
+		return false
+	}
+	o := v.(*Online)
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if o.gone {
+		return false
+	}
+	fn(o)
+	return true
+}
+
+// asActionError is err as a reply error: a rule failure keeps its code,
+// anything else is internal.
+func asActionError(err error) *actions.Error {
+	var ae *actions.Error
+	if errors.As(err, &ae) {
+		return ae
+	}
+	return actions.ErrInternal
+}
+
+// toActionError turns a slow step's failure into a stable code: a rule
+// failure keeps its code, an I/O failure is unavailable.
 func toActionError(err error) *actions.Error {
 	var ae *actions.Error
 	if errors.As(err, &ae) {
 		return ae
 	}
-	return &actions.Error{Code: CodeUnavailable, Message: "the service this action needs is unavailable; retry later"}
-}
-
-// mongoDo runs fn through the mongo bookkeeper.
-func (s *Store) mongoDo(ctx context.Context, op string, fn func(ctx context.Context) error) error {
-	return s.mongo.Keeper.Do(ctx, op, fn)
-}
-
-type leaderboardResult struct {
-	Top      []Summary `json:"top"`
-	Rank     int       `json:"rank"`
-	Trophies int       `json:"trophies"`
+	return actions.ErrUnavailable
 }
 
 // leaderboard answers from a short-lived cache of the top players, so a
 // burst of requests costs one query; a caller outside the cached top costs
 // one count for its rank.
-func (s *Store) leaderboard(ctx context.Context, l *launch) (any, error) {
+func (s *Store) leaderboard(ctx context.Context, self string, req actions.LeaderboardRequest) (actions.LeaderboardResult, error) {
 	top, err := s.topPlayers(ctx)
 	if err != nil {
-		return nil, err
+		return actions.LeaderboardResult{}, err
 	}
-	res := leaderboardResult{Top: top[:min(l.n, len(top))], Trophies: l.trophies}
-	for i, p := range top {
-		if p.ID == l.player {
-			res.Rank = i + 1
-		}
-	}
+	res := actions.FinishLeaderboard(self, req, top, 0)
 	if res.Rank == 0 {
-		err := s.mongoDo(ctx, "mongo:rank", func(ctx context.Context) error {
-			var err error
-			res.Rank, err = s.mongo.Index.Rank(ctx, l.trophies, l.player)
-			return err
-		})
-		if err != nil {
-			return nil, err
+		if res.Rank, err = s.mongo.Index.Rank(ctx, req.Trophies, self); err != nil {
+			return actions.LeaderboardResult{}, err
 		}
 	}
 	return res, nil
 }
 
-// topPlayers returns the cached top leaderboardMax players, refreshing
-// them once per leaderboardTTL whoever asks.
+// topPlayers returns the cached top players, refreshing them once per
+// leaderboardTTL whoever asks.
 func (s *Store) topPlayers(ctx context.Context) ([]Summary, error) {
 	a := &s.async
 	for {
 		a.lbMu.Lock()
 		if !a.lbAt.IsZero() && time.Since(a.lbAt) < leaderboardTTL {
-			top, err := a.lbTop, a.lbErr
+			top := a.lbTop
 			a.lbMu.Unlock()
-			return top, err
+			return top, nil
 		}
 		if a.lbRun != nil { // someone is querying: wait for their answer
 			run := a.lbRun
@@ -321,16 +280,11 @@ func (s *Store) topPlayers(ctx context.Context) ([]Summary, error) {
 		a.lbRun = run
 		a.lbMu.Unlock()
 
-		var top []Summary
-		err := s.mongoDo(ctx, "mongo:top", func(ctx context.Context) error {
-			var err error
-			top, err = s.mongo.Index.Top(ctx, leaderboardMax)
-			return err
-		})
+		top, err := s.mongo.Index.Top(ctx, actions.LeaderboardMax)
 		a.lbMu.Lock()
 		a.lbRun = nil
 		if err == nil { // failures are not cached
-			a.lbAt, a.lbTop, a.lbErr = time.Now(), top, nil
+			a.lbAt, a.lbTop = time.Now(), top
 		}
 		close(run)
 		a.lbMu.Unlock()
@@ -338,37 +292,12 @@ func (s *Store) topPlayers(ctx context.Context) ([]Summary, error) {
 	}
 }
 
-type opponentResult struct {
-	Opponent  Summary `json:"opponent"`
-	Tolerance int     `json:"tolerance"`
-}
-
-// findOpponent looks for raid targets near the player's trophies, in a
-// band that doubles with each retry (Eliminate's widening matchmaking).
-func (s *Store) findOpponent(ctx context.Context, l *launch) (any, error) {
-	tol := opponentBand << l.tries
-	var found []Summary
-	err := s.mongoDo(ctx, "mongo:opponents", func(ctx context.Context) error {
-		var err error
-		found, err = s.mongo.Index.Opponents(ctx, OpponentQuery{Trophies: l.trophies, Tolerance: tol,
-			Exclude: l.player, Now: s.cfg.Now().UnixMilli(), Limit: 10})
-		return err
-	})
+// findOpponent asks the index for raid targets in the request's band.
+func (s *Store) findOpponent(ctx context.Context, self string, seq int64, req actions.OpponentRequest) (actions.OpponentResult, error) {
+	found, err := s.mongo.Index.Opponents(ctx, OpponentQuery{Trophies: req.Trophies, Tolerance: req.Tolerance,
+		Exclude: self, Now: s.cfg.Now().UnixMilli(), Limit: req.Limit})
 	if err != nil {
-		return nil, err
+		return actions.OpponentResult{}, err
 	}
-	if len(found) == 0 {
-		return nil, &actions.Error{Code: CodeNoOpponent,
-			Message: fmt.Sprintf("no opponent within %d trophies; retry to widen the search", tol)}
-	}
-	// Closest first; the seq spreads ties over the candidates.
-	best := found[int(l.seq%int64(len(found)))]
-	for _, c := range found {
-		if abs(c.Trophies-l.trophies) < abs(best.Trophies-l.trophies) {
-			best = c
-		}
-	}
-	return opponentResult{Opponent: best, Tolerance: tol}, nil
+	return actions.FinishFindOpponent(req, seq, found)
 }
-
-func abs(x int) int { return max(x, -x) }

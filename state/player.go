@@ -39,6 +39,11 @@ type Player struct {
 	Async []AsyncResult `json:"async,omitempty"`
 	// Raids is the raid history, oldest first.
 	Raids []actions.RaidLogEntry `json:"raids,omitempty"`
+	// RaidsOut counts this player's attacks whose result has not reached
+	// it yet. A load reads the mailbox only when it is above zero: the
+	// result of a raid that finished while the player was offline waits
+	// there.
+	RaidsOut int `json:"raids_out,omitempty"`
 	// Applied holds the ids of the last mail applied to this player: mail
 	// delivered again (a crash between applying and deleting it) is
 	// recognised and skipped.
@@ -53,10 +58,7 @@ const (
 )
 
 // Found is an offered opponent.
-type Found struct {
-	ID    string `json:"id"`
-	Until int64  `json:"until"` // Unix ms
-}
+type Found = actions.Offer
 
 // AsyncResult is the final answer to an asynchronous action.
 type AsyncResult struct {

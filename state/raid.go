@@ -1,136 +1,187 @@
 package state
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"strconv"
+	"strings"
 	"time"
 
 	"rampart/actions"
 )
 
-// Mail kinds.
-const (
-	MailRaidDefense = "raid_defense"
-	MailRaidAttack  = "raid_attack"
-)
+// MailRaidAttack carries a raid's result to its attacker.
+const MailRaidAttack = "raid_attack"
 
-// raid runs an attack's slow step:
+// defendTries bounds how often a raid re-reads an offline defender whose
+// object changed under it.
+const defendTries = 4
+
+// raid runs an attack's slow step. Resources are conserved: the defender's
+// side is settled by whoever holds the defender's authoritative copy, in
+// one step, and the attacker receives exactly what the defender lost.
 //
-//  1. take the raid lock on the defender (no two raids on one base; it
-//     expires on its own if this server dies);
-//  2. read the defender's base: the live copy if the defender is online
-//     here, else read-only from S3;
-//  3. resolve the battle, seeded by the raid id;
-//  4. send both sides' effects as durable mail (defender first), so each is
-//     applied exactly once: now, if that player is online here, or by its
-//     owner when it next loads the player; the ids recorded in the saved
-//     player make a second delivery a no-op.
+//  1. Take the raid lock on the defender (no two raids on one base; it
+//     expires on its own if this server dies).
+//  2. Settle the defense (defend): online here, under the defender's lock
+//     on its live base; offline, on its S3 object, written back with
+//     If-Match on the ETag read, so that a login (or anyone) writing
+//     meanwhile makes the write fail and the raid looks again; live on
+//     another server, the raid does not happen (under_attack).
+//  3. Deliver the result to the attacker as mail (deliver): applied at
+//     once if the attacker is online here, else sent to its mailbox and
+//     applied at its next load; its applied list makes a second delivery
+//     a no-op.
 //
-// A failure before step 4 applies nothing and the attacker's units come
-// home (completeAsync refunds them).
-func (s *Store) raid(ctx context.Context, l *launch) (any, error) {
+// A failure before step 2 lands applies nothing: the units come home.
+func (s *Store) raid(ctx context.Context, req *actions.RaidRequest) (any, error) {
 	now := s.cfg.Now()
-	gd := s.gd.Current()
-	var locked bool
-	err := s.mongoDo(ctx, "mongo:lock", func(ctx context.Context) error {
-		var err error
-		locked, err = s.mongo.Index.LockRaid(ctx, l.target, l.raidID, now.Add(raidLock).UnixMilli())
-		return err
-	})
+	locked, err := s.mongo.Index.LockRaid(ctx, req.Defender, req.RaidID, now.Add(raidLock).UnixMilli())
 	if err != nil {
-		return nil, fmt.Errorf("raid %s: lock %s: %w", l.raidID, l.target, err)
+		return nil, fmt.Errorf("raid %s: %w", req.RaidID, err)
 	}
 	if !locked {
-		return nil, &actions.Error{Code: CodeUnderAttack, Message: l.target + " is being raided by someone else; find another opponent"}
+		return nil, &actions.Error{Code: actions.CodeUnderAttack, Message: req.Defender + " is being raided by someone else; find another opponent"}
 	}
-	defer s.mongo.Keeper.Go(context.WithoutCancel(ctx), "mongo:unlock", func(ctx context.Context) error {
-		return s.mongo.Index.UnlockRaid(ctx, l.target, l.raidID)
-	}, nil)
+	defer func() {
+		if err := s.mongo.Index.UnlockRaid(context.WithoutCancel(ctx), req.Defender, req.RaidID); err != nil {
+			s.log.Warn("raid: unlock failed; the lock expires on its own", "raid", req.RaidID, "err", err)
+		}
+	}()
 
-	def, err := s.defenderBase(ctx, l.target, now)
+	res, err := s.defend(ctx, req)
 	if err != nil {
 		return nil, err
 	}
-	res := actions.ResolveRaid(l.raidID, l.player, l.target, l.army, l.trophies, &def, gd, now)
+	// From here the raid has happened: the defender's loss is applied.
 	body, err := json.Marshal(&res)
 	if err != nil {
 		return nil, err
 	}
-	defense := Mail{ID: l.raidID + ":defense", To: l.target, Kind: MailRaidDefense, Created: now.UnixMilli(), Body: body}
-	attack := Mail{ID: l.raidID + ":attack", To: l.player, Kind: MailRaidAttack, Created: now.UnixMilli(), Body: body}
-	if err := s.sendMail(ctx, defense); err != nil {
-		return nil, fmt.Errorf("raid %s: %w", l.raidID, err)
-	}
-	// The defender's loss is durable: from here the raid has happened.
-	if err := s.sendMail(ctx, attack); err != nil {
-		// Rare: MongoDB failed between the two writes. The attacker's
-		// gains are still applied if it is online here; otherwise lost.
-		s.log.Error("raid: attacker's mail not sent", "raid", l.raidID, "err", err)
-	}
-	s.deliver(defense)
-	s.deliver(attack)
-	s.emit(Event{Time: now, Player: l.player, Kind: "raid", Name: l.target, OK: true,
-		Deltas: res.Loot, Extra: map[string]any{"raid_id": l.raidID, "stars": res.Stars, "destruction": res.Destruction}})
+	s.deliver(ctx, Mail{ID: req.RaidID + ":attack", To: req.Attacker, Kind: MailRaidAttack, Created: now.UnixMilli(), Body: body})
+	s.emit(Event{Time: now, Player: req.Attacker, Kind: "raid", Name: req.Defender, OK: true,
+		Deltas: res.Loot, Extra: map[string]any{"raid_id": req.RaidID, "stars": res.Stars, "destruction": res.Destruction}})
 	return res, nil
 }
 
-func (s *Store) sendMail(ctx context.Context, m Mail) error {
-	return s.mongoDo(ctx, "mongo:mail_send", func(ctx context.Context) error { return s.mongo.Mail.Send(ctx, m) })
+// defend settles the defender's side of req and returns the result.
+func (s *Store) defend(ctx context.Context, req *actions.RaidRequest) (actions.RaidResult, error) {
+	for try := 0; try < defendTries; try++ {
+		var res actions.RaidResult
+		if s.withOnline(req.Defender, func(o *Online) {
+			var line actions.RaidLogEntry
+			res, line = actions.Defend(&o.p.Base, req, s.gd.Current(), s.cfg.Now())
+			pushCapped(&o.p.Raids, line, maxRaids)
+			o.changes++
+			if o.conn != nil {
+				body, _ := json.Marshal(&res)
+				o.conn.Push(event(EventRaided, map[string]any{"raid": json.RawMessage(body)}))
+			}
+		}) {
+			return res, nil
+		}
+		res, err := s.defendOffline(ctx, req)
+		if !errors.Is(err, ErrPrecondition) {
+			return res, err
+		}
+	}
+	return actions.RaidResult{}, &actions.Error{Code: actions.CodeUnderAttack, Message: req.Defender + " is busy; find another opponent"}
 }
 
-// defenderBase is a read-only copy of id's base, caught up to now.
-func (s *Store) defenderBase(ctx context.Context, id string, now time.Time) (actions.Base, error) {
-	var live *actions.Base
-	s.withOnline(id, func(o *Online) {
-		actions.CatchUp(&o.p.Base, s.gd.Current(), now)
-		b := o.p.Base.Clone()
-		live = &b
-	})
-	if live != nil {
-		return *live, nil
-	}
+// defendOffline settles the defense on the defender's saved object. It
+// returns ErrPrecondition when the object changed between read and write.
+func (s *Store) defendOffline(ctx context.Context, req *actions.RaidRequest) (actions.RaidResult, error) {
+	key, now := Key(req.Defender), s.cfg.Now()
 	var data []byte
+	var etag string
 	missing := false
 	err := s.s3.Do(ctx, "s3:get", func(ctx context.Context) error {
 		var err error
-		data, _, err = s.blobs.Get(ctx, Key(id))
+		data, etag, err = s.blobs.Get(ctx, key)
 		if errors.Is(err, ErrNotFound) {
 			missing, err = true, nil
 		}
 		return err
 	})
 	if missing {
-		return actions.Base{}, &actions.Error{Code: CodeNoOpponent, Message: id + " has no base"}
+		return actions.RaidResult{}, &actions.Error{Code: actions.CodeNoOpponent, Message: req.Defender + " has no base"}
 	}
 	if err != nil {
-		return actions.Base{}, fmt.Errorf("load defender %s: %w: %w", id, ErrUnavailable, err)
+		return actions.RaidResult{}, fmt.Errorf("load defender %s: %w: %w", req.Defender, ErrUnavailable, err)
 	}
 	p, err := decodePlayer(data)
 	if err != nil {
-		return actions.Base{}, err
+		return actions.RaidResult{}, err
 	}
-	actions.CatchUp(&p.Base, s.gd.Current(), now)
-	return p.Base, nil
+	if p.Lease.Owner != "" && p.Lease.Owner != s.cfg.ServerID && p.Lease.Until > now.UnixMilli() {
+		return actions.RaidResult{}, &actions.Error{Code: actions.CodeUnderAttack, Message: req.Defender + " is online elsewhere; find another opponent"}
+	}
+	res, line := actions.Defend(&p.Base, req, s.gd.Current(), now)
+	pushCapped(&p.Raids, line, maxRaids)
+	if data, err = encodePlayer(&p); err != nil {
+		return actions.RaidResult{}, err
+	}
+	if _, err := s.putExact(ctx, key, data, etag); err != nil {
+		if errors.Is(err, ErrPrecondition) {
+			return actions.RaidResult{}, err
+		}
+		return actions.RaidResult{}, fmt.Errorf("save defender %s: %w: %w", req.Defender, ErrUnavailable, err)
+	}
+	s.publish(&p, now)
+	return res, nil
 }
 
-// deliver applies m at once if its player is online here. The mail stays
-// in MongoDB until the save that holds its effect has landed.
-func (s *Store) deliver(m Mail) {
+// putExact replaces the object at key if it is still the version etag. A
+// 412 on a retry whose first try landed is recognised by the bytes.
+func (s *Store) putExact(ctx context.Context, key string, data []byte, etag string) (string, error) {
+	var out string
+	err := s.s3.Do(ctx, "s3:put", func(ctx context.Context) error {
+		var err error
+		out, err = s.blobs.Put(ctx, key, data, Cond{IfMatch: etag})
+		return err
+	})
+	if !errors.Is(err, ErrPrecondition) {
+		return out, err
+	}
+	var got []byte
+	if gerr := s.s3.Do(ctx, "s3:get", func(ctx context.Context) error {
+		var err error
+		got, out, err = s.blobs.Get(ctx, key)
+		return err
+	}); gerr == nil && bytes.Equal(got, data) {
+		s.counts.WriteConfirmed.Add(1)
+		return out, nil
+	}
+	return "", err
+}
+
+// deliver applies m at once if its player is online here; otherwise it
+// goes to the mailbox for the next load. A player whose load raced the
+// send (its mailbox read before the mail landed) gets it applied here.
+// Undeliverable mail is logged and counted: the attacker loses its gains.
+func (s *Store) deliver(ctx context.Context, m Mail) {
+	apply := func(o *Online) { s.applyMail(o, m) }
+	if s.withOnline(m.To, apply) {
+		return
+	}
+	if err := s.mongo.Mail.Send(ctx, m); err != nil {
+		s.counts.MailLost.Add(1)
+		s.log.Error("raid: attacker offline and its mail not sent; its gains are lost", "mail", m.ID, "to", m.To, "err", err)
+		return
+	}
 	s.withOnline(m.To, func(o *Online) {
-		if s.applyMail(o, m) && o.conn != nil && m.Kind == MailRaidDefense {
-			o.conn.Push(event(EventRaided, map[string]any{"raid": json.RawMessage(m.Body)}))
-		}
+		s.applyMail(o, m)
+		o.mailDone = append(o.mailDone, m.ID)
 	})
 }
 
-// applyMail applies m to o once (o.mu held) and queues its deletion for
-// after the next save. It reports whether m was new.
+// applyMail applies m to o once (o.mu held); mail that came from the
+// mailbox is deleted after the next save. It reports whether m was new.
 func (s *Store) applyMail(o *Online, m Mail) bool {
 	p := &o.p
-	o.mailDone = append(o.mailDone, m.ID)
 	if p.applied(m.ID) {
 		return false
 	}
@@ -141,59 +192,83 @@ func (s *Store) applyMail(o *Online, m Mail) bool {
 	}
 	gd, now := s.gd.Current(), s.cfg.Now()
 	switch m.Kind {
-	case MailRaidDefense:
-		pushCapped(&p.Raids, actions.ApplyRaidDefense(&p.Base, gd, &res, now), maxRaids)
 	case MailRaidAttack:
 		pushCapped(&p.Raids, actions.ApplyRaidAttack(&p.Base, gd, &res, now), maxRaids)
-		s.settleAttack(o, m, &res, now)
+		if seq, ok := attackSeq(o.id, res.RaidID); ok {
+			s.settle(o, AsyncResult{Seq: seq, Name: actions.Attack, OK: true, Result: m.Body, At: now.UnixMilli()})
+		}
+		p.RaidsOut = max(0, p.RaidsOut-1)
 	default:
 		s.log.Error("mail: unknown kind; dropped", "player", o.id, "mail", m.ID, "kind", m.Kind)
+		return false
 	}
 	pushCapped(&p.Applied, m.ID, maxApplied)
 	o.changes++
 	return true
 }
 
-// pendingMail reads id's mailbox at load. MongoDB being down does not stop
-// a login: the mail waits for the next load.
-func (s *Store) pendingMail(ctx context.Context, id string) []Mail {
-	if s.mongo == nil || s.mongo.Mail == nil {
-		return nil
+// attackSeq is the seq of self's attack that raid id raidID answers.
+func attackSeq(self, raidID string) (int64, bool) {
+	rest, ok := strings.CutPrefix(raidID, self+"-")
+	if !ok {
+		return 0, false
 	}
-	var mail []Mail
-	err := s.mongoDo(ctx, "mongo:mail_pending", func(ctx context.Context) error {
-		var err error
-		mail, err = s.mongo.Mail.Pending(ctx, id)
-		return err
-	})
-	if err != nil {
-		s.log.Warn("mailbox unreadable at load; mail waits for the next load", "player", id, "err", err)
-		return nil
+	seq, err := strconv.ParseInt(rest, 10, 64)
+	return seq, err == nil
+}
+
+// readMail fetches id's mailbox after a load, without holding the sign-in
+// up: mail that arrives is applied through the player's lock. MongoDB
+// being down leaves the mail for the next load.
+func (s *Store) readMail(id string, raidsOut int) {
+	if s.mongo.Mail == nil || raidsOut == 0 {
+		return
 	}
-	return mail
+	s.async.wg.Add(1)
+	go func() {
+		defer s.async.wg.Done()
+		ctx, cancel := context.WithTimeout(context.Background(), mailBudget)
+		defer cancel()
+		mail, err := s.mongo.Mail.Pending(ctx, id)
+		if err != nil {
+			s.log.Warn("mailbox unreadable after load; mail waits for the next load", "player", id, "err", err)
+			return
+		}
+		s.withOnline(id, func(o *Online) {
+			for _, m := range mail {
+				s.applyMail(o, m)
+				o.mailDone = append(o.mailDone, m.ID)
+			}
+			// What is not here now never comes: a raid that failed while
+			// the player was away sends nothing, and one still running
+			// finds the player online (deliver).
+			o.p.RaidsOut = 0
+		})
+	}()
 }
 
 // afterSave runs once a save of o has landed: mail whose effects it holds
-// is deleted, and the player index gets the new summary. Both go through
-// the mongo bookkeeper without holding anyone up.
-func (s *Store) afterSave(o *Online, mailDone []string, sum Summary) {
-	if s.mongo == nil {
+// is forgotten, and the player index gets the new summary. Neither waits.
+func (s *Store) afterSave(mailDone []string, sum Summary) {
+	u := s.mongo.Updates
+	if u == nil {
 		return
 	}
-	ctx := context.Background()
-	if len(mailDone) > 0 && s.mongo.Mail != nil {
-		s.mongo.Keeper.Go(ctx, "mongo:mail_delete", func(ctx context.Context) error {
-			return s.mongo.Mail.Delete(ctx, mailDone)
-		}, nil)
+	if len(mailDone) > 0 {
+		u.Forget(mailDone)
 	}
-	if s.mongo.Index != nil {
-		s.mongo.Keeper.Go(ctx, "mongo:upsert", func(ctx context.Context) error {
-			return s.mongo.Index.Upsert(ctx, sum)
-		}, nil)
+	u.Publish(sum)
+}
+
+// publish sends p's summary to the index (after a save that is not o's,
+// such as an offline defender's).
+func (s *Store) publish(p *Player, now time.Time) {
+	if s.mongo.Updates != nil {
+		s.mongo.Updates.Publish(s.summary(p, now))
 	}
 }
 
-// summary is o's index entry (o.mu held).
+// summary is p's index entry.
 func (s *Store) summary(p *Player, now time.Time) Summary {
 	bs := actions.Summary(&p.Base, s.gd.Current())
 	return Summary{ID: p.ID, TownHall: bs.TownHall, Trophies: bs.Trophies, BaseValue: bs.Value,
@@ -202,33 +277,7 @@ func (s *Store) summary(p *Player, now time.Time) Summary {
 
 // emit records an analytics event, if analytics are configured.
 func (s *Store) emit(e Event) {
-	if s.mongo != nil && s.mongo.Analytics != nil {
+	if s.mongo.Analytics != nil {
 		s.mongo.Analytics.Emit(e)
 	}
-}
-
-// settleAttack makes the attack's own seq answer with the raid when the
-// result arrives by mail: the attacker logged out while its raid was in
-// flight, and this is its next load. (Online, completeAsync does it.)
-func (s *Store) settleAttack(o *Online, m Mail, res *actions.RaidResult, now time.Time) {
-	prefix := o.id + "-"
-	if len(res.RaidID) <= len(prefix) || res.RaidID[:len(prefix)] != prefix {
-		return
-	}
-	seq, err := strconv.ParseInt(res.RaidID[len(prefix):], 10, 64)
-	if err != nil {
-		return
-	}
-	for _, a := range o.p.Async {
-		if a.Seq == seq {
-			return // already answered
-		}
-	}
-	r := AsyncResult{Seq: seq, Name: ActionAttack, OK: true, Result: m.Body, At: now.UnixMilli()}
-	for i := range o.p.Replies {
-		if o.p.Replies[i].Seq == seq {
-			o.p.Replies[i] = Reply{Seq: seq, OK: true, Result: m.Body}
-		}
-	}
-	pushCapped(&o.p.Async, r, maxAsync)
 }

@@ -5,26 +5,22 @@ import (
 	"encoding/json"
 	"errors"
 	"time"
+
+	"rampart/actions"
 )
 
 // The interfaces below are the MongoDB side of the game: the player index
 // behind leaderboards and opponent search, the raid locks, the durable
-// mailbox that carries a raid's effects to an offline player, and the
-// analytics stream. state/mongostore implements them on mongo-driver.
+// mailbox that carries a raid's result to its attacker, and the analytics
+// stream. state/mongostore implements them on mongo-driver, and is the one
+// layer that bookkeeps those calls: state calls them directly.
 
 // ErrNoIndex means the operation needs MongoDB and none is configured.
 var ErrNoIndex = errors.New("no player index configured")
 
-// Summary is the small per-player document the index keeps, upserted on
-// every save.
-type Summary struct {
-	ID          string `json:"id"`
-	TownHall    int    `json:"town_hall"`
-	Trophies    int    `json:"trophies"`
-	BaseValue   int64  `json:"base_value"`
-	ShieldUntil int64  `json:"shield_until"` // Unix ms
-	LastSeen    int64  `json:"last_seen"`    // Unix ms
-}
+// Summary is the small per-player document the index keeps, published
+// after every save.
+type Summary = actions.Rival
 
 // OpponentQuery asks for raid targets.
 type OpponentQuery struct {
@@ -37,9 +33,6 @@ type OpponentQuery struct {
 
 // Index is the player index.
 type Index interface {
-	// Upsert writes s, replacing the player's previous summary. It must
-	// not clear a raid lock.
-	Upsert(ctx context.Context, s Summary) error
 	// Top returns the n players with the most trophies, most first (ties
 	// by id).
 	Top(ctx context.Context, n int) ([]Summary, error)
@@ -75,8 +68,18 @@ type Mailbox interface {
 	Send(ctx context.Context, m Mail) error
 	// Pending returns to's mail, oldest first.
 	Pending(ctx context.Context, to string) ([]Mail, error)
-	// Delete removes mail that has been applied (and saved).
-	Delete(ctx context.Context, ids []string) error
+}
+
+// Updates takes the writes that follow a save. Neither call blocks: the
+// implementation batches them, and drops (and counts) what it cannot
+// send. A dropped summary is written again at the next save; mail whose
+// deletion was dropped is delivered again at a later load, where the
+// player's applied list makes it a no-op.
+type Updates interface {
+	// Publish replaces the player's index entry; the newest per player wins.
+	Publish(s Summary)
+	// Forget deletes mail whose effects a landed save holds.
+	Forget(mailIDs []string)
 }
 
 // Event is one analytics record.

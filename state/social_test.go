@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"slices"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -13,6 +14,7 @@ import (
 	"go.mongodb.org/mongo-driver/v2/mongo"
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
 
+	"rampart/actions"
 	"rampart/bookkeeper"
 	"rampart/gamedata"
 	"rampart/internal/devstores"
@@ -25,21 +27,72 @@ import (
 // world is a store on the embedded S3 server and an embedded FerretDB,
 // the two speaking their real wire protocols, with a hand-moved clock.
 type world struct {
-	t      testing.TB
-	store  *state.Store
-	ms     *mongostore.Store
-	mail   *faultyMail
-	ferret *devstores.Mongo
-	keeper *bookkeeper.Keeper
-	events *mongostore.Analytics
-	now    atomic.Int64
+	t       testing.TB
+	store   *state.Store
+	ms      *mongostore.Store
+	mail    *faultyMail
+	ferret  *devstores.Mongo
+	keeper  *bookkeeper.Keeper
+	events  *mongostore.Analytics
+	updates *mongostore.Updates
+	forget  *faultyUpdates
+	blobs   *heldBlobs
+	now     atomic.Int64
 }
 
-// faultyMail wraps the real mailbox to hold sends back or fail deletes.
+// faultyMail wraps the real mailbox to hold sends back.
 type faultyMail struct {
 	state.Mailbox
-	hold       chan struct{} // when set, Send waits for it to close
-	failDelete atomic.Bool
+	hold chan struct{} // when set, Send waits for it to close
+}
+
+// faultyUpdates wraps the real write-behind to lose mail deletions, as a
+// crash between a save and its deletes would.
+type faultyUpdates struct {
+	state.Updates
+	loseForget atomic.Bool
+}
+
+func (f *faultyUpdates) Forget(ids []string) {
+	if !f.loseForget.Load() {
+		f.Updates.Forget(ids)
+	}
+}
+
+// heldBlobs wraps the real S3 blobs; holdPut makes the next Put of one key
+// wait until release is closed, closing reached when it is held.
+type heldBlobs struct {
+	state.Blobs
+	mu      sync.Mutex
+	key     string
+	reached chan struct{}
+	release chan struct{}
+}
+
+func (h *heldBlobs) holdPut(key string) (reached, release chan struct{}) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.key, h.reached, h.release = key, make(chan struct{}), make(chan struct{})
+	return h.reached, h.release
+}
+
+func (h *heldBlobs) Put(ctx context.Context, key string, data []byte, cond state.Cond) (string, error) {
+	h.mu.Lock()
+	held := h.key == key
+	reached, release := h.reached, h.release
+	if held {
+		h.key = ""
+	}
+	h.mu.Unlock()
+	if held {
+		close(reached)
+		select {
+		case <-release:
+		case <-ctx.Done():
+			return "", ctx.Err()
+		}
+	}
+	return h.Blobs.Put(ctx, key, data, cond)
 }
 
 func (f *faultyMail) Send(ctx context.Context, m state.Mail) error {
@@ -53,22 +106,21 @@ func (f *faultyMail) Send(ctx context.Context, m state.Mail) error {
 	return f.Mailbox.Send(ctx, m)
 }
 
-func (f *faultyMail) Delete(ctx context.Context, ids []string) error {
-	if f.failDelete.Load() {
-		return fmt.Errorf("injected: delete lost in a crash")
-	}
-	return f.Mailbox.Delete(ctx, ids)
+func newWorld(t testing.TB) *world {
+	t.Helper()
+	return newWorldWith(t, 8)
 }
 
-func newWorld(t testing.TB) *world {
+// newWorldWith is newWorld with the mongo keeper's concurrency.
+func newWorldWith(t testing.TB, mongoConcurrency int) *world {
 	t.Helper()
 	w := &world{t: t}
 	w.now.Store(time.Date(2026, 11, 21, 12, 0, 0, 0, time.UTC).UnixMilli())
 	now := func() time.Time { return time.UnixMilli(w.now.Load()) }
 
 	s3 := testenv.EmbeddedS3(t)
-	blobs := state.NewS3Blobs(state.S3Config{Endpoint: s3.Endpoint, Region: "us-east-1", Bucket: "rampart",
-		AccessKey: s3.AccessKey, SecretKey: s3.SecretKey}, aws.Config{})
+	w.blobs = &heldBlobs{Blobs: state.NewS3Blobs(state.S3Config{Endpoint: s3.Endpoint, Region: "us-east-1", Bucket: "rampart",
+		AccessKey: s3.AccessKey, SecretKey: s3.SecretKey}, aws.Config{})}
 	ferret, err := devstores.StartMongo(t.TempDir(), testenv.Discard)
 	if err != nil {
 		t.Fatal(err)
@@ -87,27 +139,30 @@ func newWorld(t testing.TB) *world {
 	}
 	prof := profiler.New()
 	s3k := bookkeeper.New(bookkeeper.Config{Name: "s3", Concurrency: 8, QueueLimit: 100, Timeout: 5 * time.Second, MaxTries: 2, Retryable: state.Retryable})
-	w.keeper = bookkeeper.New(bookkeeper.Config{Name: "mongo", Concurrency: 8, QueueLimit: 100, Timeout: 2 * time.Second, MaxTries: 1, Retryable: mongostore.Retryable})
+	w.keeper = bookkeeper.New(bookkeeper.Config{Name: "mongo", Concurrency: mongoConcurrency, QueueLimit: 1000, Timeout: 2 * time.Second, MaxTries: 1, Retryable: mongostore.Retryable})
 	w.ms, err = mongostore.Open(context.Background(), client, "rampart", w.keeper, testenv.Discard, mongostore.WithNow(now))
 	if err != nil {
 		t.Fatal(err)
 	}
 	w.mail = &faultyMail{Mailbox: w.ms}
 	w.events = mongostore.NewAnalytics(w.ms, mongostore.AnalyticsConfig{})
+	w.updates = mongostore.NewUpdates(w.ms, mongostore.UpdatesConfig{})
+	w.forget = &faultyUpdates{Updates: w.updates}
 	runCtx, stop := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() { defer close(done); w.events.Run(runCtx) }()
 	t.Cleanup(func() { stop(); <-done })
-	w.store = state.NewStore(state.Config{ServerID: "social", Now: now}, blobs, s3k, gamedata.NewHolder(gd),
-		state.NewSigner([]byte("0123456789abcdef0123456789abcdef")), prof, testenv.Discard)
-	w.store.UseMongo(&state.Mongo{Index: w.ms, Mail: w.mail, Analytics: w.events, Keeper: w.keeper})
+	w.store = state.NewStore(state.Config{ServerID: "social", Now: now}, state.Deps{Blobs: w.blobs, S3: s3k,
+		GameData: gamedata.NewHolder(gd), Signer: state.NewSigner([]byte("0123456789abcdef0123456789abcdef")),
+		Profiler: prof, Log: testenv.Discard,
+		Mongo: state.Mongo{Index: w.ms, Updates: w.forget, Mail: w.mail, Analytics: w.events}})
 	return w
 }
 
 func (w *world) advance(d time.Duration) { w.now.Add(d.Milliseconds()) }
 
-// settle waits for the asynchronous actions and the bookkeeper's
-// fire-and-forget calls (index upserts, mail deletes) to land.
+// settle waits for the asynchronous actions and mailbox reads, then
+// writes the index entries and mail deletes they queued.
 func (w *world) settle() {
 	w.t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
@@ -115,6 +170,7 @@ func (w *world) settle() {
 	if err := w.store.WaitAsync(ctx); err != nil {
 		w.t.Fatal(err)
 	}
+	w.updates.Flush(ctx) // with MongoDB down it fails; what it drops is counted
 	if err := w.keeper.WaitIdle(ctx); err != nil {
 		w.t.Fatal(err)
 	}
@@ -298,32 +354,44 @@ func raid(t *testing.T, att *player, def string) state.Reply {
 	return att.act("attack", `{"opponent_id":"`+def+`"}`)
 }
 
+// gold is a player's gold as the store has it now.
+func (p *player) gold() int64 { return p.view().Base.Res["gold"] }
+
+// raidResult decodes an attack's reply.
+func raidResult(t *testing.T, r state.Reply) actions.RaidResult {
+	t.Helper()
+	if !r.OK {
+		t.Fatalf("attack: %+v", r.Error)
+	}
+	var res actions.RaidResult
+	if err := json.Unmarshal(r.Result, &res); err != nil {
+		t.Fatal(err)
+	}
+	return res
+}
+
+// An offline defender's side is settled on its saved object: nothing waits
+// in its mailbox, its next login sees the raid, and the attacker got
+// exactly what the defender lost.
 func TestRaidDefenderOffline(t *testing.T) {
 	w := newWorld(t)
 	def := w.login("defender")
 	def.logout()
 	att := w.login("attacker")
 	att.armUp(10)
+	attGold := att.gold()
 
-	r := raid(t, att, "defender")
-	if !r.OK {
-		t.Fatalf("attack: %+v", r.Error)
-	}
-	var res struct {
-		RaidID string           `json:"raid_id"`
-		Loot   map[string]int64 `json:"loot"`
-		DT     int              `json:"defender_trophies"`
-	}
-	json.Unmarshal(r.Result, &res)
+	res := raidResult(t, raid(t, att, "defender"))
 	av := att.view()
 	if len(av.Raids) != 1 || len(av.Base.Army) != 0 {
 		t.Fatalf("attacker after the raid: raids %d, army %v", len(av.Raids), av.Base.Army)
 	}
-	pending, err := w.ms.Pending(context.Background(), "defender")
-	if err != nil || len(pending) != 1 {
-		t.Fatalf("defender's mailbox: %d messages (%v), want 1", len(pending), err)
+	if got, want := av.Base.Res["gold"], attGold+res.Loot["gold"]; got != want {
+		t.Errorf("attacker gold %d, want %d + loot %d", got, attGold, res.Loot["gold"])
 	}
-
+	if pending, err := w.ms.Pending(context.Background(), "defender"); err != nil || len(pending) != 0 {
+		t.Fatalf("defender's mailbox: %d messages (%v), want none: the raid settled on its object", len(pending), err)
+	}
 	def = w.login("defender")
 	dv := def.view()
 	if len(dv.Raids) != 1 {
@@ -332,12 +400,13 @@ func TestRaidDefenderOffline(t *testing.T) {
 	if gold := dv.Base.Res["gold"]; gold != 1000-res.Loot["gold"] {
 		t.Errorf("defender gold %d, want %d after losing %d", gold, 1000-res.Loot["gold"], res.Loot["gold"])
 	}
-	if pending, _ := w.ms.Pending(context.Background(), "defender"); len(pending) != 0 {
-		t.Errorf("mail still pending after the save that applied it: %d", len(pending))
-	}
-	// The replayed battle is the same battle.
-	if r2 := att.act("attack", `{"opponent_id":"defender"}`); code(r2) != "no_opponent" {
+	if r2 := att.act("attack", `{"opponent_id":"defender"}`); code(r2) != actions.CodeNoOpponent {
 		t.Errorf("a second attack without a new offer: %+v", r2)
+	}
+	// The battle is a function of the raid id: resolving the same request
+	// on the same base gives the same result.
+	if a := attacks(av); len(a) != 1 || a[0].Seq != att.seq-1 {
+		t.Errorf("attacker's attack answers %+v, want one, for the attack's seq %d", a, att.seq-1)
 	}
 }
 
@@ -346,12 +415,17 @@ func TestRaidDefenderOnline(t *testing.T) {
 	def := w.login("defender")
 	att := w.login("attacker")
 	att.armUp(10)
-	if r := raid(t, att, "defender"); !r.OK {
-		t.Fatalf("attack: %+v", r.Error)
-	}
+	before := def.gold() + att.gold()
+	res := raidResult(t, raid(t, att, "defender"))
 	dv := def.view()
 	if len(dv.Raids) != 1 {
 		t.Fatalf("online defender's raids = %d, want 1 at once", len(dv.Raids))
+	}
+	if after := def.gold() + att.gold(); after != before {
+		t.Fatalf("gold of both sides %d before, %d after a raid looting %d", before, after, res.Loot["gold"])
+	}
+	if a := attacks(att.view()); len(a) != 1 {
+		t.Fatalf("attacker's attack answers = %d, want 1 for one attack", len(a))
 	}
 	def.logout()
 	def = w.login("defender")
@@ -360,31 +434,33 @@ func TestRaidDefenderOnline(t *testing.T) {
 	}
 }
 
+// The defender logs in between the raid's read of its object and the
+// write back: the write loses, the raid looks again, finds the defender
+// online and settles on the live base. Applied once, nothing created.
 func TestRaidDefenderLogsInDuringRaid(t *testing.T) {
 	w := newWorld(t)
-	def := w.login("defender")
-	def.logout()
+	w.login("defender").logout()
 	att := w.login("attacker")
 	att.armUp(10)
 	att.must("find_opponent", `{"retry":5}`)
+	attGold := att.gold()
 
-	w.mail.hold = make(chan struct{})
+	reached, release := w.blobs.holdPut(state.Key("defender"))
 	att.seq++
 	r, _, err := w.store.Apply(att.sess, []state.Action{{Seq: att.seq, Name: "attack", Args: json.RawMessage(`{"opponent_id":"defender"}`)}})
 	if err != nil || !r[0].Pending {
 		t.Fatalf("attack: %+v %v", r, err)
 	}
-	// The raid is between its battle and its mail when the defender logs in.
-	res, err := w.store.Login(context.Background(), "defender")
-	if err != nil {
-		t.Fatal(err)
-	}
-	close(w.mail.hold)
+	<-reached // the raid has read the object and holds its write
+	def := w.login("defender")
+	close(release)
 	w.settle()
-	sess, _ := w.store.Authenticate(res.Session)
-	def = &player{w: w, id: "defender", sess: sess}
+	res := raidResult(t, att.view().asyncReply(t, att.seq))
 	if n := len(def.view().Raids); n != 1 {
 		t.Fatalf("defender who logged in mid-raid has %d raids, want 1", n)
+	}
+	if got, want := def.gold()+att.gold(), 1000+attGold; got != want {
+		t.Fatalf("gold of both sides %d, want %d (loot %d moved, none created)", got, want, res.Loot["gold"])
 	}
 	def.logout()
 	if n := len(w.login("defender").view().Raids); n != 1 {
@@ -392,40 +468,72 @@ func TestRaidDefenderLogsInDuringRaid(t *testing.T) {
 	}
 }
 
+// attacks are the attack answers in the player's async list.
+func attacks(v view) []state.AsyncResult {
+	var out []state.AsyncResult
+	for _, a := range v.Async {
+		if a.Name == actions.Attack {
+			out = append(out, a)
+		}
+	}
+	return out
+}
+
+// asyncReply is the answer to seq in the player's async list.
+func (v view) asyncReply(t *testing.T, seq int64) state.Reply {
+	t.Helper()
+	for _, a := range v.Async {
+		if a.Seq == seq {
+			return state.Reply{Seq: a.Seq, OK: a.OK, Result: a.Result, Error: a.Error}
+		}
+	}
+	t.Fatalf("no async result for seq %d in %+v", seq, v.Async)
+	return state.Reply{}
+}
+
 // A crash between applying mail and deleting it: the mail comes again at
-// the next load and is recognised.
+// a later load that reads the mailbox, and is recognised.
 func TestMailAppliesOnce(t *testing.T) {
 	w := newWorld(t)
-	def := w.login("defender")
-	def.logout()
-	body, _ := json.Marshal(map[string]any{"raid_id": "x-1", "attacker": "x", "defender": "defender",
-		"loot": map[string]int64{"gold": 100}, "defender_trophies": 0, "stars": 1})
-	m := state.Mail{ID: "x-1:defense", To: "defender", Kind: state.MailRaidDefense, Body: body}
-	for range 2 { // delivered twice
+	away := func(p *player) { // logs out with a raid's result outstanding
+		t.Helper()
+		if err := w.store.SetRaidsOut(p.sess, 1); err != nil {
+			t.Fatal(err)
+		}
+		p.logout()
+	}
+	away(w.login("x"))
+	body, _ := json.Marshal(actions.RaidResult{RaidID: "x-1", Attacker: "x", Defender: "d",
+		Loot: map[string]int64{"gold": 100}, Stars: 1})
+	m := state.Mail{ID: "x-1:attack", To: "x", Kind: state.MailRaidAttack, Body: body}
+	for range 2 { // sent twice
 		if err := w.ms.Send(context.Background(), m); err != nil {
 			t.Fatal(err)
 		}
 	}
-	w.mail.failDelete.Store(true)
-	def = w.login("defender")
-	if v := def.view(); len(v.Raids) != 1 || v.Base.Res["gold"] != 900 {
-		t.Fatalf("first load: raids %d gold %d, want 1 and 900", len(v.Raids), v.Base.Res["gold"])
+	w.forget.loseForget.Store(true)
+	att := w.login("x")
+	if v := att.view(); len(v.Raids) != 1 || v.Base.Res["gold"] != 1100 || len(v.Async) != 1 {
+		t.Fatalf("first load: raids %d gold %d async %d, want 1, 1100 and 1", len(v.Raids), v.Base.Res["gold"], len(v.Async))
 	}
-	def.logout()
-	if pending, _ := w.ms.Pending(context.Background(), "defender"); len(pending) != 1 {
+	away(att)
+	if pending, _ := w.ms.Pending(context.Background(), "x"); len(pending) != 1 {
 		t.Fatalf("the crash left %d messages, want 1", len(pending))
 	}
-	w.mail.failDelete.Store(false)
-	def = w.login("defender")
-	if v := def.view(); len(v.Raids) != 1 || v.Base.Res["gold"] != 900 {
-		t.Fatalf("after redelivery: raids %d gold %d, want still 1 and 900", len(v.Raids), v.Base.Res["gold"])
+	w.forget.loseForget.Store(false)
+	att = w.login("x")
+	if v := att.view(); len(v.Raids) != 1 || v.Base.Res["gold"] != 1100 {
+		t.Fatalf("after redelivery: raids %d gold %d, want still 1 and 1100", len(v.Raids), v.Base.Res["gold"])
 	}
-	def.logout()
-	if pending, _ := w.ms.Pending(context.Background(), "defender"); len(pending) != 0 {
+	att.logout()
+	if pending, _ := w.ms.Pending(context.Background(), "x"); len(pending) != 0 {
 		t.Fatalf("redelivered mail not deleted: %d left", len(pending))
 	}
 }
 
+// MongoDB stops: play goes on with its real codes, raids answer
+// unavailable with the army refunded, analytics drops are counted, and
+// players still sign in and out (sign-in does not wait on MongoDB).
 func TestMongoDown(t *testing.T) {
 	w := newWorld(t)
 	def := w.login("defender")
@@ -441,18 +549,29 @@ func TestMongoDown(t *testing.T) {
 	before := w.events.Stats()
 
 	w.ferret.Close()
-	if r := att.act("ping", `{}`); !r.OK {
-		t.Fatalf("ping with MongoDB down: %+v", r)
+	tests := []struct {
+		name, args string
+		code       string
+	}{
+		{"ping", `{}`, ""},
+		{"collect", `{}`, ""},
+		{"attack", `{"opponent_id":"defender"}`, actions.CodeUnavailable},
+		{"leaderboard", `{}`, actions.CodeUnavailable},
 	}
-	if r := att.act("collect", `{}`); code(r) == "unavailable" {
-		t.Fatalf("collect with MongoDB down: %+v", r)
-	}
-	r := att.act("attack", `{"opponent_id":"defender"}`)
-	if code(r) != "unavailable" {
-		t.Fatalf("attack with MongoDB down: %+v, want unavailable", r)
+	for _, tt := range tests {
+		if r := att.act(tt.name, tt.args); code(r) != tt.code {
+			t.Errorf("%s with MongoDB down: %+v, want code %q", tt.name, r, tt.code)
+		}
 	}
 	if got := att.view().Base.Army["militia"]; got != 5 {
 		t.Errorf("army after a failed raid = %d, want the 5 militia back", got)
+	}
+	newcomer := w.login("newcomer")
+	if r := newcomer.act("ping", `{}`); !r.OK {
+		t.Errorf("newcomer's ping with MongoDB down: %+v", r)
+	}
+	if err := w.store.Logout(context.Background(), newcomer.sess); err != nil {
+		t.Errorf("logout with MongoDB down: %v", err)
 	}
 	w.events.Flush(flushCtx)
 	after := w.events.Stats()
@@ -471,27 +590,173 @@ func TestAttackerLogsOutMidRaid(t *testing.T) {
 	att.armUp(10)
 	att.must("find_opponent", `{"retry":5}`)
 
-	w.mail.hold = make(chan struct{})
+	reached, release := w.blobs.holdPut(state.Key("defender"))
 	att.seq++
 	attackSeq := att.seq
 	if r, _, err := w.store.Apply(att.sess, []state.Action{{Seq: attackSeq, Name: "attack", Args: json.RawMessage(`{"opponent_id":"defender"}`)}}); err != nil || !r[0].Pending {
 		t.Fatalf("attack: %+v %v", r, err)
 	}
+	<-reached
 	if err := w.store.Logout(context.Background(), att.sess); err != nil {
 		t.Fatalf("logout mid-raid: %v", err)
 	}
-	close(w.mail.hold)
+	close(release)
 	w.settle()
+	if pending, err := w.ms.Pending(context.Background(), "attacker"); err != nil || len(pending) != 1 {
+		t.Fatalf("offline attacker's mailbox: %d (%v), want its raid", len(pending), err)
+	}
 
 	att = w.login("attacker")
 	v := att.view()
-	if len(v.Raids) != 1 || len(v.Async) == 0 || v.Async[len(v.Async)-1].Seq != attackSeq || !v.Async[len(v.Async)-1].OK {
-		t.Fatalf("after the next login: raids %d, async %+v; want the raid applied and seq %d answered", len(v.Raids), v.Async, attackSeq)
+	if a := attacks(v); len(v.Raids) != 1 || len(a) != 1 || a[0].Seq != attackSeq || !a[0].OK {
+		t.Fatalf("after the next login: raids %d, attack answers %+v; want the raid applied and seq %d answered once", len(v.Raids), a, attackSeq)
 	}
 	r, _, _ := w.store.Apply(att.sess, []state.Action{{Seq: attackSeq, Name: "attack"}})
 	if !r[0].Duplicate || !r[0].OK || r[0].Pending {
 		t.Fatalf("resent attack seq: %+v, want the final result as a duplicate", r[0])
 	}
+}
+
+// Twenty raids at once through a mongo keeper of concurrency 2: every one
+// finishes (no slot is held while waiting for another), and each attacker
+// has one answer.
+func TestConcurrentRaidsNarrowKeeper(t *testing.T) {
+	w := newWorldWith(t, 2)
+	const n = 20
+	atts := make([]*player, n)
+	for i := range n {
+		w.login(fmt.Sprintf("def%02d", i)).logout()
+		atts[i] = w.login(fmt.Sprintf("att%02d", i))
+		atts[i].armUp(5)
+	}
+	for i, a := range atts {
+		a.must("find_opponent", `{"retry":5}`)
+		a.seq++
+		// Point each attacker at its own defender, whatever was offered.
+		if err := w.store.SetOffer(a.sess, fmt.Sprintf("def%02d", i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var wg sync.WaitGroup
+	for i, a := range atts {
+		wg.Go(func() {
+			r, _, err := w.store.Apply(a.sess, []state.Action{{Seq: a.seq, Name: "attack",
+				Args: json.RawMessage(fmt.Sprintf(`{"opponent_id":"def%02d"}`, i))}})
+			if err != nil || !r[0].Pending {
+				t.Errorf("attack %d: %+v %v", i, r, err)
+			}
+		})
+	}
+	wg.Wait()
+	w.settle()
+	for _, a := range atts {
+		if got := attacks(a.view()); len(got) != 1 || !got[0].OK {
+			t.Errorf("%s: attack answers %+v, want one successful raid", a.id, got)
+		}
+	}
+}
+
+// 100 sign-ins of new players from 32 goroutines on a fresh store: all
+// succeed, and the index ends up with every one of them.
+func TestSignInBurst(t *testing.T) {
+	w := newWorld(t)
+	const n, workers = 100, 32
+	ids := make(chan string, n)
+	for i := range n {
+		ids <- fmt.Sprintf("burst%03d", i)
+	}
+	close(ids)
+	var wg sync.WaitGroup
+	var failed atomic.Int64
+	for range workers {
+		wg.Go(func() {
+			for id := range ids {
+				if _, err := w.store.Login(context.Background(), id); err != nil {
+					failed.Add(1)
+					t.Errorf("login %s: %v", id, err)
+				}
+			}
+		})
+	}
+	wg.Wait()
+	w.settle()
+	if failed.Load() != 0 {
+		t.Fatalf("%d of %d sign-ins failed", failed.Load(), n)
+	}
+	if got := w.store.OnlineCount(); got != n {
+		t.Errorf("online %d, want %d", got, n)
+	}
+	top, err := w.ms.Top(context.Background(), 1000)
+	if err != nil || len(top) != n {
+		t.Fatalf("index has %d players (%v), want %d", len(top), err, n)
+	}
+}
+
+// Raids against defenders who spend at the same moment (a town hall
+// upgrade costing all their gold): resources are conserved over all
+// players. The loot is exactly what the defender lost, and a defender
+// never pays both the loot and an upgrade it could no longer afford.
+func TestRaidsConserveResourcesUnderConcurrentSpending(t *testing.T) {
+	const n = 8
+	w := newWorld(t)
+	cost := thUpgradeCost(t)
+	type pair struct{ att, def *player }
+	pairs := make([]pair, n)
+	var before int64
+	for i := range n {
+		pairs[i].def = w.login(fmt.Sprintf("spender%d", i))
+		pairs[i].att = w.login(fmt.Sprintf("raider%d", i))
+		pairs[i].att.armUp(20)
+	}
+	for _, p := range pairs { // armUp moves the clock: offers and balances after it
+		if err := w.store.SetOffer(p.att.sess, p.def.id); err != nil {
+			t.Fatal(err)
+		}
+		before += p.def.gold() + p.att.gold()
+	}
+	var wg sync.WaitGroup
+	spent := make([]int64, n)
+	for i, p := range pairs {
+		p.att.seq++
+		p.def.seq++
+		wg.Go(func() {
+			r, _, err := p.att.w.store.Apply(p.att.sess, []state.Action{{Seq: p.att.seq, Name: "attack",
+				Args: json.RawMessage(`{"opponent_id":"` + p.def.id + `"}`)}})
+			if err != nil || !r[0].Pending {
+				t.Errorf("attack %d: %+v %v", i, r, err)
+			}
+		})
+		wg.Go(func() {
+			r, _, err := p.def.w.store.Apply(p.def.sess, []state.Action{{Seq: p.def.seq, Name: "upgrade_building",
+				Args: json.RawMessage(`{"building_id":"b1"}`)}})
+			if err == nil && r[0].OK {
+				spent[i] = cost
+			}
+		})
+	}
+	wg.Wait()
+	w.settle()
+	var after, totalSpent int64
+	for i, p := range pairs {
+		if r := p.att.view().asyncReply(t, p.att.seq); !r.OK {
+			t.Errorf("raid %d: %+v", i, r.Error)
+		}
+		after += p.def.gold() + p.att.gold()
+		totalSpent += spent[i]
+	}
+	if after+totalSpent != before {
+		t.Fatalf("gold over all players: %d before, %d after + %d spent = %d: resources were %s",
+			before, after, totalSpent, after+totalSpent, map[bool]string{true: "created", false: "destroyed"}[after+totalSpent > before])
+	}
+}
+
+func thUpgradeCost(t *testing.T) int64 {
+	t.Helper()
+	gd, err := gamedata.Embedded()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return gd.TownHall().Level(2).Cost["gold"]
 }
 
 // BenchmarkRaidLatency measures raids end to end on the embedded stores:

@@ -74,7 +74,7 @@ type Store struct {
 
 	counts Counts
 
-	mongo *Mongo // nil: no MongoDB
+	mongo Mongo // its nil parts are switched off
 	async asyncState
 }
 
@@ -90,11 +90,31 @@ type Counts struct {
 	// WriteConfirmed counts 412s that turned out to be our own earlier
 	// try, landed after all.
 	WriteConfirmed atomic.Int64 `json:"-"`
+	// MailLost counts raid results for an offline attacker that could not
+	// be sent to its mailbox.
+	MailLost atomic.Int64 `json:"-"`
 }
 
-// NewStore returns a store of players kept in blobs, every S3 call going
-// through the s3 bookkeeper and timed in prof.
-func NewStore(cfg Config, blobs Blobs, s3 *bookkeeper.Keeper, gd *gamedata.Holder, signer *Signer, prof *profiler.Profiler, log *slog.Logger) *Store {
+// Deps are what a Store is built on.
+type Deps struct {
+	Blobs Blobs
+	// S3 is the bookkeeper every Blobs call goes through.
+	S3       *bookkeeper.Keeper
+	GameData *gamedata.Holder
+	Signer   *Signer
+	Profiler *profiler.Profiler
+	Log      *slog.Logger
+	// Mongo is the MongoDB side; its adapters bookkeep their own calls.
+	Mongo Mongo
+}
+
+// NewStore returns a store of players kept in d.Blobs, every S3 call going
+// through d.S3 and timed in d.Profiler.
+func NewStore(cfg Config, d Deps) *Store {
+	prof, log := d.Profiler, d.Log
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
 	if cfg.Autosave <= 0 {
 		cfg.Autosave = 30 * time.Second
 	}
@@ -119,13 +139,13 @@ func NewStore(cfg Config, blobs Blobs, s3 *bookkeeper.Keeper, gd *gamedata.Holde
 	if cfg.ServerID == "" {
 		cfg.ServerID = "rampart-" + NewSessionID()
 	}
-	s := &Store{cfg: cfg, blobs: blobs, s3: s3, gd: gd, signer: signer, log: log,
-		rows: make(map[string]*profiler.Row)}
+	s := &Store{cfg: cfg, blobs: d.Blobs, s3: d.S3, gd: d.GameData, signer: d.Signer, log: log,
+		mongo: d.Mongo, rows: make(map[string]*profiler.Row)}
 	for _, name := range actions.Names() {
 		s.rows[name] = prof.Row("action:" + name)
 	}
 	s.async.rows = make(map[string]*profiler.Row)
-	for _, name := range AsyncNames() {
+	for _, name := range actions.AsyncNames() {
 		s.rows[name] = prof.Row("action:" + name)
 		s.async.rows[name] = prof.Row("async:" + name)
 	}
@@ -244,6 +264,7 @@ func (s *Store) load(ctx context.Context, id string) (*Online, error) {
 		}
 		s.players.Store(id, o)
 		s.online.Add(1)
+		s.readMail(id, o.p.RaidsOut)
 		return o, nil
 	})
 	if err != nil {
@@ -252,8 +273,28 @@ func (s *Store) load(ctx context.Context, id string) (*Online, error) {
 	return v.(*Online), nil
 }
 
-// fetch reads the player's object, checks and takes the lease.
+// leaseTries bounds how often a load starts over when the object changed
+// between its read and its lease write (a raid settling on the offline
+// player, or a racing server).
+const leaseTries = 3
+
+// fetch reads the player's object, checks and takes the lease. Its mail
+// is read afterwards (readMail), so a slow MongoDB never holds a sign-in.
 func (s *Store) fetch(ctx context.Context, id string) (*Online, error) {
+	for try := 1; ; try++ {
+		o, err := s.fetchOnce(ctx, id)
+		if errors.Is(err, ErrPrecondition) && try < leaseTries {
+			continue
+		}
+		if errors.Is(err, ErrPrecondition) {
+			s.counts.Busy.Add(1)
+			return nil, fmt.Errorf("lease player %s: written meanwhile: %w", id, ErrPlayerBusy)
+		}
+		return o, err
+	}
+}
+
+func (s *Store) fetchOnce(ctx context.Context, id string) (*Online, error) {
 	key := Key(id)
 	now := s.cfg.Now()
 	s.counts.Loads.Add(1)
@@ -277,7 +318,6 @@ func (s *Store) fetch(ctx context.Context, id string) (*Online, error) {
 
 	var p Player
 	if fresh {
-		s.counts.NewPlayers.Add(1)
 		p = Player{Schema: Schema, ID: id, Base: actions.New(s.gd.Current(), now), Created: now.UnixMilli()}
 	} else {
 		t0 = time.Now()
@@ -292,11 +332,6 @@ func (s *Store) fetch(ctx context.Context, id string) (*Online, error) {
 		return nil, fmt.Errorf("load player %s: owned by %s until %d: %w", id, p.Lease.Owner, p.Lease.Until, ErrPlayerBusy)
 	}
 	o := &Online{id: id, p: p}
-	// Mail (a raid's effects) is applied before anyone sees the player, and
-	// saved with the lease below.
-	for _, m := range s.pendingMail(ctx, id) {
-		s.applyMail(o, m)
-	}
 	o.p.Lease = Lease{Owner: s.cfg.ServerID, Until: now.Add(s.cfg.LeaseTTL).UnixMilli()}
 	o.p.SavedBy = s.cfg.ServerID
 	if data, err = encodePlayer(&o.p); err != nil {
@@ -307,16 +342,17 @@ func (s *Store) fetch(ctx context.Context, id string) (*Online, error) {
 	s.phase.lease.Record(time.Since(t0))
 	switch {
 	case errors.Is(err, ErrPrecondition):
-		s.counts.Busy.Add(1)
-		return nil, fmt.Errorf("lease player %s: written meanwhile: %w", id, ErrPlayerBusy)
+		return nil, err
 	case err != nil:
 		return nil, fmt.Errorf("lease player %s: %w: %w", id, ErrUnavailable, err)
+	}
+	if fresh {
+		s.counts.NewPlayers.Add(1)
 	}
 	o.etag = etag
 	o.changes, o.saved = 1, 1
 	o.dueAt = s.nextDue(id, now)
-	s.afterSave(o, o.mailDone, s.summary(&o.p, now))
-	o.mailDone = nil
+	s.afterSave(nil, s.summary(&o.p, now))
 	return o, nil
 }
 
@@ -401,6 +437,16 @@ type Action struct {
 	Args json.RawMessage `json:"args"`
 }
 
+// Seq bounds (API.md): no client can push a player's seq out of reach.
+const (
+	MaxSeq     = 1<<53 - 1 // the largest seq a JSON number carries exactly
+	MaxSeqJump = 1 << 32   // how far above the last applied seq a seq may be
+)
+
+// ErrBadSeq means a seq in the batch is out of the bounds above; nothing
+// in the batch was applied.
+var ErrBadSeq = errors.New("seq out of bounds")
+
 // Apply runs a batch of actions in order for sess's player and returns one
 // reply each, plus the game data version they ran on.
 func (s *Store) Apply(sess Session, batch []Action) ([]Reply, string, error) {
@@ -408,32 +454,44 @@ func (s *Store) Apply(sess Session, batch []Action) ([]Reply, string, error) {
 	if err := s.lock(sess); err != nil {
 		return nil, "", err
 	}
-	now := s.cfg.Now()
-	replies := make([]Reply, len(batch))
-	var launches []*launch
+	o := sess.o
 	for i := range batch {
-		var l *launch
-		replies[i], l = s.applyOne(sess.o, gd, now, &batch[i])
-		if l != nil {
-			launches = append(launches, l)
+		if seq := batch[i].Seq; seq > MaxSeq || seq > o.p.LastSeq+MaxSeqJump {
+			o.mu.Unlock()
+			return nil, "", fmt.Errorf("seq %d: at most %d and at most %d above the last applied %d: %w",
+				seq, int64(MaxSeq), int64(MaxSeqJump), o.p.LastSeq, ErrBadSeq)
 		}
 	}
-	s.schedule(sess.o)
-	sess.o.mu.Unlock()
-	s.start(launches)
+	now := s.cfg.Now()
+	replies := make([]Reply, len(batch))
+	var jobs []*job
+	for i := range batch {
+		var j *job
+		replies[i], j = s.applyOne(o, gd, now, &batch[i])
+		if j != nil {
+			jobs = append(jobs, j)
+		}
+	}
+	s.schedule(o)
+	o.mu.Unlock()
+	s.start(jobs)
 	return replies, gd.Version, nil
 }
 
 // applyOne runs one action with o.mu held. An asynchronous action also
-// returns the slow step to launch once the lock is released.
-func (s *Store) applyOne(o *Online, gd *gamedata.Bundle, now time.Time, a *Action) (Reply, *launch) {
+// returns its job, to start once the lock is released.
+func (s *Store) applyOne(o *Online, gd *gamedata.Bundle, now time.Time, a *Action) (Reply, *job) {
 	p := &o.p
 	if a.Seq <= p.LastSeq {
 		if r, ok := p.reply(a.Seq); ok {
 			r.Duplicate = true
 			return r, nil
 		}
-		return Reply{Seq: a.Seq, Error: &actions.Error{Code: "stale_seq",
+		if len(p.Replies) > 0 && a.Seq > p.Replies[0].Seq {
+			return Reply{Seq: a.Seq, Error: &actions.Error{Code: actions.CodeOutOfOrder,
+				Message: fmt.Sprintf("seq %d was never applied: it arrived after %d; send it with a seq above %d", a.Seq, p.LastSeq, p.LastSeq)}}, nil
+		}
+		return Reply{Seq: a.Seq, Error: &actions.Error{Code: actions.CodeStaleSeq,
 			Message: fmt.Sprintf("seq %d is older than the last %d remembered (last applied %d)", a.Seq, Replies, p.LastSeq)}}, nil
 	}
 	row, ok := s.rows[a.Name]
@@ -441,7 +499,7 @@ func (s *Store) applyOne(o *Online, gd *gamedata.Bundle, now time.Time, a *Actio
 		row = s.unknownRow
 	}
 	var before [gamedata.MaxResources]int64
-	track := s.mongo != nil && s.mongo.Analytics != nil
+	track := s.mongo.Analytics != nil
 	if track {
 		for i, r := range gd.Resources {
 			before[i] = p.Base.Res[r.ID]
@@ -449,12 +507,12 @@ func (s *Store) applyOne(o *Online, gd *gamedata.Bundle, now time.Time, a *Actio
 	}
 
 	r := Reply{Seq: a.Seq}
-	var l *launch
+	var j *job
 	t0 := time.Now()
 	switch a.Name {
-	case ActionLeaderboard, ActionFindOpponent, ActionAttack:
+	case actions.Leaderboard, actions.FindOpponent, actions.Attack:
 		var ae *actions.Error
-		if l, ae = s.beforeAsync(o, gd, now, a); ae != nil {
+		if j, ae = s.beginAsync(o, gd, now, a); ae != nil {
 			r.Error = ae
 		} else {
 			r.OK, r.Pending = true, true
@@ -467,7 +525,7 @@ func (s *Store) applyOne(o *Online, gd *gamedata.Bundle, now time.Time, a *Actio
 			r.Error = ae
 		case err != nil:
 			s.log.Error("action failed", "player", o.id, "action", a.Name, "err", err)
-			r.Error = &actions.Error{Code: "internal", Message: "internal error"}
+			r.Error = actions.ErrInternal
 		default:
 			r.OK = true
 			if r.Result, err = json.Marshal(res); err != nil {
@@ -482,10 +540,20 @@ func (s *Store) applyOne(o *Online, gd *gamedata.Bundle, now time.Time, a *Actio
 	p.LastSeq = a.Seq
 	p.remember(r)
 	o.changes++
-	if track {
+	if track && (!r.OK || !readOnly(a.Name)) {
 		s.emitAction(o, gd, now, a, &r, took, &before)
 	}
-	return r, l
+	return r, j
+}
+
+// readOnly names the actions that change nothing an analyst counts: their
+// successes are not recorded (their failures are).
+func readOnly(name string) bool {
+	switch name {
+	case actions.Ping, actions.Leaderboard, actions.FindOpponent:
+		return true
+	}
+	return false
 }
 
 // emitAction records an action (and a purchase) for analytics.
@@ -636,7 +704,7 @@ func (s *Store) save(ctx context.Context, o *Online, kind saveKind) error {
 		return fmt.Errorf("save player %s: %w: %w", o.id, ErrUnavailable, err)
 	}
 	s.counts.Saves.Add(1)
-	s.afterSave(o, mailDone, sum)
+	s.afterSave(mailDone, sum)
 	o.etag = etag
 	o.mu.Lock()
 	o.saved = change

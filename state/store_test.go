@@ -65,8 +65,8 @@ func newStore(t testing.TB, blobs Blobs, clk *clock, id string) *Store {
 		Timeout: 5 * time.Second, MaxTries: 2, Retryable: Retryable})
 	return NewStore(Config{ServerID: id, Autosave: 30 * time.Second, IdleTimeout: 10 * time.Minute,
 		LeaseTTL: 2 * time.Minute, Now: clk.Now},
-		blobs, keeper, gamedata.NewHolder(gd), NewSigner([]byte("0123456789abcdef0123456789abcdef")),
-		profiler.New(), testenv.Discard)
+		Deps{Blobs: blobs, S3: keeper, GameData: gamedata.NewHolder(gd), Signer: NewSigner([]byte("0123456789abcdef0123456789abcdef")),
+			Profiler: profiler.New(), Log: testenv.Discard})
 }
 
 // s3Targets are the real S3 servers the persistence suite runs on.

@@ -131,24 +131,27 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		Retryable: retryHTTP, Observe: prof.Record, Log: log,
 	})
 	mongoKeeper := bookkeeper.New(bookkeeper.Config{
-		Name: "mongo", Concurrency: 16, QueueLimit: 5000, Timeout: 3 * time.Second, MaxTries: 3,
+		Name: "mongo", Concurrency: 16, QueueLimit: 5000, Timeout: 10 * time.Second, MaxTries: 3,
 		Retryable: mongostore.Retryable, Observe: prof.Record, Log: log,
 	})
 	keepers := bookkeeper.NewRegistry(s3keeper, mongoKeeper, webhookKeeper)
 
-	store := state.NewStore(state.Config{
-		Autosave: cfg.Autosave, IdleTimeout: cfg.IdleTimeout, LeaseTTL: cfg.LeaseTTL,
-	}, blobs, s3keeper, gd, state.NewSigner(secret), prof, log)
-
+	var mongoSide state.Mongo
 	var analytics *mongostore.Analytics
+	var updates *mongostore.Updates
 	if mongoClient != nil {
 		ms, err := mongostore.Open(ctx, mongoClient, "rampart", mongoKeeper, log)
 		if err != nil {
 			return fmt.Errorf("mongodb: %w", err)
 		}
 		analytics = mongostore.NewAnalytics(ms, mongostore.AnalyticsConfig{})
-		store.UseMongo(&state.Mongo{Index: ms, Mail: ms, Analytics: analytics, Keeper: mongoKeeper})
+		updates = mongostore.NewUpdates(ms, mongostore.UpdatesConfig{})
+		mongoSide = state.Mongo{Index: ms, Updates: updates, Mail: ms, Analytics: analytics}
 	}
+	store := state.NewStore(state.Config{
+		Autosave: cfg.Autosave, IdleTimeout: cfg.IdleTimeout, LeaseTTL: cfg.LeaseTTL,
+	}, state.Deps{Blobs: blobs, S3: s3keeper, GameData: gd, Signer: state.NewSigner(secret), Profiler: prof, Log: log,
+		Mongo: mongoSide})
 
 	alertOpts := profiler.AlertOptions{Log: log}
 	if cfg.AlertWebhook != "" {
@@ -191,6 +194,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	loopGroup.Go(func() { store.Run(loops) })
 	if analytics != nil {
 		loopGroup.Go(func() { analytics.Run(loops) })
+		loopGroup.Go(func() { updates.Run(loops) })
 	}
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
@@ -236,6 +240,9 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	}
 	saveErr := store.SaveAll(drain)
 	if analytics != nil {
+		if err := updates.Close(drain); err != nil {
+			log.Warn("player index not fully written at shutdown", "err", err)
+		}
 		if err := analytics.Close(drain); err != nil {
 			log.Warn("analytics events not flushed at shutdown", "err", err)
 		}

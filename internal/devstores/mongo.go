@@ -34,7 +34,12 @@ func StartMongo(dataDir string, log *slog.Logger) (*Mongo, error) {
 	f, err := ferretdb.New(&ferretdb.Config{
 		Listener:  ferretdb.ListenerConfig{TCP: "127.0.0.1:0"},
 		Handler:   "sqlite",
-		SQLiteURL: "file:" + dir + "/",
+		// WAL (FerretDB's default) with synchronous=NORMAL: a commit no
+		// longer waits for an fsync. A power cut may lose the last
+		// commits, never corrupt the file; everything the embedded
+		// MongoDB holds (index, analytics, mail of offline attackers) is
+		// derived or best-effort.
+		SQLiteURL: "file:" + dir + "/?_pragma=synchronous(normal)",
 		Logger:    flog,
 	})
 	if err != nil {

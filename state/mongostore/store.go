@@ -159,21 +159,25 @@ func (s *Store) Upsert(ctx context.Context, sum state.Summary) error {
 	}
 	unlock := s.rows.lock(sum.ID)
 	defer unlock()
-	update := bson.D{{Key: "$set", Value: bson.D{
-		{Key: fTownHall, Value: sum.TownHall},
-		{Key: fTrophies, Value: sum.Trophies},
-		{Key: fBaseValue, Value: sum.BaseValue},
-		{Key: fShieldUntil, Value: sum.ShieldUntil},
-		{Key: fLastSeen, Value: sum.LastSeen},
-	}}}
 	err := s.keeper.Do(ctx, "mongo:upsert", func(ctx context.Context) error {
-		_, err := s.players.UpdateOne(ctx, bson.D{{Key: "_id", Value: sum.ID}}, update, options.UpdateOne().SetUpsert(true))
+		_, err := s.players.UpdateOne(ctx, bson.D{{Key: "_id", Value: sum.ID}}, summaryUpdate(sum), options.UpdateOne().SetUpsert(true))
 		return err
 	})
 	if err != nil {
 		return fmt.Errorf("upsert summary %s: %w", sum.ID, err)
 	}
 	return nil
+}
+
+// summaryUpdate sets sum's fields with $set, leaving a raid lock alone.
+func summaryUpdate(sum state.Summary) bson.D {
+	return bson.D{{Key: "$set", Value: bson.D{
+		{Key: fTownHall, Value: sum.TownHall},
+		{Key: fTrophies, Value: sum.Trophies},
+		{Key: fBaseValue, Value: sum.BaseValue},
+		{Key: fShieldUntil, Value: sum.ShieldUntil},
+		{Key: fLastSeen, Value: sum.LastSeen},
+	}}}
 }
 
 // Top returns the n players with the most trophies, ties by id.

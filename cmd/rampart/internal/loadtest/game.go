@@ -31,6 +31,10 @@ type model struct {
 	army   map[string]int
 	boosts []mBoost
 	baseGD string // game data version the base was reconciled with
+	// found is the opponent the last find_opponent offered, until foundAt
+	// (server ms), from the last state read.
+	found   string
+	foundAt int64
 
 	// expectations, valid while exp.ok
 	exp expectations
@@ -90,6 +94,10 @@ func (m *model) load(p *player, where string, raw, body []byte, doubtful bool) {
 			Boosts []mBoost         `json:"boosts"`
 			GD     string           `json:"gd"`
 		} `json:"base"`
+		Found *struct {
+			ID    string `json:"id"`
+			Until int64  `json:"until"`
+		} `json:"found"`
 	}
 	if err := json.Unmarshal(raw, &doc); err != nil {
 		p.led.problem("%s: player JSON: %v", where, err)
@@ -97,6 +105,10 @@ func (m *model) load(p *player, where string, raw, body []byte, doubtful bool) {
 	}
 	b := &doc.Base
 	m.res, m.bld, m.army, m.boosts, m.baseGD = b.Res, b.Bld, b.Army, b.Boosts, b.GD
+	m.found, m.foundAt = "", 0
+	if doc.Found != nil {
+		m.found, m.foundAt = doc.Found.ID, doc.Found.Until
+	}
 	if m.res == nil {
 		m.res = map[string]int64{}
 	}
@@ -710,6 +722,16 @@ func (m *model) applied(p *player, a *planned, r *result) {
 		return
 	}
 	switch a.name {
+	case "find_opponent":
+		p.needRefresh = true // the offer lands in the player's state
+		return
+	case "attack":
+		// The units left; the loot lands later: re-read, and derive the
+		// expectations afresh from that read.
+		m.army, m.found = nil, ""
+		m.exp.ok = false
+		p.needRefresh = true
+		return
 	case "build":
 		var args struct {
 			Type string `json:"type"`
@@ -943,9 +965,31 @@ func standardKinds() []*kind {
 		{name: "cancel_upgrade", weight: 10, plan: planCancelUpgrade},
 		{name: "move_building", weight: 25, plan: planMove},
 		{name: "leaderboard", weight: 10, speculative: true, plan: planNamed("leaderboard")},
-		{name: "find_opponent", weight: 10, speculative: true, plan: planNamed("find_opponent")},
+		{name: "find_opponent", weight: 30, speculative: true, plan: planNamed("find_opponent")},
+		{name: "attack", weight: 60, speculative: true, plan: planAttack},
 	}
 	return append(ks, commonKinds()...)
+}
+
+// planAttack raids the opponent the last state read showed on offer, with
+// the army the model has.
+func planAttack(p *player, a *planned) bool {
+	m := &p.m
+	if m.found == "" || m.foundAt <= m.now() {
+		return false
+	}
+	units := 0
+	for _, n := range m.army {
+		units += n
+	}
+	if units == 0 {
+		return false
+	}
+	a.name = "attack"
+	a.args = append(a.args[:0], `{"opponent_id":`...)
+	a.args = appendString(a.args, m.found)
+	a.args = append(a.args, '}')
+	return true
 }
 
 // planNamed plans an argument-less action that needs no model.

@@ -1,0 +1,222 @@
+package mongostore
+
+import (
+	"context"
+	"errors"
+	"maps"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"go.mongodb.org/mongo-driver/v2/bson"
+	"go.mongodb.org/mongo-driver/v2/mongo"
+	"go.mongodb.org/mongo-driver/v2/mongo/options"
+
+	"rampart/state"
+)
+
+var _ state.Updates = (*Updates)(nil)
+
+// Defaults applied by NewUpdates to zero UpdatesConfig fields.
+const (
+	DefaultUpdatesEvery   = time.Second
+	DefaultUpdatesBatch   = 200
+	DefaultUpdatesPending = 100_000
+)
+
+// UpdatesConfig bounds the write-behind of index entries and mail
+// deletions. Zero fields take the defaults above.
+type UpdatesConfig struct {
+	FlushEvery time.Duration // a partial batch waits at most this long
+	MaxBatch   int           // summaries (or mail ids) per bulk write
+	MaxPending int           // summaries (and mail ids) waiting; past it Publish and Forget drop
+}
+
+// UpdatesStats are the write-behind's counters since NewUpdates.
+type UpdatesStats struct {
+	Published   int64 `json:"published"`    // Publish calls
+	Coalesced   int64 `json:"coalesced"`    // replaced a summary still waiting for the same player
+	Written     int64 `json:"written"`      // summaries MongoDB acknowledged
+	Forgotten   int64 `json:"forgotten"`    // mail ids deleted
+	Dropped     int64 `json:"dropped"`      // over MaxPending, or their bulk write failed after the bookkeeper's tries
+	Batches     int64 `json:"batches"`      // bulk writes sent
+	Pending     int64 `json:"pending"`      // summaries waiting
+	PendingMail int64 `json:"pending_mail"` // mail ids waiting
+}
+
+// Updates writes the player index and deletes applied mail behind the
+// game's back: Publish and Forget never block. Summaries wait in a map
+// (the newest per player wins, so a player saved twice in a second costs
+// one write) and go out as one unordered bulk upsert per MaxBatch every
+// FlushEvery, through the store's bookkeeper (ops "mongo:upsert_batch"
+// and "mongo:mail_delete"), one bulk write at a time. What does not fit
+// in MaxPending, or fails after the bookkeeper's tries, is dropped and
+// counted: a summary is written again at the player's next save, and
+// undeleted mail is a no-op when delivered again.
+type Updates struct {
+	store *Store
+	cfg   UpdatesConfig
+
+	mu   sync.Mutex
+	sums map[string]state.Summary // guarded by mu
+	mail []string                 // guarded by mu
+
+	kick    chan struct{} // a full batch is waiting
+	flushMu sync.Mutex    // one flush at a time (Run's and Close's)
+
+	published, coalesced, written, forgotten, dropped, batches atomic.Int64
+}
+
+// NewUpdates returns the write-behind for store. Start Run; Close at
+// shutdown, after the last save.
+func NewUpdates(store *Store, cfg UpdatesConfig) *Updates {
+	if cfg.FlushEvery <= 0 {
+		cfg.FlushEvery = DefaultUpdatesEvery
+	}
+	if cfg.MaxBatch <= 0 {
+		cfg.MaxBatch = DefaultUpdatesBatch
+	}
+	if cfg.MaxPending <= 0 {
+		cfg.MaxPending = DefaultUpdatesPending
+	}
+	return &Updates{store: store, cfg: cfg, sums: make(map[string]state.Summary), kick: make(chan struct{}, 1)}
+}
+
+// Publish queues sum, replacing a summary of the same player still
+// waiting.
+func (u *Updates) Publish(sum state.Summary) {
+	u.published.Add(1)
+	u.mu.Lock()
+	_, had := u.sums[sum.ID]
+	switch {
+	case had:
+		u.coalesced.Add(1)
+	case len(u.sums) >= u.cfg.MaxPending:
+		u.mu.Unlock()
+		u.dropped.Add(1)
+		return
+	}
+	u.sums[sum.ID] = sum
+	full := len(u.sums) >= u.cfg.MaxBatch
+	u.mu.Unlock()
+	if full {
+		u.signal()
+	}
+}
+
+// Forget queues the deletion of applied mail.
+func (u *Updates) Forget(ids []string) {
+	u.mu.Lock()
+	if len(u.mail)+len(ids) > u.cfg.MaxPending {
+		u.mu.Unlock()
+		u.dropped.Add(int64(len(ids)))
+		return
+	}
+	u.mail = append(u.mail, ids...)
+	full := len(u.mail) >= u.cfg.MaxBatch
+	u.mu.Unlock()
+	if full {
+		u.signal()
+	}
+}
+
+func (u *Updates) signal() {
+	select {
+	case u.kick <- struct{}{}:
+	default:
+	}
+}
+
+// Stats returns the counters.
+func (u *Updates) Stats() UpdatesStats {
+	u.mu.Lock()
+	pending, pendingMail := len(u.sums), len(u.mail)
+	u.mu.Unlock()
+	return UpdatesStats{Published: u.published.Load(), Coalesced: u.coalesced.Load(), Written: u.written.Load(),
+		Forgotten: u.forgotten.Load(), Dropped: u.dropped.Load(), Batches: u.batches.Load(),
+		Pending: int64(pending), PendingMail: int64(pendingMail)}
+}
+
+// Run flushes every FlushEvery, or sooner when a batch fills, until ctx
+// ends. Call it once.
+func (u *Updates) Run(ctx context.Context) error {
+	t := time.NewTicker(u.cfg.FlushEvery)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-t.C:
+		case <-u.kick:
+		}
+		u.Flush(ctx)
+	}
+}
+
+// Flush writes what is waiting now, in batches, and returns the first
+// error (what failed is dropped and counted).
+func (u *Updates) Flush(ctx context.Context) error {
+	u.flushMu.Lock()
+	defer u.flushMu.Unlock()
+	u.mu.Lock()
+	sums, mail := u.sums, u.mail
+	u.sums, u.mail = make(map[string]state.Summary, len(sums)), nil
+	u.mu.Unlock()
+
+	var first error
+	keep := func(err error) {
+		if first == nil {
+			first = err
+		}
+	}
+	batch := make([]state.Summary, 0, min(len(sums), u.cfg.MaxBatch))
+	for _, id := range slices.Sorted(maps.Keys(sums)) {
+		batch = append(batch, sums[id])
+		if len(batch) == u.cfg.MaxBatch {
+			keep(u.upsert(ctx, batch))
+			batch = batch[:0]
+		}
+	}
+	if len(batch) > 0 {
+		keep(u.upsert(ctx, batch))
+	}
+	for len(mail) > 0 {
+		n := min(len(mail), u.cfg.MaxBatch)
+		if err := u.store.Delete(ctx, mail[:n]); err != nil {
+			u.dropped.Add(int64(n))
+			keep(err)
+		} else {
+			u.forgotten.Add(int64(n))
+		}
+		mail = mail[n:]
+	}
+	return first
+}
+
+// Close flushes what is waiting, within ctx.
+func (u *Updates) Close(ctx context.Context) error { return u.Flush(ctx) }
+
+// upsert writes batch as one unordered bulk write of $set upserts (so a
+// raid lock on a player survives). The rows are locked for its length,
+// as Store.Upsert does, for FerretDB's sake.
+func (u *Updates) upsert(ctx context.Context, batch []state.Summary) error {
+	models := make([]mongo.WriteModel, len(batch))
+	for i, sum := range batch {
+		unlock := u.store.rows.lock(sum.ID)
+		defer unlock()
+		models[i] = mongo.NewUpdateOneModel().SetFilter(bson.D{{Key: "_id", Value: sum.ID}}).
+			SetUpdate(summaryUpdate(sum)).SetUpsert(true)
+	}
+	u.batches.Add(1)
+	err := u.store.keeper.Do(ctx, "mongo:upsert_batch", func(ctx context.Context) error {
+		_, err := u.store.players.BulkWrite(ctx, models, options.BulkWrite().SetOrdered(false))
+		return err
+	})
+	if err != nil {
+		u.dropped.Add(int64(len(batch)))
+		return errors.Join(errors.New("upsert summaries"), err)
+	}
+	u.written.Add(int64(len(batch)))
+	return nil
+}
