@@ -247,8 +247,9 @@ func (s *Store) readMail(id string, raidsOut int) {
 	}()
 }
 
-// afterSave runs once a save of o has landed: mail whose effects it holds
-// is forgotten, and the player index gets the new summary. Neither waits.
+// afterSave runs once a save has landed: mail whose effects it holds is
+// forgotten, and the player index gets sum (unless it is zero). Neither
+// waits.
 func (s *Store) afterSave(mailDone []string, sum Summary) {
 	u := s.mongo.Updates
 	if u == nil {
@@ -257,7 +258,16 @@ func (s *Store) afterSave(mailDone []string, sum Summary) {
 	if len(mailDone) > 0 {
 		u.Forget(mailDone)
 	}
-	u.Publish(sum)
+	if sum.ID != "" {
+		u.Publish(sum)
+	}
+}
+
+// sameRanking reports whether a and b agree on everything the index is
+// queried by (all but last_seen).
+func sameRanking(a, b Summary) bool {
+	a.LastSeen, b.LastSeen = 0, 0
+	return a == b
 }
 
 // publish sends p's summary to the index (after a save that is not o's,

@@ -179,6 +179,8 @@ type Online struct {
 	// mailDone lists applied mail to delete from MongoDB once a save
 	// holding its effect has landed.
 	mailDone []string
+	// published is the index entry last sent for this player.
+	published Summary
 	// stopTimer cancels the timer due at timerAt (Unix ms) that pushes
 	// the next finished upgrade or training; nil when none is armed.
 	stopTimer func() bool
@@ -352,7 +354,8 @@ func (s *Store) fetchOnce(ctx context.Context, id string) (*Online, error) {
 	o.etag = etag
 	o.changes, o.saved = 1, 1
 	o.dueAt = s.nextDue(id, now)
-	s.afterSave(nil, s.summary(&o.p, now))
+	o.published = s.summary(&o.p, now)
+	s.afterSave(nil, o.published)
 	return o, nil
 }
 
@@ -670,6 +673,10 @@ func (s *Store) save(ctx context.Context, o *Online, kind saveKind) error {
 	change := o.changes
 	mailDone, sum := o.mailDone, s.summary(&o.p, now)
 	o.mailDone = nil
+	// The index is written only when what it serves changed (or the
+	// player leaves, for last_seen): a write costs a scan of the whole
+	// collection on the embedded FerretDB.
+	publish := final || !sameRanking(sum, o.published)
 	o.mu.Unlock()
 	s.phase.encode.Record(time.Since(t0))
 	if err != nil {
@@ -704,6 +711,13 @@ func (s *Store) save(ctx context.Context, o *Online, kind saveKind) error {
 		return fmt.Errorf("save player %s: %w: %w", o.id, ErrUnavailable, err)
 	}
 	s.counts.Saves.Add(1)
+	if publish {
+		o.mu.Lock()
+		o.published = sum
+		o.mu.Unlock()
+	} else {
+		sum = Summary{}
+	}
 	s.afterSave(mailDone, sum)
 	o.etag = etag
 	o.mu.Lock()

@@ -32,8 +32,8 @@ func StartMongo(dataDir string, log *slog.Logger) (*Mongo, error) {
 	// FerretDB logs every connection at info; only its errors interest us.
 	flog := slog.New(&levelHandler{min: slog.LevelError, h: log.Handler()}).With("component", "ferretdb")
 	f, err := ferretdb.New(&ferretdb.Config{
-		Listener:  ferretdb.ListenerConfig{TCP: "127.0.0.1:0"},
-		Handler:   "sqlite",
+		Listener: ferretdb.ListenerConfig{TCP: "127.0.0.1:0"},
+		Handler:  "sqlite",
 		// WAL (FerretDB's default) with synchronous=NORMAL: a commit no
 		// longer waits for an fsync. A power cut may lose the last
 		// commits, never corrupt the file; everything the embedded

@@ -21,6 +21,12 @@ const (
 	PlayersCollection = "players"
 	EventsCollection  = "events"
 	MailCollection    = "mail"
+	// EventsSuffix names the database of the events collection: <db>_events.
+	// Analytics get a database of their own because FerretDB on SQLite
+	// keeps a file per database and writes one transaction at a time per
+	// file: in the game's database, every insertMany of 500 events held up
+	// the index upserts and raid locks behind it.
+	EventsSuffix = "_events"
 )
 
 // Field names of a players document.
@@ -100,7 +106,7 @@ func Open(ctx context.Context, client *mongo.Client, dbName string, keeper *book
 	s := &Store{
 		db:      db,
 		players: db.Collection(PlayersCollection),
-		events:  db.Collection(EventsCollection),
+		events:  client.Database(dbName + EventsSuffix).Collection(EventsCollection),
 		mail:    db.Collection(MailCollection),
 		keeper:  keeper,
 		log:     log,
@@ -113,7 +119,11 @@ func Open(ctx context.Context, client *mongo.Client, dbName string, keeper *book
 		var name string
 		err := keeper.Do(ctx, "mongo:create_index", func(ctx context.Context) error {
 			var err error
-			name, err = db.Collection(ix.coll).Indexes().CreateOne(ctx, mongo.IndexModel{Keys: ix.keys})
+			coll := db.Collection(ix.coll)
+			if ix.coll == EventsCollection {
+				coll = s.events
+			}
+			name, err = coll.Indexes().CreateOne(ctx, mongo.IndexModel{Keys: ix.keys})
 			return err
 		})
 		var se mongo.ServerError

@@ -28,7 +28,11 @@ func TestOpenCreatesIndexesIdempotently(t *testing.T) {
 		MailCollection:    {"_id_", "to_1_created_1"},
 	}
 	for coll, wantNames := range want {
-		cur, err := client.Database("rampart").Collection(coll).Indexes().List(ctx)
+		db := "rampart"
+		if coll == EventsCollection {
+			db += EventsSuffix
+		}
+		cur, err := client.Database(db).Collection(coll).Indexes().List(ctx)
 		if err != nil {
 			t.Fatalf("list indexes of %s: %v", coll, err)
 		}

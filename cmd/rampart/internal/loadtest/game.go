@@ -468,7 +468,11 @@ func planUpgrade(p *player, a *planned) bool {
 	return p.onCandidate(a, cand, "upgrade_building")
 }
 
-func planBuild(p *player, a *planned) bool {
+func planBuild(p *player, a *planned) bool { return planBuildOf(p, a, "") }
+
+// planBuildOf places a new building of type only (any type when only is
+// empty) that the town hall allows and the player can pay for.
+func planBuildOf(p *player, a *planned, only string) bool {
 	m := &p.m
 	if _, ok := m.ready(); !ok {
 		return false
@@ -476,6 +480,9 @@ func planBuild(p *player, a *planned) bool {
 	t := m.totals()
 	cand := p.cand[:0]
 	for i, bt := range m.gd.Buildings {
+		if only != "" && bt.ID != only {
+			continue
+		}
 		lv := bt.level(1)
 		if m.count(bt.ID) >= bt.count(t.th) || !m.requirementsMet(bt, lv, t.th) || !m.canPay(lv.Cost, 1) {
 			continue
@@ -504,6 +511,26 @@ func planBuild(p *player, a *planned) bool {
 	a.args = strconv.AppendInt(a.args, int64(y), 10)
 	a.args = append(a.args, '}')
 	return true
+}
+
+// planPrepareRaid takes the next step towards an army, as a player who
+// wants to raid soon does: a barracks and an army camp, sped up with gems,
+// then units, sped up too. A player with an army leaves the rest to
+// find_opponent and attack.
+func planPrepareRaid(p *player, a *planned) bool {
+	m := &p.m
+	if _, ok := m.ready(); !ok {
+		return false
+	}
+	if m.armySize() > 0 {
+		return false
+	}
+	for _, typ := range []string{"barracks", "army_camp"} {
+		if m.count(typ) == 0 { // builders busy: speed something up to free one
+			return planBuildOf(p, a, typ) || planSpeedUp(p, a)
+		}
+	}
+	return planSpeedUp(p, a) || planTrain(p, a)
 }
 
 func planMove(p *player, a *planned) bool {
@@ -965,24 +992,40 @@ func standardKinds() []*kind {
 		{name: "cancel_upgrade", weight: 10, plan: planCancelUpgrade},
 		{name: "move_building", weight: 25, plan: planMove},
 		{name: "leaderboard", weight: 10, speculative: true, plan: planNamed("leaderboard")},
-		{name: "find_opponent", weight: 30, speculative: true, plan: planNamed("find_opponent")},
+		{name: "find_opponent", weight: 60, speculative: true, plan: planFindOpponent},
+		{name: "prepare_raid", weight: 200, plan: planPrepareRaid},
 		{name: "attack", weight: 60, speculative: true, plan: planAttack},
 	}
 	return append(ks, commonKinds()...)
+}
+
+// planFindOpponent looks for a raid target once the player has an army
+// and no offer, as a player does before attacking.
+func planFindOpponent(p *player, a *planned) bool {
+	m := &p.m
+	if m.armySize() == 0 || (m.found != "" && m.foundAt > m.now()) {
+		return false
+	}
+	a.name = "find_opponent"
+	a.args = append(a.args[:0], `{"retry":`...)
+	a.args = strconv.AppendInt(a.args, int64(p.rng.IntN(3)), 10)
+	a.args = append(a.args, '}')
+	return true
+}
+
+func (m *model) armySize() int {
+	n := 0
+	for _, k := range m.army {
+		n += k
+	}
+	return n
 }
 
 // planAttack raids the opponent the last state read showed on offer, with
 // the army the model has.
 func planAttack(p *player, a *planned) bool {
 	m := &p.m
-	if m.found == "" || m.foundAt <= m.now() {
-		return false
-	}
-	units := 0
-	for _, n := range m.army {
-		units += n
-	}
-	if units == 0 {
+	if m.found == "" || m.foundAt <= m.now() || m.armySize() == 0 {
 		return false
 	}
 	a.name = "attack"

@@ -1,0 +1,40 @@
+package mongostore
+
+import (
+	"context"
+	"fmt"
+	"testing"
+	"time"
+
+	"rampart/state"
+)
+
+// BenchmarkIndexWrites measures writing the player index on the embedded
+// FerretDB with 2,000 players in it: one upsert per call, or bulk
+// upserts of a batch.
+func BenchmarkIndexWrites(b *testing.B) {
+	ctx := context.Background()
+	for _, batch := range []int{1, 20, 200} {
+		b.Run(fmt.Sprintf("batch=%d", batch), func(b *testing.B) {
+			s := openStore(b)
+			u := NewUpdates(s, UpdatesConfig{MaxBatch: batch, FlushEvery: time.Hour})
+			for i := range 2000 {
+				u.Publish(state.Summary{ID: fmt.Sprintf("p%05d", i), Trophies: i % 300})
+			}
+			if err := u.Flush(ctx); err != nil {
+				b.Fatal(err)
+			}
+			b.ResetTimer()
+			for i := range b.N {
+				u.Publish(state.Summary{ID: fmt.Sprintf("p%05d", i%2000), Trophies: i % 300, LastSeen: int64(i)})
+				if (i+1)%batch == 0 {
+					if err := u.Flush(ctx); err != nil {
+						b.Fatal(err)
+					}
+				}
+			}
+			u.Flush(ctx)
+			b.ReportMetric(float64(b.Elapsed().Microseconds())/float64(b.N), "µs/summary")
+		})
+	}
+}
