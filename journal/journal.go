@@ -281,6 +281,7 @@ func (j *Journal) Append(r Record) (Ticket, error) {
 	b := j.cur
 	if b == nil {
 		b = j.newBatchLocked()
+		j.pending += len(b.buf)
 	}
 	off := len(b.buf)
 	b.buf = appendRecord(b.buf, &r, size)

@@ -39,6 +39,7 @@ type ReplayStats struct {
 	Skipped   int64 // records before from
 	Bytes     int64 // valid bytes read
 	TornBytes int64 // bytes of a torn tail ignored at the end of the last segment
+	Corrupt   int   // corrupt frames met (1 when a *CorruptError is returned)
 	End       LSN   // LSN after the last valid frame read
 }
 
@@ -237,6 +238,7 @@ func Replay(dir string, from LSN, fn func(lsn LSN, r *Record) error) (ReplayStat
 		st.End = s.base + LSN(res.end)
 		st.TornBytes += res.torn
 		if res.corrupt != nil {
+			st.Corrupt++
 			if !last {
 				res.corrupt.Next = segs[i+1].base
 			}
