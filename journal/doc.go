@@ -46,7 +46,7 @@
 //	          length ∈ [1, 64 MiB]; crc = CRC32C(payload); hcrc = CRC32C(first 8 bytes)
 //	payload = 0x01 (format version)  record*
 //	record  = size:uvarint  body[size]
-//	body    = kind:u8  player:str  seq:varint  name:str  at:varint
+//	body    = kind:u8  player:str  rev:uvarint  seq:varint  name:str  at:varint
 //	          version:str  args:str  hash:u64le
 //	str     = len:uvarint  bytes
 //

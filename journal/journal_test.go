@@ -32,7 +32,7 @@ func mustClose(t testing.TB, j *Journal) {
 
 // testRecord is deterministic content for player p's n-th record.
 func testRecord(p string, n int) Record {
-	return Record{Player: p, Seq: int64(n), Kind: Kind(1 + n%6), Name: fmt.Sprintf("action_%d", n%7),
+	return Record{Player: p, Rev: uint64(n + 1), Seq: int64(n), Kind: Kind(1 + n%6), Name: fmt.Sprintf("action_%d", n%7),
 		At: 1764579600000 + int64(n), Version: "gd-1", Args: []byte(fmt.Sprintf(`{"n":%d,"pad":%q}`, n, strings.Repeat("z", n%50))),
 		Hash: uint64(n) * 0x9e3779b97f4a7c15}
 }

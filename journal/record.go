@@ -22,14 +22,18 @@ const (
 	KindMail       Kind = 3 // mail applied to the player
 	KindGrant      Kind = 4 // an operator's grant
 	KindReconcile  Kind = 5 // a reconcile (timers caught up, repairs)
-	KindCheckpoint Kind = 6 // marker: the player's state up to here is saved (Seq, Hash of the saved state)
+	KindCheckpoint Kind = 6 // marker: the player's state at Rev is saved (Hash of the saved state; Args may name the object)
 )
 
 // Record is one journaled state change: what deterministic replay needs to
 // apply it again and check that it reached the same state.
 type Record struct {
-	Player  string // player id
-	Seq     int64  // client sequence number (0 when the change has none)
+	Player string // player id
+	// Rev is the player's revision after this change: the previous record's
+	// Rev + 1. The saved player document stores its Rev, so replay applies
+	// exactly the records above it and sees a gap as a gap.
+	Rev     uint64
+	Seq     int64 // client sequence number (0 when the change has none)
 	Kind    Kind
 	Name    string // action name, or the async/mail/grant kind
 	At      int64  // the time the change ran at, Unix milliseconds
@@ -56,6 +60,7 @@ var castagnoli = crc32.MakeTable(crc32.Castagnoli)
 func encodedSize(r *Record) int {
 	return 1 +
 		uvarintLen(uint64(len(r.Player))) + len(r.Player) +
+		uvarintLen(r.Rev) +
 		varintLen(r.Seq) +
 		uvarintLen(uint64(len(r.Name))) + len(r.Name) +
 		varintLen(r.At) +
@@ -70,6 +75,7 @@ func appendRecord(buf []byte, r *Record, size int) []byte {
 	buf = append(buf, byte(r.Kind))
 	buf = binary.AppendUvarint(buf, uint64(len(r.Player)))
 	buf = append(buf, r.Player...)
+	buf = binary.AppendUvarint(buf, r.Rev)
 	buf = binary.AppendVarint(buf, r.Seq)
 	buf = binary.AppendUvarint(buf, uint64(len(r.Name)))
 	buf = append(buf, r.Name...)
@@ -165,6 +171,7 @@ func decodeRecord(body []byte, r *Record) error {
 	kind := Kind(body[0])
 	d.off = 1
 	player := d.bytes()
+	rev := d.uvarint()
 	seq := d.varint()
 	name := d.bytes()
 	at := d.varint()
@@ -182,7 +189,7 @@ func decodeRecord(body []byte, r *Record) error {
 	if r == nil {
 		return nil
 	}
-	r.Kind, r.Seq, r.At, r.Args = kind, seq, at, args
+	r.Kind, r.Rev, r.Seq, r.At, r.Args = kind, rev, seq, at, args
 	r.Player = string(player)
 	r.Name = string(name)
 	r.Version = internVersion(r.Version, version)

@@ -14,9 +14,9 @@ func TestRecordRoundTrip(t *testing.T) {
 		rec  Record
 	}{
 		{"empty strings", Record{Kind: KindAction}},
-		{"action", Record{Player: "alice", Seq: 7, Kind: KindAction, Name: "upgrade_building", At: 1764579600000,
+		{"action", Record{Player: "alice", Rev: 300, Seq: 7, Kind: KindAction, Name: "upgrade_building", At: 1764579600000,
 			Version: "3f2a9c", Args: []byte(`{"building_id":"b3"}`), Hash: 0xdeadbeefcafef00d}},
-		{"negative and large", Record{Player: "p", Seq: -1, Kind: KindAsync, At: -5, Hash: 1<<64 - 1}},
+		{"negative and large", Record{Player: "p", Rev: 1<<64 - 1, Seq: -1, Kind: KindAsync, At: -5, Hash: 1<<64 - 1}},
 		{"max seq", Record{Player: "p", Seq: 1<<53 - 1, Kind: KindGrant, Name: "grant", Args: []byte{0, 1, 2}}},
 		{"checkpoint", Record{Player: strings.Repeat("x", 64), Seq: 9, Kind: KindCheckpoint, Hash: 42}},
 		{"big args", Record{Player: "p", Kind: KindMail, Args: bytes.Repeat([]byte("a"), 70000)}},

@@ -19,16 +19,16 @@ const seg0 = "00000000000000000000.wal"
 // frames of one to three records.
 func fixtureBatches() [][]Record {
 	rec := func(p string, seq int64, name, args string) Record {
-		return Record{Player: p, Seq: seq, Kind: KindAction, Name: name, At: 1764579600000 + seq,
+		return Record{Player: p, Rev: uint64(seq), Seq: seq, Kind: KindAction, Name: name, At: 1764579600000 + seq,
 			Version: "gd-7c1e", Args: []byte(args), Hash: uint64(seq) * 0x9e3779b97f4a7c15}
 	}
 	return [][]Record{
 		{rec("alice", 1, "build", `{"kind":"farm","x":3,"y":4}`)},
 		{rec("alice", 2, "collect", `{"building_id":"b1"}`), rec("bob", 1, "build", `{"kind":"mine"}`),
-			{Player: "bob", Kind: KindAsync, Name: "raid_result", At: 1764579601000, Version: "gd-7c1e", Args: []byte(`{"won":true}`), Hash: 77}},
+			{Player: "bob", Rev: 2, Kind: KindAsync, Name: "raid_result", At: 1764579601000, Version: "gd-7c1e", Args: []byte(`{"won":true}`), Hash: 77}},
 		{rec("carol", 5, "train", `{"unit":"archer","n":4}`)},
-		{{Player: "alice", Kind: KindGrant, Name: "grant", At: 1764579602000, Version: "gd-7c1e", Args: []byte(`{"gems":100}`), Hash: 5},
-			{Player: "alice", Seq: 2, Kind: KindCheckpoint, At: 1764579603000, Version: "gd-7c1e", Hash: 5}},
+		{{Player: "alice", Rev: 3, Kind: KindGrant, Name: "grant", At: 1764579602000, Version: "gd-7c1e", Args: []byte(`{"gems":100}`), Hash: 5},
+			{Player: "alice", Rev: 3, Seq: 2, Kind: KindCheckpoint, At: 1764579603000, Version: "gd-7c1e", Hash: 5}},
 		{rec("dave", 1, "upgrade_building", `{"building_id":"b9"}`)},
 	}
 }
@@ -56,6 +56,22 @@ func TestFixtures(t *testing.T) {
 		"clean":   seg,
 		"corrupt": flip(seg, corruptOffset(starts)),
 		"torn":    seg[:starts[4]+frameHeader+7],
+	}
+	if *update {
+		// The fuzz seed corpus: each fixture segment and each single frame.
+		seeds := map[string][]byte{"segment-clean": seg, "segment-corrupt": want["corrupt"], "segment-torn": want["torn"]}
+		for i, b := range fixtureBatches() {
+			seeds[fmt.Sprintf("frame-%d", i)] = buildFrame(b...)
+		}
+		dir := filepath.Join("testdata", "fuzz", "FuzzDecode")
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		for name, data := range seeds {
+			if err := os.WriteFile(filepath.Join(dir, name), fmt.Appendf(nil, "go test fuzz v1\n[]byte(%q)\n", data), 0o644); err != nil {
+				t.Fatal(err)
+			}
+		}
 	}
 	for name, data := range want {
 		path := filepath.Join("testdata", name, seg0)
