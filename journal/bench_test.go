@@ -91,3 +91,48 @@ func BenchmarkGroupCommit(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkAppendParallel is Append from every core at once (the mutex
+// shared by all players).
+func BenchmarkAppendParallel(b *testing.B) {
+	j := mustOpen(b, b.TempDir(), Options{FS: nullFS{}, MaxDisk: 1 << 50})
+	defer j.Close()
+	b.ReportAllocs()
+	b.RunParallel(func(pb *testing.PB) {
+		r := benchRecord()
+		for i := 0; pb.Next(); i++ {
+			tk, err := j.Append(r)
+			if err != nil {
+				b.Fatal(err)
+			}
+			if i%1024 == 1023 {
+				tk.Wait(context.Background())
+			}
+		}
+	})
+}
+
+// BenchmarkReplay reads a 16 MiB segment of 100-record frames: how long a
+// restart spends per segment before the players' records are applied.
+func BenchmarkReplay(b *testing.B) {
+	dir := b.TempDir()
+	batch := make([]Record, 100)
+	for i := range batch {
+		batch[i] = benchRecord()
+	}
+	frame := buildFrame(batch...)
+	var seg []byte
+	for len(seg) < 16<<20 {
+		seg = append(seg, frame...)
+	}
+	if err := os.WriteFile(dir+"/"+segmentName(0), seg, 0o644); err != nil {
+		b.Fatal(err)
+	}
+	b.SetBytes(int64(len(seg)))
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := Replay(dir, 0, func(LSN, *Record) error { return nil }); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

@@ -44,7 +44,11 @@ type logged struct {
 
 func TestRoundTrip(t *testing.T) {
 	dir := t.TempDir()
-	j := mustOpen(t, dir, Options{})
+	var synced, syncedRecords int // written by the writer goroutine, read after Close
+	j := mustOpen(t, dir, Options{OnSync: func(records, bytes int, took time.Duration) {
+		synced++
+		syncedRecords += records
+	}})
 	var want []logged
 	for i := range 50 {
 		r := testRecord("alice", i)
@@ -62,6 +66,9 @@ func TestRoundTrip(t *testing.T) {
 		t.Errorf("stats %+v: want 50 records, SyncedLSN = Bytes = DiskBytes", st)
 	}
 	mustClose(t, j)
+	if int64(synced) != st.Syncs || syncedRecords != 50 {
+		t.Errorf("OnSync called %d times for %d records, want %d for 50", synced, syncedRecords, st.Syncs)
+	}
 	var got []logged
 	rst, err := Replay(dir, 0, func(lsn LSN, r *Record) error {
 		got = append(got, logged{lsn, cloneRecord(r)})
@@ -451,6 +458,31 @@ func TestReadDurableReleased(t *testing.T) {
 	data, next, err := j.ReadDurable(j.FirstLSN(), 1<<20)
 	if err != nil || next != j.SyncedLSN() || len(data) != int(next-j.FirstLSN()) {
 		t.Errorf("ReadDurable from FirstLSN: %d bytes to %d, %v; want up to %d", len(data), next, err, j.SyncedLSN())
+	}
+	mustClose(t, j)
+}
+
+func TestWaitContext(t *testing.T) {
+	g := &gateFS{entered: make(chan struct{}), release: make(chan struct{})}
+	j := mustOpen(t, t.TempDir(), Options{FS: g})
+	tk, err := j.Append(testRecord("a", 1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	<-g.entered
+	ctx, cancel := context.WithCancel(t.Context())
+	cancel()
+	if _, err := tk.Wait(ctx); !errors.Is(err, context.Canceled) {
+		t.Errorf("Wait with an ended ctx during the sync: %v, want context.Canceled", err)
+	}
+	select {
+	case <-tk.Done():
+		t.Errorf("Done closed before the sync returned")
+	default:
+	}
+	g.release <- struct{}{}
+	if lsn, err := tk.Wait(t.Context()); err != nil || lsn != frameHeader+1 {
+		t.Errorf("Wait after the sync: %d, %v; want %d", lsn, err, frameHeader+1)
 	}
 	mustClose(t, j)
 }
