@@ -54,9 +54,17 @@ func BenchmarkAppend(b *testing.B) {
 // waiting until durable, as a request handler does. Reports records per
 // fdatasync, the mean fdatasync time and the p99 of Append+Wait.
 func BenchmarkGroupCommit(b *testing.B) {
-	for _, n := range []int{1, 16, 256} {
-		b.Run(fmt.Sprintf("appenders=%d", n), func(b *testing.B) {
-			j := mustOpen(b, b.TempDir(), Options{MaxDisk: 1 << 40})
+	for _, c := range []struct {
+		n      int
+		window time.Duration
+	}{{1, 0}, {16, 0}, {256, 0}, {16, time.Millisecond}} {
+		n := c.n
+		name := fmt.Sprintf("appenders=%d", n)
+		if c.window > 0 {
+			name += fmt.Sprintf("/window=%s", c.window)
+		}
+		b.Run(name, func(b *testing.B) {
+			j := mustOpen(b, b.TempDir(), Options{MaxDisk: 1 << 40, Window: c.window})
 			r := benchRecord()
 			waits := make([][]time.Duration, n)
 			var wg sync.WaitGroup
@@ -81,11 +89,13 @@ func BenchmarkGroupCommit(b *testing.B) {
 			all := slices.Concat(waits...)
 			slices.Sort(all)
 			if len(all) > 0 {
+				b.ReportMetric(float64(all[len(all)/2].Microseconds()), "p50-wait-µs")
 				b.ReportMetric(float64(all[len(all)*99/100].Microseconds()), "p99-wait-µs")
 			}
 			if st.Syncs > 0 {
 				b.ReportMetric(float64(st.Records)/float64(st.Syncs), "records/fsync")
 				b.ReportMetric(float64(st.SyncNanos)/float64(st.Syncs)/1e3, "fsync-µs")
+				b.ReportMetric(float64(st.SyncMaxNanos)/1e3, "fsync-max-µs")
 			}
 			j.Close()
 		})

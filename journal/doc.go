@@ -89,8 +89,11 @@
 // When a write or fdatasync fails (ENOSPC, EIO), the batch's waiters and
 // those of the batch being filled get the error, the writer truncates the
 // segment back to the last synced offset (and retries that before the next
-// write if it also fails), and nothing already synced is touched. The next
-// batch is tried normally, so appends work again once the disk recovers.
+// write if it also fails), and nothing already synced is touched. A failed
+// fdatasync is never retried on the same pages (after one, Linux may have
+// marked them clean without writing them): they are cut off and the next
+// batch writes fresh ones. The next batch is tried normally, so appends work
+// again once the disk recovers.
 // A failed segment creation keeps appending to the full segment and retries.
 // An unwritable or unusable directory fails Open with a message saying which.
 package journal
