@@ -22,10 +22,10 @@
 //
 // # Group commit
 //
-// Append encodes the record into the batch being filled, under one mutex, and
-// returns a Ticket (no allocation, no goroutine). One writer goroutine, owned
-// by the Journal from Open to Close, takes the batch, writes it as one frame
-// with one write(2), fdatasyncs, and closes the batch's channel. While it
+// Append encodes the record into the batch being filled, under one mutex,
+// and returns a Ticket (no allocation per record, no goroutine). One writer
+// goroutine, owned by the Journal from Open to Close, takes the batch, writes
+// it as one frame with one write(2), fdatasyncs, and closes the batch's channel. While it
 // syncs, new records fill the next batch, which is written as soon as the
 // sync returns: batch size grows with load by itself, and a lone record is
 // not delayed. Options.Window adds a wait after the first record of a batch
@@ -69,8 +69,8 @@
 // data after it, an undecodable payload, any bad frame in an older segment —
 // is corruption: Replay returns a *CorruptError naming the file and offset
 // and stops; its Next is the next segment, where a caller that accepts the
-// loss may resume (the records' Seq and Hash let it see which players are
-// affected). Open never fails on corruption: it starts a new segment after a
+// loss may resume (each player's Rev must rise by one and Hash must match
+// the replayed state, so the caller sees which players lost a change). Open never fails on corruption: it starts a new segment after a
 // corrupt newest one, keeps the damaged one for inspection, and counts it
 // (Stats.CorruptSegments). A flipped byte inside the very last frame cannot
 // be told from a torn write and is treated as one.
@@ -96,4 +96,11 @@
 // again once the disk recovers.
 // A failed segment creation keeps appending to the full segment and retries.
 // An unwritable or unusable directory fails Open with a message saying which.
+//
+// # Goroutines
+//
+// The writer goroutine alone writes, syncs, rotates and truncates segment
+// files; Append, Ticket.Wait, ReleaseBefore, ReadDurable, Resume, Stats and
+// the accessors may be called from any goroutine. Close flushes what was
+// appended, then ends the writer. OnSync runs on the writer goroutine.
 package journal
