@@ -1,0 +1,10 @@
+//go:build !linux
+
+package journal
+
+import "os"
+
+func fdatasync(f *os.File) error { return f.Sync() }
+
+// lockFile is a no-op off Linux: run one server per journal directory.
+func lockFile(f *os.File) error { return nil }
