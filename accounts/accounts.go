@@ -305,12 +305,13 @@ func (a *Accounts) SignIn(ctx context.Context, c Credential, create bool) (Grant
 	if err != nil {
 		return Grant{}, err
 	}
+	var snap *snapshot
 	if p.kind == KindEmail {
-		if err := a.checkPassword(ctx, id, p.password); err != nil {
+		if snap, err = a.checkPassword(ctx, id, p.password); err != nil {
 			return Grant{}, err
 		}
 	}
-	r, err := a.update(ctx, id, func(r *record) (bool, error) {
+	r, err := a.updateFrom(ctx, id, snap, func(r *record) (bool, error) {
 		now := a.cfg.Now()
 		if p.kind == KindEmail {
 			if r.LockedUntil > now.UnixMilli() {
@@ -400,24 +401,28 @@ func (a *Accounts) claim(ctx context.Context, key, id string) (owner string, err
 }
 
 // checkPassword checks pw against account id's hash, counting a failure
-// in the account. It hashes at most once, whatever the CAS rounds.
-func (a *Accounts) checkPassword(ctx context.Context, id, pw string) error {
-	r, _, err := a.load(ctx, id)
+// in the account, and returns the account as it read it. It hashes at
+// most once, whatever the CAS rounds.
+func (a *Accounts) checkPassword(ctx context.Context, id, pw string) (*snapshot, error) {
+	r, etag, err := a.load(ctx, id)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	now := a.cfg.Now()
 	if r.LockedUntil > now.UnixMilli() {
-		return rateLimited("password sign-in is locked for this account", time.UnixMilli(r.LockedUntil).Sub(now))
+		return nil, rateLimited("password sign-in is locked for this account", time.UnixMilli(r.LockedUntil).Sub(now))
 	}
 	if r.Password == "" { // the email was linked, and the account write did not land: link again
-		return badCredentials("wrong email or password")
+		return nil, badCredentials("wrong email or password")
 	}
 	ok, err := a.hasher.check(ctx, r.Password, pw)
-	if err != nil || ok {
-		return err
+	if err != nil {
+		return nil, err
 	}
-	_, err = a.update(ctx, id, func(r *record) (bool, error) {
+	if ok {
+		return &snapshot{r, etag}, nil
+	}
+	_, err = a.updateFrom(ctx, id, &snapshot{r, etag}, func(r *record) (bool, error) {
 		now := a.cfg.Now()
 		ms := now.UnixMilli()
 		if r.LockedUntil > ms {
@@ -431,7 +436,7 @@ func (a *Accounts) checkPassword(ctx context.Context, id, pw string) error {
 		}
 		return true, badCredentials("wrong email or password")
 	})
-	return err
+	return nil, err
 }
 
 // newFamily starts a new refresh-token family in r: the previous family's
@@ -641,9 +646,25 @@ func (a *Accounts) Account(ctx context.Context, playerID string) (Info, error) {
 // outcome can be a refusal that must still be written: a counted failure,
 // a revoked family).
 func (a *Accounts) update(ctx context.Context, id string, fn func(r *record) (bool, error)) (record, error) {
+	return a.updateFrom(ctx, id, nil, fn)
+}
+
+// snapshot is an account as read, with its ETag.
+type snapshot struct {
+	r    record
+	etag string
+}
+
+// updateFrom is update starting from snap, when the caller has just read
+// the account (nil: read it).
+func (a *Accounts) updateFrom(ctx context.Context, id string, snap *snapshot, fn func(r *record) (bool, error)) (record, error) {
 	for range maxCAS {
-		r, etag, err := a.load(ctx, id)
-		if err != nil {
+		var r record
+		var etag string
+		var err error
+		if snap != nil {
+			r, etag, snap = snap.r, snap.etag, nil
+		} else if r, etag, err = a.load(ctx, id); err != nil {
 			return record{}, err
 		}
 		changed, outcome := fn(&r)
