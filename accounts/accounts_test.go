@@ -254,12 +254,38 @@ func TestLockout(t *testing.T) {
 	})
 }
 
+// Failures counted on several servers at once all land: the fifth locks.
+func TestLockoutConcurrent(t *testing.T) {
+	eachS3(t, func(t *testing.T, e *env) {
+		a, b := e.open(t), e.open(t)
+		good := accounts.Credential{Email: email1, Password: pw1}
+		mustSignIn(t, a, good, true)
+		var wg sync.WaitGroup
+		for i := range accounts.MaxFailures {
+			wg.Go(func() {
+				_, err := []*accounts.Accounts{a, b}[i%2].SignIn(ctx, accounts.Credential{Email: email1, Password: "wrong password"}, false)
+				if !errors.Is(err, accounts.ErrBadCredentials) {
+					t.Errorf("wrong password %d: got %v, want bad_credentials", i, err)
+				}
+			})
+		}
+		wg.Wait()
+		_, err := a.SignIn(ctx, good, false)
+		wantCode(t, err, "rate_limited")
+	})
+}
+
 func TestRefresh(t *testing.T) {
 	eachS3(t, func(t *testing.T, e *env) {
 		a := e.open(t)
 		g0 := mustSignIn(t, a, accounts.Credential{DeviceID: device1}, true)
 		id := g0.PlayerID
 
+		_, err := a.Refresh(ctx, g0.Session) // a session is not a refresh token
+		wantCode(t, err, "unauthorized")
+		if _, err := a.Verify(g0.Refresh); !errors.Is(err, accounts.ErrUnauthorized) {
+			t.Errorf("a refresh token verified as a session: %v", err)
+		}
 		g1, err := a.Refresh(ctx, g0.Refresh)
 		if err != nil {
 			t.Fatal(err)

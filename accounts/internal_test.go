@@ -108,6 +108,22 @@ func TestKeyedLimiter(t *testing.T) {
 	}
 }
 
+func TestKeyedLimiterConcurrent(t *testing.T) {
+	l := NewKeyedLimiter(1000, 10, 64, nil)
+	var wg sync.WaitGroup
+	for g := range 4 {
+		wg.Go(func() {
+			for i := range 2000 {
+				l.Allow(fmt.Sprint(g, "-", i%100))
+			}
+		})
+	}
+	wg.Wait()
+	if n := l.Len(); n > 64 {
+		t.Errorf("remembers %d keys, want at most 64", n)
+	}
+}
+
 func BenchmarkPasswordCheck(b *testing.B) {
 	h := newHasher(1, 1, rand.Reader, argonMemory, argonTime)
 	ctx := context.Background()
