@@ -4,7 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/ed25519"
-	"crypto/rand"
+	crand "crypto/rand"
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/hex"
@@ -12,6 +12,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"runtime"
 	"slices"
 	"time"
@@ -58,8 +59,12 @@ const (
 // maxCAS bounds the read-modify-write rounds one change of an account
 // makes before it gives up as unavailable: a player's account is written
 // by that player's sign-ins and by operators, so losing this often means
-// something is wrong.
-const maxCAS = 8
+// something is wrong. Between rounds a loser waits a random moment, up to
+// casBackoff times the round, so a crowd of writers spreads out.
+const (
+	maxCAS     = 16
+	casBackoff = 2 * time.Millisecond
+)
 
 // Config configures Accounts. Zero fields take the defaults.
 type Config struct {
@@ -131,7 +136,7 @@ func New(cfg Config, blobs Blobs, s3 *bookkeeper.Keeper) (*Accounts, error) {
 		cfg.Now = time.Now
 	}
 	if cfg.Rand == nil {
-		cfg.Rand = rand.Reader
+		cfg.Rand = crand.Reader
 	}
 	return &Accounts{
 		cfg:     cfg,
@@ -658,7 +663,12 @@ type snapshot struct {
 // updateFrom is update starting from snap, when the caller has just read
 // the account (nil: read it).
 func (a *Accounts) updateFrom(ctx context.Context, id string, snap *snapshot, fn func(r *record) (bool, error)) (record, error) {
-	for range maxCAS {
+	for round := range maxCAS {
+		if round > 0 {
+			if err := sleep(ctx, rand.N(casBackoff*time.Duration(min(round, 8)))); err != nil {
+				return record{}, err
+			}
+		}
 		var r record
 		var etag string
 		var err error
@@ -764,6 +774,17 @@ func (a *Accounts) confirm(ctx context.Context, key string, data []byte, etag st
 		return current, nil
 	}
 	return "", err
+}
+
+func sleep(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
 }
 
 // randomID returns prefix and n random bytes in base64url.
