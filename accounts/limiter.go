@@ -7,11 +7,14 @@ import (
 )
 
 // KeyedLimiter is a token bucket per key (a client address) in bounded
-// memory: at most MaxKeys buckets, the least recently used evicted first.
-// An evicted key starts again with a full bucket, which is what it would
-// have after being idle for Burst/Rate anyway; under a flood of distinct
-// keys the oldest lose their history first. It is safe for concurrent use;
-// keys are spread over shards, each with its own lock and LRU list.
+// memory: at most maxKeys buckets. When full, a new key evicts the least
+// recently used of a few buckets sampled at random (Go's map iteration
+// starts at a random place), as Redis evicts: close to LRU without a list
+// whose pointer chasing would cost every Allow a few cache misses. An
+// evicted key starts again with a full bucket, which is what it would have
+// after being idle for burst/rate anyway; under a flood of distinct keys
+// the idlest lose their history first. It is safe for concurrent use; keys
+// are spread over shards, each with its own lock.
 type KeyedLimiter struct {
 	rate   float64 // tokens per second
 	burst  float64
@@ -20,21 +23,21 @@ type KeyedLimiter struct {
 	shards [limiterShards]limiterShard
 }
 
-const limiterShards = 16
+const (
+	limiterShards  = 16
+	evictionSample = 5
+)
 
 type limiterShard struct {
 	mu      sync.Mutex
 	max     int
 	buckets map[string]*bucket // guarded by mu
-	// head is the sentinel of the LRU ring: head.next is the most recent.
-	head bucket // guarded by mu
+	_       [40]byte           // keep shards' locks on separate cache lines
 }
 
 type bucket struct {
-	key        string
-	tokens     float64
-	last       int64 // Unix ns of the last refill
-	prev, next *bucket
+	tokens float64
+	last   int64 // Unix ns of the last refill
 }
 
 // NewKeyedLimiter allows each key perSecond requests with bursts of burst,
@@ -47,10 +50,8 @@ func NewKeyedLimiter(perSecond float64, burst, maxKeys int, now func() time.Time
 	l := &KeyedLimiter{rate: perSecond, burst: float64(max(burst, 1)), now: now, seed: maphash.MakeSeed()}
 	per := max(maxKeys/limiterShards, 1)
 	for i := range l.shards {
-		s := &l.shards[i]
-		s.max = per
-		s.buckets = make(map[string]*bucket, min(per, 1024))
-		s.head.next, s.head.prev = &s.head, &s.head
+		l.shards[i].max = per
+		l.shards[i].buckets = make(map[string]*bucket, min(per, 1024))
 	}
 	return l
 }
@@ -65,24 +66,16 @@ func (l *KeyedLimiter) Allow(key string) (ok bool, retryAfter time.Duration) {
 	b := s.buckets[key]
 	if b == nil {
 		if len(s.buckets) >= s.max {
-			old := s.head.prev
-			s.unlink(old)
-			delete(s.buckets, old.key)
-			*old = bucket{} // reuse it: no allocation once the shard is full
-			b = old
+			b = s.evict()
 		} else {
 			b = &bucket{}
 		}
-		b.key, b.tokens, b.last = key, l.burst, now
+		b.tokens, b.last = l.burst, now
 		s.buckets[key] = b
-	} else {
-		s.unlink(b)
-		if el := now - b.last; el > 0 {
-			b.tokens = min(l.burst, b.tokens+float64(el)/1e9*l.rate)
-			b.last = now
-		}
+	} else if el := now - b.last; el > 0 {
+		b.tokens = min(l.burst, b.tokens+float64(el)/1e9*l.rate)
+		b.last = now
 	}
-	s.pushFront(b)
 	if b.tokens >= 1 {
 		b.tokens--
 		return true, 0
@@ -91,6 +84,24 @@ func (l *KeyedLimiter) Allow(key string) (ok bool, retryAfter time.Duration) {
 		return false, time.Hour
 	}
 	return false, time.Duration((1 - b.tokens) / l.rate * 1e9)
+}
+
+// evict removes the idlest of a few sampled buckets and returns it for
+// reuse.
+func (s *limiterShard) evict() *bucket {
+	var oldKey string
+	var old *bucket
+	n := 0
+	for k, b := range s.buckets {
+		if old == nil || b.last < old.last {
+			oldKey, old = k, b
+		}
+		if n++; n == evictionSample {
+			break
+		}
+	}
+	delete(s.buckets, oldKey)
+	return old
 }
 
 // Len returns how many keys are remembered.
@@ -103,15 +114,4 @@ func (l *KeyedLimiter) Len() int {
 		s.mu.Unlock()
 	}
 	return n
-}
-
-func (s *limiterShard) unlink(b *bucket) {
-	b.prev.next, b.next.prev = b.next, b.prev
-	b.prev, b.next = nil, nil
-}
-
-func (s *limiterShard) pushFront(b *bucket) {
-	b.prev, b.next = &s.head, s.head.next
-	s.head.next.prev = b
-	s.head.next = b
 }
