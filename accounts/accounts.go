@@ -346,8 +346,11 @@ func (a *Accounts) lookup(ctx context.Context, key string) (string, error) {
 		return "", unavailable("read credential", err)
 	}
 	var o credObject
-	if err := json.Unmarshal(data, &o); err != nil || o.PlayerID == "" {
+	if err := json.Unmarshal(data, &o); err != nil {
 		return "", fmt.Errorf("credential %s is malformed: %w", key, err)
+	}
+	if o.V != schema || o.PlayerID == "" {
+		return "", fmt.Errorf("credential %s has schema %d and player %q: not ours", key, o.V, o.PlayerID)
 	}
 	return o.PlayerID, nil
 }
