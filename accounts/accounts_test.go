@@ -2,6 +2,7 @@ package accounts_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"slices"
 	"strings"
@@ -194,6 +195,12 @@ func TestLink(t *testing.T) {
 		}
 		if want := []string{"device", "email", "ticket"}; !slices.Equal(info.Credentials, want) {
 			t.Errorf("credentials: got %v, want %v", info.Credentials, want)
+		}
+		shown, _ := json.Marshal(info)
+		for _, secret := range []string{device1, "argon2", "alice@", "studio-user-1", "cred/", `"gen"`} {
+			if strings.Contains(string(shown), secret) {
+				t.Errorf("account view %s shows %q", shown, secret)
+			}
 		}
 		info, _ = a.Account(ctx, bob)
 		if want := []string{"device"}; !slices.Equal(info.Credentials, want) {
