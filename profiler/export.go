@@ -35,8 +35,12 @@ type RowExport struct {
 	Max        time.Duration // since reset, exact
 	RecentMax  time.Duration // over the recent window (the last minute)
 	InFlight   int           // begun and not ended now
-	Breaches   uint64        // measurements over the hard limit, since New
-	Outcomes                 // since New
+	// OldestInFlight is the age of the oldest of them; OverLimit counts
+	// those past the hard limit (request rows only).
+	OldestInFlight time.Duration
+	OverLimit      int
+	Breaches       uint64 // measurements over the hard limit, since New
+	Outcomes              // since New
 }
 
 // NewExporter returns an exporter for bounds (sorted and deduplicated; a
@@ -68,14 +72,28 @@ func (e *Exporter) Export() []RowExport {
 	p := e.p
 	now := p.opts.Now()
 	p.rotate(now)
-	inflight := map[*Row]int{}
-	p.eachFlight(now, func(r *Row, _ int64) { inflight[r]++ })
+	type fl struct {
+		n, over int
+		oldest  int64
+	}
+	inflight := map[*Row]fl{}
+	p.eachFlight(now, func(r *Row, age int64) {
+		f := inflight[r]
+		f.n++
+		f.oldest = max(f.oldest, age)
+		if r.limit != 0 && age > r.limit {
+			f.over++
+		}
+		inflight[r] = f
+	})
 	rows := *p.rows.Load()
 	out := make([]RowExport, 0, len(rows))
 	nb := len(e.bounds)
 	for _, r := range rows {
+		f := inflight[r]
 		x := RowExport{Name: r.name, Request: r.request, Cumulative: make([]uint64, nb),
-			InFlight: inflight[r], Breaches: r.breaches.Load(), Outcomes: r.Outcomes()}
+			InFlight: f.n, OldestInFlight: time.Duration(f.oldest), OverLimit: f.over,
+			Breaches: r.breaches.Load(), Outcomes: r.Outcomes()}
 		h := r.cum
 		for i := range h.counts {
 			c := h.counts[i].Load()

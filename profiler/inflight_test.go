@@ -227,6 +227,7 @@ func TestExporterMatchesSnapshot(t *testing.T) {
 	act.RecordStatus(7*ms, StatusClientClosed)
 	f := act.Begin(clk.Now())
 	defer f.End(0)
+	clk.Advance(300 * ms)
 
 	rows := e.Export()
 	if len(rows) != 2 || rows[0].Name != "GET /healthz" || rows[1].Name != "POST /api/v1/actions" {
@@ -243,8 +244,9 @@ func TestExporterMatchesSnapshot(t *testing.T) {
 	if got := fmt.Sprint(x.Cumulative); got != "[1 4 6]" {
 		t.Errorf("cumulative %s, want [1 4 6] (≤1ms: 0.5; ≤10ms: +3,3,7; ≤100ms: +50,40)", got)
 	}
-	if x.InFlight != 1 || x.Breaches != 2 || x.RecentMax != 2*time.Second || !x.Request {
-		t.Errorf("in flight %d, breaches %d, recent max %v, request %v; want 1, 2, 2s, true", x.InFlight, x.Breaches, x.RecentMax, x.Request)
+	if x.InFlight != 1 || x.OverLimit != 1 || x.OldestInFlight != 300*ms || x.Breaches != 2 || x.RecentMax != 2*time.Second || !x.Request {
+		t.Errorf("in flight %d (over limit %d, oldest %v), breaches %d, recent max %v, request %v; want 1 (1, 300ms), 2, 2s, true",
+			x.InFlight, x.OverLimit, x.OldestInFlight, x.Breaches, x.RecentMax, x.Request)
 	}
 	if x.Outcomes != (Outcomes{Aborted: 1, ServerErrors: 1}) {
 		t.Errorf("outcomes %+v, want one aborted, one server error", x.Outcomes)
