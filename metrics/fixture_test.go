@@ -1,6 +1,7 @@
 package metrics
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -15,8 +16,6 @@ import (
 	"time"
 
 	dto "github.com/prometheus/client_model/go"
-	"github.com/prometheus/common/expfmt"
-	"github.com/prometheus/common/model"
 
 	"rampart/bookkeeper"
 	"rampart/profiler"
@@ -201,8 +200,7 @@ func (f *fixture) scrape(t testing.TB) scrape {
 
 func parse(t testing.TB, body []byte) scrape {
 	t.Helper()
-	p := expfmt.NewTextParser(model.LegacyValidation)
-	mfs, err := p.TextToMetricFamilies(strings.NewReader(string(body)))
+	mfs, err := ParseText(bytes.NewReader(body))
 	if err != nil {
 		t.Fatalf("parse scrape: %v\n%s", err, body)
 	}

@@ -112,13 +112,20 @@ func (f Flight) release() {
 	f.row.p.flights[i/64].used.And(^(uint64(1) << (i % 64)))
 }
 
-// RecordStatus is Record for a request that answered status: 5xx counts
-// as a server error, StatusClientClosed (499) as aborted by the client,
-// other 4xx as a client error, anything else as success (Row.Outcomes).
-// The duration counts in the latency table whatever the status: the
-// server spent that time.
+// RecordStatus is Record for a request that answered status, counted as
+// CountStatus does. The duration counts in the latency table whatever the
+// status: the server spent that time.
 func (r *Row) RecordStatus(d time.Duration, status int) {
 	r.Record(d)
+	r.CountStatus(status)
+}
+
+// CountStatus counts one request's outcome without recording a duration,
+// for the layer that knows the status when another one times the request
+// (api's error adapter inside its timing wrapper): 5xx counts as a server
+// error, StatusClientClosed (499) as aborted by the client, other 4xx as a
+// client error, anything else as success (Row.Outcomes).
+func (r *Row) CountStatus(status int) {
 	if status < 400 || !r.p.enabled.Load() {
 		return
 	}

@@ -154,8 +154,13 @@ func TestRecordStatusOutcomes(t *testing.T) {
 			if got := r.Outcomes(); got != tc.want {
 				t.Errorf("outcomes %+v, want %+v", got, tc.want)
 			}
+			r2 := p.Row("GET /api/v1/player")
+			r2.CountStatus(tc.status)
+			if got := r2.Outcomes(); got != tc.want {
+				t.Errorf("CountStatus: outcomes %+v, want %+v", got, tc.want)
+			}
 			if got := p.Snapshot(SinceReset).All.Calls; got != 1 {
-				t.Errorf("calls %d, want 1: every status counts in the latency table", got)
+				t.Errorf("calls %d, want 1: every status counts in the latency table, CountStatus none", got)
 			}
 			p.Reset()
 			if got := r.Outcomes(); got != tc.want {
