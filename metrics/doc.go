@@ -44,6 +44,15 @@
 // counts restart from 0 after POST /debug/latency/reset, which Prometheus'
 // rate() reads as a counter reset.
 //
+// # Cost
+//
+// A scrape of 100 routes that have all recorded, 3 bookkeepers and 14
+// alert rules (BenchmarkScrape: go test -run '^$' -bench Scrape
+// -benchtime=30x ./metrics) takes 6.5–7.3 ms of wall time on the shared
+// 2-core box (about 5 ms of CPU, most of it client_golang's text
+// encoding), 1 MB and 17,900 allocations, for a 264 KB body: at one scrape
+// every 5 s, about 0.1% of a core. Recording pays nothing for it.
+//
 // deploy/prometheus/rules.yml holds alerting rules mirroring the built-in
 // alerts over these series; deploy/grafana/ a dashboard over them.
 package metrics
