@@ -31,8 +31,9 @@ test: test-deps ## the whole suite: vet, race tests on real S3 (embedded and ver
 		$(GO) test -race -count=1 -timeout $(TEST_TIMEOUT) ./...
 
 .PHONY: test-deps
-test-deps: $(BIN)/versitygw ## install what the tests need (versitygw, chromium)
+test-deps: $(BIN)/versitygw ## install what the tests need (versitygw, chromium, promtool)
 	@command -v chromium >/dev/null || { $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq chromium >/dev/null; }
+	@command -v promtool >/dev/null || { $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq --no-install-recommends prometheus >/dev/null; }
 
 $(BIN)/versitygw:
 	GOBIN=$(BIN) $(GO) install github.com/versity/versitygw/cmd/versitygw@$(VERSITYGW_VERSION)

@@ -130,3 +130,35 @@ func BenchmarkTableMemory(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkRecordInFlight is BenchmarkRecord with in-flight tracking:
+// Begin and End around each measurement instead of Record alone.
+func BenchmarkRecordInFlight(b *testing.B) {
+	p := New()
+	r := p.Row("POST /api/v1/actions")
+	t0 := time.Now()
+	b.ReportAllocs()
+	b.RunParallel(func(pb *testing.PB) {
+		i := 0
+		for pb.Next() {
+			f := r.Begin(t0)
+			f.End(durations[i&1023])
+			i++
+		}
+	})
+}
+
+// BenchmarkRecordTimedInFlight is BenchmarkRecordTimed with in-flight
+// tracking: what api's timed wrapper pays per request.
+func BenchmarkRecordTimedInFlight(b *testing.B) {
+	p := New()
+	r := p.Row("action:build")
+	b.ReportAllocs()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			t0 := time.Now()
+			f := r.Begin(t0)
+			f.End(time.Since(t0))
+		}
+	})
+}

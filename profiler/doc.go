@@ -18,6 +18,37 @@
 // computes the percentiles. Row lookup by name is a plain map read from an
 // immutable map replaced when a row is added.
 //
+// # In flight
+//
+// Record sees a request only when it ends, so a hung one would be
+// invisible. Callers that want it seen while it runs use
+//
+//	t0 := time.Now()
+//	f := row.Begin(t0)
+//	...
+//	f.End(time.Since(t0))          // or f.EndStatus(d, status)
+//
+// with the same two clock reads. Begin claims a slot in a fixed table of
+// 64 padded shards × 64 slots (one CAS on a shard picked at random, one
+// store of row id and start packed in a word); End clears the slot's bit
+// and records. No lock, no allocation; 17–60 ns more than Record alone on
+// the shared 2-core box (go test -run '^$' -bench 'Record$|RecordInFlight$'
+// -cpu=1,2 ./profiler: Record 30–70 ns, Begin+End 47–150 ns), under 0.6%
+// of a request's 10–30 µs of CPU. Past 4096 requests at once the rest run
+// untracked, counted. Profiler.InFlight lists the oldest with their age,
+// HardLimitRule fires for a request still running past the hard limit.
+//
+// RecordStatus (and EndStatus) also count a row's outcomes: server errors
+// (5xx), client errors (4xx) and requests the client abandoned
+// (StatusClientClosed, 499), which are neither. The duration is recorded
+// whatever the status.
+//
+// # Exporting
+//
+// An Exporter folds each row's since-reset histogram into fixed upper
+// bounds at read time, for Prometheus: the profiler stays the only clock
+// read on the hot path.
+//
 // # Periods, precision and memory
 //
 // Since start (or the last Reset): a 2-significant-digit histogram (values
@@ -69,5 +100,6 @@
 // subscribers and, with a Notifier, posted as JSON. Built-in rules:
 // LoadRule (unhalted load ≥ 50% for 10 s) and HardLimitRule (a request over
 // the 200 ms hard limit: Record bumps an atomic counter, the rule notices it
-// on the next evaluation). Other packages add their own with AddRule.
+// on the next evaluation; a request begun and still running past the limit
+// fires it too). Other packages add their own with AddRule.
 package profiler

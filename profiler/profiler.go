@@ -111,9 +111,17 @@ type Profiler struct {
 	// rows is an immutable map replaced under mu when a row is added, so
 	// lookups take no lock.
 	rows atomic.Pointer[map[string]*Row]
+	// byID is every row by Row.id, replaced with rows; the in-flight table
+	// names rows by id.
+	byID atomic.Pointer[[]*Row]
 
 	// breaches counts measurements over a row's hard limit, over all rows.
 	breaches atomic.Uint64
+
+	// flights is the in-flight table (inflight.go); untracked counts the
+	// Begins that found it full.
+	flights   [flightShards]flightShard
+	untracked atomic.Uint64
 
 	mu      sync.Mutex // guards resetAt, and serializes rows additions, rotation and reset
 	resetAt time.Time
@@ -136,6 +144,7 @@ func NewWithOptions(o Options) *Profiler {
 	p.enabled.Store(true)
 	m := map[string]*Row{}
 	p.rows.Store(&m)
+	p.byID.Store(&[]*Row{})
 	return p
 }
 
@@ -152,6 +161,7 @@ func (p *Profiler) Row(name string) *Row {
 		return r
 	}
 	r := &Row{
+		id:      len(old),
 		name:    name,
 		p:       p,
 		request: p.opts.IsRequest(name),
@@ -169,6 +179,8 @@ func (p *Profiler) Row(name string) *Row {
 		m[k] = v
 	}
 	m[name] = r
+	ids := append(append(make([]*Row, 0, len(old)+1), *p.byID.Load()...), r)
+	p.byID.Store(&ids)
 	p.rows.Store(&m)
 	return r
 }
@@ -248,6 +260,7 @@ func (p *Profiler) rotateLocked(target int64) {
 
 // Row is one entry point's statistics.
 type Row struct {
+	id      int // index in Profiler.byID
 	name    string
 	p       *Profiler
 	request bool
@@ -258,6 +271,9 @@ type Row struct {
 
 	breaches   atomic.Uint64 // measurements over limit, never reset
 	lastBreach atomic.Int64  // ns, the latest of them
+
+	// Non-success counts (RecordStatus), never reset.
+	aborted, clientErrors, serverErrors atomic.Uint64
 }
 
 // Name is the entry point's name.

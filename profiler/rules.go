@@ -35,40 +35,63 @@ func LoadRule(s *Sampler, threshold float64, sustained time.Duration) Rule {
 }
 
 // HardLimitRule fires as soon as a request row records a measurement over
-// the profiler's hard limit (Options.HardLimit), and resolves once none has
-// for hold. Its value is the slowest such measurement, in ms, since it
-// fired; the detail names the rows.
+// the profiler's hard limit (Options.HardLimit), or has one still running
+// past it (Row.Begin without End), and resolves once neither has been seen
+// for hold. Its value is the slowest such measurement (or age), in ms,
+// since it fired; the detail names the rows, "(running)" for a request
+// still in flight.
 func HardLimitRule(p *Profiler, hold time.Duration) Rule {
 	var (
-		mu    sync.Mutex // Check and Detail may run on different goroutines
-		seen  = map[*Row]uint64{}
-		last  time.Time // of the last evaluation that saw a new breach
-		worst int64     // ns, since the alert started
-		rows  = map[string]int64{}
+		mu      sync.Mutex // Check and Detail may run on different goroutines
+		seen    = map[*Row]uint64{}
+		last    time.Time // of the last evaluation that saw a new breach
+		worst   int64     // ns, since the alert started
+		rows    = map[string]int64{}
+		running = map[string]bool{} // rows with a request over the limit at the last evaluation
 	)
 	return Rule{
 		Name: "hard-limit",
-		Help: fmt.Sprintf("a request took longer than the %s hard limit (held %s)", p.opts.HardLimit, hold),
+		Help: fmt.Sprintf("a request took longer than the %s hard limit, or is still running past it (held %s)", p.opts.HardLimit, hold),
 		Unit: "ms",
 		Check: func(now time.Time) (float64, bool) {
-			if p.breaches.Load() == 0 {
-				return 0, false
+			type slow struct {
+				name string
+				age  int64
+			}
+			var over []slow
+			if p.opts.HardLimit > 0 {
+				p.eachFlight(p.opts.Now(), func(r *Row, age int64) {
+					if r.limit != 0 && age > r.limit {
+						over = append(over, slow{r.name, age})
+					}
+				})
 			}
 			mu.Lock()
 			defer mu.Unlock()
+			clear(running)
+			if p.breaches.Load() == 0 && len(over) == 0 {
+				return 0, false
+			}
 			fresh, episode := false, last.IsZero() || now.Sub(last) >= hold
+			note := func(name string, v int64) {
+				if episode {
+					worst, rows, episode = 0, map[string]int64{}, false
+				}
+				fresh = true
+				worst = max(worst, v)
+				rows[name] = max(rows[name], v)
+			}
 			for _, r := range *p.rows.Load() {
 				n := r.breaches.Load()
 				if n == seen[r] {
 					continue
 				}
-				if episode {
-					worst, rows, episode = 0, map[string]int64{}, false
-				}
-				seen[r], fresh = n, true
-				v := r.lastBreach.Load()
-				worst = max(worst, v)
-				rows[r.name] = max(rows[r.name], v)
+				seen[r] = n
+				note(r.name, r.lastBreach.Load())
+			}
+			for _, s := range over {
+				note(s.name, s.age)
+				running[s.name] = true
 			}
 			if fresh {
 				last = now
@@ -93,6 +116,9 @@ func HardLimitRule(p *Profiler, hold time.Duration) Rule {
 					b.WriteString(", ")
 				}
 				fmt.Fprintf(&b, "%s %s", n, time.Duration(rows[n]).Round(time.Millisecond/10))
+				if running[n] {
+					b.WriteString(" (running)")
+				}
 			}
 			return b.String()
 		},

@@ -17,25 +17,28 @@ type alertsPage struct {
 	JSONURL   string
 }
 
+// Alerts is Pages.Alerts logging to slog.Default().
+func Alerts(a *profiler.Alerts) http.Handler { return (*Pages)(nil).Alerts(a) }
+
 // Alerts is the alerts page: active alerts, every rule's state and the last
 // transitions (100 by default); ?format=json gives profiler.AlertsSnapshot;
 // ?refresh=seconds reloads the page. Mount at GET /debug/alerts.
-func Alerts(a *profiler.Alerts) http.Handler {
-	return handler(func(w http.ResponseWriter, r *http.Request) error {
+func (pg *Pages) Alerts(a *profiler.Alerts) http.Handler {
+	return pg.handler(func(w http.ResponseWriter, r *http.Request) error {
 		s := a.Snapshot() // a copy: rendering holds no lock
 		if wantJSON(r) {
 			return writeJSON(w, http.StatusOK, s)
 		}
-		pg := alertsPage{S: s, JSONURL: basePath(r) + "?format=json"}
+		page := alertsPage{S: s, JSONURL: basePath(r) + "?format=json"}
 		if n, err := strconv.Atoi(r.URL.Query().Get("refresh")); err == nil && n > 0 {
-			pg.Refresh = min(n, 3600)
+			page.Refresh = min(n, 3600)
 		}
 		scheme := "http"
 		if r.TLS != nil {
 			scheme = "https"
 		}
-		pg.StreamURL = scheme + "://" + r.Host + basePath(r) + "/stream"
-		return render(w, "alerts.html", pg)
+		page.StreamURL = scheme + "://" + r.Host + basePath(r) + "/stream"
+		return render(w, "alerts.html", page)
 	})
 }
 
@@ -43,12 +46,15 @@ func Alerts(a *profiler.Alerts) http.Handler {
 // and clients can tell a quiet stream from a dead one.
 const streamKeepAlive = 15 * time.Second
 
+// AlertStream is Pages.AlertStream.
+func AlertStream(a *profiler.Alerts) http.Handler { return (*Pages)(nil).AlertStream(a) }
+
 // AlertStream is a server-sent-events stream of alert transitions, for
 // `curl -N`. On connect it sends one "active" event (a JSON array of the
 // firing events), then one "alert" event per transition (a profiler.Event,
 // id = its seq), and a comment every 15 s. It clears the server's write
 // deadline for its connection. Mount at GET /debug/alerts/stream.
-func AlertStream(a *profiler.Alerts) http.Handler {
+func (pg *Pages) AlertStream(a *profiler.Alerts) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		rc := http.NewResponseController(w)
 		_ = rc.SetWriteDeadline(time.Time{}) // a stream outlives the server's WriteTimeout; unsupported writers are fine

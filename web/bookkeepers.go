@@ -34,13 +34,16 @@ type inFlightRow struct {
 	bookkeeper.InFlight
 }
 
+// Bookkeepers is Pages.Bookkeepers logging to slog.Default().
+func Bookkeepers(reg *bookkeeper.Registry) http.Handler { return (*Pages)(nil).Bookkeepers(reg) }
+
 // Bookkeepers is the bookkeepers page, after Battlehouse's AsyncHTTP page:
 // one row of counters, gauges and limits per bookkeeper, Missing in red
 // when it is not 0 (a leak in the accounting), then every call in flight,
 // oldest first. ?format=json gives BookkeepersJSON; ?refresh=seconds
 // reloads the page. Mount at GET /debug/bookkeepers.
-func Bookkeepers(reg *bookkeeper.Registry) http.Handler {
-	return handler(func(w http.ResponseWriter, r *http.Request) error {
+func (pg *Pages) Bookkeepers(reg *bookkeeper.Registry) http.Handler {
+	return pg.handler(func(w http.ResponseWriter, r *http.Request) error {
 		stats := reg.Stats() // copies, each taken under its keeper's short lock
 		if wantJSON(r) {
 			if stats == nil {
@@ -58,23 +61,23 @@ func Bookkeepers(reg *bookkeeper.Registry) http.Handler {
 
 // renderBookkeepers writes the HTML page for stats; base is the page's path.
 func renderBookkeepers(w http.ResponseWriter, base string, stats []bookkeeper.Stats, refresh int) error {
-	pg := bookkeepersPage{Keepers: stats, Refresh: refresh, JSONURL: base + "?format=json",
+	page := bookkeepersPage{Keepers: stats, Refresh: refresh, JSONURL: base + "?format=json",
 		ListLimit: bookkeeper.StatsInFlightLimit, RateWindow: bookkeeper.RateWindow}
 	for _, s := range stats {
 		for _, it := range s.InFlight {
-			pg.InFlight = append(pg.InFlight, inFlightRow{Keeper: s.Name, InFlight: it})
+			page.InFlight = append(page.InFlight, inFlightRow{Keeper: s.Name, InFlight: it})
 		}
-		pg.Omitted += s.InFlightOmitted
+		page.Omitted += s.InFlightOmitted
 	}
-	slices.SortStableFunc(pg.InFlight, func(a, b inFlightRow) int { return cmp.Compare(b.AgeMS, a.AgeMS) })
+	slices.SortStableFunc(page.InFlight, func(a, b inFlightRow) int { return cmp.Compare(b.AgeMS, a.AgeMS) })
 	for _, n := range []int{0, 2, 5, 10, 30} {
 		l := link{Title: "off", URL: base, Current: refresh == n}
 		if n > 0 {
 			l.Title, l.URL = strconv.Itoa(n)+"s", base+"?refresh="+strconv.Itoa(n)
 		}
-		pg.Refreshes = append(pg.Refreshes, l)
+		page.Refreshes = append(page.Refreshes, l)
 	}
-	return render(w, "bookkeepers.html", pg)
+	return render(w, "bookkeepers.html", page)
 }
 
 // fmtAgeMS is a span given in milliseconds.

@@ -33,38 +33,127 @@ var templates = template.Must(template.New("").Funcs(template.FuncMap{
 	"until":   fmtUntil,
 }).ParseFS(templateFS, "templates/*.html"))
 
-// Section is one group of links on the /debug/ index.
+// Pages builds the debug pages with the server's logger: a page that
+// fails (a template bug, a client gone mid-write) logs through it. The
+// package-level constructors (Latency, Alerts, ...) are the same pages
+// logging to slog.Default().
+type Pages struct {
+	log *slog.Logger
+}
+
+// NewPages returns the pages logging to log (nil: slog.Default()).
+func NewPages(log *slog.Logger) *Pages { return &Pages{log: log} }
+
+// logger is the pages' logger; nil-safe so the package-level constructors
+// can pass a nil *Pages.
+func (pg *Pages) logger() *slog.Logger {
+	if pg == nil || pg.log == nil {
+		return slog.Default()
+	}
+	return pg.log
+}
+
+// Section is one group of links on the /debug/ index, and optionally of
+// key/value figures read when the page is served (tsweb's debug KVs):
+// counters with no page of their own, such as the WebSocket's slow clients
+// closed and sockets replaced.
 type Section struct {
-	Title string
-	Links []Link
+	Title  string
+	Links  []Link
+	Values []KV
+}
+
+// KV is one figure on the index: Value is called on every request, must
+// not block, and returns something fmt prints well (a number, a string, a
+// time.Duration) or encoding/json encodes for ?format=json.
+type KV struct {
+	Key   string
+	Value func() any
+}
+
+// KVFunc is a KV.
+func KVFunc(key string, value func() any) KV { return KV{Key: key, Value: value} }
+
+// IndexJSON is the /debug/?format=json document: each section's title,
+// links and figures.
+type IndexJSON struct {
+	Sections []IndexSectionJSON `json:"sections"`
+}
+
+// IndexSectionJSON is one section of IndexJSON; Values keep their order in
+// Keys.
+type IndexSectionJSON struct {
+	Title  string         `json:"title"`
+	Links  []Link         `json:"links"`
+	Keys   []string       `json:"keys,omitempty"`
+	Values map[string]any `json:"values,omitempty"`
 }
 
 // Link is one debug page.
 type Link struct {
-	Href        string // absolute ("/debug/latency") or relative to /debug/
-	Title       string
-	Description string
+	Href        string `json:"href"` // absolute ("/debug/latency") or relative to /debug/
+	Title       string `json:"title"`
+	Description string `json:"description,omitempty"`
 }
 
-// Index is the /debug/ index page listing sections of links, so pages
-// added later (/debug/bookkeepers, /debug/players, /debug/pprof/) appear by
-// passing them here. Mount at GET /debug/.
-func Index(sections ...Section) http.Handler {
+// Index is Pages.Index logging to slog.Default().
+func Index(sections ...Section) http.Handler { return (*Pages)(nil).Index(sections...) }
+
+type indexSection struct {
+	Title  string
+	Links  []Link
+	Values []kvRow
+}
+
+type kvRow struct {
+	Key   string
+	Value any
+}
+
+// Index is the /debug/ index page listing sections of links and figures,
+// so pages added later (/debug/bookkeepers, /debug/players, /debug/pprof/)
+// appear by passing them here; ?format=json gives IndexJSON. Mount at GET
+// /debug/.
+func (pg *Pages) Index(sections ...Section) http.Handler {
 	sections = append([]Section(nil), sections...)
-	return handler(func(w http.ResponseWriter, r *http.Request) error {
-		return render(w, "index.html", struct{ Sections []Section }{sections})
+	return pg.handler(func(w http.ResponseWriter, r *http.Request) error {
+		secs := make([]indexSection, len(sections))
+		for i, s := range sections {
+			secs[i] = indexSection{Title: s.Title, Links: s.Links}
+			for _, kv := range s.Values {
+				secs[i].Values = append(secs[i].Values, kvRow{kv.Key, kv.Value()})
+			}
+		}
+		if wantJSON(r) {
+			doc := IndexJSON{Sections: make([]IndexSectionJSON, len(secs))}
+			for i, s := range secs {
+				js := IndexSectionJSON{Title: s.Title, Links: s.Links}
+				if js.Links == nil {
+					js.Links = []Link{}
+				}
+				if len(s.Values) > 0 {
+					js.Values = map[string]any{}
+				}
+				for _, kv := range s.Values {
+					js.Keys = append(js.Keys, kv.Key)
+					js.Values[kv.Key] = kv.Value
+				}
+				doc.Sections[i] = js
+			}
+			return writeJSON(w, http.StatusOK, doc)
+		}
+		return render(w, "index.html", struct{ Sections []indexSection }{secs})
 	})
 }
 
-// handler adapts a handler that returns an error: the error is logged and
-// becomes a 500 with no internal detail (pages render into a buffer, so
-// nothing has been written yet). The errors are template bugs or a client
-// gone mid-write, so they go to the process's default logger rather than
-// through every constructor.
-func handler(f func(w http.ResponseWriter, r *http.Request) error) http.Handler {
+// handler adapts a handler that returns an error: the error is logged
+// through the pages' logger and becomes a 500 with no internal detail
+// (pages render into a buffer, so nothing has been written yet).
+func (pg *Pages) handler(f func(w http.ResponseWriter, r *http.Request) error) http.Handler {
+	log := pg.logger()
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if err := f(w, r); err != nil {
-			slog.Default().ErrorContext(r.Context(), "debug page", "path", r.URL.Path, "err", err)
+			log.ErrorContext(r.Context(), "debug page", "path", r.URL.Path, "err", err)
 			http.Error(w, "internal error", http.StatusInternalServerError)
 		}
 	})

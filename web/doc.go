@@ -1,10 +1,13 @@
 // Package web owns the HTML pages: the /debug/ pages and the browser client.
 // It reads snapshots; it never mutates game state.
 //
-// Every page is a function returning an http.Handler; the router mounts
-// them (and guards /debug/ for loopback or the admin token):
+// Every page is a method of Pages (built with the server's logger, which
+// receives the errors of failing pages) returning an http.Handler; the
+// package-level functions of the same names are those pages logging to
+// slog.Default(). The router mounts them (and guards /debug/ for loopback
+// or the admin token):
 //
-//	GET  /debug/                  Index(sections...)
+//	GET  /debug/                  Index(sections...): links, and KV figures read per request
 //	GET  /debug/latency           Latency(profiler, sampler)
 //	POST /debug/latency/reset     LatencyReset(profiler)
 //	GET  /debug/latency/plot.svg  LatencyPlot(profiler)

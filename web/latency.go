@@ -31,6 +31,40 @@ type LatencyJSON struct {
 
 	All  RowJSON   `json:"all"`
 	Rows []RowJSON `json:"rows"`
+
+	// InFlight is what has begun (profiler Row.Begin) and not ended: a
+	// hung request shows here before it is recorded.
+	InFlight InFlightJSON `json:"in_flight"`
+}
+
+// InFlightJSON counts the measurements running now and lists the oldest.
+type InFlightJSON struct {
+	Total     int          `json:"total"`
+	Untracked uint64       `json:"untracked"` // since start: the in-flight table was full
+	Oldest    []FlightJSON `json:"oldest"`    // oldest first, at most InFlightListLimit
+}
+
+// FlightJSON is one measurement in flight.
+type FlightJSON struct {
+	Name          string    `json:"name"`
+	Request       bool      `json:"request"`
+	Started       time.Time `json:"started"`
+	AgeMs         float64   `json:"age_ms"`
+	OverHardLimit bool      `json:"over_hard_limit"`
+}
+
+// InFlightListLimit is how many in-flight measurements the page lists.
+const InFlightListLimit = 20
+
+func inFlightJSON(p *profiler.Profiler) InFlightJSON {
+	rep := p.InFlight(InFlightListLimit)
+	doc := InFlightJSON{Total: rep.Total, Untracked: rep.Untracked, Oldest: make([]FlightJSON, len(rep.Oldest))}
+	hl := p.HardLimit()
+	for i, f := range rep.Oldest {
+		doc.Oldest[i] = FlightJSON{Name: f.Name, Request: f.Request, Started: f.Started, AgeMs: float64(f.Age) / 1e6,
+			OverHardLimit: f.Request && hl > 0 && f.Age > hl}
+	}
+	return doc
 }
 
 // RowJSON is one row; durations in milliseconds, total in seconds.
@@ -46,12 +80,26 @@ type RowJSON struct {
 	MaxMs    float64 `json:"max_ms"`
 	TotalS   float64 `json:"total_s"`
 	TotalPct float64 `json:"total_pct"`
+	// Outcomes since start, request rows only (profiler Row.RecordStatus).
+	Aborted      uint64 `json:"aborted,omitempty"`
+	ClientErrors uint64 `json:"client_errors,omitempty"`
+	ServerErrors uint64 `json:"server_errors,omitempty"`
 }
 
 func rowJSON(s profiler.Stats) RowJSON {
 	ms := func(d time.Duration) float64 { return float64(d) / 1e6 }
 	return RowJSON{Name: s.Name, Request: s.Request, Calls: s.Calls, AvgMs: ms(s.Avg), P50Ms: ms(s.P50), P95Ms: ms(s.P95),
 		P99Ms: ms(s.P99), P999Ms: ms(s.P999), MaxMs: ms(s.Max), TotalS: s.Total.Seconds(), TotalPct: s.TotalPct}
+}
+
+// withOutcomes adds a request row's outcomes (the row exists: it is in a
+// snapshot).
+func withOutcomes(p *profiler.Profiler, j RowJSON) RowJSON {
+	if j.Request {
+		o := p.Row(j.Name).Outcomes()
+		j.Aborted, j.ClientErrors, j.ServerErrors = o.Aborted, o.ClientErrors, o.ServerErrors
+	}
+	return j
 }
 
 // sortKeys are the ?sort= values, in column order ("" is Total %, which
@@ -127,6 +175,7 @@ type latencyPage struct {
 	RowURLs   map[string]string
 	ResetURL  string
 	JSONURL   string
+	InFlight  InFlightJSON
 }
 
 type column struct {
@@ -142,14 +191,19 @@ type link struct {
 var columnTitles = map[string]string{"name": "Request", "calls": "#Calls", "avg": "Average", "p50": "p50", "p95": "p95",
 	"p99": "p99", "p999": "p99.9", "max": "Max", "total": "Total", "": "Total %"}
 
+// Latency is Pages.Latency logging to slog.Default().
+func Latency(p *profiler.Profiler, sampler *profiler.Sampler) http.Handler {
+	return (*Pages)(nil).Latency(p, sampler)
+}
+
 // Latency is the latency table page, /debug/latency: sortable (?sort=max
 // (default), avg, p50, p95, p99, p999, total, calls, name), filterable by
 // name (?q=), two periods (?period=start (default) or recent), optional
 // auto-refresh (?refresh=seconds), the percentile plot of one row (?row=),
 // and ?format=json. sampler may be nil (the load then shows as n/a).
 // Mount at GET /debug/latency; LatencyPlot and LatencyReset go below it.
-func Latency(p *profiler.Profiler, sampler *profiler.Sampler) http.Handler {
-	return handler(func(w http.ResponseWriter, r *http.Request) error {
+func (pg *Pages) Latency(p *profiler.Profiler, sampler *profiler.Sampler) http.Handler {
+	return pg.handler(func(w http.ResponseWriter, r *http.Request) error {
 		q := parseLatencyQuery(r)
 		tab := p.Snapshot(q.Period) // a copy: rendering below holds no lock
 		rows := filterRows(tab.Rows, q.Filter)
@@ -170,28 +224,30 @@ func Latency(p *profiler.Profiler, sampler *profiler.Sampler) http.Handler {
 				doc.UnhaltedLoadSeconds, doc.GOMAXPROCS = load.Span.Seconds(), load.Procs
 			}
 			for _, s := range rows {
-				doc.Rows = append(doc.Rows, rowJSON(s))
+				doc.Rows = append(doc.Rows, withOutcomes(p, rowJSON(s)))
 			}
+			doc.InFlight = inFlightJSON(p)
 			return writeJSON(w, http.StatusOK, doc)
 		}
 
 		base := basePath(r)
-		pg := latencyPage{Q: q, Base: base, Table: tab, Rows: rows, Load: load, HasLoad: load.Valid,
+		page := latencyPage{Q: q, Base: base, Table: tab, Rows: rows, Load: load, HasLoad: load.Valid,
 			HardLimit: p.HardLimit(), Breaches: p.Breaches(), RowURLs: map[string]string{},
 			ResetURL: base + "/reset"}
-		pg.JSONURL = withParam(q.url(base, nil), "format", "json")
+		page.JSONURL = withParam(q.url(base, nil), "format", "json")
+		page.InFlight = inFlightJSON(p)
 		for _, k := range sortKeys {
 			c := column{Key: k, Title: columnTitles[k]}
 			if k != "" {
 				c.Sorted, c.URL = k == q.Sort, q.url(base, func(q *latencyQuery) { q.Sort = k })
 			}
-			pg.Columns = append(pg.Columns, c)
+			page.Columns = append(page.Columns, c)
 		}
 		for _, per := range []struct {
 			p     profiler.Period
 			title string
 		}{{profiler.SinceReset, "since start"}, {profiler.Recent, "last minute"}} {
-			pg.Periods = append(pg.Periods, link{Title: per.title, Current: q.Period == per.p,
+			page.Periods = append(page.Periods, link{Title: per.title, Current: q.Period == per.p,
 				URL: q.url(base, func(q *latencyQuery) { q.Period = per.p })})
 		}
 		for _, n := range []int{0, 2, 5, 10, 30} {
@@ -199,25 +255,25 @@ func Latency(p *profiler.Profiler, sampler *profiler.Sampler) http.Handler {
 			if n > 0 {
 				title = strconv.Itoa(n) + "s"
 			}
-			pg.Refreshes = append(pg.Refreshes, link{Title: title, Current: q.Refresh == n,
+			page.Refreshes = append(page.Refreshes, link{Title: title, Current: q.Refresh == n,
 				URL: q.url(base, func(q *latencyQuery) { q.Refresh = n })})
 		}
 		for _, s := range rows {
-			pg.RowURLs[s.Name] = q.url(base, func(q *latencyQuery) { q.Row = s.Name })
+			page.RowURLs[s.Name] = q.url(base, func(q *latencyQuery) { q.Row = s.Name })
 		}
-		pg.RowURLs["ALL"] = q.url(base, func(q *latencyQuery) { q.Row = "ALL" })
-		pg.PlotRow = q.Row
-		if pg.PlotRow == "" && len(rows) > 0 {
-			pg.PlotRow = rows[0].Name
+		page.RowURLs["ALL"] = q.url(base, func(q *latencyQuery) { q.Row = "ALL" })
+		page.PlotRow = q.Row
+		if page.PlotRow == "" && len(rows) > 0 {
+			page.PlotRow = rows[0].Name
 		}
-		if pg.PlotRow != "" {
-			v := url.Values{"row": {pg.PlotRow}}
+		if page.PlotRow != "" {
+			v := url.Values{"row": {page.PlotRow}}
 			if q.Period != profiler.SinceReset {
 				v.Set("period", q.Period.String())
 			}
-			pg.PlotURL = base + "/plot.svg?" + v.Encode()
+			page.PlotURL = base + "/plot.svg?" + v.Encode()
 		}
-		return render(w, "latency.html", pg)
+		return render(w, "latency.html", page)
 	})
 }
 
@@ -235,12 +291,15 @@ func filterRows(rows []profiler.Stats, filter string) []profiler.Stats {
 	return out
 }
 
+// LatencyReset is Pages.LatencyReset logging to slog.Default().
+func LatencyReset(p *profiler.Profiler) http.Handler { return (*Pages)(nil).LatencyReset(p) }
+
 // LatencyReset empties the table (both periods) on POST and redirects back
 // to the page (303), or answers JSON with ?format=json. It refuses other
 // methods (405) and cross-site posts (403). Mount at POST
 // /debug/latency/reset.
-func LatencyReset(p *profiler.Profiler) http.Handler {
-	return handler(func(w http.ResponseWriter, r *http.Request) error {
+func (pg *Pages) LatencyReset(p *profiler.Profiler) http.Handler {
+	return pg.handler(func(w http.ResponseWriter, r *http.Request) error {
 		if r.Method != http.MethodPost {
 			w.Header().Set("Allow", http.MethodPost)
 			http.Error(w, "reset needs POST", http.StatusMethodNotAllowed)
@@ -265,11 +324,14 @@ func LatencyReset(p *profiler.Profiler) http.Handler {
 	})
 }
 
+// LatencyPlot is Pages.LatencyPlot logging to slog.Default().
+func LatencyPlot(p *profiler.Profiler) http.Handler { return (*Pages)(nil).LatencyPlot(p) }
+
 // LatencyPlot draws the percentile distribution of one row (?row=NAME, or
 // ALL; ?period=start|recent) as SVG, server-side. Mount at GET
 // /debug/latency/plot.svg.
-func LatencyPlot(p *profiler.Profiler) http.Handler {
-	return handler(func(w http.ResponseWriter, r *http.Request) error {
+func (pg *Pages) LatencyPlot(p *profiler.Profiler) http.Handler {
+	return pg.handler(func(w http.ResponseWriter, r *http.Request) error {
 		v := r.URL.Query()
 		period, _ := profiler.ParsePeriod(v.Get("period"))
 		name := v.Get("row")

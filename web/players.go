@@ -95,12 +95,17 @@ type playerRow struct {
 // limit players in any order and count how many are online (the store's
 // Players and OnlineCount). ?format=json gives PlayersJSON; ?refresh=seconds
 // reloads the page. Mount at GET /debug/players.
-func Players(list func(limit int) []state.OnlineInfo, count func() int) http.Handler {
-	return players(list, count, time.Now)
+func (pg *Pages) Players(list func(limit int) []state.OnlineInfo, count func() int) http.Handler {
+	return pg.players(list, count, time.Now)
 }
 
-func players(list func(limit int) []state.OnlineInfo, count func() int, now func() time.Time) http.Handler {
-	return handler(func(w http.ResponseWriter, r *http.Request) error {
+// Players is Pages.Players logging to slog.Default().
+func Players(list func(limit int) []state.OnlineInfo, count func() int) http.Handler {
+	return (*Pages)(nil).Players(list, count)
+}
+
+func (pg *Pages) players(list func(limit int) []state.OnlineInfo, count func() int, now func() time.Time) http.Handler {
+	return pg.handler(func(w http.ResponseWriter, r *http.Request) error {
 		q := parsePlayersQuery(r)
 		online := count()
 		ps := list(q.Limit) // copies; each taken under its player's lock
@@ -118,29 +123,29 @@ func players(list func(limit int) []state.OnlineInfo, count func() int, now func
 
 		base := basePath(r)
 		t := now().UnixMilli()
-		pg := playersPage{Q: q, Online: online, Rows: make([]playerRow, len(ps)),
+		page := playersPage{Q: q, Online: online, Rows: make([]playerRow, len(ps)),
 			Truncated: len(ps) >= q.Limit && online > len(ps),
 			JSONURL:   withParam(q.url(base, nil), "format", "json")}
 		for i, p := range ps {
-			pg.Rows[i] = playerRow{OnlineInfo: p, Active: time.Duration(t-p.LastActiveMS) * time.Millisecond,
+			page.Rows[i] = playerRow{OnlineInfo: p, Active: time.Duration(t-p.LastActiveMS) * time.Millisecond,
 				Lease: time.Duration(p.LeaseUntilMS-t) * time.Millisecond, HasLease: p.LeaseUntilMS != 0}
 		}
-		if pg.Truncated {
-			pg.MoreURL = q.url(base, func(q *playersQuery) { q.Limit = min(q.Limit*4, maxPlayersLimit) })
+		if page.Truncated {
+			page.MoreURL = q.url(base, func(q *playersQuery) { q.Limit = min(q.Limit*4, maxPlayersLimit) })
 		}
 		for _, c := range []column{{Key: "id", Title: "Player"}, {Key: "active", Title: "Last active"}} {
 			c.Sorted, c.URL = c.Key == q.Sort, q.url(base, func(q *playersQuery) { q.Sort = c.Key })
-			pg.Columns = append(pg.Columns, c)
+			page.Columns = append(page.Columns, c)
 		}
 		for _, n := range []int{0, 2, 5, 10, 30} {
 			title := "off"
 			if n > 0 {
 				title = strconv.Itoa(n) + "s"
 			}
-			pg.Refreshes = append(pg.Refreshes, link{Title: title, Current: q.Refresh == n,
+			page.Refreshes = append(page.Refreshes, link{Title: title, Current: q.Refresh == n,
 				URL: q.url(base, func(q *playersQuery) { q.Refresh = n })})
 		}
-		return render(w, "players.html", pg)
+		return render(w, "players.html", page)
 	})
 }
 

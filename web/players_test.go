@@ -37,7 +37,7 @@ func newPlayersMux(asked *int) *http.ServeMux {
 	}
 	count := func() int { return len(onlinePlayers()) }
 	mux := http.NewServeMux()
-	mux.Handle("GET /debug/players", players(list, count, func() time.Time { return playersNow }))
+	mux.Handle("GET /debug/players", (*Pages)(nil).players(list, count, func() time.Time { return playersNow }))
 	return mux
 }
 
