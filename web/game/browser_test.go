@@ -1,0 +1,522 @@
+package game_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+
+	"rampart/internal/testenv"
+)
+
+// chromiumPath is Debian's chromium package (apt-get install chromium).
+const chromiumPath = "/usr/bin/chromium"
+
+// browser starts headless Chromium with a fresh profile and records every
+// console error and uncaught exception of the page. Without Chromium the
+// test fails when RAMPART_BROWSER_TESTS=1 (make test) and is skipped
+// otherwise.
+func browser(t *testing.T) (context.Context, *consoleLog) {
+	t.Helper()
+	if _, err := exec.LookPath(chromiumPath); err != nil {
+		if os.Getenv("RAMPART_BROWSER_TESTS") == "1" {
+			t.Fatalf("RAMPART_BROWSER_TESTS=1 but %s is missing (%v): install it with `apt-get install -y chromium`", chromiumPath, err)
+		}
+		t.Skipf("%s not found; set RAMPART_BROWSER_TESTS=1 to make this a failure", chromiumPath)
+	}
+	opts := []chromedp.ExecAllocatorOption{
+		chromedp.ExecPath(chromiumPath),
+		chromedp.Headless,
+		chromedp.NoSandbox,
+		chromedp.Flag("disable-gpu", true),
+		chromedp.NoFirstRun,
+		chromedp.Flag("disable-quic", true),
+		chromedp.Flag("disable-background-networking", true),
+		chromedp.Flag("disable-component-update", true),
+		chromedp.Flag("disable-sync", true),
+		chromedp.WindowSize(1280, 800),
+		chromedp.UserDataDir(t.TempDir()),
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 120*time.Second)
+	t.Cleanup(cancel)
+	ctx, cancelAlloc := chromedp.NewExecAllocator(ctx, opts...)
+	t.Cleanup(cancelAlloc)
+	ctx, cancelCtx := chromedp.NewContext(ctx, chromedp.WithLogf(t.Logf))
+	t.Cleanup(cancelCtx)
+	if err := chromedp.Do(ctx); err != nil { // starts the browser
+		t.Fatalf("start %s: %v", chromiumPath, err)
+	}
+	log := &consoleLog{}
+	msgs := chromedp.Console(ctx)
+	go func() {
+		for m, err := range msgs {
+			if err != nil {
+				return
+			}
+			log.add(m)
+		}
+	}()
+	return ctx, log
+}
+
+// consoleLog keeps the page's console errors and exceptions.
+type consoleLog struct {
+	mu     sync.Mutex
+	errors []string
+	all    []string
+}
+
+// expectedMissing are routes API.md names that this server may not have
+// yet: the client tolerates their 404, which Chromium logs as a network
+// error (not a JavaScript one).
+var expectedMissing = []string{"/api/v1/auth/device", "/api/v1/auth/refresh", "/api/v1/account"}
+
+func (c *consoleLog) add(m chromedp.ConsoleMessage) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.all = append(c.all, m.String()+" "+m.URL)
+	if m.Type != chromedp.ConsoleError && !m.IsException() {
+		return
+	}
+	if m.Source == "network" {
+		for _, p := range expectedMissing {
+			if strings.HasSuffix(m.URL, p) && strings.Contains(m.Text, "404") {
+				return
+			}
+		}
+	}
+	text := m.String()
+	if m.Exception != nil && m.Exception.Exception != nil {
+		text += " " + m.Exception.Exception.Description
+	}
+	c.errors = append(c.errors, fmt.Sprintf("%s (%s:%d)", text, m.URL, m.Line))
+}
+
+func (c *consoleLog) check(t *testing.T) {
+	t.Helper()
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, e := range c.errors {
+		t.Errorf("browser console: %s", e)
+	}
+	c.errors = nil
+}
+
+// session is the test's side of the game page.
+type session struct {
+	t   *testing.T
+	ctx context.Context
+	url string
+	log *consoleLog
+}
+
+func (s *session) do(what string, actions ...chromedp.Action[chromedp.Void]) {
+	s.t.Helper()
+	ctx, cancel := context.WithTimeout(s.ctx, 15*time.Second)
+	defer cancel()
+	if err := chromedp.Do(ctx, actions...); err != nil {
+		s.log.check(s.t)
+		s.t.Fatalf("%s: %v", what, err)
+	}
+}
+
+// click clicks the element css selects, as a user would (mouse events at
+// its centre), once it is visible and enabled.
+func (s *session) click(css string) {
+	s.t.Helper()
+	s.do("click "+css, chromedp.WaitVisible(chromedp.CSS(css)), chromedp.WaitEnabled(chromedp.CSS(css)), chromedp.Click(chromedp.CSS(css)))
+}
+
+// waitJS waits until the page expression is truthy.
+func (s *session) waitJS(what, expr string, within time.Duration) {
+	s.t.Helper()
+	ctx, cancel := context.WithTimeout(s.ctx, within+5*time.Second)
+	defer cancel()
+	if _, err := chromedp.Run(ctx, chromedp.Poll[bool]("!!("+expr+")", chromedp.WithPollingTimeout(within), chromedp.WithPollingInterval(50*time.Millisecond))); err != nil {
+		s.log.check(s.t)
+		state, _ := chromedp.Run(s.ctx, chromedp.Evaluate[string](`JSON.stringify({status: window.rampart && rampart.net.status, base: window.rampart && rampart.app.player && rampart.app.player.base, toasts: document.querySelector('#toasts').innerText})`))
+		s.t.Fatalf("waiting for %s (%s): %v\npage: %s", what, expr, err, state)
+	}
+}
+
+func eval[T any](s *session, expr string) T {
+	s.t.Helper()
+	v, err := chromedp.Run(s.ctx, chromedp.Evaluate[T](expr))
+	if err != nil {
+		s.t.Fatalf("evaluate %s: %v", expr, err)
+	}
+	return v
+}
+
+// tile is where tile x, y's centre is on the page.
+func (s *session) tile(x, y int) (float64, float64) {
+	s.t.Helper()
+	p := eval[struct{ X, Y float64 }](s, fmt.Sprintf(`rampart.view.tileToClient(%d, %d)`, x, y))
+	return p.X, p.Y
+}
+
+func (s *session) clickTile(x, y int) {
+	s.t.Helper()
+	px, py := s.tile(x, y)
+	s.do(fmt.Sprintf("click tile %d,%d", x, y), chromedp.MouseClickXY(px, py))
+}
+
+func (s *session) tapTile(x, y int) {
+	s.t.Helper()
+	px, py := s.tile(x, y)
+	s.do(fmt.Sprintf("tap tile %d,%d", x, y), chromedp.TapXY(px, py))
+}
+
+func (s *session) screenshot(name string) {
+	s.t.Helper()
+	if os.Getenv("RAMPART_SCREENSHOTS") != "1" {
+		return
+	}
+	png, err := chromedp.Run(s.ctx, chromedp.CaptureScreenshot())
+	if err != nil {
+		s.t.Fatalf("screenshot %s: %v", name, err)
+	}
+	if err := os.WriteFile(filepath.Join("testdata", "screenshots", name+".png"), png, 0o644); err != nil {
+		s.t.Fatal(err)
+	}
+}
+
+// bld is the page's copy of building id's JSON field, as JS.
+func bld(id, field string) string {
+	return fmt.Sprintf(`((rampart.app.player.base.bld.find(b => b.id === %q) || {})[%q] || 0)`, id, field)
+}
+
+// player is GET /api/v1/player with a session.
+type player struct {
+	ID      string `json:"id"`
+	LastSeq int64  `json:"last_seq"`
+	Base    struct {
+		Res      map[string]int64 `json:"res"`
+		Trophies int              `json:"trophies"`
+		Army     map[string]int   `json:"army"`
+		Bld      []struct {
+			ID   string `json:"id"`
+			Type string `json:"t"`
+			Lv   int    `json:"lv"`
+			X    int    `json:"x"`
+			Y    int    `json:"y"`
+			Done int64  `json:"done"`
+		} `json:"bld"`
+	} `json:"base"`
+	Raids []struct {
+		Attack   bool   `json:"attack"`
+		Opponent string `json:"opponent"`
+	} `json:"raids"`
+}
+
+func call(t *testing.T, method, url, session string, body any, out any) {
+	t.Helper()
+	var rd *bytes.Reader
+	if body != nil {
+		data, _ := json.Marshal(body)
+		rd = bytes.NewReader(data)
+	} else {
+		rd = bytes.NewReader(nil)
+	}
+	req, _ := http.NewRequest(method, url, rd)
+	req.Header.Set("Content-Type", "application/json")
+	if session != "" {
+		req.Header.Set("Authorization", "Bearer "+session)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatalf("%s %s: %v", method, url, err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		var e bytes.Buffer
+		e.ReadFrom(resp.Body)
+		t.Fatalf("%s %s: status %d: %s", method, url, resp.StatusCode, e.String())
+	}
+	if out != nil {
+		if err := json.NewDecoder(resp.Body).Decode(out); err != nil {
+			t.Fatalf("%s %s: decode: %v", method, url, err)
+		}
+	}
+}
+
+// signIn signs a player in over HTTP: the device route when the server has
+// it, else the development door.
+func signIn(t *testing.T, base, id string) string {
+	t.Helper()
+	var reply struct {
+		Session string `json:"session"`
+	}
+	data, _ := json.Marshal(map[string]any{"device_id": id, "create": true})
+	resp, err := http.Post(base+"/api/v1/auth/device", "application/json", bytes.NewReader(data))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if resp.StatusCode == http.StatusOK {
+		defer resp.Body.Close()
+		if err := json.NewDecoder(resp.Body).Decode(&reply); err != nil {
+			t.Fatal(err)
+		}
+		return reply.Session
+	}
+	resp.Body.Close()
+	call(t, "POST", base+"/api/v1/login", "", map[string]string{"player_id": id}, &reply)
+	return reply.Session
+}
+
+// devLoginFlag is --dev-login when this rampart has it (API.md: the
+// development door needs it), nothing on a tree where the door is open.
+func devLoginFlag(t *testing.T) []string {
+	out, _ := exec.Command(testenv.RampartBinary(t), "serve", "-h").CombinedOutput()
+	if bytes.Contains(out, []byte("-dev-login")) {
+		return []string{"--dev-login"}
+	}
+	return nil
+}
+
+// makeOpponent creates a raidable player over HTTP: signed in, a cannon
+// built, logged out so that it is indexed for matchmaking.
+func makeOpponent(t *testing.T, base string) string {
+	t.Helper()
+	id := fmt.Sprintf("opponent-%d", time.Now().UnixNano())
+	sess := signIn(t, base, id)
+	var res struct {
+		Results []struct {
+			OK    bool            `json:"ok"`
+			Error json.RawMessage `json:"error"`
+		} `json:"results"`
+	}
+	call(t, "POST", base+"/api/v1/actions", sess, map[string]any{"actions": []map[string]any{
+		{"seq": 1, "name": "build", "args": map[string]any{"type": "cannon", "x": 30, "y": 32}},
+		{"seq": 2, "name": "speed_up", "args": map[string]any{"building_id": "b6"}},
+	}}, &res)
+	for i, r := range res.Results {
+		if !r.OK {
+			t.Fatalf("opponent action %d failed: %s", i+1, r.Error)
+		}
+	}
+	var p struct {
+		Player player `json:"player"`
+	}
+	call(t, "GET", base+"/api/v1/player", sess, nil, &p)
+	call(t, "POST", base+"/api/v1/logout", sess, map[string]any{}, nil)
+	return p.Player.ID
+}
+
+// TestPlayInBrowser plays a whole session against a real server by clicks
+// and taps: sign-in, building, upgrading, speeding up, collecting,
+// training, the store, a raid, the leaderboard, a reload, and a cut
+// connection with an action made while offline.
+func TestPlayInBrowser(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a server and a browser")
+	}
+	ctx, log := browser(t)
+	p := testenv.StartRampart(t, nil, devLoginFlag(t)...)
+	opponent := makeOpponent(t, p.URL)
+	s := &session{t: t, ctx: ctx, url: p.URL, log: log}
+	t0 := time.Now()
+
+	// Sign in: a device id is made and kept, the socket is online.
+	s.do("open the game", chromedp.EmulateViewport(1280, 800), chromedp.Navigate(p.URL+"/"))
+	s.waitJS("signed in", `document.querySelector('#app').dataset.state === 'ready' && rampart.net.status === 'online'`, 15*time.Second)
+	device := eval[string](s, `localStorage.getItem('rampart.device')`)
+	if len(device) < 22 || strings.Trim(device, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-") != "" {
+		t.Errorf("device id %q: want 22+ characters of [A-Za-z0-9_-]", device)
+	}
+	me := eval[string](s, `rampart.app.player.id`)
+	s.screenshot("desktop-base")
+
+	// Upgrade the town hall (gold mines are limited to one at level 1) and
+	// speed it up.
+	s.clickTile(21, 21)
+	s.click(`#panel[data-kind=building] [data-act=upgrade_building]`)
+	s.waitJS("town hall upgrading", bld("b1", "done")+` > 0`, 5*time.Second)
+	s.click(`[data-building=b1] [data-act=speed_up]`)
+	s.waitJS("town hall 2", bld("b1", "lv")+` === 2`, 5*time.Second)
+
+	// Place a gold mine from the build menu at 8,30.
+	s.click(`#toolbar [data-open=build]`)
+	s.screenshot("desktop-build-menu")
+	s.click(`[data-build=gold_mine]`)
+	s.waitJS("placing", `!document.querySelector('#placebar').hidden`, 2*time.Second)
+	s.clickTile(9, 31)
+	s.waitJS("ghost at 8,30", `rampart.view.ghost.x === 8 && rampart.view.ghost.y === 30`, 2*time.Second)
+	s.click(`#place-ok`)
+	s.waitJS("gold mine placed", `rampart.app.player.base.bld.some(b => b.t === 'gold_mine' && b.x === 8 && b.y === 30)`, 5*time.Second)
+	mine := eval[string](s, `rampart.app.player.base.bld.find(b => b.t === 'gold_mine' && b.x === 8).id`)
+	s.waitJS("its panel", fmt.Sprintf(`document.querySelector('[data-building=%s] [data-act=speed_up]')`, mine), 3*time.Second)
+	s.click(fmt.Sprintf(`[data-building=%s] [data-act=speed_up]`, mine))
+	s.waitJS("gold mine built", bld(mine, "lv")+` === 1 && !`+bld(mine, "done"), 5*time.Second)
+	s.click(fmt.Sprintf(`[data-building=%s] [data-act=upgrade_building]`, mine))
+	s.waitJS("gold mine upgrading", bld(mine, "done")+` > 0`, 5*time.Second)
+	s.screenshot("desktop-upgrading")
+	s.click(fmt.Sprintf(`[data-building=%s] [data-act=speed_up]`, mine))
+	s.waitJS("gold mine 2", bld(mine, "lv")+` === 2`, 5*time.Second)
+
+	// Move it by dragging (it is selected): three tiles right.
+	fx, fy := s.tile(9, 31)
+	tx, ty := s.tile(12, 31)
+	s.do("drag the gold mine", chromedp.DragAndDropXY(fx, fy, tx, ty, 8))
+	s.waitJS("gold mine moved", bld(mine, "x")+` === 11`, 5*time.Second)
+
+	// A refused move snaps back: onto the town hall.
+	fx, fy = s.tile(12, 31)
+	tx, ty = s.tile(22, 22)
+	s.do("drag onto the town hall", chromedp.DragAndDropXY(fx, fy, tx, ty, 8))
+	s.waitJS("refusal shown", `document.querySelector('#toasts').innerText.includes('already in that spot')`, 3*time.Second)
+	if x := eval[int](s, bld(mine, "x")); x != 11 {
+		t.Errorf("after a refused move the gold mine is at x=%d, want 11", x)
+	}
+
+	// The store: elixir for the army.
+	s.click(`#toolbar [data-open=store]`)
+	elixir := eval[int](s, `rampart.app.player.base.res.elixir`)
+	s.click(`[data-item=elixir_small]`)
+	s.waitJS("elixir bought", fmt.Sprintf(`rampart.app.player.base.res.elixir > %d`, elixir), 5*time.Second)
+
+	// A barracks and an army camp, each sped up.
+	for _, b := range []struct {
+		typ  string
+		x, y int
+	}{{"barracks", 8, 8}, {"army_camp", 8, 36}} {
+		s.click(`#toolbar [data-open=build]`)
+		s.click(fmt.Sprintf(`[data-build=%s]`, b.typ))
+		s.clickTile(b.x+1, b.y+1)
+		s.waitJS(b.typ+" ghost", fmt.Sprintf(`rampart.view.ghost.x === %d && rampart.view.ghost.y === %d`, b.x, b.y), 2*time.Second)
+		s.click(`#place-ok`)
+		where := fmt.Sprintf(`rampart.app.player.base.bld.find(b => b.t === %q && b.x === %d)`, b.typ, b.x)
+		s.waitJS(b.typ+" placed", where, 5*time.Second)
+		id := eval[string](s, where+`.id`)
+		s.click(fmt.Sprintf(`[data-building=%s] [data-act=speed_up]`, id))
+		s.waitJS(b.typ+" built", bld(id, "lv")+` === 1`, 5*time.Second)
+	}
+
+	// Train five militia, cancel one, speed up the rest.
+	barracks := eval[string](s, `rampart.app.player.base.bld.find(b => b.t === 'barracks').id`)
+	s.clickTile(9, 9)
+	s.click(`[data-train5=militia]`)
+	s.waitJS("militia queued", fmt.Sprintf(`(rampart.app.player.base.bld.find(b => b.id === %q).q || []).reduce((a, q) => a + q.n, 0) === 5`, barracks), 5*time.Second)
+	s.click(`[data-cancel-unit=militia]`)
+	s.waitJS("one cancelled", fmt.Sprintf(`(rampart.app.player.base.bld.find(b => b.id === %q).q || []).reduce((a, q) => a + q.n, 0) === 4`, barracks), 5*time.Second)
+	s.screenshot("desktop-training")
+	s.click(`[data-act=speed_up_training]`)
+	s.waitJS("militia trained", `(rampart.app.player.base.army || {}).militia === 4`, 5*time.Second)
+
+	// Collect from the first gold mine once it holds a coin.
+	s.clickTile(15, 25)
+	s.waitJS("gold to collect", `Number(document.querySelector('[data-ready=b4]').textContent) >= 1`, 25*time.Second)
+	gold := eval[int](s, `rampart.app.player.base.res.gold`)
+	s.click(`[data-building=b4] [data-act=collect]`)
+	s.waitJS("gold collected", fmt.Sprintf(`rampart.app.player.base.res.gold > %d`, gold), 5*time.Second)
+
+	// Raid the opponent: find (searching wider if need be), preview, attack.
+	s.click(`#toolbar [data-open=raid]`)
+	s.click(`[data-act=find_opponent]`)
+	for i := 0; ; i++ {
+		s.waitJS("search answered", `['found', 'none'].includes(document.querySelector('[data-raid]').dataset.raid)`, 10*time.Second)
+		if eval[string](s, `document.querySelector('[data-raid]').dataset.raid`) == "found" {
+			break
+		}
+		if i == 5 {
+			t.Fatalf("no opponent after %d wider searches", i)
+		}
+		s.click(`[data-act=find_wider]`)
+	}
+	if got := eval[string](s, `document.querySelector('#opponent').closest('[data-raid]').querySelector('h3').textContent`); !strings.Contains(got, opponent) {
+		t.Errorf("opponent shown %q, want %s", got, opponent)
+	}
+	s.screenshot("desktop-opponent")
+	s.click(`[data-act=attack]`)
+	s.waitJS("raid result", `document.querySelector('#raid-result')`, 15*time.Second)
+	s.screenshot("desktop-raid-result")
+	s.click(`#toolbar [data-open=log]`)
+	s.waitJS("raid log", `document.querySelector('#raidlog') && document.querySelector('#raidlog').innerText.includes('You raided')`, 5*time.Second)
+	s.click(`#toolbar [data-open=ranks]`)
+	s.waitJS("rank", `document.querySelector('#my-rank') && document.querySelector('#my-rank').textContent.startsWith('#')`, 10*time.Second)
+	s.screenshot("desktop-leaderboard")
+
+	// Reload: still the same player, no new sign-in.
+	s.do("reload", chromedp.Reload())
+	s.waitJS("signed in after reload", `document.querySelector('#app').dataset.state === 'ready' && rampart.net.status === 'online'`, 10*time.Second)
+	if got := eval[string](s, `rampart.app.player.id`); got != me {
+		t.Errorf("after reload player %s, want %s", got, me)
+	}
+
+	// Cut the socket, buy while offline, and watch the action go through
+	// once after the reconnect.
+	sess := eval[string](s, `localStorage.getItem('rampart.session')`)
+	var before struct {
+		Player player `json:"player"`
+	}
+	call(t, "GET", p.URL+"/api/v1/player", sess, nil, &before)
+	s.click(`#toolbar [data-open=store]`)
+	s.click(`#debug-toggle`)
+	s.click(`#debug-cut`)
+	s.waitJS("reconnecting shown", `document.querySelector('#status').dataset.status === 'reconnecting' && document.querySelector('#status').textContent.includes('Reconnecting')`, 2*time.Second)
+	s.click(`[data-item=gold_small]`)
+	s.waitJS("queued while offline", `rampart.net.status === 'reconnecting' && document.querySelector('#inflight').textContent.match(/\d/)`, 2*time.Second)
+	s.screenshot("desktop-reconnecting")
+	s.waitJS("reconnected and acknowledged", `rampart.net.status === 'online' && rampart.net.inFlight().length === 0 && rampart.app.player.base.res.gems === `+fmt.Sprint(before.Player.Base.Res["gems"]-20), 10*time.Second)
+	var after struct {
+		Player player `json:"player"`
+	}
+	sess = eval[string](s, `localStorage.getItem('rampart.session')`)
+	call(t, "GET", p.URL+"/api/v1/player", sess, nil, &after)
+	if got, want := after.Player.Base.Res["gems"], before.Player.Base.Res["gems"]-20; got != want {
+		t.Errorf("gems after the offline purchase = %d, want %d (applied exactly once)", got, want)
+	}
+	if got, want := after.Player.LastSeq, before.Player.LastSeq+1; got != want {
+		t.Errorf("server last_seq = %d, want %d: one new action", got, want)
+	}
+	if got := eval[int](s, `rampart.net.lastSeq`); int64(got) != after.Player.LastSeq {
+		t.Errorf("client seq %d, server last_seq %d", got, after.Player.LastSeq)
+	}
+
+	// The whole session, checked against the server's state.
+	count := map[string]int{}
+	for _, b := range after.Player.Base.Bld {
+		count[b.Type]++
+		if b.Done != 0 {
+			t.Errorf("building %s (%s) still busy", b.ID, b.Type)
+		}
+		if b.ID == mine && (b.Lv != 2 || b.X != 11 || b.Y != 30) {
+			t.Errorf("gold mine %s: level %d at %d,%d, want level 2 at 11,30", mine, b.Lv, b.X, b.Y)
+		}
+	}
+	for typ, want := range map[string]int{"town_hall": 1, "gold_mine": 2, "barracks": 1, "army_camp": 1} {
+		if count[typ] != want {
+			t.Errorf("server base has %d %s, want %d", count[typ], typ, want)
+		}
+	}
+	if len(after.Player.Raids) == 0 || !after.Player.Raids[len(after.Player.Raids)-1].Attack || after.Player.Raids[len(after.Player.Raids)-1].Opponent != opponent {
+		t.Errorf("server raid log %+v, want an attack on %s", after.Player.Raids, opponent)
+	}
+	if n := after.Player.Base.Army["militia"]; n != 0 {
+		t.Errorf("army after the raid: %d militia, want 0 (all deployed)", n)
+	}
+
+	// A phone: 390×844 with touch. Tap a building, open the build menu.
+	s.do("phone viewport", chromedp.EmulateViewport(390, 844, chromedp.EmulateScale(2), chromedp.EmulateMobile, chromedp.EmulateTouch), chromedp.Reload())
+	s.waitJS("signed in on the phone", `document.querySelector('#app').dataset.state === 'ready' && rampart.net.status === 'online'`, 10*time.Second)
+	s.screenshot("phone-base")
+	s.tapTile(21, 21)
+	s.waitJS("town hall panel by touch", `document.querySelector('[data-building=b1]')`, 3*time.Second)
+	s.screenshot("phone-building")
+	s.do("open build menu", chromedp.Tap(chromedp.CSS(`#toolbar [data-open=build]`)))
+	s.waitJS("build menu", `document.querySelector('[data-build=cannon]')`, 3*time.Second)
+	s.screenshot("phone-build-menu")
+
+	log.check(t)
+	t.Logf("scripted session took %s", time.Since(t0).Round(time.Millisecond))
+}
