@@ -370,11 +370,13 @@ func TestPlayInBrowser(t *testing.T) {
 	s.do("drag the gold mine", chromedp.DragAndDropXY(fx, fy, tx, ty, 8))
 	s.waitJS("gold mine moved", bld(mine, "x")+` === 11`, 5*time.Second)
 
-	// A refused move snaps back: onto the town hall.
+	// A move onto the town hall is sent, refused by the server (its code
+	// shown in words) and the building snaps back.
 	fx, fy = s.tile(12, 31)
 	tx, ty = s.tile(22, 22)
 	s.do("drag onto the town hall", chromedp.DragAndDropXY(fx, fy, tx, ty, 8))
-	s.waitJS("refusal shown", `document.querySelector('#toasts').innerText.includes('already in that spot')`, 3*time.Second)
+	s.waitJS("refusal shown", `document.querySelector('#toasts').innerText.includes('Something is already in that spot. (occupied)')`, 3*time.Second)
+	s.waitJS("snapped back", `!rampart.view.pending.size`, 3*time.Second)
 	if x := eval[int](s, bld(mine, "x")); x != 11 {
 		t.Errorf("after a refused move the gold mine is at x=%d, want 11", x)
 	}

@@ -103,7 +103,7 @@ export class App {
       const then = this.handlers.get(r.seq);
       this.handlers.delete(r.seq);
       if (!r.ok) {
-        this.toast(plain(r.error), true);
+        this.toast(refusal(r), true);
         if (then) then(r);
         continue;
       }
@@ -156,7 +156,7 @@ export class App {
     const w = this.waiting.get(a.seq);
     if (!w) return;
     this.waiting.delete(a.seq);
-    if (!a.ok) this.toast(plain(a.error), true);
+    if (!a.ok) this.toast(refusal(a), true);
     if (w.then) w.then(a);
   }
 
@@ -343,15 +343,6 @@ export class App {
     const now = this.net.now();
     const sec = h('div', {});
     const ho = r.housing(this.base);
-    sec.append(h('h3', {}, `Train (army ${ho.used}/${ho.cap})`));
-    for (const u of r.unitsAt(b)) {
-      const why = b.lv === 0 ? 'Finish building first' : u.locked ? `Needs ${r.type(b.t).name} ${u.level}` : r.lacking(this.base, u.cost);
-      sec.append(h('div', { class: `row${why ? ' off' : ''}` },
-        h('div', { class: 'grow' }, h('div', { class: 'name' }, u.name), h('div', { class: 'sub' }, `${costText(r, u.cost)} · ${dur(u.time_s * 1000)} · space ${u.housing}`),
-          why ? h('div', { class: 'why' }, why) : null),
-        h('button', { 'data-train': u.id, disabled: !!why, onclick: () => this.act('train_units', { building_id: b.id, unit: u.id, count: 1 }) }, '+1'),
-        h('button', { 'data-train5': u.id, disabled: !!why, onclick: () => this.act('train_units', { building_id: b.id, unit: u.id, count: 5 }) }, '+5')));
-    }
     if (b.q && b.q.length) {
       const done = r.queueDone(b);
       sec.append(h('h3', {}, 'Queue · done in ', h('span', { 'data-until': done }, dur(done - now))));
@@ -363,6 +354,18 @@ export class App {
       }
       sec.append(h('div', { class: 'actions' }, h('button', { class: 'gems', 'data-act': 'speed_up_training', 'data-gems-for': done,
         onclick: () => this.act('speed_up', { building_id: b.id, kind: 'training' }) }, `Speed up (${r.speedUpCost(done - now)} gems)`)));
+    }
+    sec.append(h('h3', {}, `Train (army ${ho.used}/${ho.cap})`));
+    // Units this trainer can make, and the next one it unlocks.
+    const units = r.unitsAt(b);
+    const shown = units.filter((u, i) => !u.locked || (i > 0 && !units[i - 1].locked));
+    for (const u of shown) {
+      const why = b.lv === 0 ? 'Finish building first' : u.locked ? `Needs ${r.type(b.t).name} ${u.level}` : r.lacking(this.base, u.cost);
+      sec.append(h('div', { class: `row${why ? ' off' : ''}` },
+        h('div', { class: 'grow' }, h('div', { class: 'name' }, u.name), h('div', { class: 'sub' }, `${costText(r, u.cost)} · ${dur(u.time_s * 1000)} · space ${u.housing}`),
+          why ? h('div', { class: 'why' }, why) : null),
+        h('button', { 'data-train': u.id, disabled: !!why, onclick: () => this.act('train_units', { building_id: b.id, unit: u.id, count: 1 }) }, '+1'),
+        h('button', { 'data-train5': u.id, disabled: !!why, onclick: () => this.act('train_units', { building_id: b.id, unit: u.id, count: 5 }) }, '+5')));
     }
     return sec;
   }
@@ -436,14 +439,13 @@ export class App {
     $('#placebar').hidden = true;
   }
 
+  // moveBuilding asks the server even when the spot looks blocked: its
+  // answer decides, and a refusal puts the building back.
   moveBuilding(b, x, y) {
-    const bt = this.rules.type(b.t);
-    if (!this.view.fits(x, y, bt.w, bt.h, b.id)) {
-      this.toast(x < 0 || y < 0 || x + bt.w > this.view.grid.w || y + bt.h > this.view.grid.h ? plain({ code: 'out_of_bounds' }) : plain({ code: 'occupied' }), true);
-      return;
-    }
     this.view.pending.set(b.id, { x, y });
-    this.act('move_building', { building_id: b.id, x, y });
+    this.act('move_building', { building_id: b.id, x, y }, (res) => {
+      if (!res.ok) { this.view.pending.delete(b.id); }
+    });
   }
 
   storePanel() {
@@ -629,6 +631,12 @@ export class App {
       h('div', {}, `clock skew ${n.clockSkew} ms · data ${this.rules ? this.rules.version : '?'}`),
       h('table', { id: 'latency' }, rows));
   }
+}
+
+// refusal is a failed action in plain words, with its code.
+function refusal(r) {
+  const what = (r.name || 'action').replace(/_/g, ' ');
+  return `${what}: ${plain(r.error)} (${(r.error && r.error.code) || 'error'})`;
 }
 
 function sum(m) { return Object.values(m || {}).reduce((a, b) => a + b, 0); }

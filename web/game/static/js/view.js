@@ -256,6 +256,7 @@ export class View {
         ctx.fillRect(gx + x * s, gy + y * s, s + 0.5, s + 0.5);
       }
     }
+    this.drawTrees();
     if (!this.base) return;
     const now = this.now();
     const sorted = [...this.base.bld].sort((a, b) => this.position(a).y - this.position(b).y);
@@ -270,6 +271,43 @@ export class View {
       const ok = this.fits(g.x, g.y, g.w, g.h);
       this.drawShape(g.type, g.x, g.y, g.w, g.h, 1, 0.6);
       this.drawFootprint(g.x, g.y, g.w, g.h, ok);
+    }
+  }
+
+  // drawTrees scatters a forest around the grid (fixed positions: a
+  // small deterministic generator, so trees never jump between frames).
+  drawTrees() {
+    if (!this.trees) {
+      this.trees = [];
+      let seed = 7;
+      const rnd = () => { seed = (seed * 1103515245 + 12345) % 2147483648; return seed / 2147483648; };
+      const { w, h } = this.grid;
+      for (let i = 0; i < 900; i++) {
+        const x = -14 + rnd() * (w + 28);
+        const y = -14 + rnd() * (h + 28);
+        if (x > -1.2 && x < w + 0.2 && y > -1.2 && y < h + 0.2) continue;
+        this.trees.push({ x, y, r: 0.45 + rnd() * 0.5, c: rnd() });
+      }
+      this.trees.sort((a, b) => a.y - b.y);
+    }
+    const ctx = this.ctx;
+    const s = this.cam.scale;
+    for (const t of this.trees) {
+      const [sx, sy] = this.toScreen(t.x, t.y);
+      if (sx < -s * 2 || sy < -s * 2 || sx > this.cssW + s * 2 || sy > this.cssH + s * 2) continue;
+      const r = t.r * s;
+      ctx.fillStyle = 'rgba(0,0,0,0.25)';
+      ctx.beginPath();
+      ctx.ellipse(sx + r * 0.3, sy + r * 0.5, r, r * 0.6, 0, 0, Math.PI * 2);
+      ctx.fill();
+      ctx.fillStyle = t.c < 0.5 ? '#2e6b2a' : t.c < 0.8 ? '#387a30' : '#24552a';
+      ctx.beginPath();
+      ctx.arc(sx, sy, r, 0, Math.PI * 2);
+      ctx.fill();
+      ctx.fillStyle = 'rgba(255,255,255,0.08)';
+      ctx.beginPath();
+      ctx.arc(sx - r * 0.3, sy - r * 0.3, r * 0.45, 0, Math.PI * 2);
+      ctx.fill();
     }
   }
 
@@ -307,13 +345,13 @@ export class View {
       const r = Math.max(6, s * 0.42);
       ctx.fillStyle = '#1d2a44';
       ctx.beginPath();
-      ctx.arc(sx + r * 0.9, sy + h - r * 0.9, r, 0, Math.PI * 2);
+      ctx.arc(sx + r * 0.9, sy + r * 0.9, r, 0, Math.PI * 2);
       ctx.fill();
       ctx.fillStyle = '#fff';
       ctx.font = `bold ${Math.round(r * 1.2)}px system-ui, sans-serif`;
       ctx.textAlign = 'center';
       ctx.textBaseline = 'middle';
-      ctx.fillText(String(b.lv), sx + r * 0.9, sy + h - r * 0.85);
+      ctx.fillText(String(b.lv), sx + r * 0.9, sy + r * 0.95);
     }
     // Construction or upgrade progress.
     if (b.done) {
@@ -466,9 +504,9 @@ export class View {
       default:
     }
     // Name label when zoomed in.
-    if (s >= 14 && tw > 1) {
+    ctx.font = `${Math.round(Math.min(13, s * 0.5))}px system-ui, sans-serif`;
+    if (s >= 14 && tw > 1 && ctx.measureText(bt.name).width < w - s * 0.9) {
       ctx.fillStyle = '#fff';
-      ctx.font = `${Math.round(Math.min(13, s * 0.5))}px system-ui, sans-serif`;
       ctx.textAlign = 'center';
       ctx.textBaseline = 'bottom';
       ctx.shadowColor = 'rgba(0,0,0,0.8)';
