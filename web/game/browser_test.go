@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chromedp/cdproto/input"
 	"github.com/chromedp/chromedp"
 
 	"rampart/internal/testenv"
@@ -79,7 +80,7 @@ type consoleLog struct {
 // expectedMissing are routes API.md names that this server may not have
 // yet: the client tolerates their 404, which Chromium logs as a network
 // error (not a JavaScript one).
-var expectedMissing = []string{"/api/v1/auth/device", "/api/v1/auth/refresh", "/api/v1/account"}
+var expectedMissing = []string{"/api/v1/auth/device", "/api/v1/auth/refresh", "/api/v1/account", "/api/v1/account/link"}
 
 func (c *consoleLog) add(m chromedp.ConsoleMessage) {
 	c.mu.Lock()
@@ -313,6 +314,27 @@ func makeOpponent(t *testing.T, base string) string {
 	return p.Player.ID
 }
 
+// pinch spreads two touch points around cx, cy from gap from to gap to.
+func pinch(cx, cy, from, to float64) chromedp.Action[chromedp.Void] {
+	return chromedp.Func(func(ctx context.Context, _ *chromedp.Target) error {
+		points := func(gap float64) []*input.TouchPoint {
+			id0, id1 := 0.0, 1.0
+			return []*input.TouchPoint{{X: cx - gap/2, Y: cy, ID: &id0}, {X: cx + gap/2, Y: cy, ID: &id1}}
+		}
+		steps := []input.DispatchTouchEventParams{{Type: input.DispatchTouchEventTypeTouchStart, TouchPoints: points(from)}}
+		for i := 1; i <= 6; i++ {
+			steps = append(steps, input.DispatchTouchEventParams{Type: input.DispatchTouchEventTypeTouchMove, TouchPoints: points(from + (to-from)*float64(i)/6)})
+		}
+		steps = append(steps, input.DispatchTouchEventParams{Type: input.DispatchTouchEventTypeTouchEnd, TouchPoints: []*input.TouchPoint{}})
+		for _, p := range steps {
+			if _, err := chromedp.Call(ctx, input.DispatchTouchEvent, p); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
 // TestPlayInBrowser plays a whole session against a real server by clicks
 // and taps: sign-in, building, upgrading, speeding up, collecting,
 // training, the store, a raid, the leaderboard, a reload, and a cut
@@ -508,6 +530,24 @@ func TestPlayInBrowser(t *testing.T) {
 		t.Errorf("army after the raid: %d militia, want 0 (all deployed)", n)
 	}
 
+	// Link an email (typed): either linked, or the route is not there yet.
+	s.click(`#toolbar [data-open=account]`)
+	s.do("type the email", chromedp.SendKeys(chromedp.CSS(`#link-form [name=email]`), "player@example.com"),
+		chromedp.SendKeys(chromedp.CSS(`#link-form [name=password]`), "correct horse battery"))
+	s.click(`#link-form button[type=submit]`)
+	s.waitJS("link answered", `['Email linked', 'not available on this server yet'].some(t => document.querySelector('#link-msg').textContent.includes(t))`, 5*time.Second)
+
+	// Wheel zooms in around the cursor; dragging empty ground pans.
+	scale := eval[float64](s, `rampart.view.cam.scale`)
+	cx, cy := s.tile(22, 12)
+	// deltaX 0 would be left out of the command, and Chromium wants both.
+	wheel := func(p *input.DispatchMouseEventParams) { p.DeltaX, p.DeltaY = 0.01, -400 }
+	s.do("wheel", chromedp.MouseEvent(input.DispatchMouseEventTypeMouseWheel, cx, cy, wheel))
+	s.waitJS("zoomed in", fmt.Sprintf(`rampart.view.cam.scale > %f`, scale*1.5), 2*time.Second)
+	camX := eval[float64](s, `rampart.view.cam.x`)
+	s.do("pan", chromedp.DragAndDropXY(cx, cy, cx+200, cy, 6))
+	s.waitJS("panned", fmt.Sprintf(`rampart.view.cam.x < %f`, camX-2), 2*time.Second)
+
 	// A phone: 390×844 with touch. Tap a building, open the build menu.
 	s.do("phone viewport", chromedp.EmulateViewport(390, 844, chromedp.EmulateScale(2), chromedp.EmulateMobile, chromedp.EmulateTouch), chromedp.Reload())
 	s.waitJS("signed in on the phone", `document.querySelector('#app').dataset.state === 'ready' && rampart.net.status === 'online'`, 10*time.Second)
@@ -518,6 +558,18 @@ func TestPlayInBrowser(t *testing.T) {
 	s.do("open build menu", chromedp.Tap(chromedp.CSS(`#toolbar [data-open=build]`)))
 	s.waitJS("build menu", `document.querySelector('[data-build=cannon]')`, 3*time.Second)
 	s.screenshot("phone-build-menu")
+	s.do("close the menu", chromedp.Tap(chromedp.CSS(`#panel-close`)))
+
+	// Pinch with two fingers zooms in.
+	scale = eval[float64](s, `rampart.view.cam.scale`)
+	s.do("pinch", pinch(195, 420, 40, 140))
+	s.waitJS("pinched in", fmt.Sprintf(`rampart.view.cam.scale > %f`, scale*2), 2*time.Second)
+	s.screenshot("phone-zoomed")
+
+	// Signing in elsewhere replaces this page's session: it says so and
+	// stops instead of fighting for the player.
+	signIn(t, p.URL, device)
+	s.waitJS("replaced", `rampart.net.status === 'replaced' && !document.querySelector('#overlay').hidden`, 5*time.Second)
 
 	log.check(t)
 	t.Logf("scripted session took %s", time.Since(t0).Round(time.Millisecond))

@@ -255,11 +255,14 @@ export class Net {
   }
 
   async wsError(err) {
-    if (err.code === 'unauthorized' && this.status !== 'online') {
-      // The stored session is over: renew it, or sign in anew.
+    if (err.code === 'unauthorized') {
+      // The session is over (expired, revoked, or the stored one is from
+      // before a restart): renew it, or sign in anew, and log the socket in
+      // with the new one. login_ok resends the outbox.
       try {
         if (!(await this.renew())) await this.signIn();
-        if (this.ws) this.ws.send(JSON.stringify({ type: 'login', session: this.session }));
+        for (const a of this.outbox.values()) a.sentAt = 0;
+        if (this.ws && this.ws.readyState === WebSocket.OPEN) this.ws.send(JSON.stringify({ type: 'login', session: this.session }));
       } catch (e) {
         this.onStatusError(e);
       }
