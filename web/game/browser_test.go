@@ -477,6 +477,14 @@ func TestPlayInBrowser(t *testing.T) {
 		t.Errorf("after reload player %s, want %s", got, me)
 	}
 
+	// A stored session the server no longer takes (expired, forged, from
+	// before a restart) makes the page sign in again, as the same player.
+	s.do("spoil the session", chromedp.Evaluate[chromedp.Void](`localStorage.setItem('rampart.session', 'expired')`), chromedp.Reload())
+	s.waitJS("signed in again", `document.querySelector('#app').dataset.state === 'ready' && rampart.net.status === 'online' && localStorage.getItem('rampart.session') !== 'expired'`, 10*time.Second)
+	if got := eval[string](s, `rampart.app.player.id`); got != me {
+		t.Errorf("after a spoilt session player %s, want %s", got, me)
+	}
+
 	// Cut the socket, buy while offline, and watch the action go through
 	// once after the reconnect.
 	sess := eval[string](s, `localStorage.getItem('rampart.session')`)
@@ -505,6 +513,25 @@ func TestPlayInBrowser(t *testing.T) {
 	}
 	if got := eval[int](s, `rampart.net.lastSeq`); int64(got) != after.Player.LastSeq {
 		t.Errorf("client seq %d, server last_seq %d", got, after.Player.LastSeq)
+	}
+
+	// Lose a reply: the action was applied, its reply dropped, the socket
+	// cut. The resend after the reconnect must get the stored result
+	// (duplicate) and apply nothing again.
+	before = after
+	after = struct {
+		Player player `json:"player"`
+	}{} // fresh maps: decoding into after's would change before's too
+	s.click(`#debug-lose`)
+	s.click(`[data-item=gold_boost]`)
+	s.waitJS("resent and answered as a duplicate", `rampart.net.duplicates >= 1 && rampart.net.status === 'online' && rampart.net.inFlight().length === 0`, 10*time.Second)
+	s.waitJS("the page shows the server's gems", `rampart.app.player.base.res.gems === `+fmt.Sprint(before.Player.Base.Res["gems"]-50), 5*time.Second)
+	call(t, "GET", p.URL+"/api/v1/player", sess, nil, &after)
+	if got, want := after.Player.Base.Res["gems"], before.Player.Base.Res["gems"]-50; got != want {
+		t.Errorf("gems after the lost reply = %d, want %d (applied exactly once)", got, want)
+	}
+	if got, want := after.Player.LastSeq, before.Player.LastSeq+1; got != want {
+		t.Errorf("server last_seq after the lost reply = %d, want %d", got, want)
 	}
 
 	// The whole session, checked against the server's state.

@@ -55,6 +55,7 @@ export class App {
     $('#place-cancel').addEventListener('click', () => this.stopPlacing());
     $('#debug-toggle').addEventListener('click', () => this.toggleDebug());
     $('#debug-cut').addEventListener('click', () => this.net.cut(1500));
+    $('#debug-lose').addEventListener('click', () => { this.net.loseNextReply = true; this.renderDebug(); });
     window.addEventListener('keydown', (e) => {
       if (e.key === '`') this.toggleDebug();
       if (e.key === 'Escape') { this.stopPlacing(); this.close(); }
@@ -248,9 +249,13 @@ export class App {
     $('#panel').hidden = true;
   }
 
-  renderPanel() {
+  renderPanel(force = false) {
     const p = this.panel;
     if (!p || !this.rules || !this.player) { $('#panel').hidden = true; return; }
+    // A form keeps what is typed in it: the account panel is drawn once
+    // when opened, not on every player update.
+    if (p.kind === 'account' && p.drawn && !force) return;
+    p.drawn = true;
     const body = $('#panel-body');
     let title = '';
     let content;
@@ -581,14 +586,15 @@ export class App {
     } catch (e) {
       this.accountInfo = { error: e };
     }
-    if (this.panel && this.panel.kind === 'account') this.renderPanel();
+    const el = document.querySelector('#credentials');
+    if (el) el.textContent = credentials(this.accountInfo);
   }
 
   accountPanel() {
     const a = this.accountInfo;
     const wrap = h('div', {});
     wrap.append(h('dl', { class: 'kv' }, h('dt', {}, 'Player'), h('dd', { id: 'player-id' }, this.player.id),
-      h('dt', {}, 'Sign-ins'), h('dd', {}, a && a.credentials ? a.credentials.join(', ') : 'this device')));
+      h('dt', {}, 'Sign-ins'), h('dd', { id: 'credentials' }, credentials(a))));
     const msg = h('div', { class: 'sub', id: 'link-msg' });
     const form = h('form', { id: 'link-form', onsubmit: async (e) => {
       e.preventDefault();
@@ -628,6 +634,7 @@ export class App {
       h('div', {}, `last seq ${n.lastSeq} · server ${this.player ? this.player.last_seq : '?'}`),
       h('div', { id: 'inflight' }, `in flight: ${n.inFlight().join(', ') || 'none'}`),
       h('div', {}, `async pending: ${[...this.waiting.keys()].join(', ') || 'none'}`),
+      h('div', { id: 'duplicates' }, `duplicates: ${n.duplicates}${n.loseNextReply ? ' · next reply will be dropped' : ''}`),
       h('div', {}, `clock skew ${n.clockSkew} ms · data ${this.rules ? this.rules.version : '?'}`),
       h('table', { id: 'latency' }, rows));
   }
@@ -638,6 +645,8 @@ function refusal(r) {
   const what = (r.name || 'action').replace(/_/g, ' ');
   return `${what}: ${plain(r.error)} (${(r.error && r.error.code) || 'error'})`;
 }
+
+function credentials(a) { return a && a.credentials ? a.credentials.join(', ') : 'this device'; }
 
 function sum(m) { return Object.values(m || {}).reduce((a, b) => a + b, 0); }
 function short(id) { return id && id.length > 14 ? `${id.slice(0, 6)}…${id.slice(-4)}` : id; }

@@ -54,6 +54,8 @@ export class Net {
     this.timer = 0;
     this.log = []; // recent requests: {what, seqs, ms, ok, at}
     this.clockSkew = 0; // server time - local time, ms
+    this.duplicates = 0; // results the server had already applied (resends)
+    this.loseNextReply = false; // debug: drop the next results message
     this.onPlayer = () => {};
     this.onResults = () => {};
     this.onEvent = () => {};
@@ -236,6 +238,15 @@ export class Net {
         this.flush(true);
         return;
       case 'results':
+        if (this.loseNextReply) {
+          // Debug overlay: act as if this reply was lost with the
+          // connection. The outbox still holds its seqs; the resend after
+          // the reconnect gets the stored results, marked duplicate.
+          this.loseNextReply = false;
+          this.note('reply dropped (debug)', (msg.results || []).map((r) => r.seq), performance.now(), false);
+          this.cut(300);
+          return;
+        }
         this.clockSkew = msg.server_time - Date.now();
         this.settle(msg.results || []);
         return;
@@ -259,12 +270,17 @@ export class Net {
       // The session is over (expired, revoked, or the stored one is from
       // before a restart): renew it, or sign in anew, and log the socket in
       // with the new one. login_ok resends the outbox.
+      if (this.reauthing) return; // one sign-in for a burst of refusals
+      this.reauthing = true;
+      this.setStatus('reconnecting'); // nothing is sent until login_ok
       try {
         if (!(await this.renew())) await this.signIn();
         for (const a of this.outbox.values()) a.sentAt = 0;
         if (this.ws && this.ws.readyState === WebSocket.OPEN) this.ws.send(JSON.stringify({ type: 'login', session: this.session }));
       } catch (e) {
         this.onStatusError(e);
+      } finally {
+        this.reauthing = false;
       }
       return;
     }
@@ -304,8 +320,9 @@ export class Net {
     const done = [];
     for (const r of results) {
       const a = this.outbox.get(r.seq);
+      if (r.duplicate) this.duplicates++;
       if (a) {
-        this.note(a.name, [r.seq], a.sentAt || performance.now(), r.ok);
+        this.note(a.name + (r.duplicate ? ' (duplicate)' : ''), [r.seq], a.sentAt || performance.now(), r.ok);
         this.outbox.delete(r.seq);
         done.push({ ...r, name: a.name, args: a.args });
       } else {
