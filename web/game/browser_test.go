@@ -17,17 +17,18 @@ import (
 	"github.com/chromedp/cdproto/input"
 	"github.com/chromedp/chromedp"
 
+	"rampart/gamedata"
 	"rampart/internal/testenv"
 )
 
 // chromiumPath is Debian's chromium package (apt-get install chromium).
 const chromiumPath = "/usr/bin/chromium"
 
-// browser starts headless Chromium with a fresh profile and records every
-// console error and uncaught exception of the page. Without Chromium the
-// test fails when RAMPART_BROWSER_TESTS=1 (make test) and is skipped
-// otherwise.
-func browser(t *testing.T) (context.Context, *consoleLog) {
+// browser starts headless Chromium with a fresh profile, in the
+// background; ready waits for it and records every console error and
+// uncaught exception of the page from then on. Without Chromium the test
+// fails when RAMPART_BROWSER_TESTS=1 (make test) and is skipped otherwise.
+func browser(t *testing.T) (ctx context.Context, ready func() *consoleLog) {
 	t.Helper()
 	if _, err := exec.LookPath(chromiumPath); err != nil {
 		if os.Getenv("RAMPART_BROWSER_TESTS") == "1" {
@@ -54,9 +55,18 @@ func browser(t *testing.T) (context.Context, *consoleLog) {
 	t.Cleanup(cancelAlloc)
 	ctx, cancelCtx := chromedp.NewContext(ctx, chromedp.WithLogf(t.Logf))
 	t.Cleanup(cancelCtx)
-	if err := chromedp.Do(ctx); err != nil { // starts the browser
-		t.Fatalf("start %s: %v", chromiumPath, err)
+	started := make(chan error, 1)
+	go func() { started <- chromedp.Do(ctx) }() // starts the browser
+	return ctx, func() *consoleLog {
+		if err := <-started; err != nil {
+			t.Fatalf("start %s: %v", chromiumPath, err)
+		}
+		return listenConsole(ctx)
 	}
+}
+
+// listenConsole records the page's console from now on.
+func listenConsole(ctx context.Context) *consoleLog {
 	log := &consoleLog{}
 	msgs := chromedp.Console(ctx)
 	go func() {
@@ -67,7 +77,7 @@ func browser(t *testing.T) (context.Context, *consoleLog) {
 			log.add(m)
 		}
 	}()
-	return ctx, log
+	return log
 }
 
 // consoleLog keeps the page's console errors and exceptions.
@@ -314,6 +324,33 @@ func makeOpponent(t *testing.T, base string) string {
 	return p.Player.ID
 }
 
+// renameItem swaps in game data where store item id is called name: the
+// file is rewritten and the server told to reload it.
+func renameItem(t *testing.T, base, file, id, name string) {
+	t.Helper()
+	embedded, err := gamedata.Embedded()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var gd gamedata.Bundle // fresh from JSON: Compile validates it anew
+	if err := json.Unmarshal(embedded.Raw(), &gd); err != nil {
+		t.Fatal(err)
+	}
+	for i := range gd.Store {
+		if gd.Store[i].ID == id {
+			gd.Store[i].Name = name
+		}
+	}
+	data, err := gamedata.Compile(&gd)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(file, data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	call(t, "POST", base+"/debug/gamedata/reload", "", map[string]any{}, nil)
+}
+
 // pinch spreads two touch points around cx, cy from gap from to gap to.
 func pinch(cx, cy, from, to float64) chromedp.Action[chromedp.Void] {
 	return chromedp.Func(func(ctx context.Context, _ *chromedp.Target) error {
@@ -343,9 +380,20 @@ func TestPlayInBrowser(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts a server and a browser")
 	}
-	ctx, log := browser(t)
-	p := testenv.StartRampart(t, nil, devLoginFlag(t)...)
+	ctx, ready := browser(t)
+	// The server serves game data from a file, so the test can change it
+	// while the page is open.
+	gdFile := filepath.Join(t.TempDir(), "bundle.json")
+	gd, err := gamedata.Embedded()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(gdFile, gd.Raw(), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	p := testenv.StartRampart(t, nil, append(devLoginFlag(t), "--gamedata-file", gdFile)...)
 	opponent := makeOpponent(t, p.URL)
+	log := ready()
 	s := &session{t: t, ctx: ctx, url: p.URL, log: log}
 	t0 := time.Now()
 
@@ -403,8 +451,12 @@ func TestPlayInBrowser(t *testing.T) {
 		t.Errorf("after a refused move the gold mine is at x=%d, want 11", x)
 	}
 
-	// The store: elixir for the army.
+	// The store: elixir for the army. First the game data changes under
+	// the open page: the pushed gamedata event makes it fetch the new
+	// bundle, and the store shows the new name.
 	s.click(`#toolbar [data-open=store]`)
+	renameItem(t, p.URL, gdFile, "gold_small", "Pouch of Gold (new)")
+	s.waitJS("new game data shown", `document.querySelector('#panel-body').innerText.includes('Pouch of Gold (new)')`, 5*time.Second)
 	elixir := eval[int](s, `rampart.app.player.base.res.elixir`)
 	s.click(`[data-item=elixir_small]`)
 	s.waitJS("elixir bought", fmt.Sprintf(`rampart.app.player.base.res.elixir > %d`, elixir), 5*time.Second)
