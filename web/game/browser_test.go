@@ -496,6 +496,14 @@ func TestPlayInBrowser(t *testing.T) {
 	s.click(`[data-building=b4] [data-act=collect]`)
 	s.waitJS("gold collected", fmt.Sprintf(`rampart.app.player.base.res.gold > %d`, gold), 5*time.Second)
 
+	// Tapping the elixir collector's bubble collects without opening it.
+	s.click(`#panel-close`)
+	s.waitJS("elixir bubble", `rampart.view.bubbleToClient('b5')`, 25*time.Second)
+	elixir = eval[int](s, `rampart.app.player.base.res.elixir`)
+	bub := eval[struct{ X, Y float64 }](s, `rampart.view.bubbleToClient('b5')`)
+	s.do("click the bubble", chromedp.MouseClickXY(bub.X, bub.Y))
+	s.waitJS("elixir collected", fmt.Sprintf(`rampart.app.player.base.res.elixir > %d && document.querySelector('#panel').hidden`, elixir), 5*time.Second)
+
 	// Raid the opponent: find (searching wider if need be), preview, attack.
 	s.click(`#toolbar [data-open=raid]`)
 	s.click(`[data-act=find_opponent]`)
@@ -585,6 +593,19 @@ func TestPlayInBrowser(t *testing.T) {
 	if got, want := after.Player.LastSeq, before.Player.LastSeq+1; got != want {
 		t.Errorf("server last_seq after the lost reply = %d, want %d", got, want)
 	}
+
+	// Place a cannon and cancel its construction: it is removed, half of
+	// its gold comes back.
+	gold = eval[int](s, `rampart.app.player.base.res.gold`)
+	s.click(`#toolbar [data-open=build]`)
+	s.click(`[data-build=cannon]`)
+	s.clickTile(31, 33)
+	s.waitJS("cannon ghost", `rampart.view.ghost.x === 30 && rampart.view.ghost.y === 32`, 2*time.Second)
+	s.click(`#place-ok`)
+	s.waitJS("cannon placed", `rampart.app.player.base.bld.some(b => b.t === 'cannon')`, 5*time.Second)
+	s.click(`#panel[data-kind=building] [data-act=cancel_upgrade]`)
+	s.waitJS("cannon removed", fmt.Sprintf(`!rampart.app.player.base.bld.some(b => b.t === 'cannon') && rampart.app.player.base.res.gold === %d`, gold-250+125), 5*time.Second)
+	call(t, "GET", p.URL+"/api/v1/player", sess, nil, &after)
 
 	// The whole session, checked against the server's state.
 	count := map[string]int{}

@@ -46,6 +46,7 @@ export class App {
     this.view.onTap = (x, y, b) => this.tap(x, y, b);
     this.view.onMoveEnd = (b, x, y) => this.moveBuilding(b, x, y);
     this.view.onGhostMove = () => this.placeText();
+    this.view.onCollect = (b) => this.collect(b);
 
     for (const btn of document.querySelectorAll('#toolbar [data-open]')) {
       btn.addEventListener('click', () => this.toggle(btn.dataset.open));
@@ -333,14 +334,19 @@ export class App {
     }
     if (bt.kind === 'harvester') {
       const n = r.ready(this.base, b, now);
-      acts.append(h('button', { 'data-act': 'collect', onclick: () => this.act('collect', { building_id: b.id }, (res) => {
-        if (res.ok) this.toast(`Collected ${costText(r, res.result && res.result.collected)}`);
-      }) }, 'Collect ', h('span', { 'data-ready': b.id }, String(n)), ` ${r.resName(bt.resource)}`));
+      acts.append(h('button', { 'data-act': 'collect', onclick: () => this.collect(b) },
+        'Collect ', h('span', { 'data-ready': b.id }, String(n)), ` ${r.resName(bt.resource)}`));
     }
     wrap.append(acts);
     if (bt.kind === 'trainer') wrap.append(this.trainerSection(b));
     wrap.append(h('div', { class: 'sub' }, 'Drag the selected building to move it.'));
     return wrap;
+  }
+
+  collect(b) {
+    this.act('collect', { building_id: b.id }, (res) => {
+      if (res.ok) this.toast(`Collected ${costText(this.rules, res.result && res.result.collected)}`);
+    });
   }
 
   trainerSection(b) {
@@ -499,6 +505,11 @@ export class App {
 
   raidPanel() {
     const r = this.rules;
+    const f = this.player.found;
+    if (this.raid.phase === 'idle' && f && f.until > this.net.now()) {
+      // An opponent offered before a reload is still on offer.
+      this.raid = { phase: 'found', retry: 0, opponent: { id: f.id }, tolerance: null };
+    }
     const s = this.raid;
     const wrap = h('div', { 'data-raid': s.phase });
     const army = Object.entries(this.base.army || {}).filter(([, n]) => n > 0);
@@ -519,11 +530,16 @@ export class App {
       case 'found':
       case 'attacking': {
         const o = s.opponent;
-        wrap.append(h('h3', {}, `Opponent ${o.id}`), h('dl', { class: 'kv', id: 'opponent' },
-          h('dt', {}, 'Town hall'), h('dd', {}, o.town_hall),
-          h('dt', {}, 'Trophies'), h('dd', {}, o.trophies),
-          h('dt', {}, 'Base value'), h('dd', {}, fmt(o.base_value || 0)),
-          h('dt', {}, 'Search'), h('dd', {}, `±${s.tolerance} trophies`)));
+        wrap.append(h('h3', {}, `Opponent ${o.id}`));
+        if (o.town_hall !== undefined) {
+          wrap.append(h('dl', { class: 'kv', id: 'opponent' },
+            h('dt', {}, 'Town hall'), h('dd', {}, o.town_hall),
+            h('dt', {}, 'Trophies'), h('dd', {}, o.trophies),
+            h('dt', {}, 'Base value'), h('dd', {}, fmt(o.base_value || 0)),
+            h('dt', {}, 'Search'), h('dd', {}, `±${s.tolerance} trophies`)));
+        } else {
+          wrap.append(h('p', { class: 'sub', id: 'opponent' }, 'Still on offer from your last search.'));
+        }
         if (s.error) wrap.append(h('p', { class: 'why' }, plain(s.error)));
         if (s.phase === 'attacking') wrap.append(h('p', {}, 'Battle in progress…'));
         acts.append(h('button', { class: 'danger', 'data-act': 'attack', disabled: s.phase === 'attacking' || !army.length, onclick: () => this.attack() }, 'Attack!'),

@@ -38,6 +38,7 @@ export class View {
     this.gesture = null;
     this.onTap = () => {};
     this.onMoveEnd = () => {};
+    this.onCollect = () => {};
     this.onGhostMove = () => {};
     this.dirty = true;
     this.fitted = false;
@@ -221,6 +222,8 @@ export class View {
         return;
       }
       if (!g.moved) {
+        const bubble = this.ghost ? null : this.bubbleAt(g.x0, g.y0);
+        if (bubble) { this.onCollect(bubble); return; }
         const [wx, wy] = this.toWorld(g.x0, g.y0);
         this.onTap(Math.floor(wx), Math.floor(wy), this.buildingAt(wx, wy));
       }
@@ -367,27 +370,55 @@ export class View {
       this.bar(sx + w * 0.08, sy + h + s * 0.15, w * 0.84, Math.max(4, s * 0.22), 1 - (done - now) / total, '#ef5350');
     }
     // Harvest ready to collect.
-    if (bt.kind === 'harvester' && !b.done) {
-      const n = this.rules.ready(this.base, b, now);
-      if (n >= 1) {
-        const cx = sx + w / 2;
-        const cy = sy - s * 0.35;
-        const r = Math.max(8, s * 0.55);
-        ctx.fillStyle = '#fff';
-        ctx.beginPath();
-        ctx.arc(cx, cy, r, 0, Math.PI * 2);
-        ctx.fill();
-        ctx.fillStyle = bt.resource === 'elixir' ? '#9c3fc0' : '#c99a14';
-        ctx.beginPath();
-        ctx.arc(cx, cy, r * 0.65, 0, Math.PI * 2);
-        ctx.fill();
-        ctx.fillStyle = '#222';
-        ctx.font = `bold ${Math.round(Math.max(9, s * 0.45))}px system-ui, sans-serif`;
-        ctx.textAlign = 'center';
-        ctx.textBaseline = 'top';
-        ctx.fillText(String(n), cx, cy + r + 1);
-      }
+    const u = this.bubble(b);
+    if (u) {
+      const { x: cx, y: cy, r } = u;
+      ctx.fillStyle = '#fff';
+      ctx.beginPath();
+      ctx.arc(cx, cy, r, 0, Math.PI * 2);
+      ctx.fill();
+      ctx.fillStyle = bt.resource === 'elixir' ? '#9c3fc0' : '#c99a14';
+      ctx.beginPath();
+      ctx.arc(cx, cy, r * 0.65, 0, Math.PI * 2);
+      ctx.fill();
+      ctx.fillStyle = '#fff';
+      ctx.font = `bold ${Math.round(Math.max(9, s * 0.45))}px system-ui, sans-serif`;
+      ctx.textAlign = 'center';
+      ctx.textBaseline = 'bottom';
+      ctx.shadowColor = 'rgba(0,0,0,0.9)';
+      ctx.shadowBlur = 3;
+      ctx.fillText(String(this.rules.ready(this.base, b, now)), cx, cy - r - 1);
+      ctx.shadowBlur = 0;
     }
+  }
+
+  // bubble is where harvester b's "ready to collect" bubble is drawn
+  // (canvas pixels), or null when it has none.
+  bubble(b) {
+    const bt = this.rules.type(b.t);
+    if (!bt || bt.kind !== 'harvester' || b.done || this.rules.ready(this.base, b, this.now()) < 1) return null;
+    const s = this.cam.scale;
+    const p = this.position(b);
+    const [sx, sy] = this.toScreen(p.x, p.y);
+    return { x: sx + (bt.w * s) / 2, y: sy - s * 0.35, r: Math.max(8, s * 0.55) };
+  }
+
+  bubbleAt(sx, sy) {
+    if (!this.base || !this.rules) return null;
+    for (const b of this.base.bld) {
+      const u = this.bubble(b);
+      if (u && Math.hypot(sx - u.x, sy - u.y) <= u.r + 4) return b;
+    }
+    return null;
+  }
+
+  // bubbleToClient is where building id's bubble is on the page, or null.
+  bubbleToClient(id) {
+    const b = this.base && this.base.bld.find((x) => x.id === id);
+    const u = b && this.bubble(b);
+    if (!u) return null;
+    const r = this.canvas.getBoundingClientRect();
+    return { x: r.left + u.x, y: r.top + u.y };
   }
 
   bar(x, y, w, h, frac, colour) {
