@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -19,6 +20,7 @@ import (
 
 	"rampart/gamedata"
 	"rampart/internal/testenv"
+	"rampart/web/game"
 )
 
 // chromiumPath is Debian's chromium package (apt-get install chromium).
@@ -89,8 +91,9 @@ type consoleLog struct {
 
 // expectedMissing are routes API.md names that this server may not have
 // yet: the client tolerates their 404, which Chromium logs as a network
-// error (not a JavaScript one).
-var expectedMissing = []string{"/api/v1/auth/device", "/api/v1/auth/refresh", "/api/v1/account", "/api/v1/account/link"}
+// error (not a JavaScript one). The favicon is asked for by the browser
+// itself when a test opens a file that is not a page.
+var expectedMissing = []string{"/api/v1/auth/device", "/api/v1/auth/refresh", "/api/v1/account", "/api/v1/account/link", "/favicon.ico"}
 
 func (c *consoleLog) add(m chromedp.ConsoleMessage) {
 	c.mu.Lock()
@@ -673,4 +676,38 @@ func TestPlayInBrowser(t *testing.T) {
 
 	log.check(t)
 	t.Logf("scripted session took %s", time.Since(t0).Round(time.Millisecond))
+}
+
+// TestRulesMatchServer checks that the prices the client shows are the
+// server's: rules.js's speed-up price against gamedata's, in the browser.
+func TestRulesMatchServer(t *testing.T) {
+	ctx, ready := browser(t)
+	srv := httptest.NewServer(game.Handler())
+	defer srv.Close()
+	log := ready()
+	gd, err := gamedata.Embedded()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ms := []int64{-5, 0, 1, 999, 1000, 1001, 30_000, 59_999, 60_000, 60_001, 61_000, 600_000, 3_599_000,
+		3_600_000, 3_600_001, 7_200_000, 43_200_000, 86_400_000, 86_401_000, 300_000_000, 604_800_000, 604_801_000, 2_000_000_000}
+	arg, _ := json.Marshal(ms)
+	expr := fmt.Sprintf(`import('/game/js/rules.js').then(m => JSON.stringify(%s.map(x => new m.Rules(%s).speedUpCost(x))))`, arg, gd.Raw())
+	if err := chromedp.Do(ctx, chromedp.Navigate(srv.URL+"/game/style.css")); err != nil {
+		t.Fatal(err)
+	}
+	got, err := chromedp.Run(ctx, chromedp.Evaluate[string](expr, chromedp.EvalAwaitPromise))
+	if err != nil {
+		t.Fatalf("evaluate: %v", err)
+	}
+	var prices []int64
+	if err := json.Unmarshal([]byte(got), &prices); err != nil {
+		t.Fatalf("decode %q: %v", got, err)
+	}
+	for i, m := range ms {
+		if want := gd.SpeedUpCost(m); prices[i] != want {
+			t.Errorf("speed-up price for %d ms: client %d, server %d", m, prices[i], want)
+		}
+	}
+	log.check(t)
 }

@@ -132,19 +132,29 @@ export class Rules {
     return this.lacking(base, next.cost);
   }
 
-  // speedUpCost follows rules.speed_up: linear between the points,
-  // proportional past the last one, rounded up.
+  // speedUpCost is the server's price (gamedata.Bundle.SpeedUpCost): the
+  // remaining time in whole seconds, rounded up; linear between the points
+  // of rules.speed_up, proportional past the last; at least 1 gem.
   speedUpCost(remainingMs) {
-    const s = Math.max(0, remainingMs / 1000);
-    if (s <= 0) return 0;
+    if (remainingMs <= 0) return 0;
     const pts = this.gd.rules.speed_up;
-    for (let i = 1; i < pts.length; i++) {
-      const a = pts[i - 1];
-      const b = pts[i];
-      if (s <= b.s) return Math.max(1, Math.ceil(a.cost + ((b.cost - a.cost) * (s - a.s)) / (b.s - a.s)));
-    }
+    const sec = Math.ceil(remainingMs / 1000);
+    const ceilDiv = (a, b) => Math.floor((a + b - 1) / b);
     const last = pts[pts.length - 1];
-    return Math.ceil((last.cost * s) / last.s);
+    let c = 0;
+    if (sec >= last.s) {
+      c = ceilDiv(sec * last.cost, last.s);
+    } else {
+      for (let i = 1; i < pts.length; i++) {
+        if (sec <= pts[i].s) {
+          const p = pts[i - 1];
+          const q = pts[i];
+          c = p.cost + ceilDiv((sec - p.s) * (q.cost - p.cost), q.s - p.s);
+          break;
+        }
+      }
+    }
+    return Math.max(c, 1);
   }
 
   boost(base, res, now) {
