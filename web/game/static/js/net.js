@@ -268,20 +268,41 @@ export class Net {
   async wsError(err) {
     if (err.code === 'unauthorized') {
       // The session is over (expired, revoked, or the stored one is from
-      // before a restart): renew it, or sign in anew, and log the socket in
-      // with the new one. login_ok resends the outbox.
+      // before a restart): renew it, or sign in anew, then connect again
+      // with the new one (login_ok resends the outbox). The old socket is
+      // dropped first, so the "replaced" that a new sign-in sends to it is
+      // not taken for another device.
       if (this.reauthing) return; // one sign-in for a burst of refusals
       this.reauthing = true;
-      this.setStatus('reconnecting'); // nothing is sent until login_ok
+      const old = this.ws;
+      this.ws = null;
+      if (old) old.close();
+      this.setStatus('reconnecting');
+      let delay = 0;
       try {
         if (!(await this.renew())) await this.signIn();
-        for (const a of this.outbox.values()) a.sentAt = 0;
-        if (this.ws && this.ws.readyState === WebSocket.OPEN) this.ws.send(JSON.stringify({ type: 'login', session: this.session }));
       } catch (e) {
         this.onStatusError(e);
+        this.retry++;
+        delay = Math.min(5000, 250 * 2 ** Math.min(this.retry, 5));
       } finally {
         this.reauthing = false;
       }
+      this.timer = setTimeout(() => this.connect(), delay);
+      return;
+    }
+    if (this.status !== 'online') {
+      // The login itself failed (the player is busy elsewhere, storage is
+      // down, the account is banned): say so, and try again later.
+      this.onStatusError(err);
+      if (err.code === 'banned') {
+        this.setStatus('offline');
+        const old = this.ws;
+        this.ws = null;
+        if (old) old.close();
+        return;
+      }
+      if (this.ws) this.ws.close(); // onclose reconnects with backoff
       return;
     }
     if (err.code === 'rate_limited' || err.code === 'unavailable') {

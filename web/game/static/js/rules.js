@@ -31,6 +31,9 @@ export const ERRORS = {
   stale_seq: 'That action is too old to replay.',
   unauthorized: 'Your session ended; signing in again.',
   network: 'The server cannot be reached.',
+  banned: 'This account is banned.',
+  player_busy: 'Your base is busy on another server; trying again.',
+  too_large: 'That request was too large.',
 };
 
 export function plain(err) {
