@@ -75,7 +75,9 @@ export class App {
 
   setPlayer(p) {
     this.player = p;
-    this.view.pending.clear();
+    // Moves the server accepted are in this player now; moves still in
+    // flight keep showing where they were dropped.
+    for (const [id, m] of this.view.pending) if (m.acked) this.view.pending.delete(id);
     this.view.setBase(p.base);
     if (this.rules && p.base.gd && p.base.gd !== this.rules.version) this.loadRules();
     for (const a of p.async || []) if (this.waiting.has(a.seq)) this.asyncDone(a);
@@ -453,9 +455,12 @@ export class App {
   // moveBuilding asks the server even when the spot looks blocked: its
   // answer decides, and a refusal puts the building back.
   moveBuilding(b, x, y) {
-    this.view.pending.set(b.id, { x, y });
+    const move = { x, y, acked: false };
+    this.view.pending.set(b.id, move);
     this.act('move_building', { building_id: b.id, x, y }, (res) => {
-      if (!res.ok) { this.view.pending.delete(b.id); }
+      if (this.view.pending.get(b.id) !== move) return; // moved again since
+      if (res.ok) move.acked = true; // cleared by the next player
+      else this.view.pending.delete(b.id); // refused: back where it was
     });
   }
 

@@ -357,7 +357,12 @@ export class Net {
   inFlight() { return [...this.outbox.keys()].sort((a, b) => a - b); }
 
   async fetchPlayer() {
+    // Replies can overtake each other: only a newer request's player is
+    // shown, never an older one that landed late.
+    const gen = (this.fetchGen = (this.fetchGen || 0) + 1);
     const r = await this.http('GET', '/api/v1/player');
+    if (gen < (this.fetchShown || 0)) return r;
+    this.fetchShown = gen;
     this.clockSkew = r.server_time - Date.now();
     this.advanceSeq(r.player.last_seq || 0);
     this.onPlayer(r.player, r.server_time, r.gamedata_version);

@@ -55,7 +55,11 @@ export class View {
     if (!this.fitted) this.fit();
   }
 
-  setBase(base) { this.base = base; }
+  setBase(base) {
+    const first = !this.base;
+    this.base = base;
+    if (first) this.fit();
+  }
 
   resize() {
     const r = this.canvas.getBoundingClientRect();
@@ -68,13 +72,30 @@ export class View {
     if (!this.fitted && r.width > 0) this.fit();
   }
 
-  // fit shows the whole grid.
+  // fit shows the whole grid; on a narrow (phone) screen, the width of the
+  // base's buildings, which is most of what matters there.
   fit() {
     if (!this.cssW) return;
     this.fitted = true;
     this.cam.x = this.grid.w / 2;
     this.cam.y = this.grid.h / 2;
     this.cam.scale = Math.min(this.cssW / (this.grid.w + 2), this.cssH / (this.grid.h + 2));
+    if (this.cssW >= 600 || !this.base || !this.rules) return;
+    let x0 = Infinity;
+    let x1 = -Infinity;
+    let y0 = Infinity;
+    let y1 = -Infinity;
+    for (const b of this.base.bld) {
+      const bt = this.rules.type(b.t);
+      if (!bt) continue;
+      x0 = Math.min(x0, b.x); x1 = Math.max(x1, b.x + bt.w);
+      y0 = Math.min(y0, b.y); y1 = Math.max(y1, b.y + bt.h);
+    }
+    if (x0 === Infinity) return;
+    const pad = 3;
+    this.cam.x = (x0 + x1) / 2;
+    this.cam.y = (y0 + y1) / 2;
+    this.cam.scale = Math.max(this.cam.scale, Math.min(this.cssW / (x1 - x0 + 2 * pad), (this.cssH - 150) / (y1 - y0 + 2 * pad)));
   }
 
   // Coordinates: world is in tiles, screen in CSS pixels of the canvas.
