@@ -205,6 +205,20 @@ func (s *session) screenshot(name string) {
 	}
 }
 
+// place builds typ at x, y from the build menu by clicks and returns the
+// new building's id once the page has it.
+func place(s *session, typ string, x, y int) string {
+	s.t.Helper()
+	s.click(`#toolbar [data-open=build]`)
+	s.click(fmt.Sprintf(`[data-build=%s]`, typ))
+	s.clickTile(x+1, y+1)
+	s.waitJS(typ+" ghost", fmt.Sprintf(`rampart.view.ghost.x === %d && rampart.view.ghost.y === %d`, x, y), 2*time.Second)
+	s.click(`#place-ok`)
+	where := fmt.Sprintf(`rampart.app.player.base.bld.find(b => b.t === %q && b.x === %d && b.y === %d)`, typ, x, y)
+	s.waitJS(typ+" placed", where, 5*time.Second)
+	return eval[string](s, where+`.id`)
+}
+
 // bld is the page's copy of building id's JSON field, as JS.
 func bld(id, field string) string {
 	return fmt.Sprintf(`((rampart.app.player.base.bld.find(b => b.id === %q) || {})[%q] || 0)`, id, field)
@@ -418,6 +432,11 @@ func TestPlayInBrowser(t *testing.T) {
 	s.click(`[data-building=b1] [data-act=speed_up]`)
 	s.waitJS("town hall 2", bld("b1", "lv")+` === 2`, 5*time.Second)
 
+	// Place a barracks at 8,8 and let it build (10 s) while the session
+	// goes on: the server's upgrade_done push will say when it is done.
+	place(s, "barracks", 8, 8)
+	barracks := eval[string](s, `rampart.app.player.base.bld.find(b => b.t === 'barracks').id`)
+
 	// Place a gold mine from the build menu at 8,30.
 	s.click(`#toolbar [data-open=build]`)
 	s.screenshot("desktop-build-menu")
@@ -464,25 +483,16 @@ func TestPlayInBrowser(t *testing.T) {
 	s.click(`[data-item=elixir_small]`)
 	s.waitJS("elixir bought", fmt.Sprintf(`rampart.app.player.base.res.elixir > %d`, elixir), 5*time.Second)
 
-	// A barracks and an army camp, each sped up.
-	for _, b := range []struct {
-		typ  string
-		x, y int
-	}{{"barracks", 8, 8}, {"army_camp", 8, 36}} {
-		s.click(`#toolbar [data-open=build]`)
-		s.click(fmt.Sprintf(`[data-build=%s]`, b.typ))
-		s.clickTile(b.x+1, b.y+1)
-		s.waitJS(b.typ+" ghost", fmt.Sprintf(`rampart.view.ghost.x === %d && rampart.view.ghost.y === %d`, b.x, b.y), 2*time.Second)
-		s.click(`#place-ok`)
-		where := fmt.Sprintf(`rampart.app.player.base.bld.find(b => b.t === %q && b.x === %d)`, b.typ, b.x)
-		s.waitJS(b.typ+" placed", where, 5*time.Second)
-		id := eval[string](s, where+`.id`)
-		s.click(fmt.Sprintf(`[data-building=%s] [data-act=speed_up]`, id))
-		s.waitJS(b.typ+" built", bld(id, "lv")+` === 1`, 5*time.Second)
-	}
+	// An army camp, sped up.
+	camp := place(s, "army_camp", 8, 36)
+	s.click(fmt.Sprintf(`[data-building=%s] [data-act=speed_up]`, camp))
+	s.waitJS("army camp built", bld(camp, "lv")+` === 1`, 5*time.Second)
+
+	// The barracks finished on its own: the server pushed upgrade_done.
+	s.waitJS("upgrade_done pushed for the barracks", fmt.Sprintf(`rampart.net.events.some(e => e.kind === 'upgrade_done' && e.building_id === %q)`, barracks), 12*time.Second)
+	s.waitJS("barracks built", bld(barracks, "lv")+` === 1`, 3*time.Second)
 
 	// Train five militia, cancel one, speed up the rest.
-	barracks := eval[string](s, `rampart.app.player.base.bld.find(b => b.t === 'barracks').id`)
 	s.clickTile(9, 9)
 	s.click(`[data-train5=militia]`)
 	s.waitJS("militia queued", fmt.Sprintf(`(rampart.app.player.base.bld.find(b => b.id === %q).q || []).reduce((a, q) => a + q.n, 0) === 5`, barracks), 5*time.Second)

@@ -390,8 +390,7 @@ export class App {
     for (const bt of r.gd.buildings) {
       if (bt.kind === 'town_hall') continue;
       const allowed = r.allowed(bt.id, th);
-      const unlockAt = bt.max_count.findIndex((n) => n > 0) + 1;
-      if (allowed === 0 && unlockAt > th + 1) continue; // only what this town hall allows (and the next level's unlocks, greyed)
+      if (allowed === 0) continue; // only what this town hall allows
       const why = r.canBuild(this.base, bt.id);
       const l1 = bt.levels[0];
       list.append(h('div', { class: `row${why ? ' off' : ''}` },
@@ -657,6 +656,7 @@ export class App {
       h('div', {}, `async pending: ${[...this.waiting.keys()].join(', ') || 'none'}`),
       h('div', { id: 'duplicates' }, `duplicates: ${n.duplicates}${n.loseNextReply ? ' · next reply will be dropped' : ''}`),
       h('div', {}, `clock skew ${n.clockSkew} ms · data ${this.rules ? this.rules.version : '?'}`),
+      h('div', { id: 'events' }, `events: ${n.events.slice(-5).map((e) => e.kind).join(', ') || 'none'}`),
       h('table', { id: 'latency' }, rows));
   }
 }

@@ -53,6 +53,7 @@ export class Net {
     this.retry = 0;
     this.timer = 0;
     this.log = []; // recent requests: {what, seqs, ms, ok, at}
+    this.events = []; // recent pushed events, for the debug overlay
     this.clockSkew = 0; // server time - local time, ms
     this.duplicates = 0; // results the server had already applied (resends)
     this.loseNextReply = false; // debug: drop the next results message
@@ -256,6 +257,8 @@ export class Net {
           this.onReplaced(msg.event);
           return;
         }
+        this.events.push({ ...msg.event, received: Date.now() });
+        if (this.events.length > 30) this.events.shift();
         this.onEvent(msg.event || {});
         return;
       case 'error':
