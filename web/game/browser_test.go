@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -17,6 +18,7 @@ import (
 
 	"github.com/chromedp/cdproto/input"
 	"github.com/chromedp/chromedp"
+	"github.com/gorilla/websocket"
 
 	"rampart/gamedata"
 	"rampart/internal/testenv"
@@ -368,6 +370,104 @@ func renameItem(t *testing.T, base, file, id, name string) {
 	call(t, "POST", base+"/debug/gamedata/reload", "", map[string]any{}, nil)
 }
 
+// raidFrom signs attacker in, gives it five militia and raids target
+// (searching again until target is the one offered), over the WebSocket
+// so that asynchronous results arrive as events.
+func raidFrom(t *testing.T, base, attacker, target string) {
+	t.Helper()
+	sess := signIn(t, base, attacker)
+	c, _, err := websocket.DefaultDialer.Dial("ws"+strings.TrimPrefix(base, "http")+"/api/v1/ws", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	type msg struct {
+		Type    string `json:"type"`
+		Results []struct {
+			Seq     int64           `json:"seq"`
+			OK      bool            `json:"ok"`
+			Pending bool            `json:"pending"`
+			Result  json.RawMessage `json:"result"`
+			Error   json.RawMessage `json:"error"`
+		} `json:"results"`
+		Event struct {
+			Kind   string          `json:"kind"`
+			Seq    int64           `json:"seq"`
+			OK     bool            `json:"ok"`
+			Result json.RawMessage `json:"result"`
+			Error  json.RawMessage `json:"error"`
+		} `json:"event"`
+		Error json.RawMessage `json:"error"`
+	}
+	read := func() msg {
+		t.Helper()
+		c.SetReadDeadline(time.Now().Add(10 * time.Second))
+		var m msg
+		if err := c.ReadJSON(&m); err != nil {
+			t.Fatalf("raider socket: %v", err)
+		}
+		if m.Type == "error" {
+			t.Fatalf("raider socket error: %s", m.Error)
+		}
+		return m
+	}
+	if err := c.WriteJSON(map[string]string{"type": "login", "session": sess}); err != nil {
+		t.Fatal(err)
+	}
+	for read().Type != "login_ok" {
+	}
+	seq := int64(0)
+	// act sends one action and returns its final result.
+	act := func(name string, args map[string]any) json.RawMessage {
+		t.Helper()
+		seq++
+		if err := c.WriteJSON(map[string]any{"type": "actions", "actions": []map[string]any{{"seq": seq, "name": name, "args": args}}}); err != nil {
+			t.Fatal(err)
+		}
+		for {
+			m := read()
+			switch {
+			case m.Type == "results" && len(m.Results) == 1 && m.Results[0].Seq == seq:
+				r := m.Results[0]
+				if !r.OK {
+					t.Fatalf("raider %s %v: %s", name, args, r.Error)
+				}
+				if !r.Pending {
+					return r.Result
+				}
+			case m.Type == "event" && m.Event.Kind == "async_result" && m.Event.Seq == seq:
+				if !m.Event.OK {
+					t.Fatalf("raider %s: %s", name, m.Event.Error)
+				}
+				return m.Event.Result
+			}
+		}
+	}
+	act("build", map[string]any{"type": "barracks", "x": 8, "y": 8})
+	act("speed_up", map[string]any{"building_id": "b6"})
+	act("build", map[string]any{"type": "army_camp", "x": 8, "y": 30})
+	act("speed_up", map[string]any{"building_id": "b7"})
+	act("train_units", map[string]any{"building_id": "b6", "unit": "militia", "count": 5})
+	act("speed_up", map[string]any{"building_id": "b6", "kind": "training"})
+	for i := 0; ; i++ {
+		var found struct {
+			Opponent struct {
+				ID string `json:"id"`
+			} `json:"opponent"`
+		}
+		if err := json.Unmarshal(act("find_opponent", map[string]any{}), &found); err != nil {
+			t.Fatal(err)
+		}
+		if found.Opponent.ID == target {
+			break
+		}
+		if i == 20 {
+			t.Fatalf("raider: %s never offered in %d searches", target, i)
+		}
+	}
+	act("attack", map[string]any{"opponent_id": target})
+}
+
 // pinch spreads two touch points around cx, cy from gap from to gap to.
 func pinch(cx, cy, from, to float64) chromedp.Action[chromedp.Void] {
 	return chromedp.Func(func(ctx context.Context, _ *chromedp.Target) error {
@@ -543,6 +643,15 @@ func TestPlayInBrowser(t *testing.T) {
 	s.waitJS("rank", `document.querySelector('#my-rank') && document.querySelector('#my-rank').textContent.startsWith('#')`, 10*time.Second)
 	s.screenshot("desktop-leaderboard")
 
+	// Someone raids this player while the page is open: the raided push
+	// tells the page, and the log lists it.
+	raider := fmt.Sprintf("raider-%d", time.Now().UnixNano())
+	raidFrom(t, p.URL, raider, me)
+	s.waitJS("raided pushed", `rampart.net.events.some(e => e.kind === 'raided')`, 10*time.Second)
+	s.click(`#toolbar [data-open=log]`) // from the leaderboard to the log
+	s.waitJS("raid on us logged", `!document.querySelector('#panel').hidden && document.querySelector('#raidlog').innerText.includes('raided you')`, 5*time.Second)
+	s.screenshot("desktop-raid-log")
+
 	// Reload: still the same player, no new sign-in.
 	s.do("reload", chromedp.Reload())
 	s.waitJS("signed in after reload", `document.querySelector('#app').dataset.state === 'ready' && rampart.net.status === 'online'`, 10*time.Second)
@@ -636,8 +745,16 @@ func TestPlayInBrowser(t *testing.T) {
 			t.Errorf("server base has %d %s, want %d", count[typ], typ, want)
 		}
 	}
-	if len(after.Player.Raids) == 0 || !after.Player.Raids[len(after.Player.Raids)-1].Attack || after.Player.Raids[len(after.Player.Raids)-1].Opponent != opponent {
-		t.Errorf("server raid log %+v, want an attack on %s", after.Player.Raids, opponent)
+	type raidLine struct {
+		Attack   bool
+		Opponent string
+	}
+	var raids []raidLine
+	for _, r := range after.Player.Raids {
+		raids = append(raids, raidLine{r.Attack, r.Opponent})
+	}
+	if want := []raidLine{{true, opponent}, {false, raider}}; !slices.Equal(raids, want) {
+		t.Errorf("server raid log %+v, want %+v", raids, want)
 	}
 	if n := after.Player.Base.Army["militia"]; n != 0 {
 		t.Errorf("army after the raid: %d militia, want 0 (all deployed)", n)
