@@ -90,7 +90,8 @@ export class App {
     clearTimeout(this.refetchTimer);
     this.refetchTimer = setTimeout(() => {
       this.net.fetchPlayer().catch((e) => {
-        if (e.status === 401 && this.net.status !== 'replaced') this.net.cut();
+        if (e.status === 401 && this.net.status !== 'replaced') this.net.cut(); // the socket signs in again
+        else if (e.status === 429 || e.status === 503 || e.status === 0) setTimeout(() => this.refetch(), 1000);
       });
     }, 30);
   }
@@ -265,7 +266,9 @@ export class App {
     switch (p.kind) {
       case 'building': {
         const b = this.base.bld.find((x) => x.id === p.id);
-        if (!b) { $('#panel').hidden = true; return; } // gone, or not in the player yet (just built)
+        // Gone, not in the player yet (just built), or of a type the game
+        // data no longer has.
+        if (!b || !this.rules.type(b.t)) { $('#panel').hidden = true; return; }
         title = `${this.rules.type(b.t).name} · level ${b.lv}`;
         content = this.buildingPanel(b);
         break;
