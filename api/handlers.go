@@ -20,6 +20,24 @@ func (s *Server) healthz() handlerFunc {
 	}
 }
 
+// readyz is for load balancers: 200 while this server can take players,
+// 503 with the reason while it cannot (draining, a store down, full).
+func (s *Server) readyz() handlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) error {
+		if s.draining.Load() {
+			return errDraining
+		}
+		if s.cfg.Ready != nil {
+			if err := s.cfg.Ready.Ready(); err != nil {
+				return &Error{http.StatusServiceUnavailable, "unavailable", "not ready: " + err.Error()}
+			}
+		}
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		_, err := w.Write([]byte("ready\n"))
+		return err
+	}
+}
+
 func (s *Server) login() handlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) error {
 		body, err := readBody(w, r, s.cfg.MaxBody)

@@ -876,13 +876,15 @@ type Stats struct {
 	Busy          int64 `json:"busy"`
 	// WriteConfirmed counts retried writes whose first try had landed.
 	WriteConfirmed int64 `json:"write_confirmed"`
+	// MailLost counts raid results an offline attacker never got.
+	MailLost int64 `json:"mail_lost"`
 }
 
 // Stats returns the counters.
 func (s *Store) Stats() Stats {
 	c := &s.counts
 	return Stats{s.online.Load(), c.Logins.Load(), c.Loads.Load(), c.NewPlayers.Load(),
-		c.Saves.Load(), c.SaveErrors.Load(), c.LostOwnership.Load(), c.Busy.Load(), c.WriteConfirmed.Load()}
+		c.Saves.Load(), c.SaveErrors.Load(), c.LostOwnership.Load(), c.Busy.Load(), c.WriteConfirmed.Load(), c.MailLost.Load()}
 }
 
 // Resume continues the session in token, for a client reconnecting. If

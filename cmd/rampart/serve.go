@@ -162,12 +162,17 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		return err
 	}
 	rl := &reloader{path: cfg.GamedataFile, holder: gd, store: store, row: prof.Row("gamedata:reload"), log: log}
+	var srv *api.Server // the pages and metrics below read its counters once it serves
+	wsStats := func() *api.WSStats { return srv.WSStats() }
 	debug := debugRouter(debugDeps{prof: prof, sampler: sampler, alerts: alerts, keepers: keepers, store: store,
-		reloader: rl, analytics: analytics})
+		reloader: rl, analytics: analytics, updates: updates, ws: wsStats, log: log})
+	mx := newMetrics(prof, sampler, alerts, keepers, store, wsStats, log)
+	ready := api.NewReadiness(nil, readinessChecks(s3keeper, blobs, mongoKeeper, mongoClient)...)
 
-	srv := api.New(api.Config{
+	srv = api.New(api.Config{
 		Store: store, GameData: gd, Profiler: prof, Log: log,
 		AdminToken: cfg.AdminToken, Debug: debug, Client: game.Handler(), IdleTimeout: cfg.IdleTimeout,
+		Metrics: mx.Handler(), Ready: ready,
 	})
 	ln, err := net.Listen("tcp", cfg.Addr)
 	if err != nil {
@@ -188,7 +193,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	// Background loops, stopped after the HTTP server has drained.
 	loops, stopLoops := context.WithCancel(context.Background())
 	var loopGroup sync.WaitGroup
-	for _, run := range []func(context.Context) error{prof.Run, sampler.Run, alerts.Run} {
+	for _, run := range []func(context.Context) error{prof.Run, sampler.Run, alerts.Run, ready.Run} {
 		loopGroup.Go(func() { run(loops) })
 	}
 	loopGroup.Go(func() { store.Run(loops) })
