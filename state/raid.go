@@ -263,11 +263,10 @@ func (s *Store) afterSave(mailDone []string, sum Summary) {
 	}
 }
 
-// sameRanking reports whether a and b agree on everything the index is
-// queried by (all but last_seen).
+// sameRanking reports whether a and b agree on what the index's queries
+// select by or show first: trophies, shield, town hall.
 func sameRanking(a, b Summary) bool {
-	a.LastSeen, b.LastSeen = 0, 0
-	return a == b
+	return a.Trophies == b.Trophies && a.ShieldUntil == b.ShieldUntil && a.TownHall == b.TownHall
 }
 
 // publish sends p's summary to the index (after a save that is not o's,

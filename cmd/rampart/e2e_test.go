@@ -143,6 +143,12 @@ type keeperJSON struct {
 	OnWire          int64  `json:"on_wire"`
 	WaitingForRetry int64  `json:"waiting_for_retry"`
 	Missing         int64  `json:"missing"`
+	InFlight        []struct {
+		Op    string `json:"op"`
+		State string `json:"state"`
+		Try   int    `json:"try"`
+		AgeMS int64  `json:"age_ms"`
+	} `json:"in_flight"`
 }
 
 func keeperStats(t *testing.T, base, name string) keeperJSON {
