@@ -61,11 +61,17 @@ var (
 	// requests.
 	ErrClosed = errors.New("rampart client: session closed")
 	// ErrReplaced: a newer sign-in of the same player took over; this
-	// session's token answers 401 from now on. Sign in again.
-	ErrReplaced = errors.New("rampart client: session replaced by a newer sign-in")
+	// session's token answers 401 from now on. Sign in again. It also
+	// matches ErrUnauthorized.
+	ErrReplaced error = replacedError{}
 	// ErrProtocol: the server's answer did not parse as API.md says.
 	ErrProtocol = errors.New("rampart client: malformed reply")
 )
+
+type replacedError struct{}
+
+func (replacedError) Error() string        { return "rampart client: session replaced by a newer sign-in" }
+func (replacedError) Is(target error) bool { return target == ErrUnauthorized }
 
 // codeStatus maps a code to its HTTP status in API.md, for WebSocket error
 // messages that carry only the code.

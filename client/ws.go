@@ -282,6 +282,11 @@ func (s *Session) wsExchange(ctx context.Context, wc *wsConn, msg []byte, want s
 		case "error":
 			code, message, _ := parseError(*buf)
 			s.c.putBuf(buf)
+			if code == "unauthorized" && wc.replaced.Load() && wc.token == s.token {
+				// The replaced event came first; the server refused a
+				// message that crossed it.
+				return nil, ErrReplaced
+			}
 			return nil, &Error{Status: codeStatus(code), Code: code, Message: message}
 		default: // a reply of a newer protocol, or a pong nobody asked for
 			st.unexpected.Add(1)
