@@ -218,11 +218,8 @@ func (c *Client) retry(ctx context.Context, mode resend, attempt func(ctx contex
 		if err == nil {
 			return nil
 		}
-		if cerr := ctx.Err(); cerr != nil {
-			if !errors.Is(err, cerr) {
-				err = fmt.Errorf("%w (last attempt: %v)", cerr, err)
-			}
-			return err
+		if ctx.Err() != nil {
+			return ctxError(ctx, err)
 		}
 		if n >= c.retries {
 			return err
@@ -245,9 +242,17 @@ func (c *Client) retry(ctx context.Context, mode resend, attempt func(ctx contex
 		case <-t.C:
 		case <-ctx.Done():
 			t.Stop()
-			return err
+			return ctxError(ctx, err)
 		}
 	}
+}
+
+// ctxError is err, made to match ctx's error too.
+func ctxError(ctx context.Context, err error) error {
+	if cerr := ctx.Err(); !errors.Is(err, cerr) {
+		return fmt.Errorf("%w (last attempt: %w)", cerr, err)
+	}
+	return err
 }
 
 // backoffFor is the wait before resend n+1: doubling from c.backoff,

@@ -719,3 +719,63 @@ func TestErrors(t *testing.T) {
 		}
 	}
 }
+
+// recorder is an http.RoundTripper that notes every answer's status.
+type recorder struct {
+	mu       sync.Mutex
+	statuses []int
+	gzip     []bool
+	next     http.RoundTripper
+}
+
+func (r *recorder) RoundTrip(req *http.Request) (*http.Response, error) {
+	resp, err := r.next.RoundTrip(req)
+	if err == nil {
+		r.mu.Lock()
+		r.statuses = append(r.statuses, resp.StatusCode)
+		r.gzip = append(r.gzip, resp.Uncompressed)
+		r.mu.Unlock()
+	}
+	return resp, err
+}
+
+// TestGameData: the bundle is fetched once per version (gzip), then
+// answered from the cache on 304; its version is the one replies carry.
+func TestGameData(t *testing.T) {
+	p := startServer(t)
+	ctx := ctxFor(t, 20*time.Second)
+	rec := &recorder{next: http.DefaultTransport}
+	c := newClient(t, p.URL, client.WithHTTPClient(&http.Client{Transport: rec}))
+	gd, err := c.GameData(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	again, err := c.GameData(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rec.statuses) != 2 || rec.statuses[0] != http.StatusOK || rec.statuses[1] != http.StatusNotModified {
+		t.Fatalf("statuses %v, want [200 304]", rec.statuses)
+	}
+	if !rec.gzip[0] {
+		t.Error("the bundle did not come gzip-compressed")
+	}
+	if again.Version != gd.Version || !bytes.Equal(again.Bundle, gd.Bundle) {
+		t.Error("the cached bundle differs from the fetched one")
+	}
+	var b struct {
+		Version   string            `json:"version"`
+		Buildings []json.RawMessage `json:"buildings"`
+	}
+	if err := json.Unmarshal(gd.Bundle, &b); err != nil || len(b.Buildings) == 0 || b.Version != gd.Version {
+		t.Fatalf("bundle: version %q, %d buildings, %v; want version %q", b.Version, len(b.Buildings), err, gd.Version)
+	}
+	s, err := c.DevLogin(ctx, uniqueID("gd-"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if s.GamedataVersion() != gd.Version {
+		t.Errorf("sign-in says game data %q, the bundle is %q", s.GamedataVersion(), gd.Version)
+	}
+}
