@@ -73,6 +73,8 @@ type Client struct {
 	maxWait    time.Duration
 	eventBuf   int
 	userAgent  string
+	rawIdle    int      // WithRawHTTP; 0: net/http
+	raw        *rawPool // nil unless WithRawHTTP on an http:// URL
 
 	bufs    sync.Pool // *[]byte: request and reply bodies, borrowed per call
 	version versionCache
@@ -94,6 +96,14 @@ func WithTransport(t Transport) Option { return func(c *Client) { c.transport = 
 // WithHTTPClient sends HTTP requests through hc instead of the Client's
 // own (keep-alive, no HTTP/2, 256 idle connections).
 func WithHTTPClient(hc *http.Client) Option { return func(c *Client) { c.hc = hc } }
+
+// WithRawHTTP sends the calls of sessions (not GameData, which wants
+// gzip) through the package's own minimal HTTP/1.1 client instead of
+// net/http: keep-alive connections shared by all sessions, at most idle
+// of them kept, each request written and read by the calling goroutine.
+// It costs a fraction of net/http per request, which matters to a load
+// generator; it speaks only plain http:// and ignores proxies.
+func WithRawHTTP(idle int) Option { return func(c *Client) { c.rawIdle = max(idle, 1) } }
 
 // WithDialer opens WebSockets with d instead of the default (1 KiB read
 // buffer, pooled write buffers, no compression).
@@ -159,6 +169,19 @@ func New(baseURL string, opts ...Option) (*Client, error) {
 			ForceAttemptHTTP2:   false,
 		}}
 	}
+	if c.rawIdle > 0 {
+		if !strings.HasPrefix(base, "http://") {
+			return nil, fmt.Errorf("rampart client: WithRawHTTP speaks only http://, not %q", baseURL)
+		}
+		hostport := strings.TrimPrefix(base, "http://")
+		if i := strings.IndexByte(hostport, '/'); i >= 0 {
+			return nil, fmt.Errorf("rampart client: WithRawHTTP needs a base URL without a path, not %q", baseURL)
+		}
+		if _, _, err := net.SplitHostPort(hostport); err != nil {
+			hostport = net.JoinHostPort(hostport, "80")
+		}
+		c.raw = newRawPool(hostport, c.rawIdle)
+	}
 	if c.dialer == nil {
 		c.dialer = &websocket.Dialer{
 			Proxy:            http.ProxyFromEnvironment,
@@ -169,6 +192,15 @@ func New(baseURL string, opts ...Option) (*Client, error) {
 		}
 	}
 	return c, nil
+}
+
+// CloseIdleConnections closes the keep-alive connections no call is
+// using (sessions' sockets are theirs to close).
+func (c *Client) CloseIdleConnections() {
+	if c.raw != nil {
+		c.raw.closeIdle()
+	}
+	c.hc.CloseIdleConnections()
 }
 
 // URL is the base URL the client talks to.
@@ -275,8 +307,40 @@ type httpReply struct {
 
 // roundTrip sends one request and reads the whole reply. A non-2xx, non-304
 // answer is returned as an *Error (and its body released); no answer is a
-// *netError.
-func (c *Client) roundTrip(ctx context.Context, method, path, auth string, body []byte, ifNoneMatch string) (httpReply, error) {
+// *netError. mode says whether the request may reach the server twice.
+func (c *Client) roundTrip(ctx context.Context, mode resend, method, path, auth string, body []byte) (httpReply, error) {
+	if c.raw == nil {
+		return c.stdRoundTrip(ctx, method, path, auth, body, "")
+	}
+	buf := c.getBuf()
+	r, out, err := c.raw.roundTrip(ctx, method, path, auth, c.userAgent, body, *buf, mode == resendRefused)
+	*buf = out
+	if err != nil {
+		c.putBuf(buf)
+		return httpReply{}, &netError{fmt.Errorf("%s %s: %w", method, path, err)}
+	}
+	return c.reply(buf, r.status, r.etag, r.retryAfter)
+}
+
+// reply makes the answer of a round trip: 2xx and 304 as they are,
+// anything else an *Error.
+func (c *Client) reply(buf *[]byte, status int, etag, retry string) (httpReply, error) {
+	r := httpReply{status: status, body: buf, etag: etag}
+	if r.status/100 == 2 || r.status == http.StatusNotModified {
+		return r, nil
+	}
+	e := &Error{Status: r.status, RetryAfter: retryAfter(retry, time.Now())}
+	var ok bool
+	e.Code, e.Message, ok = parseError(*buf)
+	if !ok {
+		e.Code, e.Message = statusCode(r.status), http.StatusText(r.status)
+	}
+	c.putBuf(buf)
+	return httpReply{}, e
+}
+
+// stdRoundTrip is roundTrip through net/http.
+func (c *Client) stdRoundTrip(ctx context.Context, method, path, auth string, body []byte, ifNoneMatch string) (httpReply, error) {
 	var rd io.Reader
 	if body != nil {
 		rd = bytes.NewReader(body)
@@ -307,18 +371,7 @@ func (c *Client) roundTrip(ctx context.Context, method, path, auth string, body 
 		c.putBuf(buf)
 		return httpReply{}, &netError{fmt.Errorf("%s %s: read reply: %w", method, path, err)}
 	}
-	r := httpReply{status: resp.StatusCode, body: buf, etag: resp.Header.Get("ETag")}
-	if r.status/100 == 2 || r.status == http.StatusNotModified {
-		return r, nil
-	}
-	e := &Error{Status: r.status, RetryAfter: retryAfter(resp.Header.Get("Retry-After"), time.Now())}
-	var ok bool
-	e.Code, e.Message, ok = parseError(*buf)
-	if !ok {
-		e.Code, e.Message = statusCode(r.status), http.StatusText(r.status)
-	}
-	c.putBuf(buf)
-	return httpReply{}, e
+	return c.reply(buf, resp.StatusCode, resp.Header.Get("ETag"), resp.Header.Get("Retry-After"))
 }
 
 // statusCode names an answer that came without an API error body (a
@@ -384,7 +437,7 @@ func (c *Client) call(ctx context.Context, mode resend, method, path, auth strin
 	var out *[]byte
 	err := c.retry(ctx, mode, func(ctx context.Context, _ int) error {
 		actx, cancel := context.WithTimeout(ctx, c.timeout)
-		r, err := c.roundTrip(actx, method, path, auth, body, "")
+		r, err := c.roundTrip(actx, mode, method, path, auth, body)
 		cancel()
 		out = r.body
 		return err
@@ -445,7 +498,7 @@ func (c *Client) GameData(ctx context.Context) (GameData, error) {
 	err := c.retry(ctx, resendAlways, func(ctx context.Context, _ int) error {
 		actx, cancel := context.WithTimeout(ctx, c.timeout)
 		defer cancel()
-		r, err := c.roundTrip(actx, http.MethodGet, "/api/v1/gamedata", "", nil, c.gd.etag)
+		r, err := c.stdRoundTrip(actx, http.MethodGet, "/api/v1/gamedata", "", nil, c.gd.etag)
 		if err != nil {
 			return err
 		}

@@ -47,6 +47,12 @@ func refuser(t *testing.T, target string, path string, n int32, status int, code
 // *Error with RetryAfter.
 func TestRefusedThenResent(t *testing.T) {
 	p := startServer(t)
+	for _, m := range httpModes {
+		t.Run(m.String(), func(t *testing.T) { refusedThenResent(t, p, m) })
+	}
+}
+
+func refusedThenResent(t *testing.T, p *testenv.Rampart, m mode) {
 	for _, tc := range []struct {
 		name     string
 		status   int
@@ -59,7 +65,7 @@ func TestRefusedThenResent(t *testing.T) {
 		t.Run(tc.name+"/waits and resends", func(t *testing.T) {
 			ctx := ctxFor(t, 30*time.Second)
 			srv, refused := refuser(t, p.URL, "/api/v1/actions", 1, tc.status, tc.code, "1")
-			s, err := newClient(t, srv.URL).DevLogin(ctx, uniqueID("refused-"))
+			s, err := newClient(t, srv.URL, m.opt()).DevLogin(ctx, uniqueID("refused-"))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -88,7 +94,7 @@ func TestRefusedThenResent(t *testing.T) {
 				o    client.Option
 			}{{"no retries", client.WithRetries(0)}, {"wait too long", client.WithMaxRetryWait(500 * time.Millisecond)}} {
 				srv, _ := refuser(t, p.URL, "/api/v1/actions", 1, tc.status, tc.code, "1")
-				s, err := newClient(t, srv.URL, opt.o).DevLogin(ctx, uniqueID("refused-"))
+				s, err := newClient(t, srv.URL, m.opt(), opt.o).DevLogin(ctx, uniqueID("refused-"))
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -113,13 +119,19 @@ func TestRefusedThenResent(t *testing.T) {
 // it (and then drops it, its client gone); the resend is applied.
 func TestTimeoutResends(t *testing.T) {
 	p := startServer(t)
+	for _, m := range httpModes {
+		t.Run(m.String(), func(t *testing.T) { timeoutResends(t, p, m) })
+	}
+}
+
+func timeoutResends(t *testing.T, p *testenv.Rampart, m mode) {
 	fp := testenv.StartFaultProxy(t, p.URL, 2)
 	var held atomic.Int32
 	fp.SetFaults(testenv.Faults{DelayRate: 1, Delay: 3 * time.Second, Match: func(r *http.Request) bool {
 		return r.URL.Path == "/api/v1/actions" && held.Add(1) == 1
 	}})
 	ctx := ctxFor(t, 30*time.Second)
-	s, err := newClient(t, fp.URL, client.WithRequestTimeout(300*time.Millisecond), client.WithBackoff(time.Millisecond, time.Millisecond)).
+	s, err := newClient(t, fp.URL, m.opt(), client.WithRequestTimeout(300*time.Millisecond), client.WithBackoff(time.Millisecond, time.Millisecond)).
 		DevLogin(ctx, uniqueID("slow-"))
 	if err != nil {
 		t.Fatal(err)
@@ -148,10 +160,10 @@ func TestRetriesSpent(t *testing.T) {
 	p := startServer(t)
 	u, _ := url.Parse(p.URL)
 	ctx := ctxFor(t, 30*time.Second)
-	for _, tr := range transports {
+	for _, tr := range modes {
 		t.Run(tr.String(), func(t *testing.T) {
 			cp := startCutProxy(t, u.Host)
-			c := newClient(t, cp.URL(), client.WithTransport(tr), client.WithRetries(2), client.WithBackoff(time.Millisecond, 5*time.Millisecond))
+			c := newClient(t, cp.URL(), tr.opt(), client.WithRetries(2), client.WithBackoff(time.Millisecond, 5*time.Millisecond))
 			s, err := c.DevLogin(ctx, uniqueID("spent-"))
 			if err != nil {
 				t.Fatal(err)
@@ -165,7 +177,7 @@ func TestRetriesSpent(t *testing.T) {
 			}
 			short, cancel := context.WithTimeout(ctx, 50*time.Millisecond)
 			defer cancel()
-			slow := newClient(t, cp.URL(), client.WithTransport(tr), client.WithRetries(1000), client.WithBackoff(10*time.Millisecond, 10*time.Millisecond))
+			slow := newClient(t, cp.URL(), tr.opt(), client.WithRetries(1000), client.WithBackoff(10*time.Millisecond, 10*time.Millisecond))
 			if _, err := slow.DevLogin(short, uniqueID("spent-")); !errors.Is(err, context.DeadlineExceeded) {
 				t.Errorf("sign-in bounded by ctx: %v, want DeadlineExceeded", err)
 			}
@@ -214,8 +226,8 @@ func TestCloseDuringCall(t *testing.T) {
 func TestManySessionsConcurrently(t *testing.T) {
 	p := startServer(t)
 	ctx := ctxFor(t, 60*time.Second)
-	for _, tr := range transports {
-		c := newClient(t, p.URL, client.WithTransport(tr))
+	for _, tr := range modes {
+		c := newClient(t, p.URL, tr.opt())
 		var wg sync.WaitGroup
 		errs := make(chan error, 20)
 		for range 20 {
