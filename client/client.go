@@ -50,7 +50,7 @@ const (
 	DefaultMaxBackoff     = 2 * time.Second
 	DefaultRequestTimeout = 10 * time.Second
 	DefaultMaxRetryWait   = 5 * time.Second
-	DefaultEventBuffer    = 64
+	DefaultEventBuffer    = 16
 )
 
 // maxReply bounds a reply the client buffers (the game data bundle is the
