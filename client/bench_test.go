@@ -1,9 +1,15 @@
 package client_test
 
 import (
+	"bufio"
 	"context"
 	"fmt"
+	"io"
+	"net"
+	"net/url"
 	"runtime"
+	"strconv"
+	"strings"
 	"sync/atomic"
 	"syscall"
 	"testing"
@@ -125,4 +131,61 @@ func BenchmarkIdleSessions(b *testing.B) {
 			}
 		})
 	}
+}
+
+// BenchmarkFloorHTTP is the floor under BenchmarkDoHTTPRaw: the same
+// request written and its reply read by hand on one connection, no
+// library, so the difference is the client's own cost.
+func BenchmarkFloorHTTP(b *testing.B) {
+	p := startServer(b)
+	c := newClient(b, p.URL)
+	ctx := context.Background()
+	s, err := c.DevLogin(ctx, uniqueID("floor-"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer s.Close()
+	u, _ := url.Parse(p.URL)
+	conn, err := net.Dial("tcp", u.Host)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer conn.Close()
+	br := bufio.NewReader(conn)
+	var req, body []byte
+	reply := make([]byte, 0, 4096)
+	b.ReportAllocs()
+	b.ResetTimer()
+	cpu := cpuTime()
+	for i := range b.N {
+		body = append(strconv.AppendInt(append(body[:0], `{"actions":[{"seq":`...), int64(i+1), 10), `,"name":"ping","args":{}}]}`...)
+		req = append(req[:0], "POST /api/v1/actions HTTP/1.1\r\nHost: "+u.Host+"\r\nAuthorization: Bearer "+s.Token()+
+			"\r\nContent-Type: application/json\r\nContent-Length: "...)
+		req = append(strconv.AppendInt(req, int64(len(body)), 10), "\r\n\r\n"...)
+		req = append(req, body...)
+		if _, err := conn.Write(req); err != nil {
+			b.Fatal(err)
+		}
+		n := -1
+		for {
+			line, err := br.ReadSlice('\n')
+			if err != nil {
+				b.Fatal(err)
+			}
+			if len(line) <= 2 {
+				break
+			}
+			if k, v, ok := strings.Cut(string(line), ":"); ok && strings.EqualFold(k, "Content-Length") {
+				n, _ = strconv.Atoi(strings.TrimSpace(v))
+			}
+		}
+		if n < 0 {
+			b.Fatal("reply without Content-Length")
+		}
+		reply = reply[:n]
+		if _, err := io.ReadFull(br, reply); err != nil {
+			b.Fatal(err)
+		}
+	}
+	reportCPU(b, cpu)
 }

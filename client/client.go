@@ -308,12 +308,15 @@ type httpReply struct {
 // roundTrip sends one request and reads the whole reply. A non-2xx, non-304
 // answer is returned as an *Error (and its body released); no answer is a
 // *netError. mode says whether the request may reach the server twice.
+// The attempt is bounded by the request timeout.
 func (c *Client) roundTrip(ctx context.Context, mode resend, method, path, auth string, body []byte) (httpReply, error) {
 	if c.raw == nil {
-		return c.stdRoundTrip(ctx, method, path, auth, body, "")
+		actx, cancel := context.WithTimeout(ctx, c.timeout)
+		defer cancel()
+		return c.stdRoundTrip(actx, method, path, auth, body, "")
 	}
 	buf := c.getBuf()
-	r, out, err := c.raw.roundTrip(ctx, method, path, auth, c.userAgent, body, *buf, mode == resendRefused)
+	r, out, err := c.raw.roundTrip(ctx, c.timeout, method, path, auth, c.userAgent, body, *buf, mode == resendRefused)
 	*buf = out
 	if err != nil {
 		c.putBuf(buf)
@@ -436,9 +439,7 @@ func readAll(r io.Reader, b []byte, n int64) ([]byte, error) {
 func (c *Client) call(ctx context.Context, mode resend, method, path, auth string, body []byte) (*[]byte, error) {
 	var out *[]byte
 	err := c.retry(ctx, mode, func(ctx context.Context, _ int) error {
-		actx, cancel := context.WithTimeout(ctx, c.timeout)
-		r, err := c.roundTrip(actx, mode, method, path, auth, body)
-		cancel()
+		r, err := c.roundTrip(ctx, mode, method, path, auth, body)
 		out = r.body
 		return err
 	})

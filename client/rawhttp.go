@@ -47,7 +47,7 @@ func newRawPool(hostport string, maxIdle int) *rawPool {
 	return &rawPool{addr: hostport, host: hostport, maxIdle: maxIdle}
 }
 
-func (p *rawPool) get(ctx context.Context, fresh bool) (*rawConn, bool, error) {
+func (p *rawPool) get(ctx context.Context, deadline time.Time, fresh bool) (*rawConn, bool, error) {
 	if !fresh {
 		p.mu.Lock()
 		if n := len(p.idle); n > 0 {
@@ -59,7 +59,7 @@ func (p *rawPool) get(ctx context.Context, fresh bool) (*rawConn, bool, error) {
 		}
 		p.mu.Unlock()
 	}
-	var d net.Dialer
+	d := net.Dialer{Deadline: deadline}
 	conn, err := d.DialContext(ctx, "tcp", p.addr)
 	if err != nil {
 		return nil, false, fmt.Errorf("dial %s: %w", p.addr, err)
@@ -105,17 +105,24 @@ type rawReply struct {
 // server closed while idle fails on first use; if fresh is false (the
 // call may be repeated), that is retried once on a new connection, as
 // net/http does for idempotent requests.
-func (p *rawPool) roundTrip(ctx context.Context, method, path, auth, ua string, body []byte, out []byte, fresh bool) (rawReply, []byte, error) {
-	c, reused, err := p.get(ctx, fresh)
+// The request must be done within timeout (and before ctx's deadline);
+// a ctx that can be canceled costs an AfterFunc, one that cannot costs
+// nothing.
+func (p *rawPool) roundTrip(ctx context.Context, timeout time.Duration, method, path, auth, ua string, body []byte, out []byte, fresh bool) (rawReply, []byte, error) {
+	deadline := time.Now().Add(timeout)
+	if dl, ok := ctx.Deadline(); ok && dl.Before(deadline) {
+		deadline = dl
+	}
+	c, reused, err := p.get(ctx, deadline, fresh)
 	if err != nil {
 		return rawReply{}, out, err
 	}
-	r, out, err := p.try(ctx, c, method, path, auth, ua, body, out)
+	r, out, err := p.try(ctx, deadline, c, method, path, auth, ua, body, out)
 	if err != nil && reused && ctx.Err() == nil && staleConn(err) {
-		if c, _, err = p.get(ctx, true); err != nil {
+		if c, _, err = p.get(ctx, deadline, true); err != nil {
 			return rawReply{}, out, err
 		}
-		r, out, err = p.try(ctx, c, method, path, auth, ua, body, out[:0])
+		r, out, err = p.try(ctx, deadline, c, method, path, auth, ua, body, out[:0])
 	}
 	return r, out, err
 }
@@ -131,7 +138,7 @@ func staleConn(err error) bool {
 		strings.Contains(err.Error(), "connection reset") || strings.Contains(err.Error(), "broken pipe")
 }
 
-func (p *rawPool) try(ctx context.Context, c *rawConn, method, path, auth, ua string, body []byte, out []byte) (rawReply, []byte, error) {
+func (p *rawPool) try(ctx context.Context, deadline time.Time, c *rawConn, method, path, auth, ua string, body []byte, out []byte) (rawReply, []byte, error) {
 	w := c.wbuf[:0]
 	w = append(w, method...)
 	w = append(w, ' ')
@@ -155,26 +162,30 @@ func (p *rawPool) try(ctx context.Context, c *rawConn, method, path, auth, ua st
 	w = append(w, body...)
 	c.wbuf = w
 
-	if dl, ok := ctx.Deadline(); ok {
-		c.conn.SetDeadline(dl)
-	} else {
-		c.conn.SetDeadline(time.Time{})
+	c.conn.SetDeadline(deadline)
+	// Cancellation before the deadline cuts the connection short.
+	stop := func() bool { return true }
+	if ctx.Done() != nil {
+		stop = context.AfterFunc(ctx, func() { c.conn.SetDeadline(time.Unix(1, 0)) })
 	}
-	// Cancellation before the deadline: cut the connection short.
-	stop := context.AfterFunc(ctx, func() { c.conn.SetDeadline(time.Unix(1, 0)) })
-	defer stop()
 	if _, err := c.conn.Write(w); err != nil {
+		stop()
 		c.conn.Close()
 		return rawReply{}, out, err
 	}
 	r, out, err := readResponse(c.br, out)
+	if !stop() { // ctx ended meanwhile: the deadline is spoilt
+		c.conn.Close()
+		if err == nil {
+			err = ctx.Err()
+		}
+		return rawReply{}, out, err
+	}
 	if err != nil {
 		c.conn.Close()
 		return rawReply{}, out, err
 	}
-	if !stop() { // ctx ended as the reply came: the deadline is spoilt
-		c.conn.Close()
-	} else if r.keep {
+	if r.keep {
 		p.put(c)
 	} else {
 		c.conn.Close()

@@ -290,9 +290,7 @@ func (s *Session) logoutLocked(ctx context.Context) error {
 		// HTTP: a 401 means it did.
 	}
 	return s.c.retry(ctx, resendAlways, func(ctx context.Context, n int) error {
-		actx, cancel := context.WithTimeout(ctx, s.c.timeout)
-		defer cancel()
-		r, err := s.c.roundTrip(actx, resendAlways, http.MethodPost, "/api/v1/logout", s.auth, []byte("{}"))
+		r, err := s.c.roundTrip(ctx, resendAlways, http.MethodPost, "/api/v1/logout", s.auth, []byte("{}"))
 		if err == nil {
 			s.c.putBuf(r.body)
 			return nil

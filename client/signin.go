@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 )
@@ -273,9 +274,12 @@ func (s *Session) Refresh(ctx context.Context) error {
 		s.next = max(s.next, r.lastSeq+1)
 	}
 	if s.ws != nil {
-		s.ws.drop() // the next call logs in with the new session
-		if _, err := s.wsEnsure(ctx); err != nil {
-			return fmt.Errorf("refresh: %w", err)
+		// Log the socket in with the new session. If that fails on the
+		// network, the next call does it; a refusal is worth telling.
+		s.ws.drop()
+		var e *Error
+		if _, err := s.wsEnsure(ctx); errors.As(err, &e) || errors.Is(err, ErrClosed) {
+			return fmt.Errorf("refresh: log the socket in: %w", err)
 		}
 	}
 	return nil
