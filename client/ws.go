@@ -48,6 +48,8 @@ type wsConn struct {
 	done    chan struct{} // closed when the reader ends
 	err     error         // why the reader ended; written before done closes
 
+	timer *time.Timer // the call in flight's timeout, reused; used under Session.mu
+
 	replaced  atomic.Bool // a "replaced" event came: a newer sign-in took the player
 	closeOnce sync.Once
 }
@@ -189,7 +191,8 @@ func (s *Session) wsEnsure(ctx context.Context) (*wsConn, error) {
 		return nil, &netError{fmt.Errorf("dial %s: %w", s.c.wsURL, err)}
 	}
 	conn.SetReadLimit(maxReply)
-	wc := &wsConn{c: conn, replies: make(chan *[]byte, 1), done: make(chan struct{})}
+	wc := &wsConn{c: conn, replies: make(chan *[]byte, 1), done: make(chan struct{}), timer: time.NewTimer(time.Hour)}
+	wc.timer.Stop()
 	st.conn = wc
 	st.cur.Store(wc)
 	go wc.read(s.c, st)
@@ -256,8 +259,9 @@ func (s *Session) wsExchange(ctx context.Context, wc *wsConn, msg []byte, want s
 		st.drop()
 		return nil, s.wsLost(wc, fmt.Errorf("websocket write: %w", err))
 	}
-	timer := time.NewTimer(s.c.timeout)
-	defer timer.Stop()
+	// Since Go 1.23 a Reset timer never delivers a stale tick.
+	wc.timer.Reset(s.c.timeout)
+	defer wc.timer.Stop()
 	for {
 		var buf *[]byte
 		select {
@@ -269,7 +273,7 @@ func (s *Session) wsExchange(ctx context.Context, wc *wsConn, msg []byte, want s
 				st.drop()
 				return nil, s.wsLost(wc, fmt.Errorf("websocket read: %w", wc.err))
 			}
-		case <-timer.C:
+		case <-wc.timer.C:
 			st.drop()
 			return nil, &netError{fmt.Errorf("websocket: no %s within %s", want, s.c.timeout)}
 		case <-ctx.Done():
