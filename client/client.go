@@ -13,6 +13,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/gorilla/websocket"
@@ -78,6 +79,9 @@ type Client struct {
 
 	bufs    sync.Pool // *[]byte: request and reply bodies, borrowed per call
 	version versionCache
+	stats   struct {
+		attempts, resends, netErrors, refused, wsDials, wsLogins, dropped atomic.Int64
+	}
 
 	gd struct {
 		mu   sync.Mutex // guards etag and data; held across the fetch so that concurrent callers fetch once
@@ -194,6 +198,33 @@ func New(baseURL string, opts ...Option) (*Client, error) {
 	return c, nil
 }
 
+// Stats are a Client's counters since New, over all its sessions.
+type Stats struct {
+	Attempts  int64 // calls sent: first copies and resends (HTTP requests, socket messages, socket logins)
+	Resends   int64 // attempts after the first of a call (the raw pool's quiet repeat on a stale connection included)
+	NetErrors int64 // attempts that got no answer (reset, EOF, timeout, refused dial)
+	Refused   int64 // attempts answered 429 or 503
+	// HTTPDials counts connections opened by the WithRawHTTP pool (net/http
+	// keeps its own count to itself).
+	HTTPDials     int64
+	WSDials       int64 // WebSockets opened
+	WSLogins      int64 // logins on a socket, first ones and resumes
+	DroppedEvents int64 // events dropped because a session's Events was full
+}
+
+// Stats returns a snapshot of the counters.
+func (c *Client) Stats() Stats {
+	st := &c.stats
+	out := Stats{Attempts: st.attempts.Load(), Resends: st.resends.Load(), NetErrors: st.netErrors.Load(),
+		Refused: st.refused.Load(), WSDials: st.wsDials.Load(), WSLogins: st.wsLogins.Load(), DroppedEvents: st.dropped.Load()}
+	if c.raw != nil {
+		out.HTTPDials = c.raw.dials.Load()
+		out.Resends += c.raw.resends.Load()
+		out.Attempts += c.raw.resends.Load()
+	}
+	return out
+}
+
 // CloseIdleConnections closes the keep-alive connections no call is
 // using (sessions' sockets are theirs to close).
 func (c *Client) CloseIdleConnections() {
@@ -245,10 +276,21 @@ const (
 // are spent. Each attempt gets its own timeout. attempt's error is a
 // *netError (no answer), an *Error (refused) or anything else (final).
 func (c *Client) retry(ctx context.Context, mode resend, attempt func(ctx context.Context, n int) error) error {
+	st := &c.stats
 	for n := 0; ; n++ {
+		st.attempts.Add(1)
+		if n > 0 {
+			st.resends.Add(1)
+		}
 		err := attempt(ctx, n)
 		if err == nil {
 			return nil
+		}
+		var ne *netError
+		if errors.As(err, &ne) {
+			st.netErrors.Add(1)
+		} else if _, ok := retryable(err); ok {
+			st.refused.Add(1)
 		}
 		if ctx.Err() != nil {
 			return ctxError(ctx, err)
@@ -257,7 +299,6 @@ func (c *Client) retry(ctx context.Context, mode resend, attempt func(ctx contex
 			return err
 		}
 		var wait time.Duration
-		var ne *netError
 		if e, ok := retryable(err); ok {
 			wait = e.RetryAfter
 			if wait > c.maxWait {

@@ -479,7 +479,8 @@ func lostReplyHTTP(t *testing.T, p *testenv.Rampart, m mode) {
 		t.Fatal(err)
 	}
 	ctx := ctxFor(t, 30*time.Second)
-	s, err := newClient(t, fp.URL, m.opt(), client.WithBackoff(time.Millisecond, 10*time.Millisecond)).DevLogin(ctx, uniqueID("lost-"))
+	c := newClient(t, fp.URL, m.opt(), client.WithBackoff(time.Millisecond, 10*time.Millisecond))
+	s, err := c.DevLogin(ctx, uniqueID("lost-"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -497,6 +498,9 @@ func lostReplyHTTP(t *testing.T, p *testenv.Rampart, m mode) {
 	}
 	if len(res) != 1 || !res[0].OK || !res[0].Duplicate || res[0].Seq != 1 {
 		t.Errorf("results %+v, want seq 1 ok and duplicate (the stored result of the first copy)", res)
+	}
+	if st := c.Stats(); st.Resends != 1 {
+		t.Errorf("stats %+v, want 1 resend", st)
 	}
 	checkOnce(t, ctx, s, before, 1)
 }
@@ -523,8 +527,8 @@ func TestLostReplyWebSocket(t *testing.T) {
 	u, _ := url.Parse(p.URL)
 	cp := startCutProxy(t, u.Host)
 	ctx := ctxFor(t, 30*time.Second)
-	s, err := newClient(t, cp.URL(), client.WithTransport(client.WebSocket), client.WithBackoff(time.Millisecond, 10*time.Millisecond)).
-		DevLogin(ctx, uniqueID("lostws-"))
+	c := newClient(t, cp.URL(), client.WithTransport(client.WebSocket), client.WithBackoff(time.Millisecond, 10*time.Millisecond))
+	s, err := c.DevLogin(ctx, uniqueID("lostws-"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -550,6 +554,9 @@ func TestLostReplyWebSocket(t *testing.T) {
 	// socket's reader and the new one; either way, it is applied once.
 	if len(res) != 1 || !res[0].OK || res[0].Seq != 1 {
 		t.Errorf("results %+v, want seq 1 ok", res)
+	}
+	if st := c.Stats(); st.Resends != 1 || st.NetErrors != 1 || st.WSDials != 2 || st.WSLogins != 2 {
+		t.Errorf("stats %+v, want 1 resend after 1 network error, 2 sockets, 2 logins", st)
 	}
 	if s.Token() != token {
 		t.Errorf("the resume changed the session token; the player was online and should have kept it")

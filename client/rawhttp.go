@@ -31,7 +31,8 @@ type rawPool struct {
 	mu   sync.Mutex
 	idle []*rawConn // most recently used last
 
-	dials atomic.Int64
+	dials   atomic.Int64
+	resends atomic.Int64 // requests repeated on a new connection after a stale one
 }
 
 // rawConn is one keep-alive connection, owned by one call at a time.
@@ -119,6 +120,7 @@ func (p *rawPool) roundTrip(ctx context.Context, timeout time.Duration, method, 
 	}
 	r, out, err := p.try(ctx, deadline, c, method, path, auth, ua, body, out)
 	if err != nil && reused && ctx.Err() == nil && staleConn(err) {
+		p.resends.Add(1)
 		if c, _, err = p.get(ctx, deadline, true); err != nil {
 			return rawReply{}, out, err
 		}

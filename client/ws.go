@@ -101,7 +101,7 @@ func (wc *wsConn) read(c *Client, st *wsState) {
 			return
 		}
 		if string(unquote(field(*buf, "type"))) == "event" {
-			wc.event(st, *buf)
+			wc.event(c, st, *buf)
 			c.putBuf(buf)
 			continue
 		}
@@ -114,7 +114,7 @@ func (wc *wsConn) read(c *Client, st *wsState) {
 	}
 }
 
-func (wc *wsConn) event(st *wsState, msg []byte) {
+func (wc *wsConn) event(c *Client, st *wsState, msg []byte) {
 	raw := field(msg, "event")
 	kind := eventKind(unquote(field(raw, "kind")))
 	if kind == "replaced" {
@@ -124,6 +124,7 @@ func (wc *wsConn) event(st *wsState, msg []byte) {
 	case st.events <- Event{Kind: kind, Raw: bytes.Clone(raw)}:
 	default:
 		st.dropped.Add(1)
+		c.stats.dropped.Add(1)
 	}
 }
 
@@ -190,6 +191,7 @@ func (s *Session) wsEnsure(ctx context.Context) (*wsConn, error) {
 		}
 		return nil, &netError{fmt.Errorf("dial %s: %w", s.c.wsURL, err)}
 	}
+	s.c.stats.wsDials.Add(1)
 	conn.SetReadLimit(maxReply)
 	wc := &wsConn{c: conn, replies: make(chan *[]byte, 1), done: make(chan struct{}), timer: time.NewTimer(time.Hour)}
 	wc.timer.Stop()
@@ -211,6 +213,7 @@ func (s *Session) wsEnsure(ctx context.Context) (*wsConn, error) {
 	}
 	b = append(b, '}')
 	*buf = b
+	s.c.stats.wsLogins.Add(1)
 	reply, err := s.wsExchange(ctx, wc, b, "login_ok")
 	if err != nil {
 		st.drop() // a socket that is not logged in is of no use
