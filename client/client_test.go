@@ -3,7 +3,10 @@ package client_test
 import (
 	"bytes"
 	"context"
+	"crypto/hmac"
 	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -27,18 +30,36 @@ import (
 // server has it (the development door is then closed without it).
 var serveFlags struct {
 	once  sync.Once
+	help  []byte // rampart serve -h
 	flags []string
 }
 
 func startServer(t testing.TB, extra ...string) *testenv.Rampart {
 	t.Helper()
+	serveHasFlag(t, "")
+	return testenv.StartRampart(t, nil, append(append([]string{}, serveFlags.flags...), extra...)...)
+}
+
+// serveHasFlag reports whether rampart serve on this tree has --name.
+func serveHasFlag(t testing.TB, name string) bool {
+	t.Helper()
 	serveFlags.once.Do(func() {
-		out, _ := exec.Command(testenv.RampartBinary(t), "serve", "-h").CombinedOutput()
-		if bytes.Contains(out, []byte("dev-login")) {
+		serveFlags.help, _ = exec.Command(testenv.RampartBinary(t), "serve", "-h").CombinedOutput()
+		if bytes.Contains(serveFlags.help, []byte("-dev-login")) {
 			serveFlags.flags = append(serveFlags.flags, "--dev-login")
 		}
 	})
-	return testenv.StartRampart(t, nil, append(append([]string{}, serveFlags.flags...), extra...)...)
+	return name != "" && bytes.Contains(serveFlags.help, []byte("-"+name))
+}
+
+// hs256Ticket is a studio's ticket: a compact JWS, HS256, claims sub and exp.
+func hs256Ticket(secret, sub string, exp time.Time) string {
+	enc := base64.RawURLEncoding
+	head := enc.EncodeToString([]byte(`{"alg":"HS256","typ":"JWT"}`))
+	claims := enc.EncodeToString([]byte(fmt.Sprintf(`{"sub":%q,"exp":%d}`, sub, exp.Unix())))
+	mac := hmac.New(sha256.New, []byte(secret))
+	mac.Write([]byte(head + "." + claims))
+	return head + "." + claims + "." + enc.EncodeToString(mac.Sum(nil))
 }
 
 func newClient(t testing.TB, base string, opts ...client.Option) *client.Client {
@@ -268,6 +289,34 @@ func TestSignInCredentials(t *testing.T) {
 		skipIfNoRoute(t, err, "POST /api/v1/auth/ticket")
 		if !errors.Is(err, client.ErrBadCredentials) {
 			t.Errorf("garbage ticket: %v, want ErrBadCredentials", err)
+		}
+		if !serveHasFlag(t, "ticket-secret") {
+			t.Skip("rampart serve has no --ticket-secret on this tree")
+		}
+		const secret = "studio-secret-0123456789abcdef"
+		c = newClient(t, startServer(t, "--ticket-secret", secret).URL)
+		sub := uniqueID("studio-user-")
+		s, err := c.SignInTicket(ctx, hs256Ticket(secret, sub, time.Now().Add(5*time.Minute)), true)
+		if err != nil {
+			t.Fatal(err)
+		}
+		s.Close()
+		again, err := c.SignInTicket(ctx, hs256Ticket(secret, sub, time.Now().Add(5*time.Minute)), false)
+		if err != nil {
+			t.Fatal(err)
+		}
+		again.Close()
+		if !s.Created() || again.Created() || again.PlayerID() != s.PlayerID() {
+			t.Errorf("ticket sign-ins: created %v then %v, players %q and %q; want true, false, the same",
+				s.Created(), again.Created(), s.PlayerID(), again.PlayerID())
+		}
+		for name, ticket := range map[string]string{
+			"expired":      hs256Ticket(secret, sub, time.Now().Add(-time.Minute)),
+			"wrong secret": hs256Ticket("another-secret-0123456789", sub, time.Now().Add(time.Minute)),
+		} {
+			if _, err := c.SignInTicket(ctx, ticket, false); !errors.Is(err, client.ErrBadCredentials) {
+				t.Errorf("%s ticket: %v, want ErrBadCredentials", name, err)
+			}
 		}
 	})
 }
