@@ -33,9 +33,10 @@
 //
 // Which calls are resent after a lost reply: actions, GETs, sign-ins
 // (the second copy finds the account the first made; Created may then
-// read false) and logout (a 401 to a resent logout means the first copy
-// worked). Refresh and Link are resent only after 429/503: a spent
-// refresh token presented twice revokes every token of the account.
+// read false), Link (linking a credential the account has succeeds) and
+// logout (a 401 to a resent logout means the first copy worked). Refresh
+// is resent only after 429/503: a spent refresh token presented twice
+// revokes every token of the account.
 //
 // When the retries are spent, Do returns an error and the batch's seqs
 // stay used: the next batch goes on above them. The seqs that were never

@@ -286,13 +286,14 @@ func (s *Session) Refresh(ctx context.Context) error {
 }
 
 // LinkDevice adds a device credential to this account; ErrAlreadyExists
-// if another account has it.
+// if another account has it. Linking one the account has is a success.
 func (s *Session) LinkDevice(ctx context.Context, deviceID string) error {
 	return s.link(ctx, "device_id", deviceID)
 }
 
 // LinkEmail adds an email and password credential to this account;
-// ErrAlreadyExists if another account has the email.
+// ErrAlreadyExists if another account has the email. Linking the account's
+// own email again replaces its password.
 func (s *Session) LinkEmail(ctx context.Context, email, password string) error {
 	return s.link(ctx, "email", email, "password", password)
 }
@@ -305,7 +306,9 @@ func (s *Session) link(ctx context.Context, kv ...string) error {
 	buf := s.c.getBuf()
 	defer s.c.putBuf(buf)
 	*buf = append(signInBody(*buf, kv...), '}')
-	reply, err := s.c.call(ctx, resendRefused, http.MethodPost, "/api/v1/account/link", s.auth, *buf)
+	// Linking a credential this account already has succeeds, so a link
+	// whose reply was lost may be sent again.
+	reply, err := s.c.call(ctx, resendAlways, http.MethodPost, "/api/v1/account/link", s.auth, *buf)
 	if err != nil {
 		return fmt.Errorf("link %s: %w", kv[0], err)
 	}
@@ -316,6 +319,7 @@ func (s *Session) link(ctx context.Context, kv ...string) error {
 // Account is the answer of GET /api/v1/account.
 type Account struct {
 	PlayerID    string   `json:"player_id"`
+	Created     int64    `json:"created"`     // Unix ms
 	Credentials []string `json:"credentials"` // kinds: "device", "email", "ticket"
 	// Raw is the whole answer, for fields newer than this package.
 	Raw json.RawMessage `json:"-"`
