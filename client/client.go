@@ -73,6 +73,7 @@ type Client struct {
 	timeout    time.Duration
 	maxWait    time.Duration
 	eventBuf   int
+	eventFunc  func(*Session, Event) // WithEventFunc
 	userAgent  string
 	rawIdle    int      // WithRawHTTP; 0: net/http
 	raw        *rawPool // nil unless WithRawHTTP on an http:// URL
@@ -138,6 +139,15 @@ func WithMaxRetryWait(d time.Duration) Option { return func(c *Client) { c.maxWa
 // channel (default DefaultEventBuffer); events that find it full are
 // dropped and counted.
 func WithEventBuffer(n int) Option { return func(c *Client) { c.eventBuf = max(n, 0) } }
+
+// WithEventFunc hands every event pushed to the Client's WebSocket
+// sessions to fn instead of their Events channels, for load generators
+// that count events over thousands of sessions: no channel per session,
+// nothing to drain, no allocation per event. fn runs on the session's
+// reader goroutine, in order; it must return quickly and must not call
+// the session (a call waits for the reader's replies). ev.Raw is valid
+// only during the call: copy it to keep it.
+func WithEventFunc(fn func(s *Session, ev Event)) Option { return func(c *Client) { c.eventFunc = fn } }
 
 // WithUserAgent sets the User-Agent header (default "rampart-client").
 func WithUserAgent(ua string) Option { return func(c *Client) { c.userAgent = ua } }

@@ -723,6 +723,37 @@ func TestEvents(t *testing.T) {
 			t.Errorf("dropped %d events, want 1 (replaced, with nobody reading)", n)
 		}
 	})
+	t.Run("event func", func(t *testing.T) {
+		ctx := ctxFor(t, 20*time.Second)
+		id := uniqueID("evfn-")
+		type got struct {
+			s   *client.Session
+			raw string
+		}
+		seen := make(chan got, 4)
+		c := newClient(t, p.URL, client.WithTransport(client.WebSocket), client.WithEventFunc(func(s *client.Session, ev client.Event) {
+			seen <- got{s, ev.Kind + " " + string(ev.Raw)} // copied: Raw is only valid during the call
+		}))
+		s, err := c.DevLogin(ctx, id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer s.Close()
+		if s.Events() != nil {
+			t.Error("a session with an event func has an events channel")
+		}
+		if _, err := newClient(t, p.URL).DevLogin(ctx, id); err != nil {
+			t.Fatal(err)
+		}
+		select {
+		case g := <-seen:
+			if g.s != s || !strings.HasPrefix(g.raw, `replaced {"kind":"replaced"`) {
+				t.Errorf("event func got %q for session %p, want replaced for %p", g.raw, g.s, s)
+			}
+		case <-ctx.Done():
+			t.Fatal("no event")
+		}
+	})
 	t.Run("http has none", func(t *testing.T) {
 		ctx := ctxFor(t, 20*time.Second)
 		s, err := newClient(t, p.URL).DevLogin(ctx, uniqueID("noev-"))

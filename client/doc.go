@@ -71,7 +71,9 @@
 // consumer that must not miss an async result reads it back from Player,
 // which keeps the last 16. The channel is closed by Close (and Logout).
 // HTTP sessions have no events (nil channel); their async results are in
-// Player.
+// Player. A load generator counting events over thousands of sessions
+// sets WithEventFunc instead: each event is handed to one function on the
+// reader goroutine, with no channel per session and no allocation.
 //
 // # Errors
 //

@@ -308,7 +308,8 @@ func (s *Session) logoutLocked(ctx context.Context) error {
 // new game data, "replaced". Its capacity is WithEventBuffer's; an event
 // that finds it full is dropped and counted (DroppedEvents), so a slow
 // consumer never stalls the socket or the replies. It is closed by Close.
-// HTTP sessions have no events: the channel is nil.
+// HTTP sessions have no events, nor sessions of a Client with
+// WithEventFunc: the channel is nil.
 func (s *Session) Events() <-chan Event {
 	if s.ws == nil {
 		return nil
@@ -342,7 +343,9 @@ func (s *Session) Close() error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.ws.drop()
-	close(s.ws.events)
+	if s.ws.events != nil {
+		close(s.ws.events)
+	}
 	return nil
 }
 

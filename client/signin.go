@@ -91,7 +91,7 @@ func (s *Session) applyLogin(r loginReply) {
 func (c *Client) newSession(t Transport) *Session {
 	s := &Session{c: c, transport: t, next: 1}
 	if t == WebSocket {
-		s.ws = newWSState(c.eventBuf)
+		s.ws = newWSState(c.eventBuf, c.eventFunc)
 	}
 	return s
 }

@@ -30,7 +30,7 @@ type Event struct {
 // after it dropped: that call resumes the session ({"type":"login",
 // "session"}) and then resends what it was sending.
 type wsState struct {
-	events     chan Event // written only by the reader of conn; closed by Session.Close after the last reader ended
+	events     chan Event // written only by the reader of conn; closed by Session.Close after the last reader ended; nil with WithEventFunc
 	dropped    atomic.Int64
 	unexpected atomic.Int64 // messages no call waited for
 
@@ -54,7 +54,10 @@ type wsConn struct {
 	closeOnce sync.Once
 }
 
-func newWSState(buffer int) *wsState {
+func newWSState(buffer int, fn func(*Session, Event)) *wsState {
+	if fn != nil {
+		return &wsState{}
+	}
 	return &wsState{events: make(chan Event, buffer)}
 }
 
@@ -81,7 +84,7 @@ func (st *wsState) drop() {
 // read is the socket's reader: replies go to the call in flight, events to
 // the events channel, neither ever blocks. It owns no state but wc's
 // reply buffers and st's counters.
-func (wc *wsConn) read(c *Client, st *wsState) {
+func (wc *wsConn) read(c *Client, st *wsState, s *Session) {
 	defer close(wc.done)
 	defer wc.c.Close()
 	for {
@@ -101,7 +104,7 @@ func (wc *wsConn) read(c *Client, st *wsState) {
 			return
 		}
 		if string(unquote(field(*buf, "type"))) == "event" {
-			wc.event(c, st, *buf)
+			wc.event(c, st, s, *buf)
 			c.putBuf(buf)
 			continue
 		}
@@ -114,11 +117,15 @@ func (wc *wsConn) read(c *Client, st *wsState) {
 	}
 }
 
-func (wc *wsConn) event(c *Client, st *wsState, msg []byte) {
+func (wc *wsConn) event(c *Client, st *wsState, s *Session, msg []byte) {
 	raw := field(msg, "event")
 	kind := eventKind(unquote(field(raw, "kind")))
 	if kind == "replaced" {
 		wc.replaced.Store(true)
+	}
+	if c.eventFunc != nil {
+		c.eventFunc(s, Event{Kind: kind, Raw: raw})
+		return
 	}
 	select {
 	case st.events <- Event{Kind: kind, Raw: bytes.Clone(raw)}:
@@ -197,7 +204,7 @@ func (s *Session) wsEnsure(ctx context.Context) (*wsConn, error) {
 	wc.timer.Stop()
 	st.conn = wc
 	st.cur.Store(wc)
-	go wc.read(s.c, st)
+	go wc.read(s.c, st, s)
 	if s.closed.Load() { // Close ran meanwhile and may have missed wc
 		st.drop()
 		return nil, ErrClosed
