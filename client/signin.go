@@ -239,8 +239,9 @@ func (c *Client) Resume(ctx context.Context, token, refresh string) (*Session, e
 
 // Refresh trades the refresh token for a new session and refresh token.
 // It is never resent after a lost reply: a spent refresh token presented
-// again revokes every token of the account. A WebSocket session then
-// logs its socket in with the new session.
+// again revokes every token of the account. A WebSocket session closes its
+// socket first (the server replaces the old session) and opens one with
+// the new session; if the refresh fails, the next call resumes the old.
 func (s *Session) Refresh(ctx context.Context) error {
 	if err := s.lock(); err != nil {
 		return err
@@ -248,6 +249,12 @@ func (s *Session) Refresh(ctx context.Context) error {
 	defer s.mu.Unlock()
 	if s.refresh == "" {
 		return fmt.Errorf("refresh: no refresh token (development door?): %w", ErrUnauthorized)
+	}
+	if s.ws != nil {
+		// The new session replaces this one on the server, which would
+		// push "replaced" to the socket and close it: close it first, so
+		// the consumer of Events sees no replacement that is not one.
+		s.ws.drop()
 	}
 	buf := s.c.getBuf()
 	defer s.c.putBuf(buf)
@@ -274,9 +281,8 @@ func (s *Session) Refresh(ctx context.Context) error {
 		s.next = max(s.next, r.lastSeq+1)
 	}
 	if s.ws != nil {
-		// Log the socket in with the new session. If that fails on the
+		// Log a socket in with the new session. If that fails on the
 		// network, the next call does it; a refusal is worth telling.
-		s.ws.drop()
 		var e *Error
 		if _, err := s.wsEnsure(ctx); errors.As(err, &e) || errors.Is(err, ErrClosed) {
 			return fmt.Errorf("refresh: log the socket in: %w", err)
