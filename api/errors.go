@@ -55,7 +55,7 @@ func toError(err error) *Error {
 		return errUnauthorized
 	case errors.Is(err, state.ErrPlayerBusy):
 		return errBusy
-	case errors.Is(err, state.ErrUnavailable), errors.Is(err, bookkeeper.ErrDropped):
+	case errors.Is(err, state.ErrUnavailable), errors.Is(err, bookkeeper.ErrDropped), errors.Is(err, state.ErrJournal):
 		return errUnavailable
 	}
 	return errInternal

@@ -24,6 +24,9 @@ type Player struct {
 	Lease Lease `json:"lease"`
 	// LastSeq is the highest action seq applied.
 	LastSeq int64 `json:"last_seq"`
+	// Rev is the journal revision this document holds: every state change
+	// is one journal record, and replay applies the records above Rev.
+	Rev uint64 `json:"rev,omitempty"`
 	// Replies holds the replies of the last Replies seqs, oldest first.
 	Replies []Reply      `json:"replies,omitempty"`
 	Base    actions.Base `json:"base"`

@@ -30,6 +30,7 @@ import (
 	"rampart/cmd/rampart/internal/loadtest"
 	"rampart/gamedata"
 	"rampart/internal/devstores"
+	"rampart/journal"
 	"rampart/profiler"
 	"rampart/state"
 	"rampart/state/mongostore"
@@ -148,10 +149,31 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		updates = mongostore.NewUpdates(ms, mongostore.UpdatesConfig{})
 		mongoSide = state.Mongo{Index: ms, Updates: updates, Mail: ms, Analytics: analytics}
 	}
+	serverID, err := stableServerID(cfg.DataDir)
+	if err != nil {
+		return err
+	}
+	jrnl, jdir, err := openJournal(cfg, log)
+	if err != nil {
+		return err
+	}
+	if jrnl != nil {
+		defer jrnl.Close()
+	}
 	store := state.NewStore(state.Config{
-		Autosave: cfg.Autosave, IdleTimeout: cfg.IdleTimeout, LeaseTTL: cfg.LeaseTTL,
+		ServerID: serverID, Autosave: cfg.Autosave, IdleTimeout: cfg.IdleTimeout, LeaseTTL: cfg.LeaseTTL,
 	}, state.Deps{Blobs: blobs, S3: s3keeper, GameData: gd, Signer: state.NewSigner(secret), Profiler: prof, Log: log,
-		Mongo: mongoSide})
+		Mongo: mongoSide, Journal: jrnl, JournalDir: jdir})
+	if jrnl != nil {
+		// Before any request: what the journal holds beyond the
+		// checkpoints is replayed and saved, so players sign in at once.
+		st, err := store.Recover(ctx, jdir)
+		if err != nil {
+			return err
+		}
+		log.Info("journal recovered", "players", st.Players, "records", st.Replayed, "saved", st.Saved,
+			"diverged", st.Diverged, "skipped", st.Skipped, "corrupt_frames", st.Corrupt, "took_ms", st.Took)
+	}
 
 	alertOpts := profiler.AlertOptions{Log: log}
 	if cfg.AlertWebhook != "" {
@@ -244,6 +266,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		log.Warn("shutdown", "err", err)
 	}
 	saveErr := store.SaveAll(drain)
+	store.ReleaseJournal()
 	if analytics != nil {
 		if err := updates.Close(drain); err != nil {
 			log.Warn("player index not fully written at shutdown", "err", err)
@@ -362,4 +385,39 @@ func connectMongo(ctx context.Context, cfg serveConfig, log *slog.Logger) (*mong
 			embedded.Close()
 		}
 	}, nil
+}
+
+// stableServerID is this server's name in leases, kept in
+// <data-dir>/server.id: a server restarted on the same data dir (after a
+// crash) recognises its own leases and takes its players back at once.
+func stableServerID(dataDir string) (string, error) {
+	path := filepath.Join(dataDir, "server.id")
+	if data, err := os.ReadFile(path); err == nil {
+		if id := strings.TrimSpace(string(data)); state.ValidID(id) {
+			return id, nil
+		}
+		return "", fmt.Errorf("%s: not a server id; delete it to make a new one", path)
+	}
+	id := "rampart-" + state.NewSessionID()
+	if err := os.WriteFile(path, []byte(id+"\n"), 0o644); err != nil {
+		return "", fmt.Errorf("keep server id: %w", err)
+	}
+	return id, nil
+}
+
+// openJournal opens the action journal (nil with --journal-dir off).
+func openJournal(cfg serveConfig, log *slog.Logger) (*journal.Journal, string, error) {
+	dir := cfg.JournalDir
+	switch dir {
+	case "off":
+		log.Warn("running without the journal: a crash loses everything since each player's last checkpoint")
+		return nil, "", nil
+	case "":
+		dir = filepath.Join(cfg.DataDir, "journal")
+	}
+	j, err := journal.Open(dir, journal.Options{})
+	if err != nil {
+		return nil, "", fmt.Errorf("journal: %w", err)
+	}
+	return j, dir, nil
 }
