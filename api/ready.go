@@ -27,10 +27,11 @@ type Readiness struct {
 	full   func() bool      // nil: never full
 }
 
-// NewReadiness watches checks every 2 s, each with a 1 s budget. full, if
-// set, reports whether the server takes no more players.
+// NewReadiness watches checks every 2 s, each with a 5 s budget (a check
+// bounds its own calls more tightly). full, if set, reports whether the
+// server takes no more players.
 func NewReadiness(full func() bool, checks ...Check) *Readiness {
-	return &Readiness{checks: checks, every: 2 * time.Second, timeout: time.Second, full: full,
+	return &Readiness{checks: checks, every: 2 * time.Second, timeout: 5 * time.Second, full: full,
 		failed: map[string]error{}}
 }
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"time"
 
 	"go.mongodb.org/mongo-driver/v2/mongo"
 
@@ -39,11 +40,19 @@ func newMetrics(prof *profiler.Profiler, sampler *profiler.Sampler, alerts *prof
 	return m
 }
 
+// newProbeKeeper is the bookkeeper of /readyz's probes: their own channel,
+// so that a probe cut short by its timeout while a store hangs is not one
+// of the game's S3 or MongoDB calls (and is counted as the error it is).
+func newProbeKeeper(prof *profiler.Profiler, log *slog.Logger) *bookkeeper.Keeper {
+	return bookkeeper.New(bookkeeper.Config{Name: "probe", Concurrency: 2, QueueLimit: 4, Timeout: time.Second,
+		MaxTries: 1, Observe: prof.Record, Log: log})
+}
+
 // readinessChecks are what /readyz watches: S3 answers (a missing object
-// is an answer) and MongoDB answers a ping, each through its bookkeeper.
-func readinessChecks(s3k *bookkeeper.Keeper, blobs state.Blobs, mk *bookkeeper.Keeper, client *mongo.Client) []api.Check {
+// is an answer) and MongoDB answers a ping, through the probe keeper.
+func readinessChecks(pk *bookkeeper.Keeper, blobs state.Blobs, client *mongo.Client) []api.Check {
 	checks := []api.Check{{Name: "s3", Fn: func(ctx context.Context) error {
-		return s3k.Do(ctx, "s3:ready", func(ctx context.Context) error {
+		return pk.Do(ctx, "probe:s3", func(ctx context.Context) error {
 			_, _, err := blobs.Get(ctx, "ready/probe")
 			if errors.Is(err, state.ErrNotFound) {
 				return nil
@@ -53,7 +62,7 @@ func readinessChecks(s3k *bookkeeper.Keeper, blobs state.Blobs, mk *bookkeeper.K
 	}}}
 	if client != nil {
 		checks = append(checks, api.Check{Name: "mongodb", Fn: func(ctx context.Context) error {
-			return mk.Do(ctx, "mongo:ready", func(ctx context.Context) error { return client.Ping(ctx, nil) })
+			return pk.Do(ctx, "probe:mongodb", func(ctx context.Context) error { return client.Ping(ctx, nil) })
 		}})
 	}
 	return checks

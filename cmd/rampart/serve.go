@@ -135,7 +135,8 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		Name: "mongo", Concurrency: 16, QueueLimit: 5000, Timeout: 10 * time.Second, MaxTries: 3,
 		Retryable: mongostore.Retryable, Observe: prof.Record, Log: log,
 	})
-	keepers := bookkeeper.NewRegistry(s3keeper, mongoKeeper, webhookKeeper)
+	probeKeeper := newProbeKeeper(prof, log)
+	keepers := bookkeeper.NewRegistry(s3keeper, mongoKeeper, webhookKeeper, probeKeeper)
 
 	var mongoSide state.Mongo
 	var analytics *mongostore.Analytics
@@ -189,7 +190,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	debug := debugRouter(debugDeps{prof: prof, sampler: sampler, alerts: alerts, keepers: keepers, store: store,
 		reloader: rl, analytics: analytics, updates: updates, ws: wsStats, log: log})
 	mx := newMetrics(prof, sampler, alerts, keepers, store, wsStats, log)
-	ready := api.NewReadiness(nil, readinessChecks(s3keeper, blobs, mongoKeeper, mongoClient)...)
+	ready := api.NewReadiness(nil, readinessChecks(probeKeeper, blobs, mongoClient)...)
 
 	srv = api.New(api.Config{
 		Store: store, GameData: gd, Profiler: prof, Log: log,
