@@ -37,6 +37,9 @@ type debugDeps struct {
 	// ws reads the api's WebSocket counters (set before serving).
 	ws  func() *api.WSStats
 	log *slog.Logger
+	// draining ends when the drain begins: long-lived streams close then,
+	// so they do not hold the HTTP drain to its deadline.
+	draining context.Context
 }
 
 // debugRouter is everything under /debug (the api guards it: loopback or
@@ -84,7 +87,7 @@ func debugRouter(d debugDeps) http.Handler {
 	r.Method(http.MethodPost, "/latency/reset", pg.LatencyReset(d.prof))
 	r.Method(http.MethodGet, "/latency/plot.svg", pg.LatencyPlot(d.prof))
 	r.Method(http.MethodGet, "/alerts", pg.Alerts(d.alerts))
-	r.Method(http.MethodGet, "/alerts/stream", pg.AlertStream(d.alerts))
+	r.Method(http.MethodGet, "/alerts/stream", untilDrain(d.draining, pg.AlertStream(d.alerts)))
 	r.Method(http.MethodGet, "/bookkeepers", pg.Bookkeepers(d.keepers))
 	r.Method(http.MethodGet, "/players", pg.Players(d.store.Players, d.store.OnlineCount))
 	r.Method(http.MethodPost, "/gamedata/reload", d.reloader.handler())
@@ -205,4 +208,16 @@ func retryHTTP(err error) bool {
 		return e.status >= 500 || e.status == http.StatusTooManyRequests
 	}
 	return err != nil && !errors.Is(err, context.Canceled)
+}
+
+// untilDrain ends h's request context when draining ends (or the client
+// leaves): for streams that would otherwise run until the process does.
+func untilDrain(draining context.Context, h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		ctx, cancel := context.WithCancel(r.Context())
+		defer cancel()
+		stop := context.AfterFunc(draining, cancel)
+		defer stop()
+		h.ServeHTTP(w, r.WithContext(ctx))
+	})
 }

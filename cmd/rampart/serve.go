@@ -187,8 +187,10 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	rl := &reloader{path: cfg.GamedataFile, holder: gd, store: store, row: prof.Row("gamedata:reload"), log: log}
 	var srv *api.Server // the pages and metrics below read its counters once it serves
 	wsStats := func() *api.WSStats { return srv.WSStats() }
+	draining, drainBegins := context.WithCancel(context.Background())
+	defer drainBegins()
 	debug := debugRouter(debugDeps{prof: prof, sampler: sampler, alerts: alerts, keepers: keepers, store: store,
-		reloader: rl, analytics: analytics, updates: updates, ws: wsStats, log: log})
+		reloader: rl, analytics: analytics, updates: updates, ws: wsStats, log: log, draining: draining})
 	mx := newMetrics(prof, sampler, alerts, keepers, store, wsStats, log)
 	ready := api.NewReadiness(nil, readinessChecks(probeKeeper, blobs, mongoClient)...)
 
@@ -252,20 +254,28 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	case <-ctx.Done():
 	}
 
-	// Drain: stop taking players, finish requests, save everyone, land
-	// async work, all within the drain timeout.
+	// Drain, in three budgets so that no phase can eat the next one's:
+	// stop taking players and finish requests (long-lived streams are
+	// told to end at once); land the asynchronous work; then the final
+	// checkpoint of everyone, which has the whole drain timeout to itself.
 	log.Info("shutting down", "online", store.OnlineCount(), "drain_timeout", cfg.DrainTimeout.String())
-	drain, cancel := context.WithTimeout(context.Background(), cfg.DrainTimeout)
-	defer cancel()
 	srv.Drain()
-	if err := httpSrv.Shutdown(drain); err != nil {
-		log.Warn("http shutdown", "err", err)
+	drainBegins()
+	httpCtx, cancelHTTP := context.WithTimeout(context.Background(), min(cfg.DrainTimeout/3, 10*time.Second))
+	if err := httpSrv.Shutdown(httpCtx); err != nil {
+		log.Warn("http shutdown: requests cut off", "err", err)
+		httpSrv.Close()
 	}
+	cancelHTTP()
 	stopLoops()
 	<-loopsDone
-	if err := store.WaitAsync(drain); err != nil {
+	asyncCtx, cancelAsync := context.WithTimeout(context.Background(), min(cfg.DrainTimeout/3, 10*time.Second))
+	if err := store.WaitAsync(asyncCtx); err != nil {
 		log.Warn("shutdown", "err", err)
 	}
+	cancelAsync()
+	drain, cancel := context.WithTimeout(context.Background(), cfg.DrainTimeout)
+	defer cancel()
 	saveErr := store.SaveAll(drain)
 	store.ReleaseJournal()
 	if analytics != nil {
