@@ -385,8 +385,8 @@ func (s *Store) fetchOnce(ctx context.Context, id string) (*Online, error) {
 	// A new player needs an entry to be found by opponents; an existing
 	// one has it from the save that changed its ranking last.
 	o.published = s.summary(&o.p, now)
-	if fresh {
-		s.afterSave(nil, o.published)
+	if fresh && s.mongo.Updates != nil {
+		s.mongo.Updates.Create(o.published)
 	}
 	return o, nil
 }
