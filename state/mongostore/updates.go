@@ -19,9 +19,16 @@ import (
 var _ state.Updates = (*Updates)(nil)
 
 // Defaults applied by NewUpdates to zero UpdatesConfig fields.
+//
+// DefaultUpdatesBatch is small because of FerretDB v1.24, the embedded
+// MongoDB: an update command keeps each matched document's query open
+// until the command ends, one pooled backend connection each, so a bulk
+// write updating 100 known players on SQLite (its pool size), and fewer on
+// PostgreSQL (41-50 here), waits for a connection for ever and wedges
+// every later write (TestUpdatesFlushesManyKnownPlayers).
 const (
 	DefaultUpdatesEvery   = time.Second
-	DefaultUpdatesBatch   = 200
+	DefaultUpdatesBatch   = 32
 	DefaultUpdatesPending = 100_000
 )
 
