@@ -14,7 +14,21 @@ import (
 // of a batch (not past DefaultUpdatesBatch: FerretDB wedges, see
 // TestUpdatesFlushesManyKnownPlayers).
 //
-//	go test -run '^$' -bench IndexWrites ./state/mongostore/
+//	go test -run '^$' -bench IndexWrites -benchtime 1000x ./state/mongostore/
+//
+// AMD EPYC, 2 cores shared with other jobs, FerretDB v1.24.0 in process,
+// PostgreSQL 15 with fsync off, µs per summary:
+//
+//	batch   sqlite   postgresql
+//	    1   26,700        2,500
+//	    8   23,100        2,600
+//	   32   16,000        2,200
+//
+// Both backends scan the collection for an update's filter: SQLite's
+// pushed-down query misses the _id index, PostgreSQL's (`_jsonb->'_id' @>
+// '"p01000"'`) is a Seq Scan too, since a btree on `_jsonb->'_id'` serves
+// = but not @>. Only the UPDATE that follows uses the index. PostgreSQL
+// scans 2,000 rows in ~1 ms; SQLite takes 10 times as long.
 func BenchmarkIndexWrites(b *testing.B) {
 	ctx := context.Background()
 	for _, target := range mongoTargets() {
