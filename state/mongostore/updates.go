@@ -19,16 +19,25 @@ import (
 var _ state.Updates = (*Updates)(nil)
 
 // Defaults applied by NewUpdates to zero UpdatesConfig fields.
+//
+// DefaultUpdatesBatch is small because of FerretDB v1.24, the embedded
+// MongoDB: an update command keeps each matched document's query open
+// until the command ends, one pooled backend connection each, so a bulk
+// write updating 100 known players on SQLite (its pool size), and fewer on
+// PostgreSQL (41-50 here), waits for a connection for ever and wedges
+// every later write (TestUpdatesFlushesManyKnownPlayers).
 const (
 	DefaultUpdatesEvery   = time.Second
 	DefaultUpdatesBatch   = 25
 	DefaultUpdatesPending = 100_000
 )
 
-// The default batch is small because a bulk write is one try of the
-// bookkeeper: on FerretDB on SQLite each upsert scans the collection, and
-// 200 of them outlasted the 10 s per-try timeout at a few thousand
-// players, were cut off and retried without end.
+// (The 200-upsert batches this replaced wedged the embedded MongoDB that
+// way under 300 players logging out; each upsert also scans the whole
+// collection there, so a short batch keeps one try well inside the
+// bookkeeper's timeout.) MaxUpdatesBatch caps a configured batch below the
+// wedge.
+const MaxUpdatesBatch = 32
 
 // UpdatesConfig bounds the write-behind of index entries and mail
 // deletions. Zero fields take the defaults above.
@@ -83,6 +92,7 @@ func NewUpdates(store *Store, cfg UpdatesConfig) *Updates {
 	if cfg.MaxBatch <= 0 {
 		cfg.MaxBatch = DefaultUpdatesBatch
 	}
+	cfg.MaxBatch = min(cfg.MaxBatch, MaxUpdatesBatch)
 	if cfg.MaxPending <= 0 {
 		cfg.MaxPending = DefaultUpdatesPending
 	}
@@ -194,7 +204,7 @@ func (u *Updates) Flush(ctx context.Context) error {
 			first = err
 		}
 	}
-	for len(news) > 0 {
+	for len(news) > 0 { // an insert holds no query open: larger batches are fine
 		n := min(len(news), u.cfg.MaxBatch*8)
 		keep(u.insert(ctx, news[:n], sums))
 		news = news[n:]
