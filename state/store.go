@@ -950,13 +950,15 @@ type Stats struct {
 	WriteConfirmed int64 `json:"write_confirmed"`
 	// MailLost counts raid results an offline attacker never got.
 	MailLost int64 `json:"mail_lost"`
+	// JournalErrors counts changes the journal could not take (503).
+	JournalErrors int64 `json:"journal_errors"`
 }
 
 // Stats returns the counters.
 func (s *Store) Stats() Stats {
 	c := &s.counts
 	return Stats{s.online.Load(), c.Logins.Load(), c.Loads.Load(), c.NewPlayers.Load(),
-		c.Saves.Load(), c.SaveErrors.Load(), c.LostOwnership.Load(), c.Busy.Load(), c.WriteConfirmed.Load(), c.MailLost.Load()}
+		c.Saves.Load(), c.SaveErrors.Load(), c.LostOwnership.Load(), c.Busy.Load(), c.WriteConfirmed.Load(), c.MailLost.Load(), c.JournalErrors.Load()}
 }
 
 // Resume continues the session in token, for a client reconnecting. If

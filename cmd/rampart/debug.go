@@ -16,6 +16,7 @@ import (
 
 	"rampart/api"
 	"rampart/bookkeeper"
+	"rampart/journal"
 	"rampart/gamedata"
 	"rampart/profiler"
 	"rampart/state"
@@ -40,6 +41,8 @@ type debugDeps struct {
 	// draining ends when the drain begins: long-lived streams close then,
 	// so they do not hold the HTTP drain to its deadline.
 	draining context.Context
+	// journal is nil with --journal-dir off.
+	journal *journal.Journal
 }
 
 // debugRouter is everything under /debug (the api guards it: loopback or
@@ -73,6 +76,7 @@ func debugRouter(d debugDeps) http.Handler {
 			web.KVFunc("retried writes that had landed", stats(func(st state.Stats) int64 { return st.WriteConfirmed })),
 			web.KVFunc("raid results lost (attacker offline, mailbox down)", stats(func(st state.Stats) int64 { return st.MailLost })),
 		}},
+		journalSection(d.journal),
 		web.Section{Title: "WebSocket", Values: []web.KV{
 			web.KVFunc("open", func() any { return d.ws().Open.Load() }),
 			web.KVFunc("accepted", func() any { return d.ws().Accepted.Load() }),
@@ -220,4 +224,37 @@ func untilDrain(draining context.Context, h http.Handler) http.Handler {
 		defer stop()
 		h.ServeHTTP(w, r.WithContext(ctx))
 	})
+}
+
+// journalSection is the /debug/ index's journal figures.
+func journalSection(j *journal.Journal) web.Section {
+	sec := web.Section{Title: "Journal"}
+	if j == nil {
+		sec.Values = []web.KV{web.KVFunc("status", func() any { return "off (--journal-dir off): acknowledged is not durable" })}
+		return sec
+	}
+	st := func(f func(s journal.Stats) any) func() any { return func() any { return f(j.Stats()) } }
+	sec.Values = []web.KV{
+		web.KVFunc("records", st(func(s journal.Stats) any { return s.Records })),
+		web.KVFunc("group commits", st(func(s journal.Stats) any { return s.Syncs })),
+		web.KVFunc("records per commit", st(func(s journal.Stats) any {
+			if s.Syncs == 0 {
+				return 0.0
+			}
+			return float64(s.Records) / float64(s.Syncs)
+		})),
+		web.KVFunc("mean write+fdatasync", st(func(s journal.Stats) any {
+			if s.Syncs == 0 {
+				return time.Duration(0).String()
+			}
+			return time.Duration(s.SyncNanos / s.Syncs).String()
+		})),
+		web.KVFunc("longest write+fdatasync", st(func(s journal.Stats) any { return time.Duration(s.SyncMaxNanos).String() })),
+		web.KVFunc("largest batch", st(func(s journal.Stats) any { return s.MaxBatchRecords })),
+		web.KVFunc("write errors", st(func(s journal.Stats) any { return s.WriteErrors })),
+		web.KVFunc("append errors", st(func(s journal.Stats) any { return s.AppendErrors })),
+		web.KVFunc("live segments", st(func(s journal.Stats) any { return s.Segments })),
+		web.KVFunc("bytes on disk", st(func(s journal.Stats) any { return s.DiskBytes })),
+	}
+	return sec
 }

@@ -190,8 +190,8 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	draining, drainBegins := context.WithCancel(context.Background())
 	defer drainBegins()
 	debug := debugRouter(debugDeps{prof: prof, sampler: sampler, alerts: alerts, keepers: keepers, store: store,
-		reloader: rl, analytics: analytics, updates: updates, ws: wsStats, log: log, draining: draining})
-	mx := newMetrics(prof, sampler, alerts, keepers, store, wsStats, log)
+		reloader: rl, analytics: analytics, updates: updates, ws: wsStats, log: log, draining: draining, journal: jrnl})
+	mx := newMetrics(prof, sampler, alerts, keepers, store, jrnl, wsStats, log)
 	ready := api.NewReadiness(nil, readinessChecks(probeKeeper, blobs, mongoClient)...)
 
 	srv = api.New(api.Config{
