@@ -27,7 +27,6 @@ import (
 
 	"rampart/api"
 	"rampart/bookkeeper"
-	"rampart/cmd/rampart/internal/loadtest"
 	"rampart/gamedata"
 	"rampart/internal/devstores"
 	"rampart/journal"
@@ -59,11 +58,6 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	// core at 30,000 players (BENCHMARKS.md). The heap may grow to 5x live.
 	if getenv("GOGC") == "" {
 		debug.SetGCPercent(cfg.GCPercent)
-	}
-	if n, err := loadtest.RaiseFileLimit(); err != nil {
-		log.Warn("could not raise the open-file limit", "err", err)
-	} else {
-		log.Debug("open-file limit", "soft", n)
 	}
 	if err := os.MkdirAll(cfg.DataDir, 0o755); err != nil {
 		return fmt.Errorf("create data dir: %w", err)
