@@ -158,7 +158,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	store := state.NewStore(state.Config{
 		ServerID: serverID, Autosave: cfg.Autosave, IdleTimeout: cfg.IdleTimeout, LeaseTTL: cfg.LeaseTTL,
 	}, state.Deps{Blobs: blobs, S3: s3keeper, GameData: gd, Signer: state.NewSigner(secret), Profiler: prof, Log: log,
-		Mongo: mongoSide, Journal: jrnl, JournalDir: jdir})
+		Mongo: mongoSide, Journal: jrnl, JournalDir: jdir, Chunks: blobs})
 	if jrnl != nil {
 		// Before any request: what the journal holds beyond the
 		// checkpoints is replayed and saved, so players sign in at once.
@@ -216,6 +216,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		loopGroup.Go(func() { run(loops) })
 	}
 	loopGroup.Go(func() { store.Run(loops) })
+	loopGroup.Go(func() { store.ShipJournal(loops) })
 	if analytics != nil {
 		loopGroup.Go(func() { analytics.Run(loops) })
 		loopGroup.Go(func() { updates.Run(loops) })
