@@ -16,8 +16,8 @@ import (
 
 	"rampart/api"
 	"rampart/bookkeeper"
-	"rampart/journal"
 	"rampart/gamedata"
+	"rampart/journal"
 	"rampart/profiler"
 	"rampart/state"
 	"rampart/state/mongostore"
