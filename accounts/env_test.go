@@ -5,7 +5,7 @@ import (
 	"crypto/ed25519"
 	"errors"
 	"fmt"
-	"sync"
+	testclock "rampart/internal/testenv/clock"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -77,24 +77,6 @@ func (c *counting) Replace(ctx context.Context, key string, data []byte, etag st
 	return next, err
 }
 
-// clock is a test clock that moves only when told.
-type clock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *clock) Advance(d time.Duration) {
-	c.mu.Lock()
-	c.now = c.now.Add(d)
-	c.mu.Unlock()
-}
-
 var (
 	tokenKey     = []byte("token-key-token-key-token-key-32")
 	ticketSecret = []byte("ticket-secret-ticket-secret-0032")
@@ -106,7 +88,7 @@ var (
 type env struct {
 	blobs  *counting
 	keeper *bookkeeper.Keeper
-	clock  *clock
+	clock  *testclock.Clock
 }
 
 // servers are the S3 servers every S3 test runs against.
@@ -134,7 +116,7 @@ func eachS3(t *testing.T, f func(t *testing.T, e *env)) {
 				blobs: &counting{Blobs: s3Blobs{b}},
 				keeper: bookkeeper.New(bookkeeper.Config{Name: "s3", Concurrency: 16, QueueLimit: 1000,
 					Timeout: 5 * time.Second, MaxTries: 3, Retryable: state.Retryable, BackoffBase: time.Millisecond}),
-				clock: &clock{now: time.Date(2026, 12, 1, 9, 0, 0, 0, time.UTC)},
+				clock: testclock.New(time.Date(2026, 12, 1, 9, 0, 0, 0, time.UTC)),
 			}
 			f(t, e)
 		})

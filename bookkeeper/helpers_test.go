@@ -3,6 +3,7 @@ package bookkeeper
 import (
 	"context"
 	"errors"
+	testclock "rampart/internal/testenv/clock"
 	"sync"
 	"testing"
 	"time"
@@ -15,26 +16,10 @@ var (
 
 func isRetry(err error) bool { return errors.Is(err, errRetry) }
 
-// fakeClock is a manual clock: time moves only when a test says so.
-type fakeClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
+type fakeClock = testclock.Clock
 
 func newFakeClock() *fakeClock {
-	return &fakeClock{t: time.Date(2026, 3, 4, 5, 6, 7, 0, time.UTC)}
-}
-
-func (c *fakeClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *fakeClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
+	return testclock.New(time.Date(2026, 3, 4, 5, 6, 7, 0, time.UTC))
 }
 
 // sleeps records the backoff waits asked of After and fires them at once.

@@ -9,9 +9,9 @@ import (
 	"math"
 	"net/http"
 	"net/http/httptest"
+	testclock "rampart/internal/testenv/clock"
 	"sort"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -22,23 +22,7 @@ import (
 	"rampart/web"
 )
 
-// clock is a fake clock.
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *clock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
-}
+type clock = testclock.Clock
 
 var errRetry = errors.New("retryable")
 
@@ -85,7 +69,7 @@ type fixture struct {
 
 func newFixture(t testing.TB) *fixture {
 	t.Helper()
-	clk := &clock{t: time.Date(2026, 12, 1, 9, 0, 0, 0, time.UTC)}
+	clk := testclock.New(time.Date(2026, 12, 1, 9, 0, 0, 0, time.UTC))
 	f := &fixture{clk: clk, p: profiler.NewWithOptions(profiler.Options{Now: clk.Now})}
 	for _, tr := range traffic {
 		t0 := clk.Now()

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	testclock "rampart/internal/testenv/clock"
 	"sync"
 	"testing"
 	"time"
@@ -11,25 +12,9 @@ import (
 	"github.com/HdrHistogram/hdrhistogram-go"
 )
 
-// clock is a fake clock for tests.
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
+type clock = testclock.Clock
 
-func newClock() *clock { return &clock{t: time.Date(2025, 1, 2, 3, 4, 5, 0, time.UTC)} }
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *clock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
-}
+func newClock() *clock { return testclock.New(time.Date(2025, 1, 2, 3, 4, 5, 0, time.UTC)) }
 
 func TestLayoutMatchesHdrHistogram(t *testing.T) {
 	for _, sig := range []int{1, 2, 3} {

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"net/http"
 	"net/http/httptest"
+	testclock "rampart/internal/testenv/clock"
 	"strings"
 	"testing"
 	"time"
@@ -32,7 +33,7 @@ type keeperFixture struct {
 
 func newKeeperFixture(t *testing.T) *keeperFixture {
 	t.Helper()
-	clk := &clock{t: time.Date(2025, 6, 1, 12, 0, 0, 0, time.UTC)}
+	clk := testclock.New(time.Date(2025, 6, 1, 12, 0, 0, 0, time.UTC))
 	now := func(time.Duration) <-chan time.Time {
 		ch := make(chan time.Time, 1)
 		ch <- time.Time{}

@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	testclock "rampart/internal/testenv/clock"
 	"strings"
 	"sync"
 	"testing"
@@ -17,23 +18,7 @@ import (
 	"rampart/profiler"
 )
 
-// clock is a fake clock.
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *clock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
-}
+type clock = testclock.Clock
 
 type fixture struct {
 	clk     *clock
@@ -68,7 +53,7 @@ var wantByMax = []string{"POST /api/v1/actions", "s3:get", "autosave", "GET /api
 // router will.
 func newFixture(t *testing.T) *fixture {
 	t.Helper()
-	f := &fixture{clk: &clock{t: time.Date(2025, 6, 1, 12, 0, 0, 0, time.UTC)}, firing: &atomicBool{}}
+	f := &fixture{clk: testclock.New(time.Date(2025, 6, 1, 12, 0, 0, 0, time.UTC)), firing: &atomicBool{}}
 	f.p = profiler.NewWithOptions(profiler.Options{Now: f.clk.Now})
 	for name, ds := range rows {
 		for _, d := range ds {

@@ -3,7 +3,6 @@ package mongostore
 import (
 	"context"
 	"log/slog"
-	"sync"
 	"testing"
 	"time"
 
@@ -84,24 +83,6 @@ func openStore(tb testing.TB, target mongoTarget, opts ...Option) *Store {
 		tb.Fatalf("open: %v", err)
 	}
 	return s
-}
-
-// clock is a settable Unix-ms clock.
-type clock struct {
-	mu sync.Mutex
-	ms int64
-}
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return time.UnixMilli(c.ms)
-}
-
-func (c *clock) Set(ms int64) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.ms = ms
 }
 
 func summaryIDs(ss []state.Summary) []string {

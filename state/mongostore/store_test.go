@@ -3,6 +3,7 @@ package mongostore
 import (
 	"context"
 	"fmt"
+	testclock "rampart/internal/testenv/clock"
 	"slices"
 	"sync"
 	"testing"
@@ -140,7 +141,7 @@ func TestOpponents(t *testing.T) { forEachMongo(t, testOpponents) }
 
 func testOpponents(t *testing.T, target mongoTarget) {
 	ctx := context.Background()
-	clk := &clock{}
+	clk := testclock.New(time.UnixMilli(0))
 	s := openStore(t, target, WithNow(clk.Now))
 	const now = 1_000_000
 	for _, p := range []state.Summary{
@@ -160,7 +161,7 @@ func testOpponents(t *testing.T, target mongoTarget) {
 			t.Fatal(err)
 		}
 	}
-	clk.Set(0)
+	clk.Set(time.UnixMilli(0))
 	for _, l := range []struct {
 		id    string
 		until int64
@@ -206,7 +207,7 @@ func TestLockRaid(t *testing.T) { forEachMongo(t, testLockRaid) }
 
 func testLockRaid(t *testing.T, target mongoTarget) {
 	ctx := context.Background()
-	clk := &clock{}
+	clk := testclock.New(time.UnixMilli(0))
 	s := openStore(t, target, WithNow(clk.Now))
 	if err := s.Upsert(ctx, state.Summary{ID: "def", Trophies: 100}); err != nil {
 		t.Fatal(err)
@@ -234,7 +235,7 @@ func testLockRaid(t *testing.T, target mongoTarget) {
 		{"free again", 1006, "lock", "r3", 3000, true},
 	}
 	for _, st := range steps {
-		clk.Set(st.now)
+		clk.Set(time.UnixMilli(st.now))
 		switch st.do {
 		case "lock":
 			ok, err := s.LockRaid(ctx, "def", st.raid, st.until)
@@ -278,7 +279,7 @@ func TestLockRaidConcurrent(t *testing.T) { forEachMongo(t, testLockRaidConcurre
 
 func testLockRaidConcurrent(t *testing.T, target mongoTarget) {
 	ctx := context.Background()
-	clk := &clock{}
+	clk := testclock.New(time.UnixMilli(0))
 	s := openStore(t, target, WithNow(clk.Now))
 	const defenders, raiders = 3, 8
 	for d := range defenders {
