@@ -96,7 +96,10 @@ func testAnalyticsBatchesByTime(t *testing.T, target mongoTarget) {
 		for range 3 {
 			a.Emit(state.Event{Player: "p", Kind: "login", OK: true})
 		}
-		for len(a.queue) > 0 { // Run has taken them into its batch
+		for deadline := time.Now().Add(10 * time.Second); len(a.queue) > 0; { // Run takes them into its batch
+			if time.Now().After(deadline) {
+				t.Fatalf("round %d: %d events still queued after 10 s: Run is not draining the queue", round, len(a.queue))
+			}
 			runtime.Gosched()
 		}
 		ticks <- time.Now() // the partial batch goes now, not at MaxBatch
