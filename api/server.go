@@ -18,10 +18,10 @@ import (
 
 // Config is what the api needs from the wiring.
 type Config struct {
-	Store      *state.Store
-	GameData   *gamedata.Holder
-	Profiler   *profiler.Profiler
-	Log        *slog.Logger
+	Store    *state.Store
+	GameData *gamedata.Holder
+	Profiler *profiler.Profiler
+	Log      *slog.Logger
 	// Accounts signs players in and revokes their tokens.
 	Accounts *accounts.Accounts
 	// AdminToken opens /admin/v1/ (and /debug/ from afar); empty, the
