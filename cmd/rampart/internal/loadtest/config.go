@@ -23,6 +23,10 @@ type Config struct {
 	Players int
 	// IDPrefix starts every player id; ids are <prefix>-<seed>-<n>.
 	IDPrefix string
+	// DeviceSalt makes this run's device ids (the players' credentials:
+	// <id>-<salt>); empty, Run draws a random one, so every run signs up
+	// new accounts.
+	DeviceSalt string
 	// RampUp spreads the players' first logins evenly over this long.
 	RampUp time.Duration
 	// Duration is the run from the first login until players log out;
