@@ -164,7 +164,7 @@ func ExecuteAB(ctx context.Context, cfg Config, progress io.Writer) (*ABReport, 
 	for i := range workers {
 		w := &abWorker{idx: i, id: cfg.IDPrefix + "-" + strconv.FormatUint(cfg.Seed, 10) + "-" + strconv.Itoa(i),
 			device: deviceID(cfg.IDPrefix+"-"+strconv.FormatUint(cfg.Seed, 10)+"-"+strconv.Itoa(i), salt),
-			http: newRawHTTP(abort, addr, base.Host, cfg.Timeout)}
+			http:   newRawHTTP(abort, addr, base.Host, cfg.Timeout)}
 		if baseB != nil {
 			w.httpB = newRawHTTP(abort, hostPort(baseB), baseB.Host, cfg.Timeout)
 		}

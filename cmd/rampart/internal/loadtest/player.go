@@ -25,7 +25,7 @@ type player struct {
 	// playerID is the id the server gave its account.
 	device   string
 	playerID string
-	rng *rand.Rand
+	rng      *rand.Rand
 
 	next  time.Time // when the next step is due; the heap key
 	phase phase

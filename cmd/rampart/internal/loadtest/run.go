@@ -1,9 +1,9 @@
 package loadtest
 
 import (
+	"context"
 	crand "crypto/rand"
 	"encoding/hex"
-	"context"
 	"fmt"
 	"io"
 	"math/rand/v2"
