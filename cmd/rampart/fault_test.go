@@ -14,6 +14,8 @@ import (
 	"io"
 	"math/rand/v2"
 	"net/http"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -119,13 +121,24 @@ func startFaultEnv(t testing.TB, seed int64, extra ...string) *faultEnv {
 	t.Helper()
 	s3 := testenv.EmbeddedS3(t)
 	p := testenv.StartFaultProxy(t, s3.Endpoint, seed)
-	args := append([]string{"--s3-endpoint", p.URL, "--s3-access-key", s3.AccessKey, "--s3-secret-key", s3.SecretKey,
+	args := append([]string{"--s3-endpoint", p.URL, "--s3-access-key", s3.AccessKey, "--s3-secret-key-file", secretFile(t, s3.SecretKey),
 		"--mongo-uri", "off", "--autosave", "1s"}, extra...)
 	url := runServer(t, t.TempDir(), args...)
 	// Cleanups run last first: S3 is back before the server's shutdown
 	// saves everyone.
 	t.Cleanup(func() { p.SetFaults(testenv.Faults{}) })
 	return &faultEnv{S3: s3, Proxy: p, URL: url, Setup: p.Counts()}
+}
+
+// secretFile writes a secret to a file of its own for a --…-file flag
+// (secrets are refused on the command line).
+func secretFile(tb testing.TB, secret string) string {
+	tb.Helper()
+	path := filepath.Join(tb.TempDir(), "secret")
+	if err := os.WriteFile(path, []byte(secret+"\n"), 0o600); err != nil {
+		tb.Fatal(err)
+	}
+	return path
 }
 
 // runServer is startServer for tests and benchmarks alike: `rampart serve`
@@ -303,7 +316,7 @@ func newPlayers(base, prefix string, n int) []*player {
 func (p *player) login() (int, time.Duration, error) {
 	var r reply
 	t0 := time.Now()
-	code, err := do("POST", p.base+"/api/v1/login", "", `{"player_id":"`+p.id+`"}`, &r)
+	code, err := do("POST", p.base+"/api/v1/auth/device", "", `{"device_id":"`+deviceID(p.id)+`","create":true}`, &r)
 	took := time.Since(t0)
 	if err != nil {
 		return code, took, err
@@ -758,7 +771,7 @@ func TestFaultInjectionUnderLoad(t *testing.T) {
 	// own logins may all find their player still in memory.
 	var er errorReply
 	t0 := time.Now()
-	if code := call(t, "POST", env.URL+"/api/v1/login", "", `{"player_id":"outage-newcomer"}`, &er); code != 503 || er.Error.Code != "unavailable" {
+	if code := call(t, "POST", env.URL+"/api/v1/auth/device", "", `{"device_id":"`+deviceID("outage-newcomer")+`","create":true}`, &er); code != 503 || er.Error.Code != "unavailable" {
 		t.Errorf("newcomer login during the outage: %d %+v, want 503 unavailable", code, er)
 	} else if took := time.Since(t0); took > 10*time.Second {
 		t.Errorf("newcomer login during the outage took %s, want a quick 503", took)
@@ -1017,7 +1030,7 @@ func TestFaultSIGTERMWhileSavesRetry(t *testing.T) {
 	s3 := testenv.EmbeddedS3(t)
 	proxy := testenv.StartFaultProxy(t, s3.Endpoint, 15)
 	proc := startProcess(t, nil, "--data-dir", t.TempDir(),
-		"--s3-endpoint", proxy.URL, "--s3-access-key", s3.AccessKey, "--s3-secret-key", s3.SecretKey,
+		"--s3-endpoint", proxy.URL, "--s3-access-key", s3.AccessKey, "--s3-secret-key-file", secretFile(t, s3.SecretKey),
 		"--mongo-uri", "off", "--autosave", "1h", "--drain-timeout", "30s", "--log-level", "warn")
 	cmd, stderr, exited, base := proc.Cmd, proc.Stderr, proc.Exited, proc.Base
 
@@ -1065,7 +1078,7 @@ func TestFaultSIGTERMWhileSavesRetry(t *testing.T) {
 	// Another server on the same S3 finds everything saved and the leases
 	// released.
 	url := runServer(t, t.TempDir(), "--s3-endpoint", s3.Endpoint, "--s3-access-key", s3.AccessKey,
-		"--s3-secret-key", s3.SecretKey, "--mongo-uri", "off")
+		"--s3-secret-key-file", secretFile(t, s3.SecretKey), "--mongo-uri", "off")
 	for _, p := range players {
 		p.base, p.token = url, ""
 		if code, _, err := p.login(); err != nil || code != 200 {
