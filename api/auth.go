@@ -1,6 +1,7 @@
 package api
 
 import (
+	"errors"
 	"fmt"
 	"net/http"
 	"net/netip"
@@ -113,10 +114,42 @@ func (s *Server) refresh() handlerFunc {
 			return errBadRequest("refresh is required")
 		}
 		g, err := s.cfg.Accounts.Refresh(r.Context(), req.Refresh)
+		if errors.Is(err, accounts.ErrUnauthorized) {
+			// A reused token revokes the whole account: sign the player
+			// out here too, or its live session would outlast the
+			// revocation on this server.
+			s.kickRevoked(r, refreshPlayer(req.Refresh))
+		}
 		if err != nil {
 			return err
 		}
 		return s.adopt(w, r, g)
+	}
+}
+
+// refreshPlayer is the player id a refresh token names ("r1.<id>.…"),
+// unverified: kickRevoked acts only on what the account itself says.
+func refreshPlayer(token string) string {
+	rest, ok := strings.CutPrefix(token, "r1.")
+	if !ok {
+		return ""
+	}
+	id, _, _ := strings.Cut(rest, ".")
+	return id
+}
+
+// kickRevoked signs id out of this server if its account's generation
+// moved past the one its live session holds (a revocation elsewhere).
+func (s *Server) kickRevoked(r *http.Request, id string) {
+	if !accounts.ValidPlayerID(id) {
+		return
+	}
+	info, err := s.cfg.Accounts.Account(r.Context(), id)
+	if err != nil {
+		return
+	}
+	if err := s.cfg.Store.Kick(r.Context(), id, info.Gen); err != nil {
+		s.cfg.Log.Warn("sign out after a revocation", "player", id, "err", err)
 	}
 }
 

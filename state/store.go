@@ -680,10 +680,11 @@ func (s *Store) Logout(ctx context.Context, sess Session, gen uint64) error {
 	return err
 }
 
-// Kick signs player id out of this server, saved, if it is online here:
-// its session ends, tokens older than gen stop working here, and its
-// socket gets a "replaced" event and is closed. Bans use it; a player
-// not in memory is nothing to do.
+// Kick signs player id out of this server, saved, if it is online here
+// under a generation older than gen (the account's, after a ban or a
+// revocation): its session ends, tokens older than gen stop working
+// here, and its socket gets a "replaced" event and is closed. A player
+// not in memory, or already at gen, is nothing to do.
 func (s *Store) Kick(ctx context.Context, id string, gen uint64) error {
 	v, ok := s.players.Load(id)
 	if !ok {
@@ -691,7 +692,7 @@ func (s *Store) Kick(ctx context.Context, id string, gen uint64) error {
 	}
 	o := v.(*Online)
 	o.mu.Lock()
-	if o.gone {
+	if o.gone || o.gen >= gen {
 		o.mu.Unlock()
 		return nil
 	}

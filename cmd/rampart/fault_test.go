@@ -44,8 +44,9 @@ var faultClient = &http.Client{Timeout: 30 * time.Second}
 
 // reply is every answer of the API the fault tests read.
 type reply struct {
-	Session string `json:"session"`
-	Player  struct {
+	Session  string `json:"session"`
+	PlayerID string `json:"player_id"`
+	Player   struct {
 		ID      string `json:"id"`
 		LastSeq int64  `json:"last_seq"`
 	} `json:"player"`
@@ -122,7 +123,10 @@ func startFaultEnv(t testing.TB, seed int64, extra ...string) *faultEnv {
 	s3 := testenv.EmbeddedS3(t)
 	p := testenv.StartFaultProxy(t, s3.Endpoint, seed)
 	args := append([]string{"--s3-endpoint", p.URL, "--s3-access-key", s3.AccessKey, "--s3-secret-key-file", secretFile(t, s3.SecretKey),
-		"--mongo-uri", "off", "--autosave", "1s"}, extra...)
+		"--mongo-uri", "off", "--autosave", "1s",
+		// The load here tests durability, not budgets: a player of the
+		// load sends faster than a person, and all come from loopback.
+		"--rate-limit", "100000", "--rate-burst", "100000", "--signin-rate", "0"}, extra...)
 	url := runServer(t, t.TempDir(), args...)
 	// Cleanups run last first: S3 is back before the server's shutdown
 	// saves everyone.
@@ -296,7 +300,8 @@ func waitAlert(t testing.TB, base, rule string, fire bool, within time.Duration)
 // player is one simulated player and its ledger. A player is driven by one
 // goroutine at a time.
 type player struct {
-	id    string
+	id    string // the test's name; the device id derives from it
+	pid   string // the account's player id, once signed in
 	base  string
 	token string // "" while logged out
 	seq   int64  // last seq sent
@@ -323,7 +328,7 @@ func (p *player) login() (int, time.Duration, error) {
 	}
 	switch code {
 	case 200:
-		p.token = r.Session
+		p.token, p.pid = r.Session, r.PlayerID
 		if r.Player.LastSeq != p.acked {
 			return code, took, fmt.Errorf("%s logged in with last_seq %d, but seq %d was acknowledged: lost", p.id, r.Player.LastSeq, p.acked)
 		}
@@ -409,7 +414,7 @@ func (p *player) checkKept(env *faultEnv) error {
 	if !env.Proxy.Faults().Down {
 		return nil // S3 came back meanwhile: the save may have landed
 	}
-	info, ok := m[p.id]
+	info, ok := m[p.pid]
 	if !ok || !info.Leaving || info.LastSeq != p.acked {
 		return fmt.Errorf("%s after a 503 logout during the outage: online %v %+v, want in memory, leaving, last_seq %d", p.id, ok, info, p.acked)
 	}
@@ -675,7 +680,7 @@ func TestFaultStorageDown(t *testing.T) {
 	})
 	m := mustOnline(t, env.URL)
 	for _, p := range []*player{alice, bob} {
-		if info, ok := m[p.id]; !ok || !info.Unsaved || info.LastSeq != p.acked {
+		if info, ok := m[p.pid]; !ok || !info.Unsaved || info.LastSeq != p.acked {
 			t.Fatalf("%s during the outage: online %v %+v, want in memory with unsaved progress at last_seq %d", p.id, ok, info, p.acked)
 		}
 	}
@@ -709,8 +714,8 @@ func TestFaultStorageDown(t *testing.T) {
 		if err != nil {
 			return false, err.Error()
 		}
-		_, bobIn := m[bob.id]
-		a, aliceIn := m[alice.id]
+		_, bobIn := m[bob.pid]
+		a, aliceIn := m[alice.pid]
 		return !bobIn && aliceIn && !a.Unsaved, fmt.Sprintf("%v", m)
 	})
 	if err := alice.act(1); err != nil {
@@ -952,7 +957,7 @@ func lostReply(t *testing.T, script func(*testenv.FaultProxy) testenv.Faults, du
 	if err := p.view(); err != nil {
 		t.Errorf("after a lost save reply: %v: our own landed write was taken for another server's", err)
 	}
-	if m := mustOnline(t, env.URL); m[p.id].ID == "" {
+	if m := mustOnline(t, env.URL); m[p.pid].ID == "" {
 		t.Errorf("after a lost save reply the player left memory")
 	}
 	if code, _, err := p.logout(); err != nil || code != 200 {
