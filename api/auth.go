@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/netip"
 	"strings"
+	"unicode/utf8"
 
 	"rampart/accounts"
 	"rampart/state"
@@ -36,6 +37,11 @@ type credentialRequest struct {
 // The rules of each field (lengths, characters, email shape) are the
 // accounts package's; this checks JSON types and which fields are there.
 func decodeCredential(kind string, body []byte) (accounts.Credential, bool, error) {
+	if !utf8.Valid(body) {
+		// encoding/json would turn bad bytes into U+FFFD: a password
+		// the client never typed.
+		return accounts.Credential{}, false, errBadRequest("body must be UTF-8")
+	}
 	var req credentialRequest
 	if err := unmarshal(body, &req); err != nil {
 		return accounts.Credential{}, false, err
