@@ -27,7 +27,7 @@ gamedata: build ## validate gamedata/src and rewrite the committed bundle
 .PHONY: test
 test: test-deps ## the whole suite: vet, race tests on real S3 (embedded and versitygw), MongoDB wire and headless Chromium
 	$(GO) vet ./...
-	RAMPART_VERSITYGW=$(BIN)/versitygw RAMPART_REQUIRE_VERSITYGW=1 RAMPART_BROWSER_TESTS=1 \
+	RAMPART_VERSITYGW=$(BIN)/versitygw RAMPART_REQUIRE_VERSITYGW=1 RAMPART_BROWSER_TESTS=1 RAMPART_PROMTOOL_TESTS=1 \
 		$(GO) test -race -count=1 -timeout $(TEST_TIMEOUT) ./...
 
 .PHONY: test-deps
@@ -61,7 +61,7 @@ bench-micro: $(BIN)/versitygw ## Go micro-benchmarks (BENCHTIME=200ms; BENCH_FUL
 	else echo "(BenchmarkIdlePlayerMemory skipped: BENCH_FULL=1 runs it)"; fi
 
 .PHONY: bench-load
-bench-load: build ## end-to-end runs, server on core 0 and loadtest on core 1 (bench/e2e.sh; BENCH_SECTIONS, BENCH_HALF=300s ...)
+bench-load: build ## end-to-end runs of the default configuration, server on core 0, loadtest on core 1 (bench/e2e.sh; BENCH_SECTIONS, BENCH_HALF=300s, BENCH_MONGO=off for an A/B ...)
 	$(GO) build -o $(BIN)/benchq ./bench/benchq
 	BIN=$(BIN) bash bench/e2e.sh $(BENCH_SECTIONS)
 

@@ -3,6 +3,7 @@ package api
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -20,11 +21,18 @@ const MaxBatch = 100
 // *http.MaxBytesError (413).
 func readBody(w http.ResponseWriter, r *http.Request, limit int64) ([]byte, error) {
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, limit))
-	if err != nil {
+	var tooLarge *http.MaxBytesError
+	switch {
+	case errors.As(err, &tooLarge):
 		return nil, fmt.Errorf("read body: %w", err)
+	case err != nil: // the client broke off its upload
+		return nil, fmt.Errorf("read body: %w: %w", errBodyRead, err)
 	}
 	return body, nil
 }
+
+// errBodyRead means the client stopped sending its body part-way.
+var errBodyRead = errors.New("client stopped sending the body")
 
 type loginRequest struct {
 	PlayerID string `json:"player_id"`

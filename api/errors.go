@@ -1,8 +1,10 @@
 package api
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
+	"io"
 	"log/slog"
 	"math"
 	"net/http"
@@ -11,6 +13,7 @@ import (
 
 	"rampart/accounts"
 	"rampart/bookkeeper"
+	"rampart/profiler"
 	"rampart/state"
 )
 
@@ -91,7 +94,7 @@ func toError(err error) *Error {
 		return errUnauthorized
 	case errors.Is(err, state.ErrPlayerBusy):
 		return errBusy
-	case errors.Is(err, state.ErrUnavailable), errors.Is(err, bookkeeper.ErrDropped):
+	case errors.Is(err, state.ErrUnavailable), errors.Is(err, bookkeeper.ErrDropped), errors.Is(err, state.ErrJournal):
 		return errUnavailable
 	}
 	return errInternal
@@ -100,16 +103,29 @@ func toError(err error) *Error {
 // handlerFunc is a handler that returns its failure instead of writing it.
 type handlerFunc func(w http.ResponseWriter, r *http.Request) error
 
-// adapt turns h into an http.Handler that answers errors as API.md says.
-func adapt(log *slog.Logger, h handlerFunc) http.Handler {
+// adapt turns h into an http.Handler that answers errors as API.md says
+// and counts each answer's status in row. A request whose client went
+// away (it aborted its upload, or hung up) is counted as client-closed
+// (499, as tsweb does), logged at debug and not answered: it is not a
+// server error and raises no alert.
+func adapt(log *slog.Logger, row *profiler.Row, h handlerFunc) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if err := h(w, r); err != nil {
-			e := toError(err)
-			if e.Status >= 500 {
-				log.Error("request failed", "method", r.Method, "path", r.URL.Path, "status", e.Status, "err", err)
-			}
-			writeError(w, e)
+		err := h(w, r)
+		if err == nil {
+			row.CountStatus(http.StatusOK)
+			return
 		}
+		if clientGone(r, err) {
+			row.CountStatus(profiler.StatusClientClosed)
+			log.Debug("client closed the request", "method", r.Method, "path", r.URL.Path, "err", err)
+			return
+		}
+		e := toError(err)
+		row.CountStatus(e.Status)
+		if e.Status >= 500 {
+			log.Error("request failed", "method", r.Method, "path", r.URL.Path, "status", e.Status, "err", err)
+		}
+		writeError(w, e)
 	})
 }
 
@@ -132,6 +148,15 @@ func (e *Error) body() errorBody {
 // retryAfter is Retry-After's value for d: whole seconds, rounded up.
 func retryAfter(d time.Duration) string {
 	return strconv.FormatInt(int64(math.Ceil(d.Seconds())), 10)
+}
+
+// clientGone reports whether err comes from the client leaving: its
+// context was cancelled, or reading its body failed mid-way.
+func clientGone(r *http.Request, err error) bool {
+	if r.Context().Err() != nil && errors.Is(err, context.Canceled) {
+		return true
+	}
+	return errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, errBodyRead)
 }
 
 func writeError(w http.ResponseWriter, e *Error) {

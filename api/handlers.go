@@ -20,6 +20,24 @@ func (s *Server) healthz() handlerFunc {
 	}
 }
 
+// readyz is for load balancers: 200 while this server can take players,
+// 503 with the reason while it cannot (draining, a store down, full).
+func (s *Server) readyz() handlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) error {
+		if s.draining.Load() {
+			return errDraining
+		}
+		if s.cfg.Ready != nil {
+			if err := s.cfg.Ready.Ready(); err != nil {
+				return &Error{Status: http.StatusServiceUnavailable, Code: "unavailable", Message: "not ready: " + err.Error()}
+			}
+		}
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		_, err := w.Write([]byte("ready\n"))
+		return err
+	}
+}
+
 // session authenticates r's bearer token and spends one request of the
 // player's budget (API.md rate limits): past it the request is refused
 // before anything in it is applied.

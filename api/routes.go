@@ -7,6 +7,7 @@ import (
 	"github.com/go-chi/chi/v5"
 
 	"rampart/accounts"
+	"rampart/profiler"
 )
 
 // routes lists every route. Each is timed in the profiler under
@@ -14,10 +15,11 @@ import (
 // profiler edit and the key is never the raw path.
 func (s *Server) routes() http.Handler {
 	r := chi.NewRouter()
-	r.NotFound(s.timed("(not found)", adapt(s.cfg.Log, func(http.ResponseWriter, *http.Request) error { return errNotFound })).ServeHTTP)
-	r.MethodNotAllowed(s.timed("(method not allowed)", adapt(s.cfg.Log, func(http.ResponseWriter, *http.Request) error { return errMethodNotAllowed })).ServeHTTP)
+	s.handleFallback(r.NotFound, "(not found)", errNotFound)
+	s.handleFallback(r.MethodNotAllowed, "(method not allowed)", errMethodNotAllowed)
 
 	s.handle(r, http.MethodGet, "/healthz", s.healthz())
+	s.handle(r, http.MethodGet, "/readyz", s.readyz())
 	if s.cfg.DevLogin {
 		s.handle(r, http.MethodPost, "/api/v1/login", s.devLogin())
 	}
@@ -39,6 +41,9 @@ func (s *Server) routes() http.Handler {
 		r.Method(http.MethodGet, "/", s.timed("GET /", s.cfg.Client))
 		r.Method(http.MethodGet, "/game/*", s.timed("GET /game/*", s.cfg.Client))
 	}
+	if s.cfg.Metrics != nil {
+		r.With(s.debugGuard).Method(http.MethodGet, "/metrics", s.timed("GET /metrics", s.cfg.Metrics))
+	}
 	if s.cfg.AdminToken != "" {
 		admin := r.With(s.adminGuard)
 		s.handle(admin, http.MethodGet, "/admin/v1/players/{id}", s.adminPlayer())
@@ -52,17 +57,31 @@ func (s *Server) routes() http.Handler {
 	return r
 }
 
-// handle registers h for method and pattern, timed.
+// handle registers h for method and pattern, timed, its outcome counted.
 func (s *Server) handle(r chi.Router, method, pattern string, h handlerFunc) {
-	r.Method(method, pattern, s.timed(method+" "+pattern, adapt(s.cfg.Log, h)))
+	row := s.cfg.Profiler.Row(method + " " + pattern)
+	r.Method(method, pattern, s.timedRow(row, adapt(s.cfg.Log, row, h)))
+}
+
+// handleFallback registers the answer for unknown routes or methods.
+func (s *Server) handleFallback(set func(http.HandlerFunc), name string, e *Error) {
+	row := s.cfg.Profiler.Row(name)
+	set(s.timedRow(row, adapt(s.cfg.Log, row, func(http.ResponseWriter, *http.Request) error { return e })).ServeHTTP)
 }
 
 // timed records each request's duration in the row called name.
 func (s *Server) timed(name string, h http.Handler) http.Handler {
-	row := s.cfg.Profiler.Row(name)
+	return s.timedRow(s.cfg.Profiler.Row(name), h)
+}
+
+// timedRow records each request's duration in row, and keeps it on the
+// profiler's in-flight list while it runs: a request that hangs shows
+// there, and past the hard limit raises the alert, before it ends.
+func (s *Server) timedRow(row *profiler.Row, h http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		t0 := time.Now()
+		f := row.Begin(t0)
 		h.ServeHTTP(w, r)
-		row.Record(time.Since(t0))
+		f.End(time.Since(t0))
 	})
 }

@@ -41,6 +41,10 @@ type Config struct {
 	Debug http.Handler
 	// Client, when set, serves the browser client at `/` and `/game/*`.
 	Client http.Handler
+	// Metrics, when set, is GET /metrics, behind the same guard as /debug.
+	Metrics http.Handler
+	// Ready, when set, answers /readyz (nil: 200).
+	Ready *Readiness
 	// MaxBody is the request body limit (default MaxBody).
 	MaxBody int64
 	// Now is the clock for server_time (injected in tests).

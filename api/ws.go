@@ -176,7 +176,10 @@ func (wc *wsConn) writeLoop() {
 				return
 			}
 		case <-wc.quit:
-			for {
+			// A client cut off for being too slow gets its close frame
+			// now, not after the queue it could not read: otherwise it
+			// would see the connection drop (1006), not 1008.
+			for wc.closeCode != websocket.ClosePolicyViolation {
 				select {
 				case msg := <-wc.send:
 					if wc.write(msg) != nil {

@@ -59,6 +59,18 @@ S3DATA=
 SECOND_PID=
 SECOND_DATA=
 read -r -a SERVE_FLAGS <<<"${BENCH_SERVE_FLAGS:-}"
+# The default configuration is what is measured: embedded MongoDB on, the
+# journal on. BENCH_MONGO=off (an A/B only) runs without MongoDB, and the
+# summary says so.
+MONGO=()
+MONGO_DESC="embedded FerretDB (MongoDB on)"
+if [[ ${BENCH_MONGO:-} == off ]]; then
+	MONGO=(--mongo-uri off)
+	MONGO_DESC="MONGODB OFF (A/B only)"
+elif [[ -n ${BENCH_MONGO:-} ]]; then
+	MONGO=(--mongo-uri "$BENCH_MONGO")
+	MONGO_DESC="MongoDB at $BENCH_MONGO"
+fi
 
 die() { echo "bench: $*" >&2; exit 1; }
 [[ -x $RAMPART ]] || die "$RAMPART missing: make build"
@@ -81,7 +93,7 @@ start_server() {
 		start_s3 "$name"
 		s3=(--s3-endpoint "http://127.0.0.1:$((PORT + 1))" --s3-access-key rampartroot --s3-secret-key rampartrootsecret)
 	fi
-	taskset -c 0 "$RAMPART" serve --mongo-uri off --data-dir "$SDATA" --addr "127.0.0.1:$PORT" \
+	taskset -c 0 "$RAMPART" serve "${MONGO[@]}" --data-dir "$SDATA" --addr "127.0.0.1:$PORT" \
 		--log-format json --log-level warn "${s3[@]}" "${SERVE_FLAGS[@]}" "$@" >"$OUT/$name.server.log" 2>&1 &
 	SPID=$!
 	for _ in $(seq 100); do
@@ -226,7 +238,7 @@ start_second() {
 	local name=$1
 	shift
 	SECOND_DATA=$(mktemp -d "$BENCH_DATA/rampart-bench-data.XXXXXX")
-	taskset -c 0 "$RAMPART" serve --mongo-uri off --data-dir "$SECOND_DATA" --addr "127.0.0.1:$((PORT + 2))" \
+	taskset -c 0 "$RAMPART" serve "${MONGO[@]}" --data-dir "$SECOND_DATA" --addr "127.0.0.1:$((PORT + 2))" \
 		--log-format json --log-level warn "${SERVE_FLAGS[@]}" "$@" >"$OUT/$name.server.log" 2>&1 &
 	SECOND_PID=$!
 	for _ in $(seq 100); do
@@ -342,7 +354,8 @@ memory() {
 {
 	echo "# Rampart end-to-end benchmarks, $(date -u +%Y-%m-%dT%H:%MZ)"
 	echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), $(go version 2>/dev/null | cut -d' ' -f3-), $(uname -sr)"
-	echo "server: taskset -c 0 rampart serve --mongo-uri off --data-dir <$BENCH_DATA/...> ${BENCH_SERVE_FLAGS:-}; generator: taskset -c 1 rampart loadtest"
+	echo "server: taskset -c 0 rampart serve ${MONGO[*]} --data-dir <$BENCH_DATA/...> ${BENCH_SERVE_FLAGS:-}; generator: taskset -c 1 rampart loadtest"
+	echo "MongoDB: $MONGO_DESC; journal on (<data-dir>/journal)"
 	[[ ${BENCH_S3:-} == versitygw ]] && echo "S3: versitygw (posix backend on $BENCH_DATA) out of process, on core 1 beside the generator"
 	echo "load average at start: $(cut -d' ' -f1-3 /proc/loadavg)"
 } >>"$SUMMARY"

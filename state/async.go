@@ -9,7 +9,7 @@ import (
 	"time"
 
 	"rampart/actions"
-	"rampart/gamedata"
+	"rampart/journal"
 	"rampart/profiler"
 )
 
@@ -70,56 +70,28 @@ type job struct {
 	name   string
 	// run is the slow step: I/O only, no player state.
 	run func(ctx context.Context) (any, error)
-	// ok and failed, if set, change the player when the outcome lands
-	// (o.mu held).
-	ok     func(o *Online, res any, now time.Time)
-	failed func(o *Online)
+	// army is what a failed attack gives back.
+	army map[string]int
 	// byMail: a successful outcome reaches the player as mail, not here.
 	byMail bool
 }
 
-// beginAsync is step 1, with o.mu held: the job to start once the lock is
-// released, or the error reply.
-func (s *Store) beginAsync(o *Online, gd *gamedata.Bundle, now time.Time, a *Action) (*job, *actions.Error) {
-	m := s.mongo
-	if m.Index == nil || (a.Name == actions.Attack && m.Mail == nil) {
-		return nil, &actions.Error{Code: actions.CodeUnavailable, Message: a.Name + " needs MongoDB, which this server runs without"}
-	}
-	j := &job{player: o.id, seq: a.Seq, name: a.Name}
-	b := &o.p.Base
-	switch a.Name {
-	case actions.Leaderboard:
-		req, err := actions.BeginLeaderboard(b, a.Args)
-		if err != nil {
-			return nil, asActionError(err)
-		}
-		j.run = func(ctx context.Context) (any, error) { return s.leaderboard(ctx, o.id, req) }
-	case actions.FindOpponent:
-		req, err := actions.BeginFindOpponent(b, a.Args)
-		if err != nil {
-			return nil, asActionError(err)
-		}
-		j.run = func(ctx context.Context) (any, error) { return s.findOpponent(ctx, o.id, a.Seq, req) }
-		j.ok = func(o *Online, res any, now time.Time) {
-			o.p.Found = &Found{ID: res.(actions.OpponentResult).Opponent.ID, Until: now.Add(actions.OpponentOffer).UnixMilli()}
-		}
-	case actions.Attack:
-		req, err := actions.BeginAttack(b, o.id, a.Seq, o.p.Found, a.Args, gd, now)
-		if err != nil {
-			return nil, asActionError(err)
-		}
-		o.p.Found = nil
-		o.p.RaidsOut++
+// newJob is step 2's work for an asynchronous action whose Begin step
+// (applyRules) returned req.
+func (s *Store) newJob(player string, a *Action, req any) *job {
+	j := &job{player: player, seq: a.Seq, name: a.Name}
+	switch req := req.(type) {
+	case actions.LeaderboardRequest:
+		j.run = func(ctx context.Context) (any, error) { return s.leaderboard(ctx, player, req) }
+	case actions.OpponentRequest:
+		seq := a.Seq
+		j.run = func(ctx context.Context) (any, error) { return s.findOpponent(ctx, player, seq, req) }
+	case actions.RaidRequest:
 		j.run = func(ctx context.Context) (any, error) { return s.raid(ctx, &req) }
-		j.failed = func(o *Online) {
-			actions.FailAttack(&o.p.Base, &req)
-			o.p.RaidsOut = max(0, o.p.RaidsOut-1)
-		}
+		j.army = req.Army
 		j.byMail = true
-	default:
-		return nil, &actions.Error{Code: actions.CodeUnknownAction, Message: "no such action"}
 	}
-	return j, nil
+	return j
 }
 
 // start runs step 2 of each job on its own goroutine; the adapters'
@@ -151,54 +123,55 @@ func (s *Store) WaitAsync(ctx context.Context) error {
 	}
 }
 
-// complete is step 3, with o.mu held. A player who left memory meanwhile
-// is not reached (withOnline): its raid result waits in its mailbox, and a
-// failed job's units are lost with the session (ACTIONS.md).
+// complete is step 3, with o.mu held: the outcome is applied
+// (applyOutcome, as replay does), journaled and pushed. A player who left
+// memory meanwhile is not reached (withOnline): its raid result waits in
+// its mailbox, and a failed job's units are lost with the session
+// (ACTIONS.md).
 func (s *Store) complete(o *Online, j *job, res any, err error) {
-	now := s.cfg.Now()
-	r := AsyncResult{Seq: j.seq, Name: j.name, At: now.UnixMilli()}
-	switch {
-	case err != nil:
-		r.Error = toActionError(err)
-		if j.failed != nil {
-			j.failed(o)
-		}
-	case j.byMail:
+	if err == nil && j.byMail {
 		return
-	default:
-		r.OK = true
-		if r.Result, err = json.Marshal(res); err != nil {
-			r.Result = json.RawMessage("{}")
-		}
-		if j.ok != nil {
-			j.ok(o, res, now)
-		}
 	}
-	s.settle(o, r)
+	now := s.cfg.Now()
+	out := asyncOutcome{OK: err == nil}
+	if err != nil {
+		out.Error, out.Army = toActionError(err), j.army
+	} else if out.Result, err = json.Marshal(res); err != nil {
+		out.Result = json.RawMessage("{}")
+	}
+	fresh := !answered(&o.p, j.seq)
+	applyOutcome(&o.p, j.name, j.seq, &out, now)
+	o.changes++
+	args, _ := json.Marshal(&out)
+	if _, err := s.journaled(o, journal.KindAsync, j.name, j.seq, now, args); err != nil {
+		go s.dropPoisoned(o)
+		return
+	}
+	if fresh {
+		s.push(o, AsyncResult{Seq: j.seq, Name: j.name, OK: out.OK, Result: out.Result, Error: out.Error, At: now.UnixMilli()})
+	}
 }
 
-// settle records r as the answer to its seq (o.mu held): it replaces the
-// pending reply, joins the async list once and is pushed.
-func (s *Store) settle(o *Online, r AsyncResult) {
-	for _, a := range o.p.Async {
-		if a.Seq == r.Seq {
-			return // answered already
+// answered reports whether seq has its final answer in p's async list.
+func answered(p *Player, seq int64) bool {
+	for _, a := range p.Async {
+		if a.Seq == seq {
+			return true
 		}
 	}
-	for i := range o.p.Replies {
-		if o.p.Replies[i].Seq == r.Seq {
-			o.p.Replies[i] = Reply{Seq: r.Seq, OK: r.OK, Result: r.Result, Error: r.Error}
-		}
+	return false
+}
+
+// push sends r to o's connection as an async_result event (o.mu held).
+func (s *Store) push(o *Online, r AsyncResult) {
+	if o.conn == nil {
+		return
 	}
-	pushCapped(&o.p.Async, r, maxAsync)
-	o.changes++
-	if o.conn != nil {
-		ev, _ := json.Marshal(struct {
-			Kind string `json:"kind"`
-			AsyncResult
-		}{EventAsyncResult, r})
-		o.conn.Push(ev)
-	}
+	ev, _ := json.Marshal(struct {
+		Kind string `json:"kind"`
+		AsyncResult
+	}{EventAsyncResult, r})
+	o.conn.Push(ev)
 }
 
 // withOnline runs fn with id's lock held if id is online here, and

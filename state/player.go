@@ -5,8 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"regexp"
+	"time"
 
 	"rampart/actions"
+	"rampart/gamedata"
 )
 
 // Schema is the version of the saved player document this server writes.
@@ -24,6 +26,9 @@ type Player struct {
 	Lease Lease `json:"lease"`
 	// LastSeq is the highest action seq applied.
 	LastSeq int64 `json:"last_seq"`
+	// Rev is the journal revision this document holds: every state change
+	// is one journal record, and replay applies the records above Rev.
+	Rev uint64 `json:"rev,omitempty"`
 	// Replies holds the replies of the last Replies seqs, oldest first.
 	Replies []Reply      `json:"replies,omitempty"`
 	Base    actions.Base `json:"base"`
@@ -181,6 +186,18 @@ func decodePlayer(data []byte) (Player, error) {
 	}
 	return p, nil
 }
+
+// DecodePlayer parses a saved player document (an S3 object), migrating
+// older schemas.
+func DecodePlayer(data []byte) (Player, error) { return decodePlayer(data) }
+
+// NewPlayer is a new player's document, created at created.
+func NewPlayer(id string, gd *gamedata.Bundle, created time.Time) Player {
+	return Player{Schema: Schema, ID: id, Base: actions.New(gd, created), Created: created.UnixMilli()}
+}
+
+// Hash is the state hash journal records carry (see stateHash).
+func (p *Player) Hash() uint64 { return stateHash(p) }
 
 func encodePlayer(p *Player) ([]byte, error) {
 	p.Schema = Schema

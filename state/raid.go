@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"rampart/actions"
+	"rampart/journal"
 )
 
 // MailRaidAttack carries a raid's result to its attacker.
@@ -71,16 +72,29 @@ func (s *Store) raid(ctx context.Context, req *actions.RaidRequest) (any, error)
 func (s *Store) defend(ctx context.Context, req *actions.RaidRequest) (actions.RaidResult, error) {
 	for try := 0; try < defendTries; try++ {
 		var res actions.RaidResult
+		var jerr error
+		var t journal.Ticket
+		var def *Online
 		if s.withOnline(req.Defender, func(o *Online) {
 			var line actions.RaidLogEntry
-			res, line = actions.Defend(&o.p.Base, req, s.gd.Current(), s.cfg.Now())
+			now := s.cfg.Now()
+			res, line = actions.Defend(&o.p.Base, req, s.gd.Current(), now)
 			pushCapped(&o.p.Raids, line, maxRaids)
 			o.changes++
+			reqJSON, _ := json.Marshal(req)
+			def = o
+			if t, jerr = s.journaled(o, journal.KindMail, recDefend, 0, now, reqJSON); jerr != nil {
+				return
+			}
 			if o.conn != nil {
 				body, _ := json.Marshal(&res)
 				o.conn.Push(event(EventRaided, map[string]any{"raid": json.RawMessage(body)}))
 			}
 		}) {
+			// The defender's loss is durable before the attacker gains.
+			if err := s.durable(ctx, def, t, jerr); err != nil {
+				return actions.RaidResult{}, fmt.Errorf("raid %s: %w", req.RaidID, err)
+			}
 			return res, nil
 		}
 		res, err := s.defendOffline(ctx, req)
@@ -191,19 +205,22 @@ func (s *Store) applyMail(o *Online, m Mail) bool {
 		return false
 	}
 	gd, now := s.gd.Current(), s.cfg.Now()
-	switch m.Kind {
-	case MailRaidAttack:
-		pushCapped(&p.Raids, actions.ApplyRaidAttack(&p.Base, gd, &res, now), maxRaids)
-		if seq, ok := attackSeq(o.id, res.RaidID); ok {
-			s.settle(o, AsyncResult{Seq: seq, Name: actions.Attack, OK: true, Result: m.Body, At: now.UnixMilli()})
-		}
-		p.RaidsOut = max(0, p.RaidsOut-1)
-	default:
+	if m.Kind != MailRaidAttack {
 		s.log.Error("mail: unknown kind; dropped", "player", o.id, "mail", m.ID, "kind", m.Kind)
 		return false
 	}
+	seq, isAttack := attackSeq(o.id, res.RaidID)
+	fresh := isAttack && !answered(p, seq)
+	applyRaidResult(p, gd, &res, m.Body, now)
 	pushCapped(&p.Applied, m.ID, maxApplied)
 	o.changes++
+	if _, err := s.journaled(o, journal.KindMail, MailRaidAttack, 0, now, m.Body); err != nil {
+		go s.dropPoisoned(o)
+		return true
+	}
+	if fresh {
+		s.push(o, AsyncResult{Seq: seq, Name: actions.Attack, OK: true, Result: m.Body, At: now.UnixMilli()})
+	}
 	return true
 }
 
@@ -243,6 +260,9 @@ func (s *Store) readMail(id string, raidsOut int) {
 			// the player was away sends nothing, and one still running
 			// finds the player online (deliver).
 			o.p.RaidsOut = 0
+			if _, err := s.journaled(o, journal.KindMail, recMailboxRead, 0, s.cfg.Now(), nil); err != nil {
+				go s.dropPoisoned(o)
+			}
 		})
 	}()
 }
@@ -263,11 +283,10 @@ func (s *Store) afterSave(mailDone []string, sum Summary) {
 	}
 }
 
-// sameRanking reports whether a and b agree on everything the index is
-// queried by (all but last_seen).
+// sameRanking reports whether a and b agree on what the index's queries
+// select by or show first: trophies, shield, town hall.
 func sameRanking(a, b Summary) bool {
-	a.LastSeen, b.LastSeen = 0, 0
-	return a == b
+	return a.Trophies == b.Trophies && a.ShieldUntil == b.ShieldUntil && a.TownHall == b.TownHall
 }
 
 // publish sends p's summary to the index (after a save that is not o's,

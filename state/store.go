@@ -20,6 +20,7 @@ import (
 	"rampart/actions"
 	"rampart/bookkeeper"
 	"rampart/gamedata"
+	"rampart/journal"
 	"rampart/profiler"
 )
 
@@ -81,6 +82,13 @@ type Store struct {
 
 	mongo Mongo // its nil parts are switched off
 	async asyncState
+
+	jrnl    *journal.Journal // nil: no journal (an A/B switch only)
+	jrnlDir string
+	// tails are players dropped after a journal failure, by the floor
+	// (LSN+1) their next load replays the journal from.
+	tailMu sync.Mutex
+	tails  map[string]journal.LSN
 }
 
 // Counts are the store's lifetime counters.
@@ -98,6 +106,8 @@ type Counts struct {
 	// MailLost counts raid results for an offline attacker that could not
 	// be sent to its mailbox.
 	MailLost atomic.Int64 `json:"-"`
+	// JournalErrors counts changes the journal could not take (503).
+	JournalErrors atomic.Int64 `json:"-"`
 }
 
 // Deps are what a Store is built on.
@@ -113,6 +123,11 @@ type Deps struct {
 	Log      *slog.Logger
 	// Mongo is the MongoDB side; its adapters bookkeep their own calls.
 	Mongo Mongo
+	// Journal makes every change durable before its reply; nil runs
+	// without (acknowledged then means in memory only). JournalDir is its
+	// directory, read back after a journal failure.
+	Journal    *journal.Journal
+	JournalDir string
 }
 
 // NewStore returns a store of players kept in d.Blobs, every S3 call going
@@ -150,7 +165,8 @@ func NewStore(cfg Config, d Deps) *Store {
 		cfg.ServerID = "rampart-" + NewSessionID()
 	}
 	s := &Store{cfg: cfg, blobs: d.Blobs, s3: d.S3, gd: d.GameData, accts: d.Accounts, log: log,
-		mongo: d.Mongo, rows: make(map[string]*profiler.Row)}
+		mongo: d.Mongo, rows: make(map[string]*profiler.Row),
+		jrnl: d.Journal, jrnlDir: d.JournalDir, tails: map[string]journal.LSN{}}
 	for _, name := range actions.Names() {
 		s.rows[name] = prof.Row("action:" + name)
 	}
@@ -195,6 +211,15 @@ type Online struct {
 	mailDone []string
 	// published is the index entry last sent for this player.
 	published Summary
+	// floor is 1 + an LSN at or below this player's first journal record
+	// not in a landed save (0: none); savingFloor is the floor of the
+	// save on the wire. The journal keeps every segment from the lowest.
+	floor, savingFloor journal.LSN
+	// lastTicket is the last record appended for this player.
+	lastTicket journal.Ticket
+	// poisoned: memory holds a change the journal could not take; the
+	// player leaves memory unsaved.
+	poisoned bool
 	// stopTimer cancels the timer due at timerAt (Unix ms) that pushes
 	// the next finished upgrade or training; nil when none is armed.
 	stopTimer func() bool
@@ -359,6 +384,9 @@ func (s *Store) fetchOnce(ctx context.Context, id string) (*Online, error) {
 		s.counts.Busy.Add(1)
 		return nil, fmt.Errorf("load player %s: owned by %s until %d: %w", id, p.Lease.Owner, p.Lease.Until, ErrPlayerBusy)
 	}
+	if err := s.replayTail(&p); err != nil { // after a journal failure dropped it
+		return nil, fmt.Errorf("load player %s: %w: %w", id, ErrUnavailable, err)
+	}
 	o := &Online{id: id, p: p}
 	o.p.Lease = Lease{Owner: s.cfg.ServerID, Until: now.Add(s.cfg.LeaseTTL).UnixMilli()}
 	o.p.SavedBy = s.cfg.ServerID
@@ -380,8 +408,12 @@ func (s *Store) fetchOnce(ctx context.Context, id string) (*Online, error) {
 	o.etag = etag
 	o.changes, o.saved = 1, 1
 	o.dueAt = s.nextDue(id, now)
+	// A new player needs an entry to be found by opponents; an existing
+	// one has it from the save that changed its ranking last.
 	o.published = s.summary(&o.p, now)
-	s.afterSave(nil, o.published)
+	if fresh {
+		s.afterSave(nil, o.published)
+	}
 	return o, nil
 }
 
@@ -518,34 +550,44 @@ func (s *Store) Apply(sess Session, batch []Action) ([]Reply, string, error) {
 	now := s.cfg.Now()
 	replies := make([]Reply, len(batch))
 	var jobs []*job
+	var jerr error
 	for i := range batch {
 		var j *job
-		replies[i], j = s.applyOne(o, gd, now, &batch[i])
+		replies[i], j, jerr = s.applyOne(o, gd, now, &batch[i])
+		if jerr != nil {
+			break
+		}
 		if j != nil {
 			jobs = append(jobs, j)
 		}
 	}
 	s.schedule(o)
+	t := o.lastTicket
 	o.mu.Unlock()
+	// 200 means durable: the reply waits for the batch's group commit.
+	if err := s.durable(context.Background(), o, t, jerr); err != nil {
+		return nil, "", err
+	}
 	s.start(jobs)
 	return replies, gd.Version, nil
 }
 
-// applyOne runs one action with o.mu held. An asynchronous action also
-// returns its job, to start once the lock is released.
-func (s *Store) applyOne(o *Online, gd *gamedata.Bundle, now time.Time, a *Action) (Reply, *job) {
+// applyOne runs one action with o.mu held and journals it. An
+// asynchronous action also returns its job, to start once the lock is
+// released.
+func (s *Store) applyOne(o *Online, gd *gamedata.Bundle, now time.Time, a *Action) (Reply, *job, error) {
 	p := &o.p
 	if a.Seq <= p.LastSeq {
 		if r, ok := p.reply(a.Seq); ok {
 			r.Duplicate = true
-			return r, nil
+			return r, nil, nil
 		}
 		if len(p.Replies) > 0 && a.Seq > p.Replies[0].Seq {
 			return Reply{Seq: a.Seq, Error: &actions.Error{Code: actions.CodeOutOfOrder,
-				Message: fmt.Sprintf("seq %d was never applied: it arrived after %d; send it with a seq above %d", a.Seq, p.LastSeq, p.LastSeq)}}, nil
+				Message: fmt.Sprintf("seq %d was never applied: it arrived after %d; send it with a seq above %d", a.Seq, p.LastSeq, p.LastSeq)}}, nil, nil
 		}
 		return Reply{Seq: a.Seq, Error: &actions.Error{Code: actions.CodeStaleSeq,
-			Message: fmt.Sprintf("seq %d is older than the last %d remembered (last applied %d)", a.Seq, Replies, p.LastSeq)}}, nil
+			Message: fmt.Sprintf("seq %d is older than the last %d remembered (last applied %d)", a.Seq, Replies, p.LastSeq)}}, nil, nil
 	}
 	row, ok := s.rows[a.Name]
 	if !ok {
@@ -559,33 +601,23 @@ func (s *Store) applyOne(o *Online, gd *gamedata.Bundle, now time.Time, a *Actio
 		}
 	}
 
-	r := Reply{Seq: a.Seq}
-	var j *job
 	t0 := time.Now()
-	switch a.Name {
-	case actions.Leaderboard, actions.FindOpponent, actions.Attack:
-		var ae *actions.Error
-		if j, ae = s.beginAsync(o, gd, now, a); ae != nil {
-			r.Error = ae
-		} else {
-			r.OK, r.Pending = true, true
-		}
-	default:
-		res, err := actions.Apply(&p.Base, gd, now, a.Name, a.Args)
-		var ae *actions.Error
-		switch {
-		case errors.As(err, &ae):
-			r.Error = ae
-		case err != nil:
-			s.log.Error("action failed", "player", o.id, "action", a.Name, "err", err)
-			r.Error = actions.ErrInternal
-		default:
-			r.OK = true
-			if r.Result, err = json.Marshal(res); err != nil {
-				s.log.Error("encode action result", "player", o.id, "action", a.Name, "err", err)
-				r.Result = json.RawMessage("{}")
-			}
-		}
+	var j *job
+	if isAsync(a.Name) && s.mongo.Index == nil || a.Name == actions.Attack && s.mongo.Mail == nil {
+		// Refused before the rules: nothing changes but the seq.
+		r := refusedNoMongo(a)
+		p.LastSeq = a.Seq
+		p.remember(r)
+		_, err := s.journaled(o, journal.KindAction, refusedPrefix+a.Name, a.Seq, now, nil)
+		return r, nil, err
+	}
+	ap := applyRules(p, gd, now, a)
+	r := ap.reply
+	if ap.req != nil {
+		j = s.newJob(o.id, a, ap.req)
+	}
+	if r.Error != nil && r.Error.Code == actions.CodeInternal {
+		s.log.Error("action failed", "player", o.id, "action", a.Name)
 	}
 	took := time.Since(t0)
 	row.Record(took)
@@ -593,10 +625,31 @@ func (s *Store) applyOne(o *Online, gd *gamedata.Bundle, now time.Time, a *Actio
 	p.LastSeq = a.Seq
 	p.remember(r)
 	o.changes++
+	if err := s.journalAction(o, now, a); err != nil {
+		return r, nil, err
+	}
 	if track && (!r.OK || !readOnly(a.Name)) {
 		s.emitAction(o, gd, now, a, &r, took, &before)
 	}
-	return r, j
+	return r, j, nil
+}
+
+// journalAction appends a's record (o.mu held).
+func (s *Store) journalAction(o *Online, now time.Time, a *Action) error {
+	_, err := s.journaled(o, journal.KindAction, a.Name, a.Seq, now, a.Args)
+	return err
+}
+
+// refusedPrefix marks the record of an action refused before its rules
+// ran (MongoDB switched off): replay answers it the same way.
+const refusedPrefix = "!"
+
+func refusedNoMongo(a *Action) Reply {
+	return Reply{Seq: a.Seq, Error: &actions.Error{Code: actions.CodeUnavailable, Message: a.Name + " needs MongoDB, which this server runs without"}}
+}
+
+func isAsync(name string) bool {
+	return name == actions.Leaderboard || name == actions.FindOpponent || name == actions.Attack
 }
 
 // readOnly names the actions that change nothing an analyst counts: their
@@ -741,6 +794,10 @@ func (s *Store) save(ctx context.Context, o *Online, kind saveKind) error {
 		o.mu.Unlock()
 		return nil
 	}
+	if o.poisoned { // holds a change the journal lacks: never saved
+		o.mu.Unlock()
+		return fmt.Errorf("save player %s: %w", o.id, ErrJournal)
+	}
 	idle := o.lastActive.Load() < now.Add(-s.cfg.IdleTimeout).UnixMilli()
 	final := o.leaving || kind == saveShutdown || (kind == saveIfIdle && idle)
 	ending := o.session
@@ -758,15 +815,25 @@ func (s *Store) save(ctx context.Context, o *Online, kind saveKind) error {
 	change := o.changes
 	mailDone, sum := o.mailDone, s.summary(&o.p, now)
 	o.mailDone = nil
-	// The index is written only when what it serves changed (or the
-	// player leaves, for last_seen): a write costs a scan of the whole
-	// collection on the embedded FerretDB.
-	publish := final || !sameRanking(sum, o.published)
+	// The index is written only when what its queries select by changed:
+	// a write costs a scan of the whole collection on the embedded
+	// FerretDB (BenchmarkIndexWrites). base_value and last_seen ride along.
+	publish := !sameRanking(sum, o.published)
+	// The journal keeps this save's records until it lands.
+	floor := o.floor
+	o.floor, o.savingFloor = 0, floor
 	o.mu.Unlock()
 	s.phase.encode.Record(time.Since(t0))
+	keepFloor := func() { // o.mu held: the save did not land
+		if floor != 0 && (o.floor == 0 || floor < o.floor) {
+			o.floor = floor
+		}
+		o.savingFloor = 0
+	}
 	if err != nil {
 		o.mu.Lock()
 		o.mailDone = append(mailDone, o.mailDone...)
+		keepFloor()
 		o.mu.Unlock()
 		return err
 	}
@@ -786,6 +853,7 @@ func (s *Store) save(ctx context.Context, o *Online, kind saveKind) error {
 		s.counts.SaveErrors.Add(1)
 		o.mu.Lock()
 		o.mailDone = append(mailDone, o.mailDone...) // not saved: keep the mail
+		keepFloor()
 		if final && o.session == "" && kind != saveShutdown {
 			// Not saved, so not logged out: the session stays usable and a
 			// retried logout can finish the job (the sweep retries too).
@@ -796,6 +864,9 @@ func (s *Store) save(ctx context.Context, o *Online, kind saveKind) error {
 		return fmt.Errorf("save player %s: %w: %w", o.id, ErrUnavailable, err)
 	}
 	s.counts.Saves.Add(1)
+	o.mu.Lock()
+	o.savingFloor = 0
+	o.mu.Unlock()
 	if publish {
 		o.mu.Lock()
 		o.published = sum
@@ -845,6 +916,7 @@ func (s *Store) Run(ctx context.Context) {
 			return
 		case <-t.C:
 			s.Sweep(ctx)
+			s.releaseJournal()
 		}
 	}
 }
@@ -961,13 +1033,15 @@ type Stats struct {
 	Busy          int64 `json:"busy"`
 	// WriteConfirmed counts retried writes whose first try had landed.
 	WriteConfirmed int64 `json:"write_confirmed"`
+	// MailLost counts raid results an offline attacker never got.
+	MailLost int64 `json:"mail_lost"`
 }
 
 // Stats returns the counters.
 func (s *Store) Stats() Stats {
 	c := &s.counts
 	return Stats{s.online.Load(), c.Logins.Load(), c.Loads.Load(), c.NewPlayers.Load(),
-		c.Saves.Load(), c.SaveErrors.Load(), c.LostOwnership.Load(), c.Busy.Load(), c.WriteConfirmed.Load()}
+		c.Saves.Load(), c.SaveErrors.Load(), c.LostOwnership.Load(), c.Busy.Load(), c.WriteConfirmed.Load(), c.MailLost.Load()}
 }
 
 // Resume continues the session in token, for a client reconnecting. If

@@ -71,7 +71,7 @@ func newStore(t testing.TB, blobs Blobs, clk *clock, id string) *Store {
 
 // s3Targets are the real S3 servers the persistence suite runs on.
 func s3Targets(t *testing.T) []testenv.S3 {
-	return []testenv.S3{testenv.EmbeddedS3(t), testenv.VersityGW(t)}
+	return testenv.S3Targets(t)
 }
 
 func login(t *testing.T, s *Store, id string) Session {

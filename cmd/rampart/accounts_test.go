@@ -60,7 +60,7 @@ func TestSecretsFromFiles(t *testing.T) {
 		t.Fatalf("admin route with a wrong token: %d, want 401", code)
 	}
 	proc := testenv.StartRampart(t, []string{"RAMPART_ADMIN_TOKEN=" + token, "RAMPART_SESSION_SECRET=" + strings.Repeat("s", 40)}, "--mongo-uri", "off")
-	body := get(t, proc.URL+"/debug/pprof/cmdline")
+	body := getText(t, proc.URL+"/debug/pprof/cmdline")
 	if !strings.Contains(body, "serve") {
 		t.Fatalf("/debug/pprof/cmdline: %q, want the command line", body)
 	}
@@ -69,7 +69,7 @@ func TestSecretsFromFiles(t *testing.T) {
 	}
 }
 
-func get(t *testing.T, url string) string {
+func getText(t *testing.T, url string) string {
 	t.Helper()
 	resp, err := http.Get(url)
 	if err != nil {

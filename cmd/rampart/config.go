@@ -25,6 +25,7 @@ type serveConfig struct {
 	S3AccessKey   string
 	S3SecretKey   string
 	MongoURI      string
+	JournalDir    string
 	Autosave      time.Duration
 	IdleTimeout   time.Duration
 	LeaseTTL      time.Duration
@@ -72,7 +73,8 @@ func (c *serveConfig) flags(fs *flag.FlagSet) {
 	fs.StringVar(&c.S3SecretKey, "s3-secret-key", "", "S3 secret key (environment only: RAMPART_S3_SECRET_KEY; or --s3-secret-key-file)")
 	fs.StringVar(&c.S3SecretKeyFile, "s3-secret-key-file", "", "file holding the S3 secret key")
 	fs.StringVar(&c.MongoURI, "mongo-uri", "", `MongoDB URI; empty starts an embedded FerretDB on loopback; "off" runs without MongoDB`)
-	fs.DurationVar(&c.Autosave, "autosave", 30*time.Second, "how often changed players are saved")
+	fs.StringVar(&c.JournalDir, "journal-dir", "", `action journal (every reply waits for its group commit); empty is <data-dir>/journal; "off" runs without (A/B only: a crash then loses what the last checkpoint lacks)`)
+	fs.DurationVar(&c.Autosave, "autosave", 5*time.Minute, "how often changed players are checkpointed to S3 (the journal holds everything since)")
 	fs.DurationVar(&c.IdleTimeout, "idle-timeout", 10*time.Minute, "log out (save and unload) a player idle this long")
 	fs.DurationVar(&c.LeaseTTL, "lease-ttl", 0, "player ownership lease; 0 means 4 x autosave, at least 2m")
 	fs.DurationVar(&c.DrainTimeout, "drain-timeout", 30*time.Second, "on shutdown, how long to wait for requests, saves and async work")

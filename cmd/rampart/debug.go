@@ -14,6 +14,7 @@ import (
 
 	"github.com/go-chi/chi/v5"
 
+	"rampart/api"
 	"rampart/bookkeeper"
 	"rampart/gamedata"
 	"rampart/profiler"
@@ -30,15 +31,23 @@ type debugDeps struct {
 	keepers  *bookkeeper.Registry
 	store    *state.Store
 	reloader *reloader
-	// analytics is nil without MongoDB.
+	// analytics and updates are nil without MongoDB.
 	analytics *mongostore.Analytics
+	updates   *mongostore.Updates
+	// ws reads the api's WebSocket counters (set before serving).
+	ws  func() *api.WSStats
+	log *slog.Logger
 }
 
 // debugRouter is everything under /debug (the api guards it: loopback or
 // the admin token).
 func debugRouter(d debugDeps) http.Handler {
 	r := chi.NewRouter()
-	r.Method(http.MethodGet, "/", web.Index(
+	pg := web.NewPages(d.log)
+	stats := func(f func(st state.Stats) int64) func() any {
+		return func() any { return f(d.store.Stats()) }
+	}
+	r.Method(http.MethodGet, "/", pg.Index(
 		web.Section{Title: "Latency", Links: []web.Link{
 			{Href: "/debug/latency", Title: "Latency table", Description: "every entry point, sorted by max"},
 			{Href: "/debug/alerts", Title: "Alerts", Description: "active and recent alerts; /debug/alerts/stream is SSE"},
@@ -49,26 +58,43 @@ func debugRouter(d debugDeps) http.Handler {
 		}},
 		web.Section{Title: "Players", Links: []web.Link{
 			{Href: "/debug/players", Title: "Online players", Description: "who is in memory, unsaved, connected"},
+		}, Values: []web.KV{
+			web.KVFunc("online", stats(func(st state.Stats) int64 { return st.Online })),
+			web.KVFunc("sign-ins", stats(func(st state.Stats) int64 { return st.Logins })),
+			web.KVFunc("loads from S3", stats(func(st state.Stats) int64 { return st.Loads })),
+			web.KVFunc("new players", stats(func(st state.Stats) int64 { return st.NewPlayers })),
+			web.KVFunc("saves", stats(func(st state.Stats) int64 { return st.Saves })),
+			web.KVFunc("save errors", stats(func(st state.Stats) int64 { return st.SaveErrors })),
+			web.KVFunc("lost ownership", stats(func(st state.Stats) int64 { return st.LostOwnership })),
+			web.KVFunc("busy (409)", stats(func(st state.Stats) int64 { return st.Busy })),
+			web.KVFunc("retried writes that had landed", stats(func(st state.Stats) int64 { return st.WriteConfirmed })),
+			web.KVFunc("raid results lost (attacker offline, mailbox down)", stats(func(st state.Stats) int64 { return st.MailLost })),
+		}},
+		web.Section{Title: "WebSocket", Values: []web.KV{
+			web.KVFunc("open", func() any { return d.ws().Open.Load() }),
+			web.KVFunc("accepted", func() any { return d.ws().Accepted.Load() }),
+			web.KVFunc("slow clients closed (1008)", func() any { return d.ws().SlowClosed.Load() }),
+			web.KVFunc("sockets replaced", func() any { return d.ws().Replaced.Load() }),
 		}},
 		web.Section{Title: "Runtime", Links: []web.Link{
 			{Href: "/debug/pprof/", Title: "pprof", Description: "Go profiles"},
 		}},
 	))
-	r.Method(http.MethodGet, "/latency", web.Latency(d.prof, d.sampler))
-	r.Method(http.MethodPost, "/latency/reset", web.LatencyReset(d.prof))
-	r.Method(http.MethodGet, "/latency/plot.svg", web.LatencyPlot(d.prof))
-	r.Method(http.MethodGet, "/alerts", web.Alerts(d.alerts))
-	r.Method(http.MethodGet, "/alerts/stream", web.AlertStream(d.alerts))
-	r.Method(http.MethodGet, "/bookkeepers", web.Bookkeepers(d.keepers))
-	r.Method(http.MethodGet, "/players", web.Players(d.store.Players, d.store.OnlineCount))
+	r.Method(http.MethodGet, "/latency", pg.Latency(d.prof, d.sampler))
+	r.Method(http.MethodPost, "/latency/reset", pg.LatencyReset(d.prof))
+	r.Method(http.MethodGet, "/latency/plot.svg", pg.LatencyPlot(d.prof))
+	r.Method(http.MethodGet, "/alerts", pg.Alerts(d.alerts))
+	r.Method(http.MethodGet, "/alerts/stream", pg.AlertStream(d.alerts))
+	r.Method(http.MethodGet, "/bookkeepers", pg.Bookkeepers(d.keepers))
+	r.Method(http.MethodGet, "/players", pg.Players(d.store.Players, d.store.OnlineCount))
 	r.Method(http.MethodPost, "/gamedata/reload", d.reloader.handler())
 	r.Method(http.MethodGet, "/analytics", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
-		var stats any = map[string]string{"status": "off: no MongoDB"}
+		var events, index any = map[string]string{"status": "off: no MongoDB"}, nil
 		if d.analytics != nil {
-			stats = d.analytics.Stats()
+			events, index = d.analytics.Stats(), d.updates.Stats()
 		}
-		json.NewEncoder(w).Encode(map[string]any{"analytics": stats, "store": d.store.Stats()})
+		json.NewEncoder(w).Encode(map[string]any{"analytics": events, "index": index, "store": d.store.Stats()})
 	}))
 	r.HandleFunc("/pprof/*", pprof.Index)
 	r.HandleFunc("/pprof/cmdline", pprof.Cmdline)

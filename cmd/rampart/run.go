@@ -14,6 +14,7 @@ commands:
   serve      run the game server (rampart serve -h for flags)
   loadtest   drive a server with simulated players
   gamedata   game data tools: rampart gamedata build
+  replay     rebuild a player from a checkpoint and the journal, verifying every record
 `
 
 // run is the whole program: main only adds the process's signals,
@@ -30,6 +31,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return loadtestCmd(ctx, args[1:], stdout, stderr)
 	case "gamedata":
 		return gamedataCmd(args[1:], stdout, stderr)
+	case "replay":
+		return replayCmd(args[1:], stdout, stderr)
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return nil

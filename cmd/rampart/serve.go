@@ -32,6 +32,7 @@ import (
 	"rampart/cmd/rampart/internal/loadtest"
 	"rampart/gamedata"
 	"rampart/internal/devstores"
+	"rampart/journal"
 	"rampart/profiler"
 	"rampart/state"
 	"rampart/state/mongostore"
@@ -153,7 +154,8 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		Name: "mongo", Concurrency: 16, QueueLimit: 5000, Timeout: 10 * time.Second, MaxTries: 3,
 		Retryable: mongostore.Retryable, Observe: prof.Record, Log: log,
 	})
-	keepers := bookkeeper.NewRegistry(s3keeper, mongoKeeper, webhookKeeper)
+	probeKeeper := newProbeKeeper(prof, log)
+	keepers := bookkeeper.NewRegistry(s3keeper, mongoKeeper, webhookKeeper, probeKeeper)
 
 	var mongoSide state.Mongo
 	var analytics *mongostore.Analytics
@@ -176,11 +178,32 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	if err != nil {
 		return err
 	}
+	serverID, err := stableServerID(cfg.DataDir)
+	if err != nil {
+		return err
+	}
+	jrnl, jdir, err := openJournal(cfg, log)
+	if err != nil {
+		return err
+	}
+	if jrnl != nil {
+		defer jrnl.Close()
+	}
 	store := state.NewStore(state.Config{
-		Autosave: cfg.Autosave, IdleTimeout: cfg.IdleTimeout, LeaseTTL: cfg.LeaseTTL,
+		ServerID: serverID, Autosave: cfg.Autosave, IdleTimeout: cfg.IdleTimeout, LeaseTTL: cfg.LeaseTTL,
 		RateLimit: cfg.RateLimit, RateBurst: cfg.RateBurst,
 	}, state.Deps{Blobs: blobs, S3: s3keeper, GameData: gd, Accounts: accts, Profiler: prof, Log: log,
-		Mongo: mongoSide})
+		Mongo: mongoSide, Journal: jrnl, JournalDir: jdir})
+	if jrnl != nil {
+		// Before any request: what the journal holds beyond the
+		// checkpoints is replayed and saved, so players sign in at once.
+		st, err := store.Recover(ctx, jdir)
+		if err != nil {
+			return err
+		}
+		log.Info("journal recovered", "players", st.Players, "records", st.Replayed, "saved", st.Saved,
+			"diverged", st.Diverged, "skipped", st.Skipped, "corrupt_frames", st.Corrupt, "took_ms", st.Took)
+	}
 
 	alertOpts := profiler.AlertOptions{Log: log}
 	if cfg.AlertWebhook != "" {
@@ -191,12 +214,17 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		return err
 	}
 	rl := &reloader{path: cfg.GamedataFile, holder: gd, store: store, row: prof.Row("gamedata:reload"), log: log}
+	var srv *api.Server // the pages and metrics below read its counters once it serves
+	wsStats := func() *api.WSStats { return srv.WSStats() }
 	debug := debugRouter(debugDeps{prof: prof, sampler: sampler, alerts: alerts, keepers: keepers, store: store,
-		reloader: rl, analytics: analytics})
+		reloader: rl, analytics: analytics, updates: updates, ws: wsStats, log: log})
+	mx := newMetrics(prof, sampler, alerts, keepers, store, wsStats, log)
+	ready := api.NewReadiness(nil, readinessChecks(probeKeeper, blobs, mongoClient)...)
 
-	srv := api.New(api.Config{
+	srv = api.New(api.Config{
 		Store: store, GameData: gd, Profiler: prof, Log: log,
 		AdminToken: cfg.AdminToken, Debug: debug, Client: game.Handler(), IdleTimeout: cfg.IdleTimeout,
+		Metrics: mx.Handler(), Ready: ready,
 		Accounts: accts, DevLogin: cfg.DevLogin, SignInLimiter: signInLimiter(cfg), TrustedProxies: trusted,
 	})
 	ln, err := net.Listen("tcp", cfg.Addr)
@@ -221,7 +249,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	// Background loops, stopped after the HTTP server has drained.
 	loops, stopLoops := context.WithCancel(context.Background())
 	var loopGroup sync.WaitGroup
-	for _, run := range []func(context.Context) error{prof.Run, sampler.Run, alerts.Run} {
+	for _, run := range []func(context.Context) error{prof.Run, sampler.Run, alerts.Run, ready.Run} {
 		loopGroup.Go(func() { run(loops) })
 	}
 	loopGroup.Go(func() { store.Run(loops) })
@@ -272,6 +300,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		log.Warn("shutdown", "err", err)
 	}
 	saveErr := store.SaveAll(drain)
+	store.ReleaseJournal()
 	if analytics != nil {
 		if err := updates.Close(drain); err != nil {
 			log.Warn("player index not fully written at shutdown", "err", err)
@@ -412,4 +441,39 @@ func connectMongo(ctx context.Context, cfg serveConfig, log *slog.Logger) (*mong
 			embedded.Close()
 		}
 	}, nil
+}
+
+// stableServerID is this server's name in leases, kept in
+// <data-dir>/server.id: a server restarted on the same data dir (after a
+// crash) recognises its own leases and takes its players back at once.
+func stableServerID(dataDir string) (string, error) {
+	path := filepath.Join(dataDir, "server.id")
+	if data, err := os.ReadFile(path); err == nil {
+		if id := strings.TrimSpace(string(data)); state.ValidID(id) {
+			return id, nil
+		}
+		return "", fmt.Errorf("%s: not a server id; delete it to make a new one", path)
+	}
+	id := "rampart-" + state.NewSessionID()
+	if err := os.WriteFile(path, []byte(id+"\n"), 0o644); err != nil {
+		return "", fmt.Errorf("keep server id: %w", err)
+	}
+	return id, nil
+}
+
+// openJournal opens the action journal (nil with --journal-dir off).
+func openJournal(cfg serveConfig, log *slog.Logger) (*journal.Journal, string, error) {
+	dir := cfg.JournalDir
+	switch dir {
+	case "off":
+		log.Warn("running without the journal: a crash loses everything since each player's last checkpoint")
+		return nil, "", nil
+	case "":
+		dir = filepath.Join(cfg.DataDir, "journal")
+	}
+	j, err := journal.Open(dir, journal.Options{})
+	if err != nil {
+		return nil, "", fmt.Errorf("journal: %w", err)
+	}
+	return j, dir, nil
 }

@@ -80,6 +80,20 @@ func VersityGW(t testing.TB) S3 {
 	return S3{Name: "versitygw", Endpoint: "http://" + addr, AccessKey: access, SecretKey: secret}
 }
 
+// S3Targets are the real S3 servers a persistence suite runs on: the
+// embedded one always, and versitygw when it is installed (or required).
+// A missing versitygw drops its target only, never the embedded half.
+func S3Targets(t testing.TB) []S3 {
+	t.Helper()
+	targets := []S3{EmbeddedS3(t)}
+	if os.Getenv("RAMPART_VERSITYGW") != "" || os.Getenv("RAMPART_REQUIRE_VERSITYGW") != "" {
+		targets = append(targets, VersityGW(t))
+	} else {
+		t.Log("versitygw not installed: running on the embedded S3 only (make test installs it)")
+	}
+	return targets
+}
+
 // FreeAddr returns a loopback address with a port free at the moment.
 func FreeAddr(t testing.TB) string {
 	t.Helper()

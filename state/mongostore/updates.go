@@ -21,9 +21,14 @@ var _ state.Updates = (*Updates)(nil)
 // Defaults applied by NewUpdates to zero UpdatesConfig fields.
 const (
 	DefaultUpdatesEvery   = time.Second
-	DefaultUpdatesBatch   = 200
+	DefaultUpdatesBatch   = 25
 	DefaultUpdatesPending = 100_000
 )
+
+// The default batch is small because a bulk write is one try of the
+// bookkeeper: on FerretDB on SQLite each upsert scans the collection, and
+// 200 of them outlasted the 10 s per-try timeout at a few thousand
+// players, were cut off and retried without end.
 
 // UpdatesConfig bounds the write-behind of index entries and mail
 // deletions. Zero fields take the defaults above.

@@ -530,7 +530,27 @@ func planPrepareRaid(p *player, a *planned) bool {
 			return planBuildOf(p, a, typ) || planSpeedUp(p, a)
 		}
 	}
-	return planSpeedUp(p, a) || planTrain(p, a)
+	return planSpeedUpRaiders(p, a) || planTrain(p, a)
+}
+
+// planSpeedUpRaiders speeds up a barracks or army camp being built, or a
+// barracks' training queue: the raid preparation's waits.
+func planSpeedUpRaiders(p *player, a *planned) bool {
+	m := &p.m
+	now, _ := m.ready()
+	gems := m.res[m.gd.premium]
+	cand := p.cand[:0]
+	for i := range m.bld {
+		b := &m.bld[i]
+		if b.T != "barracks" && b.T != "army_camp" {
+			continue
+		}
+		if b.Done > now+2000 && m.gd.speedUpCost(b.Done-now) <= gems ||
+			b.Done == 0 && len(b.Q) > 0 && m.queueDone(b) > now+2000 && m.gd.speedUpCost(m.queueDone(b)-now) <= gems {
+			cand = append(cand, i)
+		}
+	}
+	return p.onCandidate(a, cand, "speed_up")
 }
 
 func planMove(p *player, a *planned) bool {
@@ -993,7 +1013,7 @@ func standardKinds() []*kind {
 		{name: "move_building", weight: 25, plan: planMove},
 		{name: "leaderboard", weight: 10, speculative: true, plan: planNamed("leaderboard")},
 		{name: "find_opponent", weight: 60, speculative: true, plan: planFindOpponent},
-		{name: "prepare_raid", weight: 200, plan: planPrepareRaid},
+		{name: "prepare_raid", weight: 400, plan: planPrepareRaid},
 		{name: "attack", weight: 60, speculative: true, plan: planAttack},
 	}
 	return append(ks, commonKinds()...)

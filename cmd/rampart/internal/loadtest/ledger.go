@@ -36,6 +36,8 @@ type lastAction struct {
 	args []byte // owned copy
 	ok   bool
 	code string
+	// pending: the first answer was an asynchronous action's "pending".
+	pending bool
 }
 
 // maxProblems bounds what one player keeps; the report counts all.
@@ -85,6 +87,7 @@ func (l *ledger) result(r *result, name string, args []byte, code string) bool {
 	l.last.args = append(l.last.args[:0], args...)
 	l.last.ok = r.ok
 	l.last.code = code
+	l.last.pending = r.pending
 	return true
 }
 
@@ -120,6 +123,9 @@ func (l *ledger) resent(where string, r *result, code string) {
 		// Past the remembered window: not applied again, which is what matters.
 	case !r.duplicate:
 		l.problem("%s: resent seq %d was applied again (no \"duplicate\": true)", where, r.seq)
+	case l.last.pending:
+		// An asynchronous action's first answer was "pending": a resend
+		// gets its final answer, whatever it is (API.md).
 	case r.ok != l.last.ok || code != l.last.code:
 		l.problem("%s: resent seq %d answered ok=%v %s, first answered ok=%v %s",
 			where, r.seq, r.ok, code, l.last.ok, l.last.code)

@@ -1,0 +1,69 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"time"
+
+	"go.mongodb.org/mongo-driver/v2/mongo"
+
+	"rampart/api"
+	"rampart/bookkeeper"
+	"rampart/metrics"
+	"rampart/profiler"
+	"rampart/state"
+)
+
+// newMetrics is /metrics: the profiler, bookkeepers, load and alerts, and
+// the store's and the WebSocket's counters, all read at scrape time.
+func newMetrics(prof *profiler.Profiler, sampler *profiler.Sampler, alerts *profiler.Alerts, keepers *bookkeeper.Registry,
+	store *state.Store, ws func() *api.WSStats, log *slog.Logger) *metrics.Metrics {
+	m := metrics.New(metrics.Sources{Profiler: prof, Sampler: sampler, Alerts: alerts, Keepers: keepers, Log: log})
+	stat := func(f func(st state.Stats) int64) func() float64 {
+		return func() float64 { return float64(f(store.Stats())) }
+	}
+	m.GaugeFunc(metrics.PlayersOnline, "Players in memory.", func() float64 { return float64(store.OnlineCount()) })
+	m.GaugeFunc(metrics.PlayersConnected, "Players with an open WebSocket.", func() float64 { return float64(ws().Open.Load()) })
+	m.CounterFunc(metrics.SavesTotal, "Player saves (checkpoints) written to S3.", stat(func(st state.Stats) int64 { return st.Saves }))
+	m.CounterFunc(metrics.SaveErrorsTotal, "Player saves that failed.", stat(func(st state.Stats) int64 { return st.SaveErrors }))
+	m.CounterFunc(metrics.LostOwnershipTotal, "Saves refused: another server owns the player.", stat(func(st state.Stats) int64 { return st.LostOwnership }))
+	m.CounterFunc("rampart_player_loads_total", "Players loaded from S3.", stat(func(st state.Stats) int64 { return st.Loads }))
+	m.CounterFunc("rampart_players_new_total", "Players created.", stat(func(st state.Stats) int64 { return st.NewPlayers }))
+	m.CounterFunc("rampart_player_busy_total", "Sign-ins refused: the player is live on another server.", stat(func(st state.Stats) int64 { return st.Busy }))
+	m.CounterFunc("rampart_raid_results_lost_total", "Raid results an offline attacker never got (its mailbox was down).", stat(func(st state.Stats) int64 { return st.MailLost }))
+	m.CounterFunc(metrics.WSSlowClosedTotal, "WebSockets closed (1008): the client read too slowly.", func() float64 { return float64(ws().SlowClosed.Load()) })
+	m.CounterFunc(metrics.WSReplacedTotal, "WebSockets replaced by the same player's new sign-in.", func() float64 { return float64(ws().Replaced.Load()) })
+	m.GaugeFunc(metrics.WSOpen, "Open WebSockets.", func() float64 { return float64(ws().Open.Load()) })
+	sign := m.CounterVec(metrics.SignInsTotal, "Sign-ins by kind and result.", "kind", "result")
+	sign.Func(stat(func(st state.Stats) int64 { return st.Logins }), "session", "ok")
+	return m
+}
+
+// newProbeKeeper is the bookkeeper of /readyz's probes: their own channel,
+// so that a probe cut short by its timeout while a store hangs is not one
+// of the game's S3 or MongoDB calls (and is counted as the error it is).
+func newProbeKeeper(prof *profiler.Profiler, log *slog.Logger) *bookkeeper.Keeper {
+	return bookkeeper.New(bookkeeper.Config{Name: "probe", Concurrency: 2, QueueLimit: 4, Timeout: time.Second,
+		MaxTries: 1, Observe: prof.Record, Log: log})
+}
+
+// readinessChecks are what /readyz watches: S3 answers (a missing object
+// is an answer) and MongoDB answers a ping, through the probe keeper.
+func readinessChecks(pk *bookkeeper.Keeper, blobs state.Blobs, client *mongo.Client) []api.Check {
+	checks := []api.Check{{Name: "s3", Fn: func(ctx context.Context) error {
+		return pk.Do(ctx, "probe:s3", func(ctx context.Context) error {
+			_, _, err := blobs.Get(ctx, "ready/probe")
+			if errors.Is(err, state.ErrNotFound) {
+				return nil
+			}
+			return err
+		})
+	}}}
+	if client != nil {
+		checks = append(checks, api.Check{Name: "mongodb", Fn: func(ctx context.Context) error {
+			return pk.Do(ctx, "probe:mongodb", func(ctx context.Context) error { return client.Ping(ctx, nil) })
+		}})
+	}
+	return checks
+}

@@ -1,0 +1,548 @@
+package state
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"hash/fnv"
+	"math"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"rampart/actions"
+	"rampart/gamedata"
+	"rampart/journal"
+)
+
+// Durability (DESIGN.md principle 6). Every change to a player's state is
+// a journal record, appended under the player's lock in the order it was
+// applied; a reply goes out only once its batch is synced (group commit).
+// The saved S3 object is a checkpoint: it holds Rev, the revision of the
+// last record it includes. Replaying the records above Rev through the same
+// pure functions gives the same state, and each record carries a hash of
+// the state it led to, so a divergence is found, not silently saved.
+//
+// What a record means, by kind and name:
+//
+//	action <name>        a client action (seq, args); async ones replay only their pure Begin step
+//	async <name>         an asynchronous action's outcome; args: asyncOutcome
+//	mail raid_attack     a raid's result applied to its attacker; args: the result
+//	mail defend          a raid settled on this (online) defender; args: the raid request
+//	mail mailbox_read    the mailbox was read after a load: raids_out back to 0
+//
+// The time a record ran at (At) is the clock its pure function was given.
+
+// Record names of the mail kind besides the mail kinds.
+const (
+	recDefend      = "defend"
+	recMailboxRead = "mailbox_read"
+)
+
+// asyncOutcome is the args of an async record.
+type asyncOutcome struct {
+	OK     bool            `json:"ok"`
+	Result json.RawMessage `json:"result,omitempty"`
+	Error  *actions.Error  `json:"error,omitempty"`
+	// Army is what a failed attack gives back.
+	Army map[string]int `json:"army,omitempty"`
+}
+
+// ErrJournal means a change could not be journaled: it is not
+// acknowledged (503), and the player is reloaded before it plays again.
+var ErrJournal = errors.New("journal unavailable")
+
+// journaled appends a record of the change just made to o (o.mu held) and
+// returns its ticket. A failure poisons o: its memory holds a change the
+// journal lacks, so it must leave memory unsaved and load again.
+func (s *Store) journaled(o *Online, kind journal.Kind, name string, seq int64, at time.Time, args []byte) (journal.Ticket, error) {
+	if s.jrnl == nil {
+		return journal.Ticket{}, nil
+	}
+	o.p.Rev++
+	if o.floor == 0 {
+		o.floor = s.jrnl.SyncedLSN() + 1 // the record lands above what is synced now
+	}
+	t, err := s.jrnl.Append(journal.Record{Player: o.id, Rev: o.p.Rev, Seq: seq, Kind: kind, Name: name,
+		At: at.UnixMilli(), Version: s.gd.Current().Version, Args: args, Hash: stateHash(&o.p)})
+	if err != nil {
+		o.poisoned = true
+		s.counts.JournalErrors.Add(1)
+		return t, fmt.Errorf("journal %s for %s: %w: %w", name, o.id, ErrJournal, err)
+	}
+	o.lastTicket = t
+	return t, nil
+}
+
+// durable waits for t's batch. On failure o is poisoned and dropped.
+func (s *Store) durable(ctx context.Context, o *Online, t journal.Ticket, appendErr error) error {
+	if s.jrnl == nil {
+		return nil
+	}
+	err := appendErr
+	if err == nil && t != (journal.Ticket{}) {
+		if _, err = t.Wait(ctx); err != nil {
+			s.counts.JournalErrors.Add(1)
+			err = fmt.Errorf("journal for %s: %w: %w", o.id, ErrJournal, err)
+		}
+	}
+	if err != nil {
+		s.dropPoisoned(o)
+	}
+	return err
+}
+
+// dropPoisoned takes o out of memory unsaved after a journal failure;
+// its next load replays the journal on top of its checkpoint.
+func (s *Store) dropPoisoned(o *Online) {
+	o.mu.Lock()
+	o.poisoned = true
+	floor := o.floor
+	if o.savingFloor != 0 && (floor == 0 || o.savingFloor < floor) {
+		floor = o.savingFloor
+	}
+	s.replaceConnQuiet(o)
+	s.leaveMemory(o)
+	o.mu.Unlock()
+	s.tailMu.Lock()
+	if floor == 0 {
+		floor = 1
+	}
+	if old, ok := s.tails[o.id]; !ok || floor < old {
+		s.tails[o.id] = floor
+	}
+	s.tailMu.Unlock()
+	s.log.Error("journal failed: player left memory unsaved; its next load replays the journal", "player", o.id)
+}
+
+// stateHash digests what the game state is, not how it is stored: the
+// player's seqs and revision, resources, buildings, army, trophies. It
+// leaves out what a catch-up may represent differently (harvester
+// accrual, training queue progress), which shows in resources and army.
+func stateHash(p *Player) uint64 {
+	h := fnv.New64a()
+	var buf [8]byte
+	num := func(v int64) {
+		for i := range 8 {
+			buf[i] = byte(v >> (8 * i))
+		}
+		h.Write(buf[:])
+	}
+	str := func(s string) { h.Write([]byte(s)); h.Write([]byte{0}) }
+	num(p.LastSeq)
+	num(int64(p.Rev))
+	num(int64(p.RaidsOut))
+	b := &p.Base
+	for _, k := range slices.Sorted(mapKeys(b.Res)) {
+		str(k)
+		num(b.Res[k])
+	}
+	for i := range b.Buildings {
+		bl := &b.Buildings[i]
+		str(bl.ID)
+		str(bl.Type)
+		num(int64(bl.Level))
+		num(int64(bl.X)<<32 | int64(bl.Y))
+		num(bl.Done)
+	}
+	for _, k := range slices.Sorted(mapKeys(b.Army)) {
+		str(k)
+		num(int64(b.Army[k]))
+	}
+	num(int64(b.Trophies))
+	num(b.ShieldUntil)
+	num(int64(b.NextID))
+	if p.Found != nil {
+		str(p.Found.ID)
+		num(p.Found.Until)
+	}
+	return h.Sum64()
+}
+
+func mapKeys[V any](m map[string]V) func(func(string) bool) {
+	return func(yield func(string) bool) {
+		for k := range m {
+			if !yield(k) {
+				return
+			}
+		}
+	}
+}
+
+// ErrDiverged means replaying a record did not reach the state it
+// recorded.
+var ErrDiverged = errors.New("replay diverged")
+
+// Replayer applies journal records to a player document, as the live
+// paths did. Bundles maps game data versions to bundles; a record whose
+// version is missing cannot be replayed.
+type Replayer struct {
+	Bundles func(version string) *gamedata.Bundle
+}
+
+// Apply applies r to p (whose Rev must be r.Rev-1) and checks the hash.
+func (rp Replayer) Apply(p *Player, r *journal.Record) error {
+	if r.Rev != p.Rev+1 {
+		return fmt.Errorf("player %s: record rev %d after rev %d: a gap in the journal", p.ID, r.Rev, p.Rev)
+	}
+	gd := rp.Bundles(r.Version)
+	if gd == nil {
+		return fmt.Errorf("player %s rev %d: game data %s is not loaded", p.ID, r.Rev, r.Version)
+	}
+	at := time.UnixMilli(r.At)
+	switch r.Kind {
+	case journal.KindAction:
+		a := Action{Seq: r.Seq, Name: r.Name, Args: json.RawMessage(r.Args)}
+		var rep Reply
+		if name, ok := strings.CutPrefix(r.Name, refusedPrefix); ok {
+			a.Name = name
+			rep = refusedNoMongo(&a)
+		} else {
+			rep = applyRules(p, gd, at, &a).reply
+		}
+		p.LastSeq = a.Seq
+		p.remember(rep)
+	case journal.KindAsync:
+		var out asyncOutcome
+		if err := json.Unmarshal(r.Args, &out); err != nil {
+			return fmt.Errorf("player %s rev %d: async outcome: %w", p.ID, r.Rev, err)
+		}
+		applyOutcome(p, r.Name, r.Seq, &out, at)
+	case journal.KindMail:
+		switch r.Name {
+		case MailRaidAttack:
+			var res actions.RaidResult
+			if err := json.Unmarshal(r.Args, &res); err != nil {
+				return fmt.Errorf("player %s rev %d: raid result: %w", p.ID, r.Rev, err)
+			}
+			applyRaidResult(p, gd, &res, r.Args, at)
+			pushCapped(&p.Applied, res.RaidID+":attack", maxApplied)
+		case recDefend:
+			var req actions.RaidRequest
+			if err := json.Unmarshal(r.Args, &req); err != nil {
+				return fmt.Errorf("player %s rev %d: raid request: %w", p.ID, r.Rev, err)
+			}
+			_, line := actions.Defend(&p.Base, &req, gd, at)
+			pushCapped(&p.Raids, line, maxRaids)
+		case recMailboxRead:
+			p.RaidsOut = 0
+		default:
+			return fmt.Errorf("player %s rev %d: unknown mail record %q", p.ID, r.Rev, r.Name)
+		}
+	default:
+		return fmt.Errorf("player %s rev %d: unknown record kind %d", p.ID, r.Rev, r.Kind)
+	}
+	p.Rev = r.Rev
+	if got := stateHash(p); got != r.Hash {
+		return fmt.Errorf("player %s rev %d (%s %s at %d): state hash %016x, journal says %016x: %w",
+			p.ID, r.Rev, kindName(r.Kind), r.Name, r.At, got, r.Hash, ErrDiverged)
+	}
+	return nil
+}
+
+func kindName(k journal.Kind) string {
+	switch k {
+	case journal.KindAction:
+		return "action"
+	case journal.KindAsync:
+		return "async"
+	case journal.KindMail:
+		return "mail"
+	}
+	return "kind " + strconv.Itoa(int(k))
+}
+
+// applied is what applyRules did: the reply, and for an asynchronous
+// action the request its job needs.
+type applied struct {
+	reply Reply
+	req   any // actions.LeaderboardRequest, OpponentRequest or RaidRequest
+}
+
+// applyRules is an action's pure part, shared by the live path and
+// replay: the rules, or an asynchronous action's Begin step.
+func applyRules(p *Player, gd *gamedata.Bundle, now time.Time, a *Action) applied {
+	r := Reply{Seq: a.Seq}
+	var req any
+	var err error
+	b := &p.Base
+	switch a.Name {
+	case actions.Leaderboard:
+		req, err = actions.BeginLeaderboard(b, a.Args)
+	case actions.FindOpponent:
+		req, err = actions.BeginFindOpponent(b, a.Args)
+	case actions.Attack:
+		var rr actions.RaidRequest
+		if rr, err = actions.BeginAttack(b, p.ID, a.Seq, p.Found, a.Args, gd, now); err == nil {
+			p.Found = nil
+			p.RaidsOut++
+			req = rr
+		}
+	default:
+		var res any
+		if res, err = actions.Apply(b, gd, now, a.Name, a.Args); err == nil {
+			r.OK = true
+			if r.Result, err = json.Marshal(res); err != nil {
+				r.Result, err = json.RawMessage("{}"), nil
+			}
+			return applied{reply: r}
+		}
+	}
+	if err != nil {
+		r.Error = asActionError(err)
+		return applied{reply: r}
+	}
+	r.OK, r.Pending = true, true
+	return applied{reply: r, req: req}
+}
+
+// applyOutcome is an asynchronous action's outcome (shared by complete and
+// replay).
+func applyOutcome(p *Player, name string, seq int64, out *asyncOutcome, now time.Time) {
+	r := AsyncResult{Seq: seq, Name: name, OK: out.OK, Result: out.Result, Error: out.Error, At: now.UnixMilli()}
+	switch {
+	case !out.OK && name == actions.Attack:
+		actions.RefundAttack(&p.Base, out.Army)
+		p.RaidsOut = max(0, p.RaidsOut-1)
+	case out.OK && name == actions.FindOpponent:
+		var res actions.OpponentResult
+		if json.Unmarshal(out.Result, &res) == nil {
+			p.Found = &Found{ID: res.Opponent.ID, Until: now.Add(actions.OpponentOffer).UnixMilli()}
+		}
+	}
+	settleResult(p, r)
+}
+
+// applyRaidResult applies a raid's result to its attacker (shared by
+// applyMail and replay).
+func applyRaidResult(p *Player, gd *gamedata.Bundle, res *actions.RaidResult, body json.RawMessage, now time.Time) {
+	pushCapped(&p.Raids, actions.ApplyRaidAttack(&p.Base, gd, res, now), maxRaids)
+	if seq, ok := attackSeq(p.ID, res.RaidID); ok {
+		settleResult(p, AsyncResult{Seq: seq, Name: actions.Attack, OK: true, Result: body, At: now.UnixMilli()})
+	}
+	p.RaidsOut = max(0, p.RaidsOut-1)
+}
+
+// settleResult records r as the answer to its seq, once: it replaces the
+// pending reply and joins the async list. It reports whether r was new.
+func settleResult(p *Player, r AsyncResult) bool {
+	for _, a := range p.Async {
+		if a.Seq == r.Seq {
+			return false
+		}
+	}
+	for i := range p.Replies {
+		if p.Replies[i].Seq == r.Seq {
+			p.Replies[i] = Reply{Seq: r.Seq, OK: r.OK, Result: r.Result, Error: r.Error}
+		}
+	}
+	pushCapped(&p.Async, r, maxAsync)
+	return true
+}
+
+// RecoveryStats say what Recover did.
+type RecoveryStats struct {
+	Players  int   `json:"players"`  // players with records in the journal
+	Replayed int   `json:"replayed"` // records applied on top of checkpoints
+	Saved    int   `json:"saved"`    // players checkpointed after replay
+	Diverged int   `json:"diverged"` // players whose replay stopped at a hash mismatch or gap
+	Skipped  int   `json:"skipped"`  // players owned by another server now
+	Corrupt  int   `json:"corrupt"`  // corrupt frames skipped
+	Took     int64 `json:"took_ms"`
+}
+
+// Recover replays the journal in dir on top of the players' checkpoints
+// and saves each player whose checkpoint was behind, releasing its lease,
+// before the server takes requests. A corrupt frame is logged, counted and
+// skipped; a player whose replay diverges is saved as of the last record
+// that checked out, and logged.
+func (s *Store) Recover(ctx context.Context, dir string) (RecoveryStats, error) {
+	t0 := time.Now()
+	var st RecoveryStats
+	recs := map[string][]journal.Record{}
+	from := journal.LSN(0)
+	for {
+		_, err := journal.Replay(dir, from, func(lsn journal.LSN, r *journal.Record) error {
+			c := *r
+			c.Args = slices.Clone(r.Args)
+			recs[r.Player] = append(recs[r.Player], c)
+			return nil
+		})
+		var ce *journal.CorruptError
+		if errors.As(err, &ce) {
+			st.Corrupt++
+			s.log.Error("journal: corrupt frame skipped at recovery", "file", ce.File, "offset", ce.Offset, "reason", ce.Reason)
+			from = ce.Next
+			continue
+		}
+		if err != nil {
+			return st, fmt.Errorf("recover from journal %s: %w", dir, err)
+		}
+		break
+	}
+	st.Players = len(recs)
+	for _, id := range slices.Sorted(mapKeys(recs)) {
+		n, saved, err := s.recoverPlayer(ctx, id, recs[id])
+		st.Replayed += n
+		switch {
+		case errors.Is(err, ErrPlayerBusy):
+			st.Skipped++
+			s.log.Warn("recovery: player owned by another server; its journal tail is not ours to apply", "player", id, "err", err)
+		case errors.Is(err, ErrDiverged):
+			st.Diverged++
+			s.log.Error("recovery: replay diverged; saved as of the last record that checked out", "player", id, "err", err)
+		case err != nil:
+			return st, fmt.Errorf("recover player %s: %w", id, err)
+		}
+		if saved {
+			st.Saved++
+		}
+	}
+	st.Took = time.Since(t0).Milliseconds()
+	return st, nil
+}
+
+// recoverPlayer applies recs (in journal order) above id's checkpoint and
+// saves the result with the lease released.
+func (s *Store) recoverPlayer(ctx context.Context, id string, recs []journal.Record) (replayed int, saved bool, err error) {
+	var data []byte
+	var etag string
+	fresh := false
+	err = s.s3.Do(ctx, "s3:get", func(ctx context.Context) error {
+		var err error
+		data, etag, err = s.blobs.Get(ctx, Key(id))
+		if errors.Is(err, ErrNotFound) {
+			fresh, err = true, nil
+		}
+		return err
+	})
+	if err != nil {
+		return 0, false, fmt.Errorf("load: %w: %w", ErrUnavailable, err)
+	}
+	var p Player
+	if fresh {
+		if len(recs) == 0 || recs[0].Rev != 1 {
+			return 0, false, fmt.Errorf("no checkpoint and the journal does not start at rev 1: %w", ErrDiverged)
+		}
+		created := time.UnixMilli(recs[0].At)
+		p = Player{Schema: Schema, ID: id, Base: actions.New(s.gd.Current(), created), Created: created.UnixMilli()}
+	} else if p, err = decodePlayer(data); err != nil {
+		return 0, false, err
+	}
+	now := s.cfg.Now()
+	if p.Lease.Owner != "" && p.Lease.Owner != s.cfg.ServerID && p.Lease.Until > now.UnixMilli() {
+		return 0, false, fmt.Errorf("owned by %s: %w", p.Lease.Owner, ErrPlayerBusy)
+	}
+	rp := s.replayer()
+	var replayErr error
+	for i := range recs {
+		r := &recs[i]
+		if r.Rev <= p.Rev {
+			continue // in the checkpoint already
+		}
+		before := p
+		if replayErr = rp.Apply(&p, r); replayErr != nil {
+			p = before
+			break
+		}
+		replayed++
+	}
+	if replayed == 0 {
+		return 0, false, replayErr
+	}
+	p.Lease, p.SavedAt, p.SavedBy = Lease{}, now.UnixMilli(), s.cfg.ServerID
+	data, err = encodePlayer(&p)
+	if err != nil {
+		return replayed, false, err
+	}
+	if _, err := s.put(ctx, Key(id), data, Cond{IfMatch: etag, IfNoneMatch: fresh}); err != nil {
+		return replayed, false, fmt.Errorf("checkpoint after replay: %w", err)
+	}
+	s.publish(&p, now)
+	return replayed, true, replayErr
+}
+
+// replayer replays with the game data the store holds (the current
+// bundle; a record of another version cannot be replayed).
+func (s *Store) replayer() Replayer {
+	return Replayer{Bundles: func(v string) *gamedata.Bundle {
+		if gd := s.gd.Current(); gd.Version == v {
+			return gd
+		}
+		return nil
+	}}
+}
+
+// replayTail replays what the local journal holds of id above p's
+// checkpoint: after a journal failure dropped the player, at its next
+// load.
+func (s *Store) replayTail(p *Player) error {
+	s.tailMu.Lock()
+	from, ok := s.tails[p.ID]
+	s.tailMu.Unlock()
+	if !ok || s.jrnlDir == "" {
+		return nil
+	}
+	rp := s.replayer()
+	var applyErr error
+	_, err := journal.Replay(s.jrnlDir, from-1, func(lsn journal.LSN, r *journal.Record) error {
+		if r.Player != p.ID || r.Rev <= p.Rev {
+			return nil
+		}
+		if err := rp.Apply(p, r); err != nil {
+			applyErr = err
+			return err
+		}
+		return nil
+	})
+	if applyErr != nil {
+		return applyErr
+	}
+	if err != nil {
+		return fmt.Errorf("replay journal tail of %s: %w", p.ID, err)
+	}
+	s.tailMu.Lock()
+	delete(s.tails, p.ID)
+	s.tailMu.Unlock()
+	if s.jrnl != nil {
+		s.jrnl.Resume(p.ID)
+	}
+	return nil
+}
+
+// ReleaseJournal deletes the journal segments every checkpoint covers
+// (the store does it every second; shutdown once more after the last
+// saves).
+func (s *Store) ReleaseJournal() { s.releaseJournal() }
+
+// releaseJournal deletes the segments every player's checkpoint covers:
+// all below the lowest record not yet in a landed save.
+func (s *Store) releaseJournal() {
+	if s.jrnl == nil {
+		return
+	}
+	low := journal.LSN(math.MaxInt64)
+	synced := s.jrnl.SyncedLSN() // read first: later records land above it
+	s.players.Range(func(_, v any) bool {
+		o := v.(*Online)
+		o.mu.Lock()
+		for _, f := range []journal.LSN{o.floor, o.savingFloor} {
+			if f != 0 && f < low {
+				low = f
+			}
+		}
+		o.mu.Unlock()
+		return true
+	})
+	s.tailMu.Lock()
+	for _, f := range s.tails {
+		low = min(low, f)
+	}
+	s.tailMu.Unlock()
+	low = min(low, synced+1)
+	if _, err := s.jrnl.ReleaseBefore(low - 1); err != nil {
+		s.log.Warn("journal: release failed", "err", err)
+	}
+}
