@@ -594,3 +594,24 @@ func mustPrefixes(t *testing.T, cidrs ...string) []netip.Prefix {
 	}
 	return out
 }
+
+// TestTicketsNotConfigured: without a studio key every ticket is a bad
+// one (401), and other kinds keep their own answers (not_found).
+func TestTicketsNotConfigured(t *testing.T) {
+	e := newEnv(t, envOptions{accounts: func(c *accounts.Config) { c.TicketSecret = nil }})
+	tests := []struct {
+		name, kind, body string
+		status           int
+		code             string
+	}{
+		{"ticket", "ticket", `{"ticket":"` + ticket(testTicketSecret, "HS256", "x", time.Now().Add(time.Hour)) + `","create":true}`, 401, "bad_credentials"},
+		{"unknown device", "device", `{"device_id":"` + deviceID("nobody") + `"}`, 404, "not_found"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if code, ec := e.post(t, "/api/v1/auth/"+tt.kind, "", tt.body, nil); code != tt.status || ec != tt.code {
+				t.Fatalf("got %d %q, want %d %q", code, ec, tt.status, tt.code)
+			}
+		})
+	}
+}

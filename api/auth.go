@@ -95,6 +95,13 @@ func (s *Server) signIn(kind string) handlerFunc {
 			return err
 		}
 		g, err := s.cfg.Accounts.SignIn(r.Context(), cred, create)
+		if ae := (*accounts.Error)(nil); errors.As(err, &ae) && ae == accounts.ErrTicketsDisabled {
+			// (errors.Is would match every not_found: Error.Is compares codes.)
+			// The route is in the contract; with no studio key no ticket
+			// can be checked, so every ticket is a bad one (API.md: a bad
+			// ticket is 401), not an unknown route.
+			return errNoTicketKey
+		}
 		if err != nil {
 			return err
 		}
@@ -209,6 +216,9 @@ func (s *Server) loginDev(r *http.Request, id string) (state.LoginResult, error)
 	res.Session = g.Session
 	return res, err
 }
+
+var errNoTicketKey = &Error{Status: http.StatusUnauthorized, Code: "bad_credentials",
+	Message: "ticket sign-in is not configured on this server (no --ticket-secret or --ticket-public-key)"}
 
 var errDevClosed = &Error{Status: http.StatusNotFound, Code: "not_found", Message: "the development door is closed (serve --dev-login)"}
 
