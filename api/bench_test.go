@@ -24,7 +24,9 @@ func BenchmarkSignIn(b *testing.B) {
 		fresh      bool // a new account every time
 	}{
 		{"device", "device", func(int) string { return `{"device_id":"` + deviceID("bench") + `","create":true}` }, false},
-		{"device-create", "device", func(i int) string { return fmt.Sprintf(`{"device_id":"%s","create":true}`, deviceID(fmt.Sprint("new", i))) }, true},
+		{"device-create", "device", func(i int) string {
+			return fmt.Sprintf(`{"device_id":"%s","create":true}`, deviceID(fmt.Sprint("new", i)))
+		}, true},
 		{"email", "email", func(int) string { return `{"email":"bench@example.com","password":"benchmark password","create":true}` }, false},
 		{"ticket", "ticket", func(int) string {
 			return `{"ticket":"` + ticket(testTicketSecret, "HS256", "bench-user", exp) + `","create":true}`
