@@ -37,11 +37,14 @@ func (s *Server) admin(name string, h func(w http.ResponseWriter, r *http.Reques
 			e.Code = toError(err).Code
 		}
 		s.cfg.Store.Record(e)
+		// Also in the log: analytics may be off (no MongoDB) or drop
+		// under pressure, and an operator's act must leave a trace.
+		s.cfg.Log.Info("admin call", "op", name, "player", id, "ok", e.OK, "code", e.Code, "remote", extra["remote"])
 		return err
 	}
 }
 
-// requireAccount answers 404 for an id that is neither an account's nor
+// lookupAccount answers 404 for an id that is neither an account's nor
 // a development player's.
 func (s *Server) lookupAccount(r *http.Request, id string) (*accounts.Info, error) {
 	if !state.ValidID(id) {

@@ -6,7 +6,7 @@ import (
 	"errors"
 	"fmt"
 
-	"rampart/actions"
+	"rampart/journal"
 )
 
 // Record emits e to analytics (admin calls; the api's own events).
@@ -96,7 +96,10 @@ func (s *Store) Grant(ctx context.Context, id, grantID string, res map[string]in
 			return false, fmt.Errorf("resource %q: amount must be 1-%d: %w", k, int64(maxGrant), ErrBadGrant)
 		}
 	}
-	key := "grant:" + grantID
+	args, err := json.Marshal(grantRecord{ID: grantID, Resources: res})
+	if err != nil {
+		return false, fmt.Errorf("grant %s: %w", id, err)
+	}
 	for {
 		o, err := s.load(ctx, id)
 		if err != nil {
@@ -107,23 +110,54 @@ func (s *Store) Grant(ctx context.Context, id, grantID string, res map[string]in
 			o.mu.Unlock()
 			continue
 		}
-		now := s.cfg.Now()
-		actions.CatchUp(&o.p.Base, gd, now)
-		duplicate = o.p.applied(key)
+		if o.poisoned {
+			o.mu.Unlock()
+			return false, fmt.Errorf("grant %s: %w", id, ErrJournal)
+		}
+		var t journal.Ticket
+		var jerr error
+		duplicate = !applyGrant(&o.p, grantID, res)
 		if !duplicate {
-			if o.p.Base.Res == nil {
-				o.p.Base.Res = make(map[string]int64, len(res))
-			}
-			for k, v := range res {
-				o.p.Base.Res[k] += v
-			}
-			pushCapped(&o.p.Applied, key, maxApplied)
 			o.changes++
+			// Journaled like an action, so replay (a checkpoint plus the
+			// journal) reaches the same state, hash for hash.
+			t, jerr = s.journaled(o, journal.KindGrant, "grant", 0, s.cfg.Now(), args)
 		}
 		o.mu.Unlock()
-		if err := s.save(ctx, o, saveRenew); err != nil {
-			return duplicate, err
+		if duplicate {
+			return true, nil
 		}
-		return duplicate, nil
+		if err := s.durable(ctx, o, t, jerr); err != nil {
+			return false, err
+		}
+		if s.jrnl == nil {
+			// No journal (an A/B switch): the checkpoint is the record.
+			return false, s.save(ctx, o, saveRenew)
+		}
+		return false, nil
 	}
+}
+
+// grantRecord is a grant's journal record (Args).
+type grantRecord struct {
+	ID        string           `json:"id"`
+	Resources map[string]int64 `json:"resources"`
+}
+
+// applyGrant adds res to p once per grant id (kept in p.Applied beside
+// delivered mail) and reports whether it did: the live path and replay
+// share it.
+func applyGrant(p *Player, grantID string, res map[string]int64) bool {
+	key := "grant:" + grantID
+	if p.applied(key) {
+		return false
+	}
+	if p.Base.Res == nil {
+		p.Base.Res = make(map[string]int64, len(res))
+	}
+	for k, v := range res {
+		p.Base.Res[k] += v
+	}
+	pushCapped(&p.Applied, key, maxApplied)
+	return true
 }

@@ -12,6 +12,7 @@ import (
 	"net/url"
 	"runtime"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -379,6 +380,9 @@ func fmtDur(d time.Duration) string {
 // salted with salt: 16-128 characters of [A-Za-z0-9_-] (API.md).
 func deviceID(name, salt string) string {
 	d := name + "-" + salt
+	if len(d) < 16 { // a short name and salt: padded, still one id per name
+		d += strings.Repeat("0", 16-len(d))
+	}
 	if len(d) > 128 {
 		d = d[len(d)-128:]
 	}
