@@ -25,15 +25,16 @@ gamedata: build ## validate gamedata/src and rewrite the committed bundle
 	$(BIN)/rampart gamedata build
 
 .PHONY: test
-test: test-deps ## the whole suite: vet, race tests on real S3 (embedded and versitygw), MongoDB wire and headless Chromium
+test: test-deps ## the whole suite: vet, race tests on real S3 (embedded and versitygw), MongoDB wire (FerretDB on SQLite and PostgreSQL) and headless Chromium
 	$(GO) vet ./...
-	RAMPART_VERSITYGW=$(BIN)/versitygw RAMPART_REQUIRE_VERSITYGW=1 RAMPART_BROWSER_TESTS=1 RAMPART_PROMTOOL_TESTS=1 \
+	RAMPART_VERSITYGW=$(BIN)/versitygw RAMPART_REQUIRE_VERSITYGW=1 RAMPART_REQUIRE_POSTGRES=1 RAMPART_BROWSER_TESTS=1 RAMPART_PROMTOOL_TESTS=1 \
 		$(GO) test -race -count=1 -timeout $(TEST_TIMEOUT) ./...
 
 .PHONY: test-deps
-test-deps: $(BIN)/versitygw ## install what the tests need (versitygw, chromium, promtool)
+test-deps: $(BIN)/versitygw ## install what the tests need (versitygw, chromium, promtool, postgresql)
 	@command -v chromium >/dev/null || { $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq chromium >/dev/null; }
 	@command -v promtool >/dev/null || { $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq --no-install-recommends prometheus >/dev/null; }
+	@command -v /usr/lib/postgresql/*/bin/postgres >/dev/null || { $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq --no-install-recommends postgresql >/dev/null; }
 
 $(BIN)/versitygw:
 	GOBIN=$(BIN) $(GO) install github.com/versity/versitygw/cmd/versitygw@$(VERSITYGW_VERSION)

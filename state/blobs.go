@@ -141,6 +141,32 @@ func (b *S3Blobs) Put(ctx context.Context, key string, data []byte, cond Cond) (
 	return aws.ToString(out.ETag), nil
 }
 
+// List implements Chunks: the keys under prefix, in key order.
+func (b *S3Blobs) List(ctx context.Context, prefix string) ([]string, error) {
+	var keys []string
+	p := s3.NewListObjectsV2Paginator(b.client, &s3.ListObjectsV2Input{Bucket: &b.bucket, Prefix: &prefix})
+	for p.HasMorePages() {
+		page, err := p.NextPage(ctx)
+		if err != nil {
+			return nil, classify(err)
+		}
+		for _, o := range page.Contents {
+			keys = append(keys, aws.ToString(o.Key))
+		}
+	}
+	return keys, nil
+}
+
+// Delete implements Chunks. Deleting a missing key is not an error.
+func (b *S3Blobs) Delete(ctx context.Context, key string) error {
+	if _, err := b.client.DeleteObject(ctx, &s3.DeleteObjectInput{Bucket: &b.bucket, Key: &key}); err != nil {
+		if err := classify(err); !errors.Is(err, ErrNotFound) {
+			return err
+		}
+	}
+	return nil
+}
+
 // classify maps S3's answers onto ErrNotFound and ErrPrecondition and keeps
 // everything else, wrapped, for the retry classifier.
 func classify(err error) error {

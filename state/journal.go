@@ -408,6 +408,12 @@ func (s *Store) Recover(ctx context.Context, dir string) (RecoveryStats, error) 
 			st.Saved++
 		}
 	}
+	// Everything recovered is checkpointed: shipping starts from here, and
+	// what this server shipped before it died is not needed any more.
+	s.shipMu.Lock()
+	s.ship.next = s.jrnl.SyncedLSN()
+	s.shipMu.Unlock()
+	s.forgetShipped(ctx, s.cfg.ServerID)
 	st.Took = time.Since(t0).Milliseconds()
 	return st, nil
 }

@@ -284,9 +284,11 @@ func (s *Store) afterSave(mailDone []string, sum Summary) {
 }
 
 // sameRanking reports whether a and b agree on what the index's queries
-// select by or show first: trophies, shield, town hall.
+// select by: trophies (leaderboard, rank, opponent band) and the shield
+// (opponent search). Town hall level and base value are shown, not
+// selected by: they ride along with the next such write.
 func sameRanking(a, b Summary) bool {
-	return a.Trophies == b.Trophies && a.ShieldUntil == b.ShieldUntil && a.TownHall == b.TownHall
+	return a.Trophies == b.Trophies && a.ShieldUntil == b.ShieldUntil
 }
 
 // publish sends p's summary to the index (after a save that is not o's,

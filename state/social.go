@@ -78,6 +78,10 @@ type Mailbox interface {
 type Updates interface {
 	// Publish replaces the player's index entry; the newest per player wins.
 	Publish(s Summary)
+	// Create writes a new player's first entry (an insert: on the
+	// embedded FerretDB an upsert scans the collection, an insert does
+	// not).
+	Create(s Summary)
 	// Forget deletes mail whose effects a landed save holds.
 	Forget(mailIDs []string)
 }

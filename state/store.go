@@ -89,6 +89,11 @@ type Store struct {
 	// (LSN+1) their next load replays the journal from.
 	tailMu sync.Mutex
 	tails  map[string]journal.LSN
+
+	chunks       Chunks // nil: the journal is not shipped
+	shipMu       sync.Mutex
+	ship         shipper // guarded by shipMu
+	tailsShipped shippedTails
 }
 
 // Counts are the store's lifetime counters.
@@ -108,6 +113,8 @@ type Counts struct {
 	MailLost atomic.Int64 `json:"-"`
 	// JournalErrors counts changes the journal could not take (503).
 	JournalErrors atomic.Int64 `json:"-"`
+	// TakenOver counts players loaded with a dead owner's shipped records.
+	TakenOver atomic.Int64 `json:"-"`
 }
 
 // Deps are what a Store is built on.
@@ -128,6 +135,9 @@ type Deps struct {
 	// directory, read back after a journal failure.
 	Journal    *journal.Journal
 	JournalDir string
+	// Chunks, if set, receives the shipped journal (S3): a server that
+	// takes over a dead one's players replays what it shipped.
+	Chunks Chunks
 }
 
 // NewStore returns a store of players kept in d.Blobs, every S3 call going
@@ -166,7 +176,7 @@ func NewStore(cfg Config, d Deps) *Store {
 	}
 	s := &Store{cfg: cfg, blobs: d.Blobs, s3: d.S3, gd: d.GameData, accts: d.Accounts, log: log,
 		mongo: d.Mongo, rows: make(map[string]*profiler.Row),
-		jrnl: d.Journal, jrnlDir: d.JournalDir, tails: map[string]journal.LSN{}}
+		jrnl: d.Journal, jrnlDir: d.JournalDir, tails: map[string]journal.LSN{}, chunks: d.Chunks}
 	for _, name := range actions.Names() {
 		s.rows[name] = prof.Row("action:" + name)
 	}
@@ -387,6 +397,18 @@ func (s *Store) fetchOnce(ctx context.Context, id string) (*Online, error) {
 	if err := s.replayTail(&p); err != nil { // after a journal failure dropped it
 		return nil, fmt.Errorf("load player %s: %w: %w", id, ErrUnavailable, err)
 	}
+	if owner := p.Lease.Owner; owner != "" && owner != s.cfg.ServerID {
+		// Its owner's lease ran out without a final save: the owner died.
+		// Replay what it shipped above the checkpoint.
+		n, err := s.replayShipped(ctx, owner, &p)
+		if err != nil {
+			return nil, fmt.Errorf("take over player %s from %s: %w", id, owner, err)
+		}
+		if n > 0 {
+			s.counts.TakenOver.Add(1)
+			s.log.Info("took over a player from a dead server, replaying its shipped journal", "player", id, "owner", owner, "records", n)
+		}
+	}
 	o := &Online{id: id, p: p}
 	o.p.Lease = Lease{Owner: s.cfg.ServerID, Until: now.Add(s.cfg.LeaseTTL).UnixMilli()}
 	o.p.SavedBy = s.cfg.ServerID
@@ -411,8 +433,8 @@ func (s *Store) fetchOnce(ctx context.Context, id string) (*Online, error) {
 	// A new player needs an entry to be found by opponents; an existing
 	// one has it from the save that changed its ranking last.
 	o.published = s.summary(&o.p, now)
-	if fresh {
-		s.afterSave(nil, o.published)
+	if fresh && s.mongo.Updates != nil {
+		s.mongo.Updates.Create(o.published)
 	}
 	return o, nil
 }
@@ -1035,13 +1057,17 @@ type Stats struct {
 	WriteConfirmed int64 `json:"write_confirmed"`
 	// MailLost counts raid results an offline attacker never got.
 	MailLost int64 `json:"mail_lost"`
+	// JournalErrors counts changes the journal could not take (503).
+	JournalErrors int64 `json:"journal_errors"`
+	// TakenOver counts players loaded with a dead owner's shipped records.
+	TakenOver int64 `json:"taken_over"`
 }
 
 // Stats returns the counters.
 func (s *Store) Stats() Stats {
 	c := &s.counts
 	return Stats{s.online.Load(), c.Logins.Load(), c.Loads.Load(), c.NewPlayers.Load(),
-		c.Saves.Load(), c.SaveErrors.Load(), c.LostOwnership.Load(), c.Busy.Load(), c.WriteConfirmed.Load(), c.MailLost.Load()}
+		c.Saves.Load(), c.SaveErrors.Load(), c.LostOwnership.Load(), c.Busy.Load(), c.WriteConfirmed.Load(), c.MailLost.Load(), c.JournalErrors.Load(), c.TakenOver.Load()}
 }
 
 // Resume continues the session in token, for a client reconnecting. If

@@ -17,6 +17,7 @@ import (
 	"rampart/api"
 	"rampart/bookkeeper"
 	"rampart/gamedata"
+	"rampart/journal"
 	"rampart/profiler"
 	"rampart/state"
 	"rampart/state/mongostore"
@@ -37,6 +38,11 @@ type debugDeps struct {
 	// ws reads the api's WebSocket counters (set before serving).
 	ws  func() *api.WSStats
 	log *slog.Logger
+	// draining ends when the drain begins: long-lived streams close then,
+	// so they do not hold the HTTP drain to its deadline.
+	draining context.Context
+	// journal is nil with --journal-dir off.
+	journal *journal.Journal
 }
 
 // debugRouter is everything under /debug (the api guards it: loopback or
@@ -70,6 +76,7 @@ func debugRouter(d debugDeps) http.Handler {
 			web.KVFunc("retried writes that had landed", stats(func(st state.Stats) int64 { return st.WriteConfirmed })),
 			web.KVFunc("raid results lost (attacker offline, mailbox down)", stats(func(st state.Stats) int64 { return st.MailLost })),
 		}},
+		journalSection(d.journal),
 		web.Section{Title: "WebSocket", Values: []web.KV{
 			web.KVFunc("open", func() any { return d.ws().Open.Load() }),
 			web.KVFunc("accepted", func() any { return d.ws().Accepted.Load() }),
@@ -84,7 +91,7 @@ func debugRouter(d debugDeps) http.Handler {
 	r.Method(http.MethodPost, "/latency/reset", pg.LatencyReset(d.prof))
 	r.Method(http.MethodGet, "/latency/plot.svg", pg.LatencyPlot(d.prof))
 	r.Method(http.MethodGet, "/alerts", pg.Alerts(d.alerts))
-	r.Method(http.MethodGet, "/alerts/stream", pg.AlertStream(d.alerts))
+	r.Method(http.MethodGet, "/alerts/stream", untilDrain(d.draining, pg.AlertStream(d.alerts)))
 	r.Method(http.MethodGet, "/bookkeepers", pg.Bookkeepers(d.keepers))
 	r.Method(http.MethodGet, "/players", pg.Players(d.store.Players, d.store.OnlineCount))
 	r.Method(http.MethodPost, "/gamedata/reload", d.reloader.handler())
@@ -205,4 +212,49 @@ func retryHTTP(err error) bool {
 		return e.status >= 500 || e.status == http.StatusTooManyRequests
 	}
 	return err != nil && !errors.Is(err, context.Canceled)
+}
+
+// untilDrain ends h's request context when draining ends (or the client
+// leaves): for streams that would otherwise run until the process does.
+func untilDrain(draining context.Context, h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		ctx, cancel := context.WithCancel(r.Context())
+		defer cancel()
+		stop := context.AfterFunc(draining, cancel)
+		defer stop()
+		h.ServeHTTP(w, r.WithContext(ctx))
+	})
+}
+
+// journalSection is the /debug/ index's journal figures.
+func journalSection(j *journal.Journal) web.Section {
+	sec := web.Section{Title: "Journal"}
+	if j == nil {
+		sec.Values = []web.KV{web.KVFunc("status", func() any { return "off (--journal-dir off): acknowledged is not durable" })}
+		return sec
+	}
+	st := func(f func(s journal.Stats) any) func() any { return func() any { return f(j.Stats()) } }
+	sec.Values = []web.KV{
+		web.KVFunc("records", st(func(s journal.Stats) any { return s.Records })),
+		web.KVFunc("group commits", st(func(s journal.Stats) any { return s.Syncs })),
+		web.KVFunc("records per commit", st(func(s journal.Stats) any {
+			if s.Syncs == 0 {
+				return 0.0
+			}
+			return float64(s.Records) / float64(s.Syncs)
+		})),
+		web.KVFunc("mean write+fdatasync", st(func(s journal.Stats) any {
+			if s.Syncs == 0 {
+				return time.Duration(0).String()
+			}
+			return time.Duration(s.SyncNanos / s.Syncs).String()
+		})),
+		web.KVFunc("longest write+fdatasync", st(func(s journal.Stats) any { return time.Duration(s.SyncMaxNanos).String() })),
+		web.KVFunc("largest batch", st(func(s journal.Stats) any { return s.MaxBatchRecords })),
+		web.KVFunc("write errors", st(func(s journal.Stats) any { return s.WriteErrors })),
+		web.KVFunc("append errors", st(func(s journal.Stats) any { return s.AppendErrors })),
+		web.KVFunc("live segments", st(func(s journal.Stats) any { return s.Segments })),
+		web.KVFunc("bytes on disk", st(func(s journal.Stats) any { return s.DiskBytes })),
+	}
+	return sec
 }

@@ -246,23 +246,58 @@ func TestErrorStatuses(t *testing.T) {
 	}
 }
 
+// TestConcurrentLoginsOverHTTP signs in one player 16 times at once and 16
+// distinct players at once: every sign-in answers 200, the shared one is
+// loaded from S3 once, and exactly one of its 16 sessions is live.
 func TestConcurrentLoginsOverHTTP(t *testing.T) {
 	s := startServer(t, t.TempDir())
 	const n = 16
+	type answer struct {
+		code    int
+		session string
+		err     error
+	}
+	signIn := func(id string) answer {
+		resp, err := http.Post(s.URL+"/api/v1/auth/device", "application/json", strings.NewReader(`{"device_id":"`+deviceID(id)+`","create":true}`))
+		if err != nil {
+			return answer{err: err}
+		}
+		defer resp.Body.Close()
+		var lr loginReply
+		json.NewDecoder(resp.Body).Decode(&lr)
+		return answer{code: resp.StatusCode, session: lr.Session}
+	}
+	same, distinct := make([]answer, n), make([]answer, n)
 	var wg sync.WaitGroup
-	codes := make([]int, n)
 	for i := range n {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			codes[i] = call(t, "POST", s.URL+"/api/v1/auth/device", "", `{"device_id":"`+deviceID("carol")+`","create":true}`, nil)
-		}()
+		wg.Go(func() { same[i] = signIn("carol") })
+		wg.Go(func() { distinct[i] = signIn(fmt.Sprintf("dave%02d", i)) })
 	}
 	wg.Wait()
-	for i, c := range codes {
-		if c != 200 {
-			t.Errorf("login %d: status %d, want 200", i, c)
+	for i := range n {
+		for _, a := range []answer{same[i], distinct[i]} {
+			if a.err != nil || a.code != 200 || a.session == "" {
+				t.Errorf("sign-in %d: %d %v (session %q), want 200 with a session", i, a.code, a.err, a.session)
+			}
 		}
+	}
+	live := 0
+	for _, a := range same {
+		if call(t, "GET", s.URL+"/api/v1/player", a.session, "", nil) == 200 {
+			live++
+		}
+	}
+	if live != 1 {
+		t.Errorf("carol's 16 concurrent sessions: %d live, want exactly 1 (each sign-in replaces the last)", live)
+	}
+	var stats struct {
+		Store struct {
+			Loads int64 `json:"loads"`
+		} `json:"store"`
+	}
+	call(t, "GET", s.URL+"/debug/analytics", "", "", &stats)
+	if stats.Store.Loads != n+1 {
+		t.Errorf("loads from S3: %d, want %d (carol once, each other player once)", stats.Store.Loads, n+1)
 	}
 }
 

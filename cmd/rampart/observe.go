@@ -10,16 +10,30 @@ import (
 
 	"rampart/api"
 	"rampart/bookkeeper"
+	"rampart/journal"
 	"rampart/metrics"
 	"rampart/profiler"
 	"rampart/state"
 )
 
 // newMetrics is /metrics: the profiler, bookkeepers, load and alerts, and
-// the store's and the WebSocket's counters, all read at scrape time.
+// the store's, the journal's and the WebSocket's counters, all read at
+// scrape time.
 func newMetrics(prof *profiler.Profiler, sampler *profiler.Sampler, alerts *profiler.Alerts, keepers *bookkeeper.Registry,
-	store *state.Store, ws func() *api.WSStats, log *slog.Logger) *metrics.Metrics {
+	store *state.Store, jrnl *journal.Journal, ws func() *api.WSStats, log *slog.Logger) *metrics.Metrics {
 	m := metrics.New(metrics.Sources{Profiler: prof, Sampler: sampler, Alerts: alerts, Keepers: keepers, Log: log})
+	if jrnl != nil {
+		js := func(f func(st journal.Stats) float64) func() float64 {
+			return func() float64 { return f(jrnl.Stats()) }
+		}
+		m.CounterFunc(metrics.JournalAppendsTotal, "Journal records committed.", js(func(st journal.Stats) float64 { return float64(st.Records) }))
+		m.CounterFunc(metrics.JournalSyncsTotal, "Journal group commits (fdatasyncs).", js(func(st journal.Stats) float64 { return float64(st.Syncs) }))
+		m.GaugeFunc(metrics.JournalBytes, "Bytes in live journal segments.", js(func(st journal.Stats) float64 { return float64(st.DiskBytes) }))
+		m.CounterFunc("rampart_journal_sync_seconds_total", "Time spent writing and syncing journal batches.", js(func(st journal.Stats) float64 { return float64(st.SyncNanos) / 1e9 }))
+		m.GaugeFunc("rampart_journal_sync_max_seconds", "Longest journal write+fdatasync so far.", js(func(st journal.Stats) float64 { return float64(st.SyncMaxNanos) / 1e9 }))
+		m.CounterFunc("rampart_journal_write_errors_total", "Journal batches whose write or sync failed.", js(func(st journal.Stats) float64 { return float64(st.WriteErrors) }))
+		m.GaugeFunc("rampart_journal_segments", "Live journal segments.", js(func(st journal.Stats) float64 { return float64(st.Segments) }))
+	}
 	stat := func(f func(st state.Stats) int64) func() float64 {
 		return func() float64 { return float64(f(store.Stats())) }
 	}
@@ -31,6 +45,7 @@ func newMetrics(prof *profiler.Profiler, sampler *profiler.Sampler, alerts *prof
 	m.CounterFunc("rampart_player_loads_total", "Players loaded from S3.", stat(func(st state.Stats) int64 { return st.Loads }))
 	m.CounterFunc("rampart_players_new_total", "Players created.", stat(func(st state.Stats) int64 { return st.NewPlayers }))
 	m.CounterFunc("rampart_player_busy_total", "Sign-ins refused: the player is live on another server.", stat(func(st state.Stats) int64 { return st.Busy }))
+	m.CounterFunc("rampart_journal_errors_total", "Changes the journal could not take (answered 503).", stat(func(st state.Stats) int64 { return st.JournalErrors }))
 	m.CounterFunc("rampart_raid_results_lost_total", "Raid results an offline attacker never got (its mailbox was down).", stat(func(st state.Stats) int64 { return st.MailLost }))
 	m.CounterFunc(metrics.WSSlowClosedTotal, "WebSockets closed (1008): the client read too slowly.", func() float64 { return float64(ws().SlowClosed.Load()) })
 	m.CounterFunc(metrics.WSReplacedTotal, "WebSockets replaced by the same player's new sign-in.", func() float64 { return float64(ws().Replaced.Load()) })

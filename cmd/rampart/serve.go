@@ -29,7 +29,6 @@ import (
 	"rampart/accounts"
 	"rampart/api"
 	"rampart/bookkeeper"
-	"rampart/cmd/rampart/internal/loadtest"
 	"rampart/gamedata"
 	"rampart/internal/devstores"
 	"rampart/journal"
@@ -78,11 +77,6 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	// core at 30,000 players (BENCHMARKS.md). The heap may grow to 5x live.
 	if getenv("GOGC") == "" {
 		debug.SetGCPercent(cfg.GCPercent)
-	}
-	if n, err := loadtest.RaiseFileLimit(); err != nil {
-		log.Warn("could not raise the open-file limit", "err", err)
-	} else {
-		log.Debug("open-file limit", "soft", n)
 	}
 	if err := os.MkdirAll(cfg.DataDir, 0o755); err != nil {
 		return fmt.Errorf("create data dir: %w", err)
@@ -193,7 +187,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		ServerID: serverID, Autosave: cfg.Autosave, IdleTimeout: cfg.IdleTimeout, LeaseTTL: cfg.LeaseTTL,
 		RateLimit: cfg.RateLimit, RateBurst: cfg.RateBurst,
 	}, state.Deps{Blobs: blobs, S3: s3keeper, GameData: gd, Accounts: accts, Profiler: prof, Log: log,
-		Mongo: mongoSide, Journal: jrnl, JournalDir: jdir})
+		Mongo: mongoSide, Journal: jrnl, JournalDir: jdir, Chunks: blobs})
 	if jrnl != nil {
 		// Before any request: what the journal holds beyond the
 		// checkpoints is replayed and saved, so players sign in at once.
@@ -216,9 +210,11 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	rl := &reloader{path: cfg.GamedataFile, holder: gd, store: store, row: prof.Row("gamedata:reload"), log: log}
 	var srv *api.Server // the pages and metrics below read its counters once it serves
 	wsStats := func() *api.WSStats { return srv.WSStats() }
+	draining, drainBegins := context.WithCancel(context.Background())
+	defer drainBegins()
 	debug := debugRouter(debugDeps{prof: prof, sampler: sampler, alerts: alerts, keepers: keepers, store: store,
-		reloader: rl, analytics: analytics, updates: updates, ws: wsStats, log: log})
-	mx := newMetrics(prof, sampler, alerts, keepers, store, wsStats, log)
+		reloader: rl, analytics: analytics, updates: updates, ws: wsStats, log: log, draining: draining, journal: jrnl})
+	mx := newMetrics(prof, sampler, alerts, keepers, store, jrnl, wsStats, log)
 	ready := api.NewReadiness(nil, readinessChecks(probeKeeper, blobs, mongoClient)...)
 
 	srv = api.New(api.Config{
@@ -253,6 +249,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		loopGroup.Go(func() { run(loops) })
 	}
 	loopGroup.Go(func() { store.Run(loops) })
+	loopGroup.Go(func() { store.ShipJournal(loops) })
 	if analytics != nil {
 		loopGroup.Go(func() { analytics.Run(loops) })
 		loopGroup.Go(func() { updates.Run(loops) })
@@ -285,20 +282,28 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	case <-ctx.Done():
 	}
 
-	// Drain: stop taking players, finish requests, save everyone, land
-	// async work, all within the drain timeout.
+	// Drain, in three budgets so that no phase can eat the next one's:
+	// stop taking players and finish requests (long-lived streams are
+	// told to end at once); land the asynchronous work; then the final
+	// checkpoint of everyone, which has the whole drain timeout to itself.
 	log.Info("shutting down", "online", store.OnlineCount(), "drain_timeout", cfg.DrainTimeout.String())
-	drain, cancel := context.WithTimeout(context.Background(), cfg.DrainTimeout)
-	defer cancel()
 	srv.Drain()
-	if err := httpSrv.Shutdown(drain); err != nil {
-		log.Warn("http shutdown", "err", err)
+	drainBegins()
+	httpCtx, cancelHTTP := context.WithTimeout(context.Background(), min(cfg.DrainTimeout/3, 10*time.Second))
+	if err := httpSrv.Shutdown(httpCtx); err != nil {
+		log.Warn("http shutdown: requests cut off", "err", err)
+		httpSrv.Close()
 	}
+	cancelHTTP()
 	stopLoops()
 	<-loopsDone
-	if err := store.WaitAsync(drain); err != nil {
+	asyncCtx, cancelAsync := context.WithTimeout(context.Background(), min(cfg.DrainTimeout/3, 10*time.Second))
+	if err := store.WaitAsync(asyncCtx); err != nil {
 		log.Warn("shutdown", "err", err)
 	}
+	cancelAsync()
+	drain, cancel := context.WithTimeout(context.Background(), cfg.DrainTimeout)
+	defer cancel()
 	saveErr := store.SaveAll(drain)
 	store.ReleaseJournal()
 	if analytics != nil {

@@ -1,6 +1,8 @@
 // Package devstores owns the embedded, protocol-speaking stand-ins that let
 // `rampart serve` run with no configuration: an S3 server (gofakes3 on
 // bbolt) and a MongoDB-wire server (FerretDB on SQLite), both on loopback.
+// The tests also run FerretDB on PostgreSQL (StartMongoPostgres), so that
+// nothing depends on how the SQLite backend happens to behave.
 //
 // Production deployments point --s3-endpoint and --mongo-uri at real
 // services and never start these; keeping them in this one package makes

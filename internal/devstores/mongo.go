@@ -11,7 +11,8 @@ import (
 )
 
 // Mongo is an embedded FerretDB speaking the MongoDB wire protocol on a
-// loopback port, storing data with its SQLite handler.
+// loopback port, storing data with its SQLite handler (or, for the tests,
+// its PostgreSQL one).
 //
 // FerretDB scans whole collections for most queries: fine for development,
 // not for a big deployment (point --mongo-uri at MongoDB there).
@@ -29,21 +30,32 @@ func StartMongo(dataDir string, log *slog.Logger) (*Mongo, error) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, fmt.Errorf("create %s: %w", dir, err)
 	}
-	// FerretDB logs every connection at info; only its errors interest us.
-	flog := slog.New(&levelHandler{min: slog.LevelError, h: log.Handler()}).With("component", "ferretdb")
-	f, err := ferretdb.New(&ferretdb.Config{
-		Listener: ferretdb.ListenerConfig{TCP: "127.0.0.1:0"},
-		Handler:  "sqlite",
+	return startFerretDB(&ferretdb.Config{
+		Handler: "sqlite",
 		// WAL (FerretDB's default) with synchronous=NORMAL: a commit no
 		// longer waits for an fsync. A power cut may lose the last
 		// commits, never corrupt the file; everything the embedded
 		// MongoDB holds (index, analytics, mail of offline attackers) is
 		// derived or best-effort.
 		SQLiteURL: "file:" + dir + "/?_pragma=synchronous(normal)",
-		Logger:    flog,
-	})
+	}, log)
+}
+
+// StartMongoPostgres serves FerretDB storing data in the PostgreSQL
+// database at pgURL (postgres://user@host:port/db) until Close. The tests
+// run the MongoDB suites on it too, so that nothing depends on how the
+// SQLite handler behaves.
+func StartMongoPostgres(pgURL string, log *slog.Logger) (*Mongo, error) {
+	return startFerretDB(&ferretdb.Config{Handler: "postgresql", PostgreSQLURL: pgURL}, log)
+}
+
+func startFerretDB(cfg *ferretdb.Config, log *slog.Logger) (*Mongo, error) {
+	cfg.Listener = ferretdb.ListenerConfig{TCP: "127.0.0.1:0"}
+	// FerretDB logs every connection at info; only its errors interest us.
+	cfg.Logger = slog.New(&levelHandler{min: slog.LevelError, h: log.Handler()}).With("component", "ferretdb")
+	f, err := ferretdb.New(cfg)
 	if err != nil {
-		return nil, fmt.Errorf("start embedded ferretdb: %w", err)
+		return nil, fmt.Errorf("start embedded ferretdb (%s): %w", cfg.Handler, err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	m := &Mongo{URI: f.MongoDBURI(), cancel: cancel, done: make(chan struct{})}

@@ -1,5 +1,6 @@
 // Package testenv owns the real servers tests run against: the embedded S3
-// server and, when `make test` installed it, versitygw on loopback.
+// server and, when `make test` installed them, versitygw and PostgreSQL (a
+// FerretDB backend) on loopback.
 package testenv
 
 import (

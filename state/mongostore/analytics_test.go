@@ -61,8 +61,10 @@ func balanced(t *testing.T, st AnalyticsStats) {
 	}
 }
 
-func TestAnalyticsBatchesBySize(t *testing.T) {
-	s := openStore(t)
+func TestAnalyticsBatchesBySize(t *testing.T) { forEachMongo(t, testAnalyticsBatchesBySize) }
+
+func testAnalyticsBatchesBySize(t *testing.T, target mongoTarget) {
+	s := openStore(t, target)
 	never := make(chan time.Time) // no time-based flushes
 	a := NewAnalytics(s, AnalyticsConfig{MaxBatch: 10, Ticks: never})
 	startAnalytics(t, a)
@@ -82,8 +84,10 @@ func TestAnalyticsBatchesBySize(t *testing.T) {
 	}
 }
 
-func TestAnalyticsBatchesByTime(t *testing.T) {
-	s := openStore(t)
+func TestAnalyticsBatchesByTime(t *testing.T) { forEachMongo(t, testAnalyticsBatchesByTime) }
+
+func testAnalyticsBatchesByTime(t *testing.T, target mongoTarget) {
+	s := openStore(t, target)
 	ticks := make(chan time.Time)
 	a := NewAnalytics(s, AnalyticsConfig{MaxBatch: 100, Ticks: ticks})
 	startAnalytics(t, a)
@@ -104,8 +108,10 @@ func TestAnalyticsBatchesByTime(t *testing.T) {
 	}
 }
 
-func TestAnalyticsFlushEvery(t *testing.T) {
-	s := openStore(t)
+func TestAnalyticsFlushEvery(t *testing.T) { forEachMongo(t, testAnalyticsFlushEvery) }
+
+func testAnalyticsFlushEvery(t *testing.T, target mongoTarget) {
+	s := openStore(t, target)
 	a := NewAnalytics(s, AnalyticsConfig{MaxBatch: 100, FlushEvery: 5 * time.Millisecond})
 	startAnalytics(t, a)
 	a.Emit(state.Event{Player: "p", Kind: "login", OK: true})
@@ -119,9 +125,11 @@ func TestAnalyticsFlushEvery(t *testing.T) {
 	}
 }
 
-func TestAnalyticsEventDocument(t *testing.T) {
+func TestAnalyticsEventDocument(t *testing.T) { forEachMongo(t, testAnalyticsEventDocument) }
+
+func testAnalyticsEventDocument(t *testing.T, target mongoTarget) {
 	ctx := context.Background()
-	s := openStore(t)
+	s := openStore(t, target)
 	a := NewAnalytics(s, AnalyticsConfig{})
 	startAnalytics(t, a)
 	when := time.Date(2025, 6, 1, 12, 30, 0, 123_000_000, time.UTC)
@@ -183,9 +191,11 @@ func TestAnalyticsEventDocument(t *testing.T) {
 }
 
 // TestAnalystQueries runs the queries doc.go gives analysts.
-func TestAnalystQueries(t *testing.T) {
+func TestAnalystQueries(t *testing.T) { forEachMongo(t, testAnalystQueries) }
+
+func testAnalystQueries(t *testing.T, target mongoTarget) {
 	ctx := context.Background()
-	s := openStore(t)
+	s := openStore(t, target)
 	a := NewAnalytics(s, AnalyticsConfig{})
 	startAnalytics(t, a)
 	day := time.Date(2025, 6, 1, 0, 0, 0, 0, time.UTC)
@@ -254,8 +264,10 @@ func aggregate(t *testing.T, c *mongo.Collection, p mongo.Pipeline, out any) {
 	}
 }
 
-func TestAnalyticsQueueFull(t *testing.T) {
-	s := openStore(t)
+func TestAnalyticsQueueFull(t *testing.T) { forEachMongo(t, testAnalyticsQueueFull) }
+
+func testAnalyticsQueueFull(t *testing.T, target mongoTarget) {
+	s := openStore(t, target)
 	a := NewAnalytics(s, AnalyticsConfig{QueueSize: 5, MaxBatch: 100})
 	// Run has not started: nothing drains the queue.
 	for range 8 {
@@ -287,8 +299,10 @@ func TestAnalyticsQueueFull(t *testing.T) {
 	}
 }
 
-func TestAnalyticsMongoDown(t *testing.T) {
-	m, client := startMongo(t)
+func TestAnalyticsMongoDown(t *testing.T) { forEachMongo(t, testAnalyticsMongoDown) }
+
+func testAnalyticsMongoDown(t *testing.T, target mongoTarget) {
+	m, client := startMongo(t, target)
 	k := mongoKeeper(1, 300*time.Millisecond)
 	s, err := Open(context.Background(), client, "rampart", k, testLog(t))
 	if err != nil {
@@ -329,8 +343,10 @@ func TestAnalyticsMongoDown(t *testing.T) {
 	}
 }
 
-func TestAnalyticsRunStoppedByCtx(t *testing.T) {
-	s := openStore(t)
+func TestAnalyticsRunStoppedByCtx(t *testing.T) { forEachMongo(t, testAnalyticsRunStoppedByCtx) }
+
+func testAnalyticsRunStoppedByCtx(t *testing.T, target mongoTarget) {
+	s := openStore(t, target)
 	a := NewAnalytics(s, AnalyticsConfig{Ticks: make(chan time.Time)})
 	for range 7 {
 		a.Emit(state.Event{Player: "p", Kind: "action"})

@@ -10,14 +10,20 @@ import (
 )
 
 // BenchmarkAnalyticsThroughput measures the events per second the pipeline
-// sustains into the embedded FerretDB (with the events indexes), for
+// sustains into each FerretDB backend (with the events indexes), for
 // several batch sizes. The queue holds all b.N events, so none is dropped
 // and the figure is the insert rate: emit b.N, then Flush.
 //
 //	go test -run '^$' -bench AnalyticsThroughput -benchtime 20000x ./state/mongostore/
 func BenchmarkAnalyticsThroughput(b *testing.B) {
+	for _, target := range mongoTargets() {
+		b.Run(target.name, func(b *testing.B) { benchmarkAnalyticsThroughput(b, target) })
+	}
+}
+
+func benchmarkAnalyticsThroughput(b *testing.B, target mongoTarget) {
 	ctx := context.Background()
-	_, client := startMongo(b)
+	_, client := startMongo(b, target)
 	for _, batch := range []int{100, 500, 2000} {
 		b.Run(fmt.Sprintf("batch=%d", batch), func(b *testing.B) {
 			s, err := Open(ctx, client, fmt.Sprint("bench", batch), mongoKeeper(3, 30*time.Second), testLog(b))

@@ -12,6 +12,7 @@ import (
 
 	"rampart/bookkeeper"
 	"rampart/internal/devstores"
+	"rampart/internal/testenv"
 	"rampart/state"
 )
 
@@ -20,13 +21,41 @@ func testLog(tb testing.TB) *slog.Logger {
 	return slog.New(slog.NewTextHandler(tb.Output(), &slog.HandlerOptions{Level: slog.LevelWarn}))
 }
 
-// startMongo serves an embedded FerretDB for the test and connects to it
+// mongoTarget is one MongoDB-wire server the suite runs against.
+type mongoTarget struct {
+	name  string
+	start func(tb testing.TB) (*devstores.Mongo, error)
+}
+
+// mongoTargets are the embedded FerretDB on SQLite, as `rampart serve`
+// runs it, and FerretDB on PostgreSQL (a server per test; skipped when
+// PostgreSQL is not installed unless RAMPART_REQUIRE_POSTGRES is set), so
+// that nothing depends on how one backend happens to behave.
+func mongoTargets() []mongoTarget {
+	return []mongoTarget{
+		{"sqlite", func(tb testing.TB) (*devstores.Mongo, error) {
+			return devstores.StartMongo(tb.TempDir(), testLog(tb))
+		}},
+		{"postgresql", func(tb testing.TB) (*devstores.Mongo, error) {
+			return devstores.StartMongoPostgres(testenv.Postgres(tb), testLog(tb))
+		}},
+	}
+}
+
+// forEachMongo runs test against every target, in subtests named by it.
+func forEachMongo(t *testing.T, test func(t *testing.T, target mongoTarget)) {
+	for _, target := range mongoTargets() {
+		t.Run(target.name, func(t *testing.T) { test(t, target) })
+	}
+}
+
+// startMongo serves FerretDB on target for the test and connects to it
 // over the wire protocol.
-func startMongo(tb testing.TB) (*devstores.Mongo, *mongo.Client) {
+func startMongo(tb testing.TB, target mongoTarget) (*devstores.Mongo, *mongo.Client) {
 	tb.Helper()
-	m, err := devstores.StartMongo(tb.TempDir(), testLog(tb))
+	m, err := target.start(tb)
 	if err != nil {
-		tb.Fatalf("start ferretdb: %v", err)
+		tb.Fatalf("start ferretdb on %s: %v", target.name, err)
 	}
 	tb.Cleanup(func() { m.Close() })
 	client, err := mongo.Connect(options.Client().ApplyURI(m.URI).
@@ -46,10 +75,10 @@ func mongoKeeper(tries int, timeout time.Duration) *bookkeeper.Keeper {
 	})
 }
 
-// openStore starts a FerretDB and opens a Store on it.
-func openStore(tb testing.TB, opts ...Option) *Store {
+// openStore starts a FerretDB on target and opens a Store on it.
+func openStore(tb testing.TB, target mongoTarget, opts ...Option) *Store {
 	tb.Helper()
-	_, client := startMongo(tb)
+	_, client := startMongo(tb, target)
 	s, err := Open(context.Background(), client, "rampart", mongoKeeper(3, 5*time.Second), testLog(tb), opts...)
 	if err != nil {
 		tb.Fatalf("open: %v", err)

@@ -53,9 +53,11 @@ func TestRetryable(t *testing.T) {
 
 // TestRetryableOnTheWire classifies what the driver really returns from
 // FerretDB: a duplicate key, and a server that has gone away.
-func TestRetryableOnTheWire(t *testing.T) {
+func TestRetryableOnTheWire(t *testing.T) { forEachMongo(t, testRetryableOnTheWire) }
+
+func testRetryableOnTheWire(t *testing.T, target mongoTarget) {
 	ctx := context.Background()
-	m, client := startMongo(t)
+	m, client := startMongo(t, target)
 	c := client.Database("rampart").Collection("t")
 	if _, err := c.InsertOne(ctx, bson.D{{Key: "_id", Value: "a"}}); err != nil {
 		t.Fatal(err)

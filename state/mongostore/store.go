@@ -179,6 +179,17 @@ func (s *Store) Upsert(ctx context.Context, sum state.Summary) error {
 	return nil
 }
 
+// summaryDoc is sum as a new players document.
+func summaryDoc(sum state.Summary) bson.D {
+	return bson.D{{Key: "_id", Value: sum.ID},
+		{Key: fTownHall, Value: sum.TownHall},
+		{Key: fTrophies, Value: sum.Trophies},
+		{Key: fBaseValue, Value: sum.BaseValue},
+		{Key: fShieldUntil, Value: sum.ShieldUntil},
+		{Key: fLastSeen, Value: sum.LastSeen},
+	}
+}
+
 // summaryUpdate sets sum's fields with $set, leaving a raid lock alone.
 func summaryUpdate(sum state.Summary) bson.D {
 	return bson.D{{Key: "$set", Value: bson.D{

@@ -14,8 +14,12 @@ import (
 )
 
 func TestOpenCreatesIndexesIdempotently(t *testing.T) {
+	forEachMongo(t, testOpenCreatesIndexesIdempotently)
+}
+
+func testOpenCreatesIndexesIdempotently(t *testing.T, target mongoTarget) {
 	ctx := context.Background()
-	_, client := startMongo(t)
+	_, client := startMongo(t, target)
 	k := mongoKeeper(1, 5*time.Second)
 	for i := range 2 {
 		if _, err := Open(ctx, client, "rampart", k, testLog(t)); err != nil {
@@ -56,9 +60,11 @@ func TestOpenCreatesIndexesIdempotently(t *testing.T) {
 	}
 }
 
-func TestUpsertTopRank(t *testing.T) {
+func TestUpsertTopRank(t *testing.T) { forEachMongo(t, testUpsertTopRank) }
+
+func testUpsertTopRank(t *testing.T, target mongoTarget) {
 	ctx := context.Background()
-	s := openStore(t)
+	s := openStore(t, target)
 	players := []state.Summary{
 		{ID: "carol", TownHall: 3, Trophies: 1200, BaseValue: 300, ShieldUntil: 10, LastSeen: 20},
 		{ID: "alice", TownHall: 5, Trophies: 1500, BaseValue: 900},
@@ -130,10 +136,12 @@ func TestUpsertTopRank(t *testing.T) {
 	}
 }
 
-func TestOpponents(t *testing.T) {
+func TestOpponents(t *testing.T) { forEachMongo(t, testOpponents) }
+
+func testOpponents(t *testing.T, target mongoTarget) {
 	ctx := context.Background()
 	clk := &clock{}
-	s := openStore(t, WithNow(clk.Now))
+	s := openStore(t, target, WithNow(clk.Now))
 	const now = 1_000_000
 	for _, p := range []state.Summary{
 		{ID: "me", Trophies: 1000},
@@ -194,10 +202,12 @@ func TestOpponents(t *testing.T) {
 	}
 }
 
-func TestLockRaid(t *testing.T) {
+func TestLockRaid(t *testing.T) { forEachMongo(t, testLockRaid) }
+
+func testLockRaid(t *testing.T, target mongoTarget) {
 	ctx := context.Background()
 	clk := &clock{}
-	s := openStore(t, WithNow(clk.Now))
+	s := openStore(t, target, WithNow(clk.Now))
 	if err := s.Upsert(ctx, state.Summary{ID: "def", Trophies: 100}); err != nil {
 		t.Fatal(err)
 	}
@@ -264,10 +274,12 @@ func TestLockRaid(t *testing.T) {
 	}
 }
 
-func TestLockRaidConcurrent(t *testing.T) {
+func TestLockRaidConcurrent(t *testing.T) { forEachMongo(t, testLockRaidConcurrent) }
+
+func testLockRaidConcurrent(t *testing.T, target mongoTarget) {
 	ctx := context.Background()
 	clk := &clock{}
-	s := openStore(t, WithNow(clk.Now))
+	s := openStore(t, target, WithNow(clk.Now))
 	const defenders, raiders = 3, 8
 	for d := range defenders {
 		if err := s.Upsert(ctx, state.Summary{ID: fmt.Sprint("def", d), Trophies: 100}); err != nil {

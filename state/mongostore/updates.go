@@ -19,16 +19,25 @@ import (
 var _ state.Updates = (*Updates)(nil)
 
 // Defaults applied by NewUpdates to zero UpdatesConfig fields.
+//
+// DefaultUpdatesBatch is small because of FerretDB v1.24, the embedded
+// MongoDB: an update command keeps each matched document's query open
+// until the command ends, one pooled backend connection each, so a bulk
+// write updating 100 known players on SQLite (its pool size), and fewer on
+// PostgreSQL (41-50 here), waits for a connection for ever and wedges
+// every later write (TestUpdatesFlushesManyKnownPlayers).
 const (
 	DefaultUpdatesEvery   = time.Second
 	DefaultUpdatesBatch   = 25
 	DefaultUpdatesPending = 100_000
 )
 
-// The default batch is small because a bulk write is one try of the
-// bookkeeper: on FerretDB on SQLite each upsert scans the collection, and
-// 200 of them outlasted the 10 s per-try timeout at a few thousand
-// players, were cut off and retried without end.
+// (The 200-upsert batches this replaced wedged the embedded MongoDB that
+// way under 300 players logging out; each upsert also scans the whole
+// collection there, so a short batch keeps one try well inside the
+// bookkeeper's timeout.) MaxUpdatesBatch caps a configured batch below the
+// wedge.
+const MaxUpdatesBatch = 32
 
 // UpdatesConfig bounds the write-behind of index entries and mail
 // deletions. Zero fields take the defaults above.
@@ -65,6 +74,7 @@ type Updates struct {
 
 	mu   sync.Mutex
 	sums map[string]state.Summary // guarded by mu
+	news []state.Summary          // guarded by mu; inserts
 	mail []string                 // guarded by mu
 
 	kick    chan struct{} // a full batch is waiting
@@ -82,6 +92,7 @@ func NewUpdates(store *Store, cfg UpdatesConfig) *Updates {
 	if cfg.MaxBatch <= 0 {
 		cfg.MaxBatch = DefaultUpdatesBatch
 	}
+	cfg.MaxBatch = min(cfg.MaxBatch, MaxUpdatesBatch)
 	if cfg.MaxPending <= 0 {
 		cfg.MaxPending = DefaultUpdatesPending
 	}
@@ -104,6 +115,24 @@ func (u *Updates) Publish(sum state.Summary) {
 	}
 	u.sums[sum.ID] = sum
 	full := len(u.sums) >= u.cfg.MaxBatch
+	u.mu.Unlock()
+	if full {
+		u.signal()
+	}
+}
+
+// Create queues a new player's first entry, written with an insert (an
+// entry that exists already is upserted instead).
+func (u *Updates) Create(sum state.Summary) {
+	u.published.Add(1)
+	u.mu.Lock()
+	if len(u.news)+len(u.sums) >= u.cfg.MaxPending {
+		u.mu.Unlock()
+		u.dropped.Add(1)
+		return
+	}
+	u.news = append(u.news, sum)
+	full := len(u.news) >= u.cfg.MaxBatch*8
 	u.mu.Unlock()
 	if full {
 		u.signal()
@@ -165,8 +194,8 @@ func (u *Updates) Flush(ctx context.Context) error {
 	u.flushMu.Lock()
 	defer u.flushMu.Unlock()
 	u.mu.Lock()
-	sums, mail := u.sums, u.mail
-	u.sums, u.mail = make(map[string]state.Summary, len(sums)), nil
+	sums, news, mail := u.sums, u.news, u.mail
+	u.sums, u.news, u.mail = make(map[string]state.Summary, len(sums)), nil, nil
 	u.mu.Unlock()
 
 	var first error
@@ -174,6 +203,11 @@ func (u *Updates) Flush(ctx context.Context) error {
 		if first == nil {
 			first = err
 		}
+	}
+	for len(news) > 0 { // an insert holds no query open: larger batches are fine
+		n := min(len(news), u.cfg.MaxBatch*8)
+		keep(u.insert(ctx, news[:n], sums))
+		news = news[n:]
 	}
 	batch := make([]state.Summary, 0, min(len(sums), u.cfg.MaxBatch))
 	for _, id := range slices.Sorted(maps.Keys(sums)) {
@@ -201,6 +235,51 @@ func (u *Updates) Flush(ctx context.Context) error {
 
 // Close flushes what is waiting, within ctx.
 func (u *Updates) Close(ctx context.Context) error { return u.Flush(ctx) }
+
+// insert writes new players' entries with one unordered insertMany (no
+// scan on FerretDB); entries whose player is there already, or has a newer
+// summary waiting in later, are left to the upserts.
+func (u *Updates) insert(ctx context.Context, batch []state.Summary, later map[string]state.Summary) error {
+	docs := make([]any, 0, len(batch))
+	for _, sum := range batch {
+		if _, newer := later[sum.ID]; newer {
+			continue
+		}
+		docs = append(docs, summaryDoc(sum))
+	}
+	if len(docs) == 0 {
+		return nil
+	}
+	u.batches.Add(1)
+	var dup []state.Summary
+	err := u.store.keeper.Do(ctx, "mongo:insert_players", func(ctx context.Context) error {
+		dup = dup[:0]
+		_, err := u.store.players.InsertMany(ctx, docs, options.InsertMany().SetOrdered(false))
+		var bwe mongo.BulkWriteException
+		if errors.As(err, &bwe) && bwe.WriteConcernError == nil {
+			for _, we := range bwe.WriteErrors {
+				if we.Code != 11000 {
+					return err
+				}
+				dup = append(dup, batch[we.Index])
+			}
+			return nil
+		}
+		return err
+	})
+	if err != nil {
+		u.dropped.Add(int64(len(docs)))
+		return errors.Join(errors.New("insert summaries"), err)
+	}
+	u.written.Add(int64(len(docs) - len(dup)))
+	var err2 error
+	for len(dup) > 0 { // there already (a retried try, or an old id): replace
+		n := min(len(dup), u.cfg.MaxBatch)
+		err2 = errors.Join(err2, u.upsert(ctx, dup[:n]))
+		dup = dup[n:]
+	}
+	return err2
+}
 
 // upsert writes batch as one unordered bulk write of $set upserts (so a
 // raid lock on a player survives). The rows are locked for its length,

@@ -117,7 +117,7 @@ type abWorker struct {
 
 // ExecuteAB runs an A/B mix (cfg.Mix is one of abMixes).
 func ExecuteAB(ctx context.Context, cfg Config, progress io.Writer) (*ABReport, error) {
-	limit, _ := RaiseFileLimit()
+	limit, _, _ := FileLimit()
 	base, err := cfg.validate(ctx, limit)
 	if err != nil {
 		return nil, fmt.Errorf("loadtest: %w", err)

@@ -163,9 +163,6 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return fmt.Errorf("loadtest: unexpected arguments %q", fs.Args())
 	}
 
-	if lim, err := RaiseFileLimit(); err != nil {
-		fmt.Fprintf(stderr, "loadtest: %v (limit %d)\n", err, lim)
-	}
 	if cfg.MeasureAfter > 0 || cfg.ServerPID > 0 || cfg.ServerMem {
 		cfg.ServerStats = true
 	}

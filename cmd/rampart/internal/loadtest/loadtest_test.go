@@ -215,12 +215,17 @@ func TestValidate(t *testing.T) {
 	}
 }
 
-func TestRaiseFileLimit(t *testing.T) {
-	n, err := RaiseFileLimit()
+// TestFileLimit: the Go runtime raised the soft open-file limit to the
+// hard one at start, which the load generator relies on instead of
+// raising it itself.
+func TestFileLimit(t *testing.T) {
+	soft, hard, err := FileLimit()
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Logf("open file limit %d", n)
+	if soft != hard || soft < 1024 {
+		t.Fatalf("open file limit soft %d, hard %d: want the runtime to have raised soft to hard", soft, hard)
+	}
 }
 
 func TestDeviceID(t *testing.T) {

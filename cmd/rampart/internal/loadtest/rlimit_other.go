@@ -2,6 +2,5 @@
 
 package loadtest
 
-// RaiseFileLimit is a no-op where there is no RLIMIT_NOFILE; it reports no
-// limit.
-func RaiseFileLimit() (uint64, error) { return 0, nil }
+// FileLimit reports no limit where there is no RLIMIT_NOFILE.
+func FileLimit() (soft, hard uint64, err error) { return 0, 0, nil }

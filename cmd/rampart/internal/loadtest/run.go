@@ -58,7 +58,7 @@ type runner struct {
 // cfg.Drain. The report is returned even when err is not nil, if the run
 // started.
 func Execute(ctx context.Context, cfg Config, progress io.Writer) (*Report, error) {
-	limit, _ := RaiseFileLimit()
+	limit, _, _ := FileLimit()
 	base, err := cfg.validate(ctx, limit)
 	if err != nil {
 		return nil, fmt.Errorf("loadtest: %w", err)
