@@ -44,7 +44,7 @@ func TestKill9LosesNothingAcknowledged(t *testing.T) {
 	for i := range players {
 		l := &ledger{id: fmt.Sprintf("k9-%02d", i)}
 		ls[i] = l
-		sess, err := c.DevLogin(ctx, l.id)
+		sess, err := c.SignInDevice(ctx, deviceID(l.id), true)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -92,7 +92,7 @@ func TestKill9LosesNothingAcknowledged(t *testing.T) {
 	var slowest time.Duration
 	for _, l := range ls {
 		t0 := time.Now()
-		sess, err := c2.DevLogin(ctx, l.id)
+		sess, err := c2.SignInDevice(ctx, deviceID(l.id), true)
 		if err != nil {
 			t.Fatalf("%s: sign-in after the restart: %v (want it at once: the server knows its own leases)", l.id, err)
 		}
