@@ -26,7 +26,7 @@ import (
 // (no 409 from its own old lease).
 func TestKill9LosesNothingAcknowledged(t *testing.T) {
 	dir := t.TempDir()
-	p := testenv.StartRampart(t, nil, "--data-dir", dir)
+	p := testenv.StartRampart(t, nil, "--data-dir", dir, "--rate-limit", "100000", "--rate-burst", "100000")
 	ctx := context.Background()
 	c, err := client.New(p.URL, client.WithRetries(0))
 	if err != nil {
@@ -83,7 +83,7 @@ func TestKill9LosesNothingAcknowledged(t *testing.T) {
 	checkReplayTool(t, dir, ls[0].id, ls[0].acked.Load())
 
 	restarted := time.Now()
-	p2 := testenv.StartRampart(t, nil, "--data-dir", dir)
+	p2 := testenv.StartRampart(t, nil, "--data-dir", dir, "--rate-limit", "100000", "--rate-burst", "100000")
 	ready := time.Since(restarted)
 	c2, err := client.New(p2.URL, client.WithRetries(0))
 	if err != nil {
@@ -170,7 +170,8 @@ func TestSIGTERMWithAnOpenStream(t *testing.T) {
 // kill (the stated bound: 1 s, plus one PUT).
 func TestMachineLossTakeover(t *testing.T) {
 	s3 := testenv.VersityGW(t)
-	s3flags := []string{"--s3-endpoint", s3.Endpoint, "--s3-access-key", s3.AccessKey}
+	// Budgets open: the players here send back to back.
+	s3flags := []string{"--s3-endpoint", s3.Endpoint, "--s3-access-key", s3.AccessKey, "--rate-limit", "100000", "--rate-burst", "100000"}
 	s3env := []string{"RAMPART_S3_SECRET_KEY=" + s3.SecretKey} // secrets are refused on the command line
 	dirA := t.TempDir()
 	a := testenv.StartRampart(t, s3env, append([]string{"--data-dir", dirA, "--lease-ttl", "3s", "--autosave", "1h"}, s3flags...)...)
