@@ -34,7 +34,8 @@ func TestKill9LosesNothingAcknowledged(t *testing.T) {
 	}
 	const players = 20
 	type ledger struct {
-		id          string
+		id          string       // the test's name (its device id derives from it)
+		pid         string       // the account's player id
 		acked, sent atomic.Int64 // highest seq answered 200 / sent
 	}
 	ls := make([]*ledger, players)
@@ -48,6 +49,7 @@ func TestKill9LosesNothingAcknowledged(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
+		l.pid = sess.PlayerID()
 		wg.Go(func() {
 			for n := 0; ; n++ {
 				select {
@@ -80,7 +82,7 @@ func TestKill9LosesNothingAcknowledged(t *testing.T) {
 	close(stop)
 	wg.Wait()
 	t.Logf("killed after %d acknowledged actions", total.Load())
-	checkReplayTool(t, dir, ls[0].id, ls[0].acked.Load())
+	checkReplayTool(t, dir, ls[0].pid, ls[0].acked.Load())
 
 	restarted := time.Now()
 	p2 := testenv.StartRampart(t, nil, "--data-dir", dir, "--rate-limit", "100000", "--rate-burst", "100000")
