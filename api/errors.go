@@ -6,8 +6,12 @@ import (
 	"errors"
 	"io"
 	"log/slog"
+	"math"
 	"net/http"
+	"strconv"
+	"time"
 
+	"rampart/accounts"
 	"rampart/bookkeeper"
 	"rampart/profiler"
 	"rampart/state"
@@ -18,33 +22,68 @@ type Error struct {
 	Status  int
 	Code    string
 	Message string
+	// RetryAfter, when set, is sent as Retry-After (whole seconds,
+	// rounded up): rate_limited.
+	RetryAfter time.Duration
+	// Until is when a ban ends (Unix ms, 0 for ever): banned only, sent
+	// as the error's "until".
+	Until int64
 }
 
 func (e *Error) Error() string { return e.Code + ": " + e.Message }
 
 func errBadRequest(msg string) *Error {
-	return &Error{http.StatusBadRequest, "bad_request", msg}
+	return &Error{Status: http.StatusBadRequest, Code: "bad_request", Message: msg}
+}
+
+// errRateLimited is the answer past a request budget.
+func errRateLimited(msg string, after time.Duration) *Error {
+	return &Error{Status: http.StatusTooManyRequests, Code: "rate_limited", Message: msg, RetryAfter: max(after, time.Millisecond)}
+}
+
+// accountStatus is the status of each accounts.Error code (API.md).
+var accountStatus = map[string]int{
+	"bad_request":     http.StatusBadRequest,
+	"bad_credentials": http.StatusUnauthorized,
+	"unauthorized":    http.StatusUnauthorized,
+	"not_found":       http.StatusNotFound,
+	"already_exists":  http.StatusConflict,
+	"banned":          http.StatusForbidden,
+	"rate_limited":    http.StatusTooManyRequests,
 }
 
 var (
-	errNotFound         = &Error{http.StatusNotFound, "not_found", "no such route"}
-	errMethodNotAllowed = &Error{http.StatusMethodNotAllowed, "method_not_allowed", "method not allowed on this route"}
-	errTooLarge         = &Error{http.StatusRequestEntityTooLarge, "too_large", "request body over the limit"}
-	errUnauthorized     = &Error{http.StatusUnauthorized, "unauthorized", "missing, expired or replaced session; log in again"}
-	errBusy             = &Error{http.StatusConflict, "player_busy", "the player is live on another server; try again shortly"}
-	errUnavailable      = &Error{http.StatusServiceUnavailable, "unavailable", "storage is unavailable; retry later"}
-	errDraining         = &Error{http.StatusServiceUnavailable, "unavailable", "server is shutting down"}
-	errInternal         = &Error{http.StatusInternalServerError, "internal", "internal error"}
+	errNotFound         = &Error{Status: http.StatusNotFound, Code: "not_found", Message: "no such route"}
+	errMethodNotAllowed = &Error{Status: http.StatusMethodNotAllowed, Code: "method_not_allowed", Message: "method not allowed on this route"}
+	errTooLarge         = &Error{Status: http.StatusRequestEntityTooLarge, Code: "too_large", Message: "request body over the limit"}
+	errUnauthorized     = &Error{Status: http.StatusUnauthorized, Code: "unauthorized", Message: "missing, expired, revoked or replaced session; sign in again"}
+	errBusy             = &Error{Status: http.StatusConflict, Code: "player_busy", Message: "the player is live on another server; try again shortly"}
+	errUnavailable      = &Error{Status: http.StatusServiceUnavailable, Code: "unavailable", Message: "storage is unavailable; retry later"}
+	errDraining         = &Error{Status: http.StatusServiceUnavailable, Code: "unavailable", Message: "server is shutting down"}
+	errInternal         = &Error{Status: http.StatusInternalServerError, Code: "internal", Message: "internal error"}
 )
 
 // toError maps a domain error onto its answer. Anything unknown is
 // internal: logged in full, never shown to the client.
 func toError(err error) *Error {
 	var e *Error
+	var ae *accounts.Error
 	var tooLarge *http.MaxBytesError
 	switch {
 	case errors.As(err, &e):
 		return e
+	case errors.As(err, &ae):
+		status, ok := accountStatus[ae.Code]
+		if !ok {
+			return errInternal
+		}
+		out := &Error{Status: status, Code: ae.Code, Message: ae.Message, RetryAfter: ae.RetryAfter}
+		if ae.Code == "banned" && !ae.Until.IsZero() {
+			out.Until = ae.Until.UnixMilli()
+		}
+		return out
+	case errors.Is(err, accounts.ErrUnavailable):
+		return errUnavailable
 	case errors.As(err, &tooLarge):
 		return errTooLarge
 	case errors.Is(err, state.ErrBadPlayerID):
@@ -90,6 +129,27 @@ func adapt(log *slog.Logger, row *profiler.Row, h handlerFunc) http.Handler {
 	})
 }
 
+// errorBody is the "error" object of every failure, on HTTP and WebSocket.
+type errorBody struct {
+	Code    string `json:"code"`
+	Message string `json:"message"`
+	Until   *int64 `json:"until,omitempty"` // banned: Unix ms, 0 for ever
+}
+
+func (e *Error) body() errorBody {
+	b := errorBody{Code: e.Code, Message: e.Message}
+	if e.Code == "banned" {
+		until := e.Until
+		b.Until = &until
+	}
+	return b
+}
+
+// retryAfter is Retry-After's value for d: whole seconds, rounded up.
+func retryAfter(d time.Duration) string {
+	return strconv.FormatInt(int64(math.Ceil(d.Seconds())), 10)
+}
+
 // clientGone reports whether err comes from the client leaving: its
 // context was cancelled, or reading its body failed mid-way.
 func clientGone(r *http.Request, err error) bool {
@@ -101,14 +161,11 @@ func clientGone(r *http.Request, err error) bool {
 
 func writeError(w http.ResponseWriter, e *Error) {
 	body, _ := json.Marshal(struct {
-		Error struct {
-			Code    string `json:"code"`
-			Message string `json:"message"`
-		} `json:"error"`
-	}{Error: struct {
-		Code    string `json:"code"`
-		Message string `json:"message"`
-	}{e.Code, e.Message}})
+		Error errorBody `json:"error"`
+	}{e.body()})
+	if e.RetryAfter > 0 {
+		w.Header().Set("Retry-After", retryAfter(e.RetryAfter))
+	}
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(e.Status)
 	w.Write(body)

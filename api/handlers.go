@@ -29,7 +29,7 @@ func (s *Server) readyz() handlerFunc {
 		}
 		if s.cfg.Ready != nil {
 			if err := s.cfg.Ready.Ready(); err != nil {
-				return &Error{http.StatusServiceUnavailable, "unavailable", "not ready: " + err.Error()}
+				return &Error{Status: http.StatusServiceUnavailable, Code: "unavailable", Message: "not ready: " + err.Error()}
 			}
 		}
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
@@ -38,35 +38,22 @@ func (s *Server) readyz() handlerFunc {
 	}
 }
 
-func (s *Server) login() handlerFunc {
-	return func(w http.ResponseWriter, r *http.Request) error {
-		body, err := readBody(w, r, s.cfg.MaxBody)
-		if err != nil {
-			return err
-		}
-		req, err := decodeLogin(body)
-		if err != nil {
-			return err
-		}
-		if req.PlayerID == "" {
-			return errBadRequest("player_id is required")
-		}
-		res, err := s.cfg.Store.Login(r.Context(), req.PlayerID)
-		if err != nil {
-			return err
-		}
-		return writeJSON(w, loginReply{Session: res.Session, Player: res.Player,
-			GamedataVersion: s.cfg.GameData.Current().Version, ServerTime: s.cfg.Now().UnixMilli()})
-	}
-}
-
-// session authenticates r's bearer token.
+// session authenticates r's bearer token and spends one request of the
+// player's budget (API.md rate limits): past it the request is refused
+// before anything in it is applied.
 func (s *Server) session(r *http.Request) (state.Session, error) {
 	token := bearer(r)
 	if token == "" {
 		return state.Session{}, errUnauthorized
 	}
-	return s.cfg.Store.Authenticate(token)
+	sess, err := s.cfg.Store.Authenticate(token)
+	if err != nil {
+		return state.Session{}, err
+	}
+	if ok, after := s.cfg.Store.Allow(sess); !ok {
+		return state.Session{}, errRateLimited("too many requests for this player; retry later", after)
+	}
+	return sess, nil
 }
 
 func (s *Server) logout() handlerFunc {
@@ -75,7 +62,13 @@ func (s *Server) logout() handlerFunc {
 		if err != nil {
 			return err
 		}
-		if err := s.cfg.Store.Logout(r.Context(), sess); err != nil {
+		// Revoke first: once the account's generation moved, the tokens
+		// are dead on every server, even if the save below fails.
+		gen, err := s.revoke(r, sess.PlayerID())
+		if err != nil {
+			return err
+		}
+		if err := s.cfg.Store.Logout(r.Context(), sess, gen); err != nil {
 			return err
 		}
 		return writeJSON(w, struct{}{})

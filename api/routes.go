@@ -6,6 +6,7 @@ import (
 
 	"github.com/go-chi/chi/v5"
 
+	"rampart/accounts"
 	"rampart/profiler"
 )
 
@@ -19,7 +20,15 @@ func (s *Server) routes() http.Handler {
 
 	s.handle(r, http.MethodGet, "/healthz", s.healthz())
 	s.handle(r, http.MethodGet, "/readyz", s.readyz())
-	s.handle(r, http.MethodPost, "/api/v1/login", s.login())
+	if s.cfg.DevLogin {
+		s.handle(r, http.MethodPost, "/api/v1/login", s.devLogin())
+	}
+	s.handle(r, http.MethodPost, "/api/v1/auth/device", s.signIn(accounts.KindDevice))
+	s.handle(r, http.MethodPost, "/api/v1/auth/email", s.signIn(accounts.KindEmail))
+	s.handle(r, http.MethodPost, "/api/v1/auth/ticket", s.signIn(accounts.KindTicket))
+	s.handle(r, http.MethodPost, "/api/v1/auth/refresh", s.refresh())
+	s.handle(r, http.MethodPost, "/api/v1/account/link", s.link())
+	s.handle(r, http.MethodGet, "/api/v1/account", s.account())
 	s.handle(r, http.MethodPost, "/api/v1/logout", s.logout())
 	s.handle(r, http.MethodGet, "/api/v1/player", s.player())
 	s.handle(r, http.MethodPost, "/api/v1/actions", s.actions())
@@ -34,6 +43,13 @@ func (s *Server) routes() http.Handler {
 	}
 	if s.cfg.Metrics != nil {
 		r.With(s.debugGuard).Method(http.MethodGet, "/metrics", s.timed("GET /metrics", s.cfg.Metrics))
+	}
+	if s.cfg.AdminToken != "" {
+		admin := r.With(s.adminGuard)
+		s.handle(admin, http.MethodGet, "/admin/v1/players/{id}", s.adminPlayer())
+		s.handle(admin, http.MethodPost, "/admin/v1/players/{id}/ban", s.adminBan())
+		s.handle(admin, http.MethodPost, "/admin/v1/players/{id}/unban", s.adminUnban())
+		s.handle(admin, http.MethodPost, "/admin/v1/players/{id}/grant", s.adminGrant())
 	}
 	if s.cfg.Debug != nil {
 		r.With(s.debugGuard).Mount("/debug", s.cfg.Debug)

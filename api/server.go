@@ -1,13 +1,16 @@
 package api
 
 import (
+	"crypto/subtle"
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
 	"strings"
 	"sync/atomic"
 	"time"
 
+	"rampart/accounts"
 	"rampart/gamedata"
 	"rampart/profiler"
 	"rampart/state"
@@ -15,11 +18,25 @@ import (
 
 // Config is what the api needs from the wiring.
 type Config struct {
-	Store      *state.Store
-	GameData   *gamedata.Holder
-	Profiler   *profiler.Profiler
-	Log        *slog.Logger
+	Store    *state.Store
+	GameData *gamedata.Holder
+	Profiler *profiler.Profiler
+	Log      *slog.Logger
+	// Accounts signs players in and revokes their tokens.
+	Accounts *accounts.Accounts
+	// AdminToken opens /admin/v1/ (and /debug/ from afar); empty, the
+	// admin routes answer 404.
 	AdminToken string
+	// DevLogin opens the development door: POST /api/v1/login and the
+	// WebSocket login with player_id (the wiring refuses it unless the
+	// server listens on loopback).
+	DevLogin bool
+	// SignInLimiter is the per-address budget of the sign-in routes
+	// (nil: none), keyed by clientAddr.
+	SignInLimiter *accounts.KeyedLimiter
+	// TrustedProxies are the peers whose X-Forwarded-For / Forwarded
+	// name the client address for SignInLimiter.
+	TrustedProxies []netip.Prefix
 	// Debug is mounted at /debug behind the loopback-or-admin guard.
 	Debug http.Handler
 	// Client, when set, serves the browser client at `/` and `/game/*`.
@@ -86,15 +103,23 @@ func bearer(r *http.Request) string {
 	return ""
 }
 
-// debugGuard lets loopback clients, or anyone with the admin token, in.
+// debugGuard lets loopback clients, or anyone with the admin token, in. A
+// request that came through a proxy is not a loopback client: the proxy
+// on this machine would otherwise open the debug pages to the world.
 func (s *Server) debugGuard(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if !isLoopback(r.RemoteAddr) && (s.cfg.AdminToken == "" || bearer(r) != s.cfg.AdminToken) {
+		if (proxied(r) || !isLoopback(r.RemoteAddr)) && !s.isAdmin(r) {
 			writeError(w, errUnauthorized)
 			return
 		}
 		next.ServeHTTP(w, r)
 	})
+}
+
+// isAdmin reports whether r carries the admin token (constant time).
+func (s *Server) isAdmin(r *http.Request) bool {
+	t := bearer(r)
+	return s.cfg.AdminToken != "" && t != "" && subtle.ConstantTimeCompare([]byte(t), []byte(s.cfg.AdminToken)) == 1
 }
 
 func isLoopback(remote string) bool {

@@ -3,6 +3,7 @@ package api
 import (
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
 	"strings"
 	"testing"
@@ -19,20 +20,76 @@ type httpPlayer struct {
 	seq     int64
 }
 
-func (e *wsEnv) httpLogin(t *testing.T, id string) *httpPlayer {
+// signInReply is a sign-in's answer as a client reads it.
+type testSignIn struct {
+	Session  string          `json:"session"`
+	Refresh  string          `json:"refresh"`
+	PlayerID string          `json:"player_id"`
+	Created  bool            `json:"created"`
+	Player   json.RawMessage `json:"player"`
+}
+
+// signIn posts body to /api/v1/auth/<kind> and wants a 200.
+func (e *wsEnv) signIn(t testing.TB, kind, body string) testSignIn {
 	t.Helper()
-	resp, err := http.Post(e.URL+"/api/v1/login", "application/json", strings.NewReader(`{"player_id":"`+id+`"}`))
+	var r testSignIn
+	if code, _ := e.post(t, "/api/v1/auth/"+kind, "", body, &r); code != 200 {
+		t.Fatalf("sign in %s %s: status %d", kind, body, code)
+	}
+	return r
+}
+
+// post sends body with an optional bearer token and decodes a 200 answer
+// into out; it returns the status and the error code of a failure.
+func (e *wsEnv) post(t testing.TB, path, token, body string, out any) (int, string) {
+	t.Helper()
+	code, ec, _ := e.call(t, "POST", path, token, body, nil, out)
+	return code, ec
+}
+
+// call is one request: status, error code (failures) and the response.
+func (e *wsEnv) call(t testing.TB, method, path, token, body string, header map[string]string, out any) (int, string, *http.Response) {
+	t.Helper()
+	req, err := http.NewRequest(method, e.URL+path, strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	for k, v := range header {
+		req.Header.Set(k, v)
+	}
+	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer resp.Body.Close()
-	var lr struct {
-		Session string `json:"session"`
+	data, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != 200 {
+		var eb struct {
+			Error struct {
+				Code string `json:"code"`
+			} `json:"error"`
+		}
+		if err := json.Unmarshal(data, &eb); err != nil || eb.Error.Code == "" {
+			t.Fatalf("%s %s: status %d with body %q: not an API.md error", method, path, resp.StatusCode, data)
+		}
+		return resp.StatusCode, eb.Error.Code, resp
 	}
-	if err := json.NewDecoder(resp.Body).Decode(&lr); err != nil || resp.StatusCode != 200 {
-		t.Fatalf("login %s: %d %v", id, resp.StatusCode, err)
+	if out != nil {
+		if err := json.Unmarshal(data, out); err != nil {
+			t.Fatalf("%s %s: %v in %q", method, path, err, data)
+		}
 	}
-	return &httpPlayer{t: t, base: e.URL, session: lr.Session}
+	return resp.StatusCode, "", resp
+}
+
+// httpLogin signs name's device in over HTTP, making the account.
+func (e *wsEnv) httpLogin(t *testing.T, name string) *httpPlayer {
+	t.Helper()
+	r := e.signIn(t, "device", `{"device_id":"`+deviceID(name)+`","create":true}`)
+	return &httpPlayer{t: t, base: e.URL, session: r.Session}
 }
 
 func (p *httpPlayer) do(method, path, body string, out any) {

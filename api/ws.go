@@ -66,7 +66,8 @@ func (s *Server) ws() http.Handler {
 		c.SetReadLimit(wsReadLimit)
 		ctx, cancel := context.WithCancel(context.Background())
 		wc := &wsConn{s: s, c: c, ctx: ctx, cancel: cancel,
-			send: make(chan []byte, wsSendQueue), quit: make(chan struct{}), remote: r.RemoteAddr}
+			send: make(chan []byte, wsSendQueue), quit: make(chan struct{}), remote: r.RemoteAddr,
+			req: &http.Request{RemoteAddr: r.RemoteAddr, Header: r.Header.Clone()}}
 		s.wsStats.Accepted.Add(1)
 		s.wsStats.Open.Add(1)
 		go wc.writeLoop()
@@ -104,7 +105,17 @@ type wsConn struct {
 	// Owned by the read loop.
 	sess   state.Session
 	authed bool
+	// limited counts consecutive messages refused by the player's
+	// budget; at wsMaxLimited the client is closed with 1008.
+	limited int
+	// req is the upgrade request, for the client address (sign-in budget).
+	req *http.Request
 }
+
+// wsMaxLimited is how many messages in a row a client may send past its
+// budget (each answered with an error rate_limited) before it is closed
+// with 1008: it is not slowing down.
+const wsMaxLimited = 3
 
 var _ state.Conn = (*wsConn)(nil)
 
@@ -207,17 +218,12 @@ func (wc *wsConn) replyError(err error) {
 	if e.Status >= 500 {
 		wc.logger().Error("websocket request failed", "err", err)
 	}
-	wc.reply(wsError{Type: "error", Error: wsErrorBody{e.Code, e.Message}})
+	wc.reply(wsError{Type: "error", Error: e.body()})
 }
 
 type wsError struct {
-	Type  string      `json:"type"`
-	Error wsErrorBody `json:"error"`
-}
-
-type wsErrorBody struct {
-	Code    string `json:"code"`
-	Message string `json:"message"`
+	Type  string    `json:"type"`
+	Error errorBody `json:"error"`
 }
 
 // wsMessage is the part every client message shares.
@@ -291,6 +297,19 @@ func (wc *wsConn) handle(data []byte) *profiler.Row {
 		wc.replyError(err)
 		return rows.unknown
 	}
+	if wc.authed {
+		// One budget for HTTP requests and WebSocket messages: past it
+		// nothing in the message is applied.
+		if ok, after := wc.s.cfg.Store.Allow(wc.sess); !ok {
+			wc.limited++
+			wc.replyError(errRateLimited("too many messages for this player; slow down", after))
+			if wc.limited >= wsMaxLimited {
+				wc.shutdown(websocket.ClosePolicyViolation, "rate limit exceeded")
+			}
+			return rows.unknown
+		}
+		wc.limited = 0
+	}
 	switch typ {
 	case "ping":
 		wc.enqueue([]byte(`{"type":"pong"}`))
@@ -305,7 +324,7 @@ func (wc *wsConn) handle(data []byte) *profiler.Row {
 		onFreshStack(wc.logout)
 		return rows.logout
 	}
-	wc.replyError(&Error{http.StatusBadRequest, "unknown_type", "unknown message type " + quote(typ)})
+	wc.replyError(&Error{Status: http.StatusBadRequest, Code: "unknown_type", Message: "unknown message type " + quote(typ)})
 	return rows.unknown
 }
 
@@ -325,10 +344,14 @@ func (wc *wsConn) login(data []byte) {
 	}
 	store := wc.s.cfg.Store
 	var res state.LoginResult
+	if err := wc.s.allowAddr(wc.req); err != nil {
+		wc.replyError(err)
+		return
+	}
 	if req.Session != "" {
 		res, err = store.Resume(wc.ctx, req.Session)
 	} else {
-		res, err = store.Login(wc.ctx, req.PlayerID)
+		res, err = wc.s.loginDev(wc.req.WithContext(wc.ctx), req.PlayerID)
 	}
 	if err != nil {
 		wc.replyError(err)
@@ -375,8 +398,13 @@ func (wc *wsConn) logout() {
 		return
 	}
 	// Detach first: the logout must not close the socket before logout_ok.
+	gen, err := wc.s.revoke(wc.req.WithContext(wc.ctx), wc.sess.PlayerID())
+	if err != nil {
+		wc.replyError(err)
+		return
+	}
 	wc.s.cfg.Store.Detach(wc.sess, wc)
-	if err := wc.s.cfg.Store.Logout(wc.ctx, wc.sess); err != nil {
+	if err := wc.s.cfg.Store.Logout(wc.ctx, wc.sess, gen); err != nil {
 		wc.s.cfg.Store.Attach(wc.sess, wc)
 		wc.replyError(err)
 		return

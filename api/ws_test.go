@@ -15,6 +15,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/gorilla/websocket"
 
+	"rampart/accounts"
 	"rampart/bookkeeper"
 	"rampart/gamedata"
 	"rampart/internal/testenv"
@@ -80,23 +81,73 @@ func (c *fakeClock) Advance(d time.Duration) {
 }
 
 type wsEnv struct {
-	URL   string
-	Store *state.Store
-	Srv   *Server
-	Clock *fakeClock
+	URL      string
+	Store    *state.Store
+	Srv      *Server
+	Clock    *fakeClock // the game clock
+	Accounts *accounts.Accounts
+	// AcctClock is the accounts' clock (token expiry, lockout windows),
+	// apart from the game clock so a test can move one without the other.
+	AcctClock *fakeClock
+	Analytics *recordedEvents
+}
+
+// envOptions vary the test server.
+type envOptions struct {
+	mongo    state.Mongo
+	s3       func(testing.TB) testenv.S3 // default testenv.EmbeddedS3
+	api      func(*Config)               // edits the api config
+	store    func(*state.Config)
+	accounts func(*accounts.Config)
+}
+
+// recordedEvents is the analytics side of the test store: every event,
+// for the tests of admin records.
+type recordedEvents struct {
+	mu     sync.Mutex
+	events []state.Event
+}
+
+func (r *recordedEvents) Emit(e state.Event) {
+	r.mu.Lock()
+	r.events = append(r.events, e)
+	r.mu.Unlock()
+}
+
+func (r *recordedEvents) kinds(kind string) []state.Event {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var out []state.Event
+	for _, e := range r.events {
+		if e.Kind == kind {
+			out = append(out, e)
+		}
+	}
+	return out
 }
 
 // newWSEnv runs the api over real HTTP on loopback with a store on the
 // embedded S3 server.
-func newWSEnv(t *testing.T) *wsEnv {
+func newWSEnv(t testing.TB) *wsEnv {
 	t.Helper()
-	return newWSEnvWith(t, state.Mongo{})
+	return newEnv(t, envOptions{})
 }
 
 // newWSEnvWith is newWSEnv with a MongoDB side.
-func newWSEnvWith(t *testing.T, mongo state.Mongo) *wsEnv {
+func newWSEnvWith(t testing.TB, mongo state.Mongo) *wsEnv {
 	t.Helper()
-	s3 := testenv.EmbeddedS3(t)
+	return newEnv(t, envOptions{mongo: mongo})
+}
+
+// testTokenKey signs the test servers' tokens.
+var testTokenKey = []byte("0123456789abcdef0123456789abcdef")
+
+func newEnv(t testing.TB, o envOptions) *wsEnv {
+	t.Helper()
+	if o.s3 == nil {
+		o.s3 = testenv.EmbeddedS3
+	}
+	s3 := o.s3(t)
 	blobs := state.NewS3Blobs(state.S3Config{Endpoint: s3.Endpoint, Region: "us-east-1", Bucket: "rampart",
 		AccessKey: s3.AccessKey, SecretKey: s3.SecretKey}, aws.Config{})
 	gd, err := gamedata.Embedded()
@@ -105,31 +156,59 @@ func newWSEnvWith(t *testing.T, mongo state.Mongo) *wsEnv {
 	}
 	holder := gamedata.NewHolder(gd)
 	clk := &fakeClock{now: time.Date(2026, 11, 21, 12, 0, 0, 0, time.UTC)}
+	acctClk := &fakeClock{now: time.Now()}
 	prof := profiler.New()
 	keeper := bookkeeper.New(bookkeeper.Config{Name: "s3", Concurrency: 8, QueueLimit: 100, Timeout: 5 * time.Second, MaxTries: 2, Retryable: state.Retryable})
-	store := state.NewStore(state.Config{ServerID: "ws-test", Now: clk.Now, AfterFunc: clk.AfterFunc},
-		state.Deps{Blobs: blobs, S3: keeper, GameData: holder, Signer: state.NewSigner([]byte("0123456789abcdef0123456789abcdef")),
-			Profiler: prof, Log: testenv.Discard, Mongo: mongo})
-	srv := New(Config{Store: store, GameData: holder, Profiler: prof, Log: testenv.Discard, Now: clk.Now})
+	acfg := accounts.Config{TokenKey: testTokenKey, Now: acctClk.Now, PasswordMemoryKiB: 64, PasswordPasses: 1,
+		TicketSecret: []byte(testTicketSecret)}
+	if o.accounts != nil {
+		o.accounts(&acfg)
+	}
+	accts, err := accounts.New(acfg, state.AccountBlobs{B: blobs}, keeper)
+	if err != nil {
+		t.Fatal(err)
+	}
+	events := &recordedEvents{}
+	if o.mongo.Analytics == nil {
+		o.mongo.Analytics = events
+	}
+	scfg := state.Config{ServerID: "ws-test", Now: clk.Now, AfterFunc: clk.AfterFunc}
+	if o.store != nil {
+		o.store(&scfg)
+	}
+	store := state.NewStore(scfg, state.Deps{Blobs: blobs, S3: keeper, GameData: holder, Accounts: accts,
+		Profiler: prof, Log: testenv.Discard, Mongo: o.mongo})
+	cfg := Config{Store: store, GameData: holder, Profiler: prof, Log: testenv.Discard, Now: clk.Now, Accounts: accts}
+	if o.api != nil {
+		o.api(&cfg)
+	}
+	srv := New(cfg)
 	hs := httptest.NewServer(srv)
 	t.Cleanup(hs.Close)
-	return &wsEnv{URL: hs.URL, Store: store, Srv: srv, Clock: clk}
+	return &wsEnv{URL: hs.URL, Store: store, Srv: srv, Clock: clk, Accounts: accts, AcctClock: acctClk, Analytics: events}
 }
+
+// testTicketSecret is the studio's HS256 secret in the test servers.
+const testTicketSecret = "studio-secret-0123456789abcdef0123456789"
+
+// deviceID is the device id a test's player name stands for.
+func deviceID(name string) string { return "device-" + name + "-0123456789abcdef" }
 
 // wsClient is a test's end of a socket.
 type wsClient struct {
-	t *testing.T
+	t testing.TB
 	c *websocket.Conn
+	e *wsEnv
 }
 
-func (e *wsEnv) dial(t *testing.T) *wsClient {
+func (e *wsEnv) dial(t testing.TB) *wsClient {
 	t.Helper()
 	c, _, err := websocket.DefaultDialer.Dial("ws"+strings.TrimPrefix(e.URL, "http")+"/api/v1/ws", nil)
 	if err != nil {
 		t.Fatalf("dial: %v", err)
 	}
 	t.Cleanup(func() { c.Close() })
-	return &wsClient{t: t, c: c}
+	return &wsClient{t: t, c: c, e: e}
 }
 
 func (w *wsClient) send(msg string) {
@@ -190,9 +269,12 @@ func (w *wsClient) expect(typ string) map[string]any {
 	return nil
 }
 
-func (w *wsClient) login(id string) string {
+// login signs name's device in over HTTP (making the account) and logs the
+// socket in with the session.
+func (w *wsClient) login(name string) string {
 	w.t.Helper()
-	w.send(`{"type":"login","player_id":"` + id + `"}`)
+	session := w.e.signIn(w.t, "device", `{"device_id":"`+deviceID(name)+`","create":true}`).Session
+	w.send(`{"type":"login","session":"` + session + `"}`)
 	m := w.expect("login_ok")
 	return m["session"].(string)
 }
@@ -269,7 +351,8 @@ func TestWSResumeAndDuplicateAfterReconnect(t *testing.T) {
 		t.Fatalf("resent seq after reconnect: %v, want ok duplicate", r)
 	}
 
-	// Logged out by the server (idle), the resume loads afresh from S3.
+	// Logged out by the server (idle), the resume loads afresh from S3,
+	// under the same session: the account did not revoke it.
 	w2.hangUp()
 	e.Clock.Advance(11 * time.Minute)
 	e.Store.Sweep(context.Background())
@@ -279,8 +362,8 @@ func TestWSResumeAndDuplicateAfterReconnect(t *testing.T) {
 	w3 := e.dial(t)
 	w3.send(`{"type":"login","session":"` + session + `"}`)
 	m := w3.expect("login_ok")
-	if m["session"] == session {
-		t.Fatalf("resume after logout kept the old session")
+	if m["session"] != session {
+		t.Fatalf("resume after the idle logout gave session %v, want the same", m["session"])
 	}
 	if p := m["player"].(map[string]any); p["last_seq"] != float64(5) {
 		t.Fatalf("fresh load after logout: last_seq %v, want 5", p["last_seq"])
@@ -344,6 +427,9 @@ func TestWSBadInput(t *testing.T) {
 		{"unknown type", `{"type":"teleport"}`, "unknown_type"},
 		{"actions before login", `{"type":"actions","actions":[{"seq":1,"name":"ping"}]}`, "unauthorized"},
 		{"bad player id", `{"type":"login","player_id":"no spaces"}`, "bad_request"},
+		{"dev door closed", `{"type":"login","player_id":"alice"}`, "not_found"},
+		{"garbage session", `{"type":"login","session":"s1.x.y"}`, "unauthorized"},
+		{"session of wrong type", `{"type":"login","session":7}`, "bad_request"},
 	}
 	w := e.dial(t)
 	for _, tt := range tests {

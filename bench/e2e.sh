@@ -59,6 +59,9 @@ S3DATA=
 SECOND_PID=
 SECOND_DATA=
 read -r -a SERVE_FLAGS <<<"${BENCH_SERVE_FLAGS:-}"
+# The generator is one address playing thousands of players: the
+# per-address and per-player budgets (README, Accounts) are opened.
+OPEN_BUDGETS=(--signin-rate 0 --max-conns-per-ip 0 --rate-limit 1000 --rate-burst 2000)
 # The default configuration is what is measured: embedded MongoDB on, the
 # journal on. BENCH_MONGO=off (an A/B only) runs without MongoDB, and the
 # summary says so.
@@ -91,10 +94,11 @@ start_server() {
 	local s3=()
 	if [[ ${BENCH_S3:-} == versitygw ]]; then
 		start_s3 "$name"
-		s3=(--s3-endpoint "http://127.0.0.1:$((PORT + 1))" --s3-access-key rampartroot --s3-secret-key rampartrootsecret)
+		s3=(--s3-endpoint "http://127.0.0.1:$((PORT + 1))" --s3-access-key rampartroot)
 	fi
-	taskset -c 0 "$RAMPART" serve "${MONGO[@]}" --data-dir "$SDATA" --addr "127.0.0.1:$PORT" \
-		--log-format json --log-level warn "${s3[@]}" "${SERVE_FLAGS[@]}" "$@" >"$OUT/$name.server.log" 2>&1 &
+	# Secrets only by environment (the server refuses them as flags).
+	RAMPART_S3_SECRET_KEY=rampartrootsecret taskset -c 0 "$RAMPART" serve "${MONGO[@]}" --data-dir "$SDATA" --addr "127.0.0.1:$PORT" \
+		--log-format json --log-level warn "${s3[@]}" "${OPEN_BUDGETS[@]}" "${SERVE_FLAGS[@]}" "$@" >"$OUT/$name.server.log" 2>&1 &
 	SPID=$!
 	for _ in $(seq 100); do
 		curl -fs "$TARGET/healthz" >/dev/null 2>&1 && return 0
@@ -239,7 +243,7 @@ start_second() {
 	shift
 	SECOND_DATA=$(mktemp -d "$BENCH_DATA/rampart-bench-data.XXXXXX")
 	taskset -c 0 "$RAMPART" serve "${MONGO[@]}" --data-dir "$SECOND_DATA" --addr "127.0.0.1:$((PORT + 2))" \
-		--log-format json --log-level warn "${SERVE_FLAGS[@]}" "$@" >"$OUT/$name.server.log" 2>&1 &
+		--log-format json --log-level warn "${OPEN_BUDGETS[@]}" "${SERVE_FLAGS[@]}" "$@" >"$OUT/$name.server.log" 2>&1 &
 	SECOND_PID=$!
 	for _ in $(seq 100); do
 		curl -fs "http://127.0.0.1:$((PORT + 2))/healthz" >/dev/null 2>&1 && return 0

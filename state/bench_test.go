@@ -67,7 +67,7 @@ func BenchmarkLoginSave(b *testing.B) {
 			b.ResetTimer()
 			for _, id := range ids {
 				t0 := time.Now()
-				res, err := s.Login(context.Background(), id)
+				res, err := s.DevLogin(context.Background(), id)
 				logins = append(logins, time.Since(t0))
 				if err != nil {
 					b.Fatal(err)
@@ -75,7 +75,7 @@ func BenchmarkLoginSave(b *testing.B) {
 				sess, _ := s.Authenticate(res.Session)
 				s.Apply(sess, []Action{ping(Replies + 1)})
 				t0 = time.Now()
-				if err := s.Logout(context.Background(), sess); err != nil {
+				if err := s.Logout(context.Background(), sess, 0); err != nil {
 					b.Fatal(err)
 				}
 				saves = append(saves, time.Since(t0))
@@ -97,7 +97,7 @@ func BenchmarkIdlePlayerMemory(b *testing.B) {
 		s := newStore(b, blobs, clk, "bench")
 		before := liveHeap()
 		for i := range n {
-			if _, err := s.Login(context.Background(), fmt.Sprintf("m%d", i)); err != nil {
+			if _, err := s.DevLogin(context.Background(), fmt.Sprintf("m%d", i)); err != nil {
 				b.Fatal(err)
 			}
 		}

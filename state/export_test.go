@@ -1,6 +1,13 @@
 package state
 
-import "time"
+import (
+	"context"
+	"testing"
+	"time"
+
+	"rampart/accounts"
+	"rampart/bookkeeper"
+)
 
 // SetOffer makes id the opponent sess's player may attack next, as if
 // find_opponent had offered it (tests that pair attackers and defenders).
@@ -23,4 +30,30 @@ func (s *Store) SetRaidsOut(sess Session, n int) error {
 	sess.o.p.RaidsOut = n
 	sess.o.changes++
 	return nil
+}
+
+// DevAccounts returns accounts kept in blobs, with a fixed token key, for
+// tests that build a Store.
+func DevAccounts(tb testing.TB, blobs Blobs, now func() time.Time) *accounts.Accounts {
+	tb.Helper()
+	keeper := bookkeeper.New(bookkeeper.Config{Name: "s3", Concurrency: 8, QueueLimit: 100,
+		Timeout: 5 * time.Second, MaxTries: 2, Retryable: Retryable})
+	a, err := accounts.New(accounts.Config{TokenKey: []byte("0123456789abcdef0123456789abcdef"), Now: now,
+		PasswordMemoryKiB: 64, PasswordPasses: 1}, AccountBlobs{B: blobs}, keeper)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return a
+}
+
+// DevLogin signs id in through the development door: a dev session from
+// accounts, adopted by Login.
+func (s *Store) DevLogin(ctx context.Context, id string) (LoginResult, error) {
+	g, err := s.accts.DevSession(id)
+	if err != nil {
+		return LoginResult{}, err
+	}
+	res, err := s.Login(ctx, id, g.Claims)
+	res.Session = g.Session
+	return res, err
 }

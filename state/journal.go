@@ -231,6 +231,12 @@ func (rp Replayer) Apply(p *Player, r *journal.Record) error {
 		default:
 			return fmt.Errorf("player %s rev %d: unknown mail record %q", p.ID, r.Rev, r.Name)
 		}
+	case journal.KindGrant:
+		var g grantRecord
+		if err := json.Unmarshal(r.Args, &g); err != nil {
+			return fmt.Errorf("player %s rev %d: grant: %w", p.ID, r.Rev, err)
+		}
+		applyGrant(p, g.ID, g.Resources)
 	default:
 		return fmt.Errorf("player %s rev %d: unknown record kind %d", p.ID, r.Rev, r.Kind)
 	}
@@ -250,6 +256,8 @@ func kindName(k journal.Kind) string {
 		return "async"
 	case journal.KindMail:
 		return "mail"
+	case journal.KindGrant:
+		return "grant"
 	}
 	return "kind " + strconv.Itoa(int(k))
 }

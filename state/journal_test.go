@@ -59,7 +59,7 @@ func journaledStore(t *testing.T, blobs Blobs, clk *clock, id, dir string, fs jo
 	keeper := bookkeeper.New(bookkeeper.Config{Name: "s3", Concurrency: 16, QueueLimit: 1000,
 		Timeout: 5 * time.Second, MaxTries: 2, Retryable: Retryable})
 	s := NewStore(Config{ServerID: id, Autosave: time.Hour, IdleTimeout: 10 * time.Hour, LeaseTTL: 2 * time.Minute, Now: clk.Now},
-		Deps{Blobs: blobs, S3: keeper, GameData: gamedata.NewHolder(gd), Signer: NewSigner([]byte("0123456789abcdef0123456789abcdef")),
+		Deps{Blobs: blobs, S3: keeper, GameData: gamedata.NewHolder(gd), Accounts: DevAccounts(t, blobs, clk.Now),
 			Profiler: profiler.New(), Log: testenv.Discard, Journal: j, JournalDir: dir})
 	return s, j
 }
@@ -215,5 +215,51 @@ func TestJournalFailureIsNotAcknowledged(t *testing.T) {
 	}
 	if !replies[0].Duplicate || replies[1].Duplicate || !replies[1].OK {
 		t.Fatalf("after recovery: %+v; want seq 2 a duplicate (it was durable) and seq 3 applied now (it never was)", replies)
+	}
+}
+
+// TestGrantIsJournaled: an operator's grant between actions is replayed
+// from the journal like the actions around it (the same state hash), and
+// a grant id applied twice counts once.
+func TestGrantIsJournaled(t *testing.T) {
+	blobs := newBlobs(t, testenv.EmbeddedS3(t))
+	clk := newClock()
+	dir := t.TempDir()
+	a, ja := journaledStore(t, blobs, clk, "server-g", dir, nil)
+	sess := login(t, a, "gina")
+	ping := func(seq int64) {
+		t.Helper()
+		if _, _, err := a.Apply(sess, []Action{{Seq: seq, Name: "ping"}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ping(1)
+	for i, want := range []bool{false, true} {
+		dup, err := a.Grant(context.Background(), "gina", "refund-1", map[string]int64{"gems": 50})
+		if err != nil || dup != want {
+			t.Fatalf("grant %d: duplicate %v, %v; want duplicate %v", i, dup, err, want)
+		}
+	}
+	ping(2)
+	sess.o.mu.Lock()
+	wantHash, wantGems := stateHash(&sess.o.p), sess.o.p.Base.Res["gems"]
+	sess.o.mu.Unlock()
+	ja.Close() // the process dies: nothing saved since the login
+
+	b, jb := journaledStore(t, blobs, clk, "server-g", dir, nil)
+	defer jb.Close()
+	st, err := b.Recover(context.Background(), dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Replayed != 3 || st.Diverged != 0 {
+		t.Fatalf("recovery %+v, want 3 records (ping, grant, ping) replayed, none diverged", st)
+	}
+	sess = login(t, b, "gina")
+	sess.o.mu.Lock()
+	gotHash, gotGems := stateHash(&sess.o.p), sess.o.p.Base.Res["gems"]
+	sess.o.mu.Unlock()
+	if gotHash != wantHash || gotGems != wantGems {
+		t.Fatalf("after recovery: hash %016x gems %d, want %016x %d", gotHash, gotGems, wantHash, wantGems)
 	}
 }

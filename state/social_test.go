@@ -153,7 +153,7 @@ func newWorldWith(t testing.TB, mongoConcurrency int) *world {
 	go func() { defer close(done); w.events.Run(runCtx) }()
 	t.Cleanup(func() { stop(); <-done })
 	w.store = state.NewStore(state.Config{ServerID: "social", Now: now}, state.Deps{Blobs: w.blobs, S3: s3k,
-		GameData: gamedata.NewHolder(gd), Signer: state.NewSigner([]byte("0123456789abcdef0123456789abcdef")),
+		GameData: gamedata.NewHolder(gd), Accounts: state.DevAccounts(t, w.blobs, now),
 		Profiler: prof, Log: testenv.Discard,
 		Mongo: state.Mongo{Index: w.ms, Updates: w.forget, Mail: w.mail, Analytics: w.events}})
 	return w
@@ -186,7 +186,7 @@ type player struct {
 
 func (w *world) login(id string) *player {
 	w.t.Helper()
-	res, err := w.store.Login(context.Background(), id)
+	res, err := w.store.DevLogin(context.Background(), id)
 	if err != nil {
 		w.t.Fatalf("login %s: %v", id, err)
 	}
@@ -205,7 +205,7 @@ func (w *world) login(id string) *player {
 
 func (p *player) logout() {
 	p.w.t.Helper()
-	if err := p.w.store.Logout(context.Background(), p.sess); err != nil {
+	if err := p.w.store.Logout(context.Background(), p.sess, 0); err != nil {
 		p.w.t.Fatalf("logout %s: %v", p.id, err)
 	}
 	p.w.settle()
@@ -570,7 +570,7 @@ func TestMongoDown(t *testing.T) {
 	if r := newcomer.act("ping", `{}`); !r.OK {
 		t.Errorf("newcomer's ping with MongoDB down: %+v", r)
 	}
-	if err := w.store.Logout(context.Background(), newcomer.sess); err != nil {
+	if err := w.store.Logout(context.Background(), newcomer.sess, 0); err != nil {
 		t.Errorf("logout with MongoDB down: %v", err)
 	}
 	w.events.Flush(flushCtx)
@@ -597,7 +597,7 @@ func TestAttackerLogsOutMidRaid(t *testing.T) {
 		t.Fatalf("attack: %+v %v", r, err)
 	}
 	<-reached
-	if err := w.store.Logout(context.Background(), att.sess); err != nil {
+	if err := w.store.Logout(context.Background(), att.sess, 0); err != nil {
 		t.Fatalf("logout mid-raid: %v", err)
 	}
 	close(release)
@@ -671,7 +671,7 @@ func TestSignInBurst(t *testing.T) {
 	for range workers {
 		wg.Go(func() {
 			for id := range ids {
-				if _, err := w.store.Login(context.Background(), id); err != nil {
+				if _, err := w.store.DevLogin(context.Background(), id); err != nil {
 					failed.Add(1)
 					t.Errorf("login %s: %v", id, err)
 				}

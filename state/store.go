@@ -14,7 +14,9 @@ import (
 
 	"golang.org/x/sync/errgroup"
 	"golang.org/x/sync/singleflight"
+	"golang.org/x/time/rate"
 
+	"rampart/accounts"
 	"rampart/actions"
 	"rampart/bookkeeper"
 	"rampart/gamedata"
@@ -42,8 +44,11 @@ type Config struct {
 	IdleTimeout time.Duration
 	// LeaseTTL is how long ownership lasts without renewal; saves renew it.
 	LeaseTTL time.Duration
-	// SessionTTL bounds a session token's life.
-	SessionTTL time.Duration
+	// RateLimit and RateBurst are each player's request budget, HTTP
+	// requests and WebSocket messages together (API.md: default 20/s,
+	// bursts of 40).
+	RateLimit float64
+	RateBurst int
 	// SaveConcurrency bounds the saves one sweep runs at once (shutdown
 	// runs at least 64).
 	SaveConcurrency int
@@ -57,12 +62,12 @@ type Config struct {
 // Store owns the online players: it logs them in from S3, serializes
 // everything done to each, saves them back and logs them out.
 type Store struct {
-	cfg    Config
-	blobs  Blobs
-	s3     *bookkeeper.Keeper
-	gd     *gamedata.Holder
-	signer *Signer
-	log    *slog.Logger
+	cfg   Config
+	blobs Blobs
+	s3    *bookkeeper.Keeper
+	gd    *gamedata.Holder
+	accts *accounts.Accounts
+	log   *slog.Logger
 
 	players sync.Map // player id -> *Online
 	online  atomic.Int64
@@ -118,7 +123,9 @@ type Deps struct {
 	// S3 is the bookkeeper every Blobs call goes through.
 	S3       *bookkeeper.Keeper
 	GameData *gamedata.Holder
-	Signer   *Signer
+	// Accounts checks session tokens and holds the generation a token
+	// must match (revocation).
+	Accounts *accounts.Accounts
 	Profiler *profiler.Profiler
 	Log      *slog.Logger
 	// Mongo is the MongoDB side; its adapters bookkeep their own calls.
@@ -149,8 +156,11 @@ func NewStore(cfg Config, d Deps) *Store {
 	if cfg.LeaseTTL <= 0 {
 		cfg.LeaseTTL = max(4*cfg.Autosave, 2*time.Minute)
 	}
-	if cfg.SessionTTL <= 0 {
-		cfg.SessionTTL = 24 * time.Hour
+	if cfg.RateLimit <= 0 {
+		cfg.RateLimit = 20
+	}
+	if cfg.RateBurst <= 0 {
+		cfg.RateBurst = 40
 	}
 	if cfg.SaveConcurrency <= 0 {
 		cfg.SaveConcurrency = 8
@@ -164,7 +174,7 @@ func NewStore(cfg Config, d Deps) *Store {
 	if cfg.ServerID == "" {
 		cfg.ServerID = "rampart-" + NewSessionID()
 	}
-	s := &Store{cfg: cfg, blobs: d.Blobs, s3: d.S3, gd: d.GameData, signer: d.Signer, log: log,
+	s := &Store{cfg: cfg, blobs: d.Blobs, s3: d.S3, gd: d.GameData, accts: d.Accounts, log: log,
 		mongo: d.Mongo, rows: make(map[string]*profiler.Row),
 		jrnl: d.Journal, jrnlDir: d.JournalDir, tails: map[string]journal.LSN{}, chunks: d.Chunks}
 	for _, name := range actions.Names() {
@@ -197,6 +207,10 @@ type Online struct {
 	mu      sync.Mutex
 	p       Player
 	session string // current session id; "" after logout
+	gen     uint64 // the account's token generation the session must carry
+	// limiter is the player's request budget (API.md rate limits); set
+	// by the first login, it has its own lock.
+	limiter *rate.Limiter
 	changes uint64 // bumped by every change to p
 	saved   uint64 // changes as of the last durable save
 	gone    bool   // left memory; holders of this pointer must log in again
@@ -235,8 +249,9 @@ type Online struct {
 
 // Session is an authenticated request's handle on its player.
 type Session struct {
-	o  *Online
-	id string
+	o   *Online
+	id  string
+	gen uint64
 }
 
 // PlayerID is the session's player.
@@ -249,10 +264,14 @@ type LoginResult struct {
 }
 
 // Login loads id (once, however many log in at the same moment), takes its
-// lease and opens a new session, replacing any previous one.
-func (s *Store) Login(ctx context.Context, id string) (LoginResult, error) {
+// lease and adopts the session c that accounts just signed (its session
+// id and generation), replacing any previous session. c.Player must be id.
+func (s *Store) Login(ctx context.Context, id string, c accounts.Claims) (LoginResult, error) {
 	if !ValidID(id) {
 		return LoginResult{}, ErrBadPlayerID
+	}
+	if c.Player != id || c.Session == "" {
+		return LoginResult{}, fmt.Errorf("login %s with claims of %q: %w", id, c.Player, ErrUnauthorized)
 	}
 	s.counts.Logins.Add(1)
 	for {
@@ -266,20 +285,27 @@ func (s *Store) Login(ctx context.Context, id string) (LoginResult, error) {
 			o.mu.Unlock()
 			continue
 		}
-		o.session = NewSessionID()
+		if c.Gen < o.gen {
+			// Signed before a revocation this server has seen.
+			o.mu.Unlock()
+			return LoginResult{}, fmt.Errorf("login %s: token generation %d revoked: %w", id, c.Gen, ErrUnauthorized)
+		}
+		o.session, o.gen = c.Session, c.Gen
 		o.leaving = false
+		if o.limiter == nil {
+			o.limiter = rate.NewLimiter(rate.Limit(s.cfg.RateLimit), s.cfg.RateBurst)
+		}
 		s.replaceConn(o, nil)
 		s.schedule(o)
 		o.lastActive.Store(now.UnixMilli())
 		actions.CatchUp(&o.p.Base, s.gd.Current(), now)
 		view, err := publicPlayer(&o.p)
-		token := s.signer.Sign(Claims{Player: id, Session: o.session, Expires: now.Add(s.cfg.SessionTTL).UnixMilli()})
 		o.mu.Unlock()
 		if err != nil {
 			return LoginResult{}, err
 		}
 		s.emit(Event{Time: now, Player: id, Kind: "login", OK: true})
-		return LoginResult{Session: token, Player: view}, nil
+		return LoginResult{Player: view}, nil
 	}
 }
 
@@ -463,28 +489,52 @@ func (s *Store) put(ctx context.Context, key string, data []byte, cond Cond) (st
 func Key(id string) string { return "players/" + id }
 
 // Authenticate checks a bearer token and finds its player in memory.
+// The session id and generation are compared under the player's lock
+// by every use of the session (lock), so a logout, a ban or a newer
+// sign-in ends it at once.
 func (s *Store) Authenticate(token string) (Session, error) {
-	c, err := s.signer.Verify(token, s.cfg.Now())
+	c, err := s.accts.Verify(token)
 	if err != nil {
-		return Session{}, err
+		return Session{}, fmt.Errorf("authenticate: %w: %w", ErrUnauthorized, err)
 	}
 	v, ok := s.players.Load(c.Player)
 	if !ok {
 		return Session{}, fmt.Errorf("player %s is not online: %w", c.Player, ErrUnauthorized)
 	}
-	return Session{o: v.(*Online), id: c.Session}, nil
+	sess := Session{o: v.(*Online), id: c.Session, gen: c.Gen}
+	if err := s.lock(sess); err != nil {
+		return Session{}, err
+	}
+	sess.o.mu.Unlock()
+	return sess, nil
 }
 
 // lock takes the player's writer lock for sess, failing if the session was
-// replaced or ended.
+// replaced, revoked or ended.
 func (s *Store) lock(sess Session) error {
 	sess.o.mu.Lock()
-	if sess.o.gone || sess.o.session != sess.id {
+	if sess.o.gone || sess.o.session != sess.id || sess.o.gen != sess.gen {
 		sess.o.mu.Unlock()
 		return ErrUnauthorized
 	}
 	sess.o.lastActive.Store(s.cfg.Now().UnixMilli())
 	return nil
+}
+
+// Allow spends one request of sess's player's budget (API.md rate
+// limits). When the budget is spent it answers false and how long until
+// one request is allowed again; nothing is spent then.
+func (s *Store) Allow(sess Session) (bool, time.Duration) {
+	lim := sess.o.limiter
+	if lim == nil {
+		return true, 0
+	}
+	now := time.Now()
+	if lim.AllowN(now, 1) {
+		return true, 0
+	}
+	deficit := 1 - lim.TokensAt(now)
+	return false, time.Duration(deficit / float64(lim.Limit()) * float64(time.Second))
 }
 
 // Action is one action request.
@@ -691,20 +741,55 @@ func publicPlayer(p *Player) (json.RawMessage, error) {
 }
 
 // Logout saves the player durably, releases the lease and ends the
-// session. If the save fails the player stays in memory with its session
-// (a retried logout can finish), and the sweep keeps retrying the save.
-func (s *Store) Logout(ctx context.Context, sess Session) error {
+// session. gen is the account's generation after the caller revoked the
+// session's tokens (accounts.Revoke; 0 for the development door): from
+// now on only a token of gen or later reaches this player here, even if
+// the save fails. If the save fails the player stays in memory (the sweep
+// keeps retrying the final save).
+func (s *Store) Logout(ctx context.Context, sess Session, gen uint64) error {
 	if err := s.lock(sess); err != nil {
 		return err
 	}
-	// The save ends the session (leaving makes it final) and, if it fails,
-	// gives it back so the client can retry the logout.
-	sess.o.leaving = true
-	s.replaceConnQuiet(sess.o)
-	sess.o.mu.Unlock()
-	err := s.save(ctx, sess.o, saveRenew)
+	err := s.signOut(ctx, sess.o, gen, false)
 	s.emit(Event{Time: s.cfg.Now(), Player: sess.o.id, Kind: "logout", OK: err == nil})
 	return err
+}
+
+// Kick signs player id out of this server, saved, if it is online here
+// under a generation older than gen (the account's, after a ban or a
+// revocation): its session ends, tokens older than gen stop working
+// here, and its socket gets a "replaced" event and is closed. A player
+// not in memory, or already at gen, is nothing to do.
+func (s *Store) Kick(ctx context.Context, id string, gen uint64) error {
+	v, ok := s.players.Load(id)
+	if !ok {
+		return nil
+	}
+	o := v.(*Online)
+	o.mu.Lock()
+	if o.gone || o.gen >= gen {
+		o.mu.Unlock()
+		return nil
+	}
+	err := s.signOut(ctx, o, gen, true)
+	s.emit(Event{Time: s.cfg.Now(), Player: id, Kind: "kick", OK: err == nil})
+	return err
+}
+
+// signOut ends o's session and saves it for the last time. o.mu is held
+// and released here.
+func (s *Store) signOut(ctx context.Context, o *Online, gen uint64, tell bool) error {
+	o.gen = max(o.gen, gen)
+	// The save ends the session (leaving makes it final) and, if it fails,
+	// gives it back; the raised gen keeps the revoked tokens out anyway.
+	o.leaving = true
+	if tell {
+		s.replaceConn(o, nil)
+	} else {
+		s.replaceConnQuiet(o)
+	}
+	o.mu.Unlock()
+	return s.save(ctx, o, saveRenew)
 }
 
 // saveKind says whether a save is the player's last before leaving memory.
@@ -986,32 +1071,47 @@ func (s *Store) Stats() Stats {
 }
 
 // Resume continues the session in token, for a client reconnecting. If
-// the server logged the player out since (idle timeout, shutdown), the
-// player is loaded afresh from S3 under a new session. A session replaced
-// by a newer login stays ended.
+// the server logged the player out since (idle timeout, shutdown,
+// restart), the player is loaded afresh from S3 under the same session,
+// but only while the token's generation is still the account's: a logout,
+// ban or refresh-token reuse revoked it for good. A development-door
+// session (no account) is resumed only while its player is in memory. A
+// session replaced by a newer login stays ended.
 func (s *Store) Resume(ctx context.Context, token string) (LoginResult, error) {
 	now := s.cfg.Now()
-	c, err := s.signer.Verify(token, now)
+	c, err := s.accts.Verify(token)
 	if err != nil {
-		return LoginResult{}, err
+		return LoginResult{}, fmt.Errorf("resume: %w: %w", ErrUnauthorized, err)
 	}
 	if v, ok := s.players.Load(c.Player); ok {
 		o := v.(*Online)
 		o.mu.Lock()
-		if !o.gone && o.session == c.Session {
+		if !o.gone && o.session == c.Session && o.gen == c.Gen {
 			o.lastActive.Store(now.UnixMilli())
 			actions.CatchUp(&o.p.Base, s.gd.Current(), now)
 			view, err := publicPlayer(&o.p)
 			o.mu.Unlock()
 			return LoginResult{Session: token, Player: view}, err
 		}
-		replaced := !o.gone && o.session != ""
+		live := !o.gone
 		o.mu.Unlock()
-		if replaced {
-			return LoginResult{}, fmt.Errorf("resume %s: session replaced by a newer login: %w", c.Player, ErrUnauthorized)
+		if live {
+			return LoginResult{}, fmt.Errorf("resume %s: session replaced or revoked: %w", c.Player, ErrUnauthorized)
 		}
 	}
-	return s.Login(ctx, c.Player)
+	if !accounts.ValidPlayerID(c.Player) {
+		return LoginResult{}, fmt.Errorf("resume %s: development session ended: %w", c.Player, ErrUnauthorized)
+	}
+	info, err := s.accts.Account(ctx, c.Player)
+	if err != nil {
+		return LoginResult{}, fmt.Errorf("resume %s: %w", c.Player, err)
+	}
+	if info.Gen != c.Gen { // a ban bumps it too
+		return LoginResult{}, fmt.Errorf("resume %s: token generation %d revoked (account at %d): %w", c.Player, c.Gen, info.Gen, ErrUnauthorized)
+	}
+	res, err := s.Login(ctx, c.Player, c)
+	res.Session = token
+	return res, err
 }
 
 // OnlineInfo describes one online player for the /debug/players page.

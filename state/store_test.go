@@ -65,7 +65,7 @@ func newStore(t testing.TB, blobs Blobs, clk *clock, id string) *Store {
 		Timeout: 5 * time.Second, MaxTries: 2, Retryable: Retryable})
 	return NewStore(Config{ServerID: id, Autosave: 30 * time.Second, IdleTimeout: 10 * time.Minute,
 		LeaseTTL: 2 * time.Minute, Now: clk.Now},
-		Deps{Blobs: blobs, S3: keeper, GameData: gamedata.NewHolder(gd), Signer: NewSigner([]byte("0123456789abcdef0123456789abcdef")),
+		Deps{Blobs: blobs, S3: keeper, GameData: gamedata.NewHolder(gd), Accounts: DevAccounts(t, blobs, clk.Now),
 			Profiler: profiler.New(), Log: testenv.Discard})
 }
 
@@ -76,7 +76,7 @@ func s3Targets(t *testing.T) []testenv.S3 {
 
 func login(t *testing.T, s *Store, id string) Session {
 	t.Helper()
-	res, err := s.Login(context.Background(), id)
+	res, err := s.DevLogin(context.Background(), id)
 	if err != nil {
 		t.Fatalf("login %s: %v", id, err)
 	}
@@ -105,7 +105,7 @@ func TestPersistence(t *testing.T) {
 			if !replies[0].OK || !replies[1].OK || replies[2].OK || replies[2].Error.Code != "unknown_action" {
 				t.Fatalf("got replies %+v, want ok, ok, unknown_action", replies)
 			}
-			if err := a.Logout(ctx, sess); err != nil {
+			if err := a.Logout(ctx, sess, 0); err != nil {
 				t.Fatalf("logout: %v", err)
 			}
 			if n := a.OnlineCount(); n != 0 {
@@ -131,7 +131,7 @@ func TestPersistence(t *testing.T) {
 					t.Errorf("reply %d = %+v, want duplicate=%v ok=%v", i, replies[i], w.dup, w.ok)
 				}
 			}
-			if err := b.Logout(ctx, sess); err != nil {
+			if err := b.Logout(ctx, sess, 0); err != nil {
 				t.Fatal(err)
 			}
 		})
@@ -186,7 +186,7 @@ func TestConcurrentLoginsLoadOnce(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			res, err := s.Login(context.Background(), "carol")
+			res, err := s.DevLogin(context.Background(), "carol")
 			tokens[i], errs[i] = res.Session, err
 		}()
 	}
@@ -223,7 +223,7 @@ func TestTwoServersOneOwner(t *testing.T) {
 			if _, _, err := a.Apply(sessA, []Action{ping(1)}); err != nil {
 				t.Fatal(err)
 			}
-			if _, err := b.Login(ctx, "dave"); !errors.Is(err, ErrPlayerBusy) {
+			if _, err := b.DevLogin(ctx, "dave"); !errors.Is(err, ErrPlayerBusy) {
 				t.Fatalf("second server login with live lease: got %v, want ErrPlayerBusy", err)
 			}
 
@@ -242,7 +242,7 @@ func TestTwoServersOneOwner(t *testing.T) {
 			if _, _, err := a.Apply(sessA, []Action{ping(3)}); err != nil {
 				t.Fatal(err)
 			}
-			if err := a.Logout(ctx, sessA); !errors.Is(err, ErrLostOwnership) {
+			if err := a.Logout(ctx, sessA, 0); !errors.Is(err, ErrLostOwnership) {
 				t.Fatalf("stale server logout: got %v, want ErrLostOwnership", err)
 			}
 			if got := a.Stats().LostOwnership; got != 1 {
@@ -254,7 +254,7 @@ func TestTwoServersOneOwner(t *testing.T) {
 
 			// No lost update: what B saved is what a new login sees.
 			c := newStore(t, blobs, clkB, "server-c")
-			res, err := c.Login(ctx, "dave")
+			res, err := c.DevLogin(ctx, "dave")
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -338,7 +338,7 @@ func TestSaveAllReleasesLeases(t *testing.T) {
 	}
 	b := newStore(t, blobs, clk, "b") // same clock: leases must be released, not expired
 	for _, id := range []string{"p1", "p2", "p3"} {
-		res, err := b.Login(context.Background(), id)
+		res, err := b.DevLogin(context.Background(), id)
 		if err != nil {
 			t.Fatalf("login %s on the next server: %v", id, err)
 		}
@@ -382,7 +382,7 @@ func TestRetriedWriteThatLandedIsOurs(t *testing.T) {
 			sess := login(t, s, "zed")
 			s.Apply(sess, []Action{ping(1)})
 			blobs.n.Store(1)
-			if err := s.Logout(context.Background(), sess); err != nil {
+			if err := s.Logout(context.Background(), sess, 0); err != nil {
 				t.Fatalf("logout with a lost reply: %v", err)
 			}
 		}},
@@ -440,7 +440,7 @@ func TestLogoutDuringOutage(t *testing.T) {
 	sess := login(t, s, "olga")
 	s.Apply(sess, []Action{ping(1)})
 	blobs.down.Store(true)
-	if err := s.Logout(context.Background(), sess); !errors.Is(err, ErrUnavailable) {
+	if err := s.Logout(context.Background(), sess, 0); !errors.Is(err, ErrUnavailable) {
 		t.Fatalf("logout with S3 down: %v, want ErrUnavailable", err)
 	}
 	if s.OnlineCount() != 1 {
@@ -450,7 +450,7 @@ func TestLogoutDuringOutage(t *testing.T) {
 		t.Fatalf("session after a failed logout: %v, want still usable", err)
 	}
 	blobs.down.Store(false)
-	if err := s.Logout(context.Background(), sess); err != nil {
+	if err := s.Logout(context.Background(), sess, 0); err != nil {
 		t.Fatalf("retried logout: %v", err)
 	}
 	if s.OnlineCount() != 0 {

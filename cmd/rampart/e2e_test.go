@@ -29,7 +29,9 @@ func TestDefaultConfigurationUnderLoad(t *testing.T) {
 	if testing.Short() {
 		t.Skip("-short: the 300-player run takes about a minute")
 	}
-	p := testenv.StartRampart(t, nil)
+	// The default configuration, but for the per-address sign-in budget:
+	// 300 players sign in from one loopback address.
+	p := testenv.StartRampart(t, nil, "--signin-rate", "0")
 	cfg := loadtest.DefaultConfig()
 	cfg.Target = p.URL
 	cfg.Players = 300

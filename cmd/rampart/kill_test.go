@@ -26,7 +26,7 @@ import (
 // (no 409 from its own old lease).
 func TestKill9LosesNothingAcknowledged(t *testing.T) {
 	dir := t.TempDir()
-	p := testenv.StartRampart(t, nil, "--data-dir", dir)
+	p := testenv.StartRampart(t, nil, "--data-dir", dir, "--rate-limit", "100000", "--rate-burst", "100000")
 	ctx := context.Background()
 	c, err := client.New(p.URL, client.WithRetries(0))
 	if err != nil {
@@ -34,7 +34,8 @@ func TestKill9LosesNothingAcknowledged(t *testing.T) {
 	}
 	const players = 20
 	type ledger struct {
-		id          string
+		id          string       // the test's name (its device id derives from it)
+		pid         string       // the account's player id
 		acked, sent atomic.Int64 // highest seq answered 200 / sent
 	}
 	ls := make([]*ledger, players)
@@ -44,10 +45,11 @@ func TestKill9LosesNothingAcknowledged(t *testing.T) {
 	for i := range players {
 		l := &ledger{id: fmt.Sprintf("k9-%02d", i)}
 		ls[i] = l
-		sess, err := c.DevLogin(ctx, l.id)
+		sess, err := c.SignInDevice(ctx, deviceID(l.id), true)
 		if err != nil {
 			t.Fatal(err)
 		}
+		l.pid = sess.PlayerID()
 		wg.Go(func() {
 			for n := 0; ; n++ {
 				select {
@@ -80,10 +82,10 @@ func TestKill9LosesNothingAcknowledged(t *testing.T) {
 	close(stop)
 	wg.Wait()
 	t.Logf("killed after %d acknowledged actions", total.Load())
-	checkReplayTool(t, dir, ls[0].id, ls[0].acked.Load())
+	checkReplayTool(t, dir, ls[0].pid, ls[0].acked.Load())
 
 	restarted := time.Now()
-	p2 := testenv.StartRampart(t, nil, "--data-dir", dir)
+	p2 := testenv.StartRampart(t, nil, "--data-dir", dir, "--rate-limit", "100000", "--rate-burst", "100000")
 	ready := time.Since(restarted)
 	c2, err := client.New(p2.URL, client.WithRetries(0))
 	if err != nil {
@@ -92,7 +94,7 @@ func TestKill9LosesNothingAcknowledged(t *testing.T) {
 	var slowest time.Duration
 	for _, l := range ls {
 		t0 := time.Now()
-		sess, err := c2.DevLogin(ctx, l.id)
+		sess, err := c2.SignInDevice(ctx, deviceID(l.id), true)
 		if err != nil {
 			t.Fatalf("%s: sign-in after the restart: %v (want it at once: the server knows its own leases)", l.id, err)
 		}
@@ -170,9 +172,11 @@ func TestSIGTERMWithAnOpenStream(t *testing.T) {
 // kill (the stated bound: 1 s, plus one PUT).
 func TestMachineLossTakeover(t *testing.T) {
 	s3 := testenv.VersityGW(t)
-	s3flags := []string{"--s3-endpoint", s3.Endpoint, "--s3-access-key", s3.AccessKey, "--s3-secret-key", s3.SecretKey}
+	// Budgets open: the players here send back to back.
+	s3flags := []string{"--s3-endpoint", s3.Endpoint, "--s3-access-key", s3.AccessKey, "--rate-limit", "100000", "--rate-burst", "100000"}
+	s3env := []string{"RAMPART_S3_SECRET_KEY=" + s3.SecretKey} // secrets are refused on the command line
 	dirA := t.TempDir()
-	a := testenv.StartRampart(t, nil, append([]string{"--data-dir", dirA, "--lease-ttl", "3s", "--autosave", "1h"}, s3flags...)...)
+	a := testenv.StartRampart(t, s3env, append([]string{"--data-dir", dirA, "--lease-ttl", "3s", "--autosave", "1h"}, s3flags...)...)
 	ctx := context.Background()
 	ca, err := client.New(a.URL, client.WithRetries(0))
 	if err != nil {
@@ -188,7 +192,7 @@ func TestMachineLossTakeover(t *testing.T) {
 	var wg sync.WaitGroup
 	stop := make(chan struct{})
 	for i := range players {
-		sess, err := ca.DevLogin(ctx, fmt.Sprintf("ml-%02d", i))
+		sess, err := ca.SignInDevice(ctx, deviceID(fmt.Sprintf("ml-%02d", i)), true)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -223,7 +227,7 @@ func TestMachineLossTakeover(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	b := testenv.StartRampart(t, nil, append([]string{"--data-dir", t.TempDir()}, s3flags...)...)
+	b := testenv.StartRampart(t, s3env, append([]string{"--data-dir", t.TempDir()}, s3flags...)...)
 	cb, err := client.New(b.URL, client.WithRetries(0))
 	if err != nil {
 		t.Fatal(err)
@@ -234,7 +238,7 @@ func TestMachineLossTakeover(t *testing.T) {
 		// 409 until A's lease (3 s) runs out; then B takes the player.
 		var sess *client.Session
 		for deadline := time.Now().Add(20 * time.Second); ; {
-			sess, err = cb.DevLogin(ctx, id)
+			sess, err = cb.SignInDevice(ctx, deviceID(id), false) // the same account, in the shared S3
 			if err == nil || !errors.Is(err, client.ErrPlayerBusy) || time.Now().After(deadline) {
 				break
 			}

@@ -99,6 +99,9 @@ func call(t *testing.T, method, url, token, body string, out any) int {
 
 type loginReply struct {
 	Session         string `json:"session"`
+	Refresh         string `json:"refresh"`
+	PlayerID        string `json:"player_id"`
+	Created         bool   `json:"created"`
 	GamedataVersion string `json:"gamedata_version"`
 	Player          struct {
 		ID      string `json:"id"`
@@ -125,11 +128,15 @@ type errorReply struct {
 	} `json:"error"`
 }
 
-func loginAs(t *testing.T, base, id string) loginReply {
+// deviceID is the device credential a test's player name stands for.
+func deviceID(name string) string { return "test-device-" + name + "-0123456789" }
+
+// loginAs signs name's device in, making the account the first time.
+func loginAs(t *testing.T, base, name string) loginReply {
 	t.Helper()
 	var lr loginReply
-	if code := call(t, "POST", base+"/api/v1/login", "", `{"player_id":"`+id+`"}`, &lr); code != 200 {
-		t.Fatalf("login %s: status %d", id, code)
+	if code := call(t, "POST", base+"/api/v1/auth/device", "", `{"device_id":"`+deviceID(name)+`","create":true}`, &lr); code != 200 {
+		t.Fatalf("sign in %s: status %d", name, code)
 	}
 	return lr
 }
@@ -152,9 +159,10 @@ func TestLifecycleAcrossRestart(t *testing.T) {
 	s := startServer(t, dir)
 
 	lr := loginAs(t, s.URL, "alice")
-	if lr.Player.ID != "alice" || lr.Player.LastSeq != 0 || lr.GamedataVersion == "" {
-		t.Fatalf("new player login = %+v", lr)
+	if !lr.Created || lr.PlayerID == "" || lr.Player.ID != lr.PlayerID || lr.Player.LastSeq != 0 || lr.GamedataVersion == "" || lr.Refresh == "" {
+		t.Fatalf("new player sign-in = %+v", lr)
 	}
+	alice := lr.PlayerID
 	var ar actionsReply
 	if code := call(t, "POST", s.URL+"/api/v1/actions", lr.Session, pings(1, 2), &ar); code != 200 {
 		t.Fatalf("actions: status %d", code)
@@ -177,8 +185,8 @@ func TestLifecycleAcrossRestart(t *testing.T) {
 
 	s = startServer(t, dir)
 	lr = loginAs(t, s.URL, "alice")
-	if lr.Player.LastSeq != 2 {
-		t.Fatalf("last_seq after restart = %d, want 2", lr.Player.LastSeq)
+	if lr.Player.LastSeq != 2 || lr.Created || lr.PlayerID != alice {
+		t.Fatalf("after restart: %+v, want %s with last_seq 2, not created", lr, alice)
 	}
 	ar = actionsReply{}
 	call(t, "POST", s.URL+"/api/v1/actions", lr.Session, pings(2, 3), &ar)
@@ -193,7 +201,7 @@ func TestErrorStatuses(t *testing.T) {
 	replaced := good
 	good = loginAs(t, s.URL, "bob").Session // the second login replaces the first
 	forged := good[:len(good)-4] + "AAAA"
-	big := `{"player_id":"` + strings.Repeat("x", 70<<10) + `"}`
+	big := `{"device_id":"` + strings.Repeat("x", 70<<10) + `"}`
 
 	tests := []struct {
 		name         string
@@ -202,11 +210,13 @@ func TestErrorStatuses(t *testing.T) {
 		status       int
 		code         string
 	}{
-		{"login not json", "POST", "/api/v1/login", "", `nope`, 400, "bad_request"},
-		{"login wrong type", "POST", "/api/v1/login", "", `{"player_id":7}`, 400, "bad_request"},
-		{"login bad id", "POST", "/api/v1/login", "", `{"player_id":"a b"}`, 400, "bad_request"},
-		{"login missing id", "POST", "/api/v1/login", "", `{}`, 400, "bad_request"},
-		{"login too large", "POST", "/api/v1/login", "", big, 413, "too_large"},
+		{"sign-in not json", "POST", "/api/v1/auth/device", "", `nope`, 400, "bad_request"},
+		{"sign-in wrong type", "POST", "/api/v1/auth/device", "", `{"device_id":7}`, 400, "bad_request"},
+		{"sign-in bad device id", "POST", "/api/v1/auth/device", "", `{"device_id":"a b c d e f g h i j k"}`, 400, "bad_request"},
+		{"sign-in missing device id", "POST", "/api/v1/auth/device", "", `{}`, 400, "bad_request"},
+		{"sign-in too large", "POST", "/api/v1/auth/device", "", big, 413, "too_large"},
+		{"sign-in unknown device", "POST", "/api/v1/auth/device", "", `{"device_id":"never-seen-0123456789"}`, 404, "not_found"},
+		{"dev door closed", "POST", "/api/v1/login", "", `{"player_id":"alice"}`, 404, "not_found"},
 		{"actions no session", "POST", "/api/v1/actions", "", pings(1), 401, "unauthorized"},
 		{"actions forged session", "POST", "/api/v1/actions", forged, pings(1), 401, "unauthorized"},
 		{"actions replaced session", "POST", "/api/v1/actions", replaced, pings(1), 401, "unauthorized"},
@@ -217,7 +227,7 @@ func TestErrorStatuses(t *testing.T) {
 		{"player no session", "GET", "/api/v1/player", "", "", 401, "unauthorized"},
 		{"logout forged", "POST", "/api/v1/logout", forged, "", 401, "unauthorized"},
 		{"unknown route", "GET", "/api/v1/nope", "", "", 404, "not_found"},
-		{"wrong method", "GET", "/api/v1/login", "", "", 405, "method_not_allowed"},
+		{"wrong method", "GET", "/api/v1/auth/device", "", "", 405, "method_not_allowed"},
 		{"wrong method healthz", "DELETE", "/healthz", "", "", 405, "method_not_allowed"},
 	}
 	for _, tt := range tests {
@@ -248,7 +258,7 @@ func TestConcurrentLoginsOverHTTP(t *testing.T) {
 		err     error
 	}
 	signIn := func(id string) answer {
-		resp, err := http.Post(s.URL+"/api/v1/login", "application/json", strings.NewReader(`{"player_id":"`+id+`"}`))
+		resp, err := http.Post(s.URL+"/api/v1/auth/device", "application/json", strings.NewReader(`{"device_id":"`+deviceID(id)+`","create":true}`))
 		if err != nil {
 			return answer{err: err}
 		}
@@ -441,7 +451,7 @@ func TestDebugLatencyAfterTraffic(t *testing.T) {
 		}
 	}
 	for name, want := range map[string]int64{
-		"POST /api/v1/login": 1, "POST /api/v1/actions": 1, "GET /api/v1/player": 1, "POST /api/v1/logout": 1,
+		"POST /api/v1/auth/device": 1, "POST /api/v1/actions": 1, "GET /api/v1/player": 1, "POST /api/v1/logout": 1,
 		"action:ping": 3, "login:load": 1, "login:lease": 1, "save:put": 1,
 	} {
 		if calls[name] < want {

@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -25,6 +26,7 @@ import (
 	"go.mongodb.org/mongo-driver/v2/mongo"
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
 
+	"rampart/accounts"
 	"rampart/api"
 	"rampart/bookkeeper"
 	"rampart/gamedata"
@@ -46,7 +48,24 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	if help, err := parseFlags(fs, args); help || err != nil {
 		return err
 	}
+	if err := refuseSecretFlags(fs); err != nil {
+		return err
+	}
 	if err := applyEnv(fs, getenv); err != nil {
+		return err
+	}
+	if err := cfg.readSecretFiles(); err != nil {
+		return err
+	}
+	if cfg.DevLogin && !loopbackAddr(cfg.Addr) {
+		return fmt.Errorf("--dev-login signs anyone in as anyone: refused on --addr %s (listen on 127.0.0.1 or [::1])", cfg.Addr)
+	}
+	trusted, err := cfg.trustedProxies()
+	if err != nil {
+		return err
+	}
+	ticketKey, err := cfg.ticketPublicKey()
+	if err != nil {
 		return err
 	}
 	log, err := newLogger(cfg.LogFormat, cfg.LogLevel, stderr)
@@ -87,7 +106,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 			return err
 		}
 		defer s3srv.Close()
-		s3cfg.Endpoint, s3cfg.AccessKey, s3cfg.SecretKey = s3srv.URL, "rampart", "rampart"
+		s3cfg.Endpoint, s3cfg.AccessKey, s3cfg.SecretKey = s3srv.URL, s3srv.AccessKey, s3srv.SecretKey
 		log.Info("embedded S3 started", "endpoint", s3srv.URL, "file", filepath.Join(cfg.DataDir, "s3.bolt"))
 	} else if cfg.S3AccessKey == "" {
 		if awsCfg, err = config.LoadDefaultConfig(ctx, config.WithRegion(cfg.S3Region)); err != nil {
@@ -144,6 +163,15 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		updates = mongostore.NewUpdates(ms, mongostore.UpdatesConfig{})
 		mongoSide = state.Mongo{Index: ms, Updates: updates, Mail: ms, Analytics: analytics}
 	}
+	var ticketSecret []byte
+	if cfg.TicketSecret != "" {
+		ticketSecret = []byte(cfg.TicketSecret)
+	}
+	accts, err := accounts.New(accounts.Config{TokenKey: secret, TicketSecret: ticketSecret,
+		TicketPublicKey: ticketKey}, state.AccountBlobs{B: blobs}, s3keeper)
+	if err != nil {
+		return err
+	}
 	serverID, err := stableServerID(cfg.DataDir)
 	if err != nil {
 		return err
@@ -157,7 +185,8 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	}
 	store := state.NewStore(state.Config{
 		ServerID: serverID, Autosave: cfg.Autosave, IdleTimeout: cfg.IdleTimeout, LeaseTTL: cfg.LeaseTTL,
-	}, state.Deps{Blobs: blobs, S3: s3keeper, GameData: gd, Signer: state.NewSigner(secret), Profiler: prof, Log: log,
+		RateLimit: cfg.RateLimit, RateBurst: cfg.RateBurst,
+	}, state.Deps{Blobs: blobs, S3: s3keeper, GameData: gd, Accounts: accts, Profiler: prof, Log: log,
 		Mongo: mongoSide, Journal: jrnl, JournalDir: jdir, Chunks: blobs})
 	if jrnl != nil {
 		// Before any request: what the journal holds beyond the
@@ -192,10 +221,14 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		Store: store, GameData: gd, Profiler: prof, Log: log,
 		AdminToken: cfg.AdminToken, Debug: debug, Client: game.Handler(), IdleTimeout: cfg.IdleTimeout,
 		Metrics: mx.Handler(), Ready: ready,
+		Accounts: accts, DevLogin: cfg.DevLogin, SignInLimiter: signInLimiter(cfg), TrustedProxies: trusted,
 	})
 	ln, err := net.Listen("tcp", cfg.Addr)
 	if err != nil {
 		return fmt.Errorf("listen: %w", err)
+	}
+	if cfg.MaxConnsPerIP > 0 {
+		ln = api.LimitConns(ln, cfg.MaxConnsPerIP, trusted)
 	}
 	httpSrv := &http.Server{
 		Handler:           srv,
@@ -327,8 +360,8 @@ func isTerminal(w io.Writer) bool {
 // dir, generating it on first start.
 func sessionSecret(configured, dataDir string) ([]byte, error) {
 	if configured != "" {
-		if len(configured) < 16 {
-			return nil, errors.New("--session-secret: at least 16 characters")
+		if len(configured) < 32 {
+			return nil, errors.New("--session-secret: at least 32 characters")
 		}
 		return []byte(configured), nil
 	}
@@ -347,6 +380,28 @@ func sessionSecret(configured, dataDir string) ([]byte, error) {
 		return nil, fmt.Errorf("keep session secret: %w", err)
 	}
 	return []byte(key), nil
+}
+
+// loopbackAddr reports whether addr (host:port) listens on loopback only.
+func loopbackAddr(addr string) bool {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return false
+	}
+	if host == "localhost" {
+		return true
+	}
+	ip, err := netip.ParseAddr(host)
+	return err == nil && ip.IsLoopback()
+}
+
+// signInLimiter is the per-address budget of the sign-in routes (nil with
+// --signin-rate 0). A million addresses cost about 70 MB (accounts).
+func signInLimiter(cfg serveConfig) *accounts.KeyedLimiter {
+	if cfg.SignInRate <= 0 {
+		return nil
+	}
+	return accounts.NewKeyedLimiter(cfg.SignInRate, cfg.SignInBurst, 1<<20, nil)
 }
 
 // loadBundle reads the compiled game data from path, or the embedded one.

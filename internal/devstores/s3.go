@@ -2,12 +2,17 @@ package devstores
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/johannesboyne/gofakes3"
@@ -20,6 +25,11 @@ import (
 type S3 struct {
 	// URL is the endpoint to give the S3 client (path-style addressing).
 	URL string
+	// AccessKey and SecretKey are the only credentials it accepts:
+	// generated once per data dir and kept in <dataDir>/s3.credentials
+	// (mode 0600), so that the embedded S3 is not open to every local
+	// process that finds its port.
+	AccessKey, SecretKey string
 
 	db  *bolt.DB
 	srv *http.Server
@@ -49,6 +59,11 @@ func StartS3(dataDir, bucket string, log *slog.Logger) (*S3, error) {
 		db.Close()
 		return nil, fmt.Errorf("create bucket %s: %w", bucket, err)
 	}
+	access, secret, err := s3Credentials(dataDir)
+	if err != nil {
+		db.Close()
+		return nil, err
+	}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		db.Close()
@@ -56,17 +71,42 @@ func StartS3(dataDir, bucket string, log *slog.Logger) (*S3, error) {
 	}
 	faker := gofakes3.New(backend, gofakes3.WithLogger(gofakes3.DiscardLog()))
 	s := &S3{
-		URL: "http://" + ln.Addr().String(),
-		db:  db,
-		ln:  ln,
+		URL:       "http://" + ln.Addr().String(),
+		AccessKey: access,
+		SecretKey: secret,
+		db:        db,
+		ln:        ln,
 		srv: &http.Server{
-			Handler:           faker.Server(),
+			Handler:           &sigV4{access: access, secret: secret, next: faker.Server(), now: time.Now},
 			ReadHeaderTimeout: 10 * time.Second,
 			ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelError),
 		},
 	}
 	go s.srv.Serve(ln) //nolint:errcheck // returns ErrServerClosed on Close
 	return s, nil
+}
+
+// s3Credentials returns the data dir's embedded-S3 credentials, making
+// them on first use: "<access key> <secret key>" in s3.credentials.
+func s3Credentials(dataDir string) (access, secret string, err error) {
+	path := filepath.Join(dataDir, "s3.credentials")
+	if data, err := os.ReadFile(path); err == nil {
+		f := strings.Fields(string(data))
+		if len(f) == 2 && len(f[0]) >= 16 && len(f[1]) >= 32 {
+			return f[0], f[1], nil
+		}
+		return "", "", fmt.Errorf("%s: malformed; delete it to generate new credentials", path)
+	}
+	var a [10]byte
+	var s [30]byte
+	rand.Read(a[:])
+	rand.Read(s[:])
+	access = "RAMPART" + strings.ToUpper(hex.EncodeToString(a[:]))
+	secret = base64.RawURLEncoding.EncodeToString(s[:])
+	if err := os.WriteFile(path, []byte(access+" "+secret+"\n"), 0o600); err != nil {
+		return "", "", fmt.Errorf("keep embedded s3 credentials: %w", err)
+	}
+	return access, secret, nil
 }
 
 // Close stops serving and closes the bbolt file.

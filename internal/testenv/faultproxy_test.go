@@ -274,12 +274,13 @@ func TestFaultProxyRatesAndSeed(t *testing.T) {
 	for _, o := range a {
 		tally[o]++
 	}
-	// 300 draws: the expected 90 errors and 60 resets, within ±4σ.
+	// 300 draws: the expected 90 errors and 60 resets, within ±4σ. The
+	// rest reach the embedded S3 unsigned: 403.
 	if tally["503"] < 60 || tally["503"] > 120 || tally["reset"] < 35 || tally["reset"] > 85 {
 		t.Fatalf("outcomes %v, want about 90 503s and 60 resets", tally)
 	}
 	if ca.Requests != 300 || ca.Errors503 != int64(tally["503"]) || ca.Resets != int64(tally["reset"]) ||
-		ca.Forwarded != 300-ca.Injected() || ca.S3NotFound != ca.Forwarded {
+		ca.Forwarded != 300-ca.Injected() || ca.S3Client != ca.Forwarded || tally["403"] != int(ca.Forwarded) {
 		t.Fatalf("counts %+v disagree with the outcomes %v", ca, tally)
 	}
 }

@@ -36,7 +36,7 @@ func EmbeddedS3(t testing.TB) S3 {
 		t.Fatalf("start embedded s3: %v", err)
 	}
 	t.Cleanup(func() { srv.Close() })
-	return S3{Name: "embedded", Endpoint: srv.URL, AccessKey: "rampart", SecretKey: "rampart"}
+	return S3{Name: "embedded", Endpoint: srv.URL, AccessKey: srv.AccessKey, SecretKey: srv.SecretKey}
 }
 
 // VersityGW starts versitygw (the binary named by $RAMPART_VERSITYGW) with

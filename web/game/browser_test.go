@@ -284,8 +284,17 @@ func call(t *testing.T, method, url, session string, body any, out any) {
 // it, else the development door.
 func signIn(t *testing.T, base, id string) string {
 	t.Helper()
+	sess, _ := signInAs(t, base, id)
+	return sess
+}
+
+// signInAs is signIn that also answers the player id: the account's
+// (assigned by the server) on the device route, id itself on the door.
+func signInAs(t *testing.T, base, id string) (session, playerID string) {
+	t.Helper()
 	var reply struct {
-		Session string `json:"session"`
+		Session  string `json:"session"`
+		PlayerID string `json:"player_id"`
 	}
 	data, _ := json.Marshal(map[string]any{"device_id": id, "create": true})
 	resp, err := http.Post(base+"/api/v1/auth/device", "application/json", bytes.NewReader(data))
@@ -297,11 +306,11 @@ func signIn(t *testing.T, base, id string) string {
 		if err := json.NewDecoder(resp.Body).Decode(&reply); err != nil {
 			t.Fatal(err)
 		}
-		return reply.Session
+		return reply.Session, reply.PlayerID
 	}
 	resp.Body.Close()
 	call(t, "POST", base+"/api/v1/login", "", map[string]string{"player_id": id}, &reply)
-	return reply.Session
+	return reply.Session, id
 }
 
 // devLoginFlag is --dev-login when this rampart has it (API.md: the
@@ -373,9 +382,9 @@ func renameItem(t *testing.T, base, file, id, name string) {
 // raidFrom signs attacker in, gives it five militia and raids target
 // (searching again until target is the one offered), over the WebSocket
 // so that asynchronous results arrive as events.
-func raidFrom(t *testing.T, base, attacker, target string) {
+func raidFrom(t *testing.T, base, attacker, target string) (attackerID string) {
 	t.Helper()
-	sess := signIn(t, base, attacker)
+	sess, attackerID := signInAs(t, base, attacker)
 	c, _, err := websocket.DefaultDialer.Dial("ws"+strings.TrimPrefix(base, "http")+"/api/v1/ws", nil)
 	if err != nil {
 		t.Fatal(err)
@@ -466,6 +475,7 @@ func raidFrom(t *testing.T, base, attacker, target string) {
 		}
 	}
 	act("attack", map[string]any{"opponent_id": target})
+	return attackerID
 }
 
 // pinch spreads two touch points around cx, cy from gap from to gap to.
@@ -646,7 +656,7 @@ func TestPlayInBrowser(t *testing.T) {
 	// Someone raids this player while the page is open: the raided push
 	// tells the page, and the log lists it.
 	raider := fmt.Sprintf("raider-%d", time.Now().UnixNano())
-	raidFrom(t, p.URL, raider, me)
+	raider = raidFrom(t, p.URL, raider, me) // the raider's player id from here on
 	s.waitJS("raided pushed", `rampart.net.events.some(e => e.kind === 'raided')`, 10*time.Second)
 	s.click(`#toolbar [data-open=log]`) // from the leaderboard to the log
 	s.waitJS("raid on us logged", `!document.querySelector('#panel').hidden && document.querySelector('#raidlog').innerText.includes('raided you')`, 5*time.Second)

@@ -98,6 +98,7 @@ type ABServer struct {
 type abWorker struct {
 	idx     int
 	id      string
+	device  string // the player's device credential
 	http    *rawHTTP
 	ws      *websocket.Conn
 	session string
@@ -151,6 +152,10 @@ func ExecuteAB(ctx context.Context, cfg Config, progress io.Writer) (*ABReport, 
 	defer stopAbort()
 
 	// Log every worker's player in.
+	salt := cfg.DeviceSalt
+	if salt == "" {
+		salt = randomSalt()
+	}
 	workers := make([]*abWorker, cfg.Conns)
 	wsClient := &http.Client{Transport: newStdTransport(0, cfg.Timeout)}
 	var lg sync.WaitGroup
@@ -158,7 +163,8 @@ func ExecuteAB(ctx context.Context, cfg Config, progress io.Writer) (*ABReport, 
 	sem := make(chan struct{}, 64)
 	for i := range workers {
 		w := &abWorker{idx: i, id: cfg.IDPrefix + "-" + strconv.FormatUint(cfg.Seed, 10) + "-" + strconv.Itoa(i),
-			http: newRawHTTP(abort, addr, base.Host, cfg.Timeout)}
+			device: deviceID(cfg.IDPrefix+"-"+strconv.FormatUint(cfg.Seed, 10)+"-"+strconv.Itoa(i), salt),
+			http:   newRawHTTP(abort, addr, base.Host, cfg.Timeout)}
 		if baseB != nil {
 			w.httpB = newRawHTTP(abort, hostPort(baseB), baseB.Host, cfg.Timeout)
 		}
@@ -397,7 +403,14 @@ func (w *abWorker) login(ctx context.Context, cfg Config, useWS bool, client *ht
 		}
 		c.SetReadLimit(maxBody)
 		w.ws = c
-		msg := appendString(append([]byte(nil), `{"type":"login","player_id":`...), w.id)
+		status, sb, _, err := w.http.do("POST", "/api/v1/auth/device", "", w.deviceBody())
+		if err != nil {
+			return err
+		}
+		if status != http.StatusOK {
+			return fmt.Errorf("sign-in answered %d %s", status, sb[:min(len(sb), 200)])
+		}
+		msg := appendString(append([]byte(nil), `{"type":"login","session":`...), string(unquote(field(sb, "session"))))
 		msg = append(msg, '}')
 		if body, err = w.wsExchange(cfg, msg); err != nil {
 			return err
@@ -406,12 +419,11 @@ func (w *abWorker) login(ctx context.Context, cfg Config, useWS bool, client *ht
 			return fmt.Errorf("login answered %s", body[:min(len(body), 200)])
 		}
 	} else {
-		b := appendString([]byte(`{"player_id":`), w.id)
-		b = append(b, '}')
+		b := w.deviceBody()
 		var status int
 		var err error
 		for try := 0; ; try++ {
-			status, body, _, err = w.http.do("POST", "/api/v1/login", "", b)
+			status, body, _, err = w.http.do("POST", "/api/v1/auth/device", "", b)
 			if err == nil && status == http.StatusOK || try == 5 {
 				break
 			}
@@ -429,9 +441,7 @@ func (w *abWorker) login(ctx context.Context, cfg Config, useWS bool, client *ht
 		return err
 	}
 	if w.httpB != nil {
-		b := appendString([]byte(`{"player_id":`), w.id)
-		b = append(b, '}')
-		status, body, _, err := w.httpB.do("POST", "/api/v1/login", "", b)
+		status, body, _, err := w.httpB.do("POST", "/api/v1/auth/device", "", w.deviceBody())
 		if err != nil {
 			return fmt.Errorf("target-b: %w", err)
 		}
@@ -443,6 +453,12 @@ func (w *abWorker) login(ctx context.Context, cfg Config, useWS bool, client *ht
 		}
 	}
 	return nil
+}
+
+// deviceBody is the worker's device sign-in body (creating the account).
+func (w *abWorker) deviceBody() []byte {
+	b := appendString([]byte(`{"device_id":`), w.device)
+	return append(b, `,"create":true}`...)
 }
 
 func loginReply(body []byte) (session string, lastSeq int64, err error) {

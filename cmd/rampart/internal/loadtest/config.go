@@ -23,6 +23,10 @@ type Config struct {
 	Players int
 	// IDPrefix starts every player id; ids are <prefix>-<seed>-<n>.
 	IDPrefix string
+	// DeviceSalt makes this run's device ids (the players' credentials:
+	// <id>-<salt>); empty, Run draws a random one, so every run signs up
+	// new accounts.
+	DeviceSalt string
 	// RampUp spreads the players' first logins evenly over this long.
 	RampUp time.Duration
 	// Duration is the run from the first login until players log out;
@@ -129,6 +133,7 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs.BoolVar(&cfg.AllowRemote, "allow-remote", cfg.AllowRemote, "allow a target that is not a loopback address")
 	fs.IntVar(&cfg.Players, "players", cfg.Players, "simulated players")
 	fs.StringVar(&cfg.IDPrefix, "id-prefix", cfg.IDPrefix, "player id prefix; ids are <prefix>-<seed>-<n>")
+	fs.StringVar(&cfg.DeviceSalt, "device-salt", cfg.DeviceSalt, "salt of the players' device ids (<id>-<salt>); empty draws a random one, so a run signs up new accounts; give the same one to sign the same accounts in again")
 	fs.DurationVar(&cfg.RampUp, "ramp-up", cfg.RampUp, "spread first logins over this long")
 	fs.DurationVar(&cfg.Duration, "duration", cfg.Duration, "run length including ramp-up; logout and ledger check follow")
 	fs.Float64Var(&cfg.APM, "apm", cfg.APM, "actions per player per minute")
@@ -241,6 +246,9 @@ func (c *Config) validate(ctx context.Context, fileLimit uint64) (*url.URL, erro
 	}
 	if c.IDPrefix == "" || len(c.IDPrefix) > 32 || !validIDChars(c.IDPrefix) {
 		bad("id-prefix %q: want 1..32 characters of [A-Za-z0-9_-]", c.IDPrefix)
+	}
+	if len(c.DeviceSalt) > 64 || !validIDChars(c.DeviceSalt) && c.DeviceSalt != "" {
+		bad("device-salt %q: want at most 64 characters of [A-Za-z0-9_-]", c.DeviceSalt)
 	}
 	if _, ok := profile(c.Mix); !ok && !isAB(c.Mix) {
 		bad("mix %q: want one of %s", c.Mix, strings.Join(profileNames(), ", "))

@@ -69,7 +69,7 @@ func newFakeServer(t testing.TB, f faults) (*fakeServer, string) {
 	t.Helper()
 	s := &fakeServer{t: t, f: f, players: map[string]*fakePlayer{}, sessions: map[string]string{}}
 	mux := http.NewServeMux()
-	mux.HandleFunc("POST /api/v1/login", s.login)
+	mux.HandleFunc("POST /api/v1/auth/device", s.login)
 	mux.HandleFunc("POST /api/v1/logout", s.logout)
 	mux.HandleFunc("GET /api/v1/player", s.player)
 	mux.HandleFunc("POST /api/v1/actions", s.actions)
@@ -141,16 +141,19 @@ func (s *fakeServer) auth(r *http.Request) *fakePlayer {
 
 func (s *fakeServer) login(w http.ResponseWriter, r *http.Request) {
 	var req struct {
-		PlayerID string `json:"player_id"`
+		DeviceID string `json:"device_id"`
+		Create   bool   `json:"create"`
 	}
-	if err := json.NewDecoder(r.Body).Decode(&req); err != nil || req.PlayerID == "" {
+	if err := json.NewDecoder(r.Body).Decode(&req); err != nil || len(req.DeviceID) < 16 || !req.Create {
 		writeErr(w, 400, "bad_request")
 		return
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	tok, p := s.doLogin(req.PlayerID)
-	writeJSON(w, map[string]any{"session": tok, "player": s.view(p), "gamedata_version": "fake", "server_time": 1})
+	// The fake's player id is the device id: one account per device.
+	tok, p := s.doLogin(req.DeviceID)
+	writeJSON(w, map[string]any{"session": tok, "player": s.view(p), "player_id": req.DeviceID,
+		"gamedata_version": "fake", "server_time": 1})
 }
 
 func (s *fakeServer) doLogout(p *fakePlayer) {

@@ -227,3 +227,20 @@ func TestFileLimit(t *testing.T) {
 		t.Fatalf("open file limit soft %d, hard %d: want the runtime to have raised soft to hard", soft, hard)
 	}
 }
+
+func TestDeviceID(t *testing.T) {
+	tests := []struct{ name, salt string }{
+		{"a", "b"}, {"lt-1-0", "s1"}, {strings.Repeat("n", 32) + "-99-9999999", strings.Repeat("s", 64)}, {"lt-1-0", randomSalt()},
+	}
+	seen := map[string]bool{}
+	for _, tt := range tests {
+		d := deviceID(tt.name, tt.salt)
+		if len(d) < 16 || len(d) > 128 || !validIDChars(d) {
+			t.Errorf("deviceID(%q, %q) = %q: want 16-128 characters of [A-Za-z0-9_-]", tt.name, tt.salt, d)
+		}
+		if seen[d] {
+			t.Errorf("deviceID(%q, %q) = %q twice", tt.name, tt.salt, d)
+		}
+		seen[d] = true
+	}
+}

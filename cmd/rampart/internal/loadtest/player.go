@@ -20,8 +20,12 @@ const (
 // one worker at a time; the handoff orders every access, so no lock.
 type player struct {
 	idx int
-	id  string
-	rng *rand.Rand
+	id  string // the load test's name for the player (reports)
+	// device is its credential (device sign-in, created on first use);
+	// playerID is the id the server gave its account.
+	device   string
+	playerID string
+	rng      *rand.Rand
 
 	next  time.Time // when the next step is due; the heap key
 	phase phase

@@ -2,6 +2,8 @@ package loadtest
 
 import (
 	"context"
+	crand "crypto/rand"
+	"encoding/hex"
 	"fmt"
 	"io"
 	"math/rand/v2"
@@ -10,6 +12,7 @@ import (
 	"net/url"
 	"runtime"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -20,6 +23,7 @@ import (
 // runner is one load test in progress.
 type runner struct {
 	cfg       Config
+	salt      string // this run's device-id salt
 	meanThink time.Duration
 	mix       *mix
 	transport transport
@@ -112,6 +116,10 @@ func Execute(ctx context.Context, cfg Config, progress io.Writer) (*Report, erro
 	if watch != nil && watch.rep.Before != nil {
 		watch.rep.Before.AtS = -time.Since(r.t0).Seconds()
 	}
+	r.salt = cfg.DeviceSalt
+	if r.salt == "" {
+		r.salt = randomSalt()
+	}
 	r.players = make([]*player, cfg.Players)
 	r.remaining.Store(int64(cfg.Players))
 	for i := range r.players {
@@ -121,6 +129,7 @@ func Execute(ctx context.Context, cfg Config, progress io.Writer) (*Report, erro
 			rng: rand.New(rand.NewPCG(cfg.Seed, uint64(i))),
 			m:   model{gd: gd},
 		}
+		p.device = deviceID(p.id, r.salt)
 		p.next = r.t0
 		if cfg.Players > 1 {
 			p.next = r.t0.Add(time.Duration(int64(cfg.RampUp) * int64(i) / int64(cfg.Players)))
@@ -365,4 +374,24 @@ func fmtDur(d time.Duration) string {
 		return strconv.FormatFloat(float64(d)/float64(time.Millisecond), 'f', 2, 64) + "ms"
 	}
 	return strconv.FormatFloat(d.Seconds(), 'f', 2, 64) + "s"
+}
+
+// deviceID is the device credential of the player called name in a run
+// salted with salt: 16-128 characters of [A-Za-z0-9_-] (API.md).
+func deviceID(name, salt string) string {
+	d := name + "-" + salt
+	if len(d) < 16 { // a short name and salt: padded, still one id per name
+		d += strings.Repeat("0", 16-len(d))
+	}
+	if len(d) > 128 {
+		d = d[len(d)-128:]
+	}
+	return d
+}
+
+// randomSalt is a run's device-id salt: 64 random bits, hex.
+func randomSalt() string {
+	var b [8]byte
+	crand.Read(b[:])
+	return hex.EncodeToString(b[:])
 }

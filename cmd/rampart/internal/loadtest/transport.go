@@ -36,11 +36,15 @@ type transport interface {
 type httpTransport struct{}
 
 func (httpTransport) login(w *worker, p *player, resume bool) (reply, error) {
-	b := append(w.body[:0], `{"player_id":`...)
-	b = appendString(b, p.id)
-	b = append(b, '}')
+	b := append(w.body[:0], `{"device_id":`...)
+	b = appendString(b, p.device)
+	b = append(b, `,"create":true}`...)
 	w.body = b
-	return w.do("POST", "/api/v1/login", "", b)
+	rep, err := w.do("POST", "/api/v1/auth/device", "", b)
+	if err == nil && rep.status == http.StatusOK && p.playerID == "" {
+		p.playerID = string(unquote(field(rep.body, "player_id")))
+	}
+	return rep, err
 }
 
 func (httpTransport) actions(w *worker, p *player, acts []byte) (reply, error) {
@@ -109,14 +113,18 @@ func (t *wsTransport) login(w *worker, p *player, resume bool) (reply, error) {
 			return reply{}, err
 		}
 	}
-	b := append(w.body[:0], `{"type":"login",`...)
-	if resume && p.session != "" {
-		b = append(b, `"session":`...)
-		b = appendString(b, p.session)
-	} else {
-		b = append(b, `"player_id":`...)
-		b = appendString(b, p.id)
+	session := p.session
+	if !resume || session == "" {
+		// Sign in over HTTP (the socket only resumes sessions), then
+		// log the socket in with the new session.
+		rep, err := httpTransport{}.login(w, p, false)
+		if err != nil || rep.status != http.StatusOK {
+			return rep, err
+		}
+		session = string(unquote(field(rep.body, "session")))
 	}
+	b := append(w.body[:0], `{"type":"login","session":`...)
+	b = appendString(b, session)
 	b = append(b, '}')
 	w.body = b
 	return t.exchange(w, p, b, "login_ok")
