@@ -282,6 +282,7 @@ func (s *Server) allowAddr(r *http.Request) error {
 		return nil
 	}
 	if ok, after := s.cfg.SignInLimiter.Allow(s.clientAddr(r)); !ok {
+		s.signins.LimitedAddress.Add(1)
 		return errRateLimited("too many sign-ins from this address; retry later", after)
 	}
 	return nil

@@ -51,6 +51,7 @@ func (s *Server) session(r *http.Request) (state.Session, error) {
 		return state.Session{}, err
 	}
 	if ok, after := s.cfg.Store.Allow(sess); !ok {
+		s.signins.LimitedPlayer.Add(1)
 		return state.Session{}, errRateLimited("too many requests for this player; retry later", after)
 	}
 	return sess, nil

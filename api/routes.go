@@ -21,12 +21,12 @@ func (s *Server) routes() http.Handler {
 	s.handle(r, http.MethodGet, "/healthz", s.healthz())
 	s.handle(r, http.MethodGet, "/readyz", s.readyz())
 	if s.cfg.DevLogin {
-		s.handle(r, http.MethodPost, "/api/v1/login", s.devLogin())
+		s.handle(r, http.MethodPost, "/api/v1/login", s.countSignIn("dev", s.devLogin()))
 	}
-	s.handle(r, http.MethodPost, "/api/v1/auth/device", s.signIn(accounts.KindDevice))
-	s.handle(r, http.MethodPost, "/api/v1/auth/email", s.signIn(accounts.KindEmail))
-	s.handle(r, http.MethodPost, "/api/v1/auth/ticket", s.signIn(accounts.KindTicket))
-	s.handle(r, http.MethodPost, "/api/v1/auth/refresh", s.refresh())
+	s.handle(r, http.MethodPost, "/api/v1/auth/device", s.countSignIn(accounts.KindDevice, s.signIn(accounts.KindDevice)))
+	s.handle(r, http.MethodPost, "/api/v1/auth/email", s.countSignIn(accounts.KindEmail, s.signIn(accounts.KindEmail)))
+	s.handle(r, http.MethodPost, "/api/v1/auth/ticket", s.countSignIn(accounts.KindTicket, s.signIn(accounts.KindTicket)))
+	s.handle(r, http.MethodPost, "/api/v1/auth/refresh", s.countSignIn("refresh", s.refresh()))
 	s.handle(r, http.MethodPost, "/api/v1/account/link", s.link())
 	s.handle(r, http.MethodGet, "/api/v1/account", s.account())
 	s.handle(r, http.MethodPost, "/api/v1/logout", s.logout())

@@ -61,6 +61,7 @@ type Server struct {
 	handler  http.Handler
 
 	wsStats      WSStats
+	signins      *SignInStats
 	wsRows       wsRows
 	wsUpgradeRow *profiler.Row
 }
@@ -76,7 +77,7 @@ func New(cfg Config) *Server {
 	if cfg.IdleTimeout <= 0 {
 		cfg.IdleTimeout = 10 * time.Minute
 	}
-	s := &Server{cfg: cfg}
+	s := &Server{cfg: cfg, signins: newSignInStats()}
 	p := cfg.Profiler
 	s.wsRows = wsRows{login: p.Row("ws:login"), actions: p.Row("ws:actions"), logout: p.Row("ws:logout"),
 		ping: p.Row("ws:ping"), unknown: p.Row("ws:(bad message)")}

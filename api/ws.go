@@ -301,6 +301,7 @@ func (wc *wsConn) handle(data []byte) *profiler.Row {
 		// One budget for HTTP requests and WebSocket messages: past it
 		// nothing in the message is applied.
 		if ok, after := wc.s.cfg.Store.Allow(wc.sess); !ok {
+			wc.s.signins.LimitedPlayer.Add(1)
 			wc.limited++
 			wc.replyError(errRateLimited("too many messages for this player; slow down", after))
 			if wc.limited >= wsMaxLimited {

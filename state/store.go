@@ -71,6 +71,7 @@ type Store struct {
 
 	players sync.Map // player id -> *Online
 	online  atomic.Int64
+	loading atomic.Int64 // loads from S3 in flight
 	loads   singleflight.Group
 
 	// Profiler rows, resolved once.
@@ -194,6 +195,9 @@ func NewStore(cfg Config, d Deps) *Store {
 	s.phase.sweep = prof.Row("autosave")
 	return s
 }
+
+// Loading is how many players are being loaded from S3 now.
+func (s *Store) Loading() int64 { return s.loading.Load() }
 
 // ServerID is the owner name this store writes into leases.
 func (s *Store) ServerID() string { return s.cfg.ServerID }
@@ -344,6 +348,8 @@ const leaseTries = 3
 // fetch reads the player's object, checks and takes the lease. Its mail
 // is read afterwards (readMail), so a slow MongoDB never holds a sign-in.
 func (s *Store) fetch(ctx context.Context, id string) (*Online, error) {
+	s.loading.Add(1)
+	defer s.loading.Add(-1)
 	for try := 1; ; try++ {
 		o, err := s.fetchOnce(ctx, id)
 		if errors.Is(err, ErrPrecondition) && try < leaseTries {

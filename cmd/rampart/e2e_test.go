@@ -8,6 +8,8 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
+	"regexp"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -119,6 +121,35 @@ func TestMetricsLiveScrape(t *testing.T) {
 		if fams[name] == nil {
 			t.Errorf("/metrics has no %s", name)
 		}
+	}
+	// Every metric the Grafana dashboard queries is in the live scrape.
+	dash, err := os.ReadFile("../../deploy/grafana/rampart.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	names := regexp.MustCompile(`\b(rampart|go|process)_[a-z0-9_]+`).FindAllString(string(dash), -1)
+	if len(names) < 10 {
+		t.Fatalf("the dashboard queries %d metrics; its file did not parse as expected", len(names))
+	}
+	missing := func() []string {
+		var out []string
+		for _, n := range slices.Compact(slices.Sorted(slices.Values(names))) {
+			base := strings.TrimSuffix(strings.TrimSuffix(strings.TrimSuffix(n, "_bucket"), "_count"), "_sum")
+			if fams[n] == nil && fams[base] == nil {
+				out = append(out, n)
+			}
+		}
+		return out
+	}
+	// The load series appear with the sampler's first reading.
+	for deadline := time.Now().Add(20 * time.Second); len(missing()) > 0 && time.Now().Before(deadline); {
+		time.Sleep(200 * time.Millisecond) // the sampler reads the process's CPU once a second
+		if fams, err = metrics.ParseText(bytes.NewReader(get(t, p.URL+"/metrics"))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, n := range missing() {
+		t.Errorf("the dashboard queries %s; the live /metrics has no such series", n)
 	}
 	if code := status(t, p.URL+"/readyz"); code != http.StatusOK {
 		t.Errorf("/readyz: %d, want 200 once the stores answered", code)

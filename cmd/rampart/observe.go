@@ -20,7 +20,7 @@ import (
 // the store's, the journal's and the WebSocket's counters, all read at
 // scrape time.
 func newMetrics(prof *profiler.Profiler, sampler *profiler.Sampler, alerts *profiler.Alerts, keepers *bookkeeper.Registry,
-	store *state.Store, jrnl *journal.Journal, ws func() *api.WSStats, log *slog.Logger) *metrics.Metrics {
+	store *state.Store, jrnl *journal.Journal, ws func() *api.WSStats, signins func() *api.SignInStats, log *slog.Logger) *metrics.Metrics {
 	m := metrics.New(metrics.Sources{Profiler: prof, Sampler: sampler, Alerts: alerts, Keepers: keepers, Log: log})
 	if jrnl != nil {
 		js := func(f func(st journal.Stats) float64) func() float64 {
@@ -51,7 +51,15 @@ func newMetrics(prof *profiler.Profiler, sampler *profiler.Sampler, alerts *prof
 	m.CounterFunc(metrics.WSReplacedTotal, "WebSockets replaced by the same player's new sign-in.", func() float64 { return float64(ws().Replaced.Load()) })
 	m.GaugeFunc(metrics.WSOpen, "Open WebSockets.", func() float64 { return float64(ws().Open.Load()) })
 	sign := m.CounterVec(metrics.SignInsTotal, "Sign-ins by kind and result.", "kind", "result")
-	sign.Func(stat(func(st state.Stats) int64 { return st.Logins }), "session", "ok")
+	for _, kind := range []string{"device", "email", "ticket", "refresh", "dev"} {
+		for _, res := range []string{"ok", "bad_credentials", "not_found", "rate_limited", "banned", "error"} {
+			sign.Func(func() float64 { return float64(signins().Count(kind, res)) }, kind, res)
+		}
+	}
+	limited := m.CounterVec(metrics.RateLimitedTotal, "Requests refused by a budget (429), by scope.", "scope")
+	limited.Func(func() float64 { return float64(signins().LimitedPlayer.Load()) }, "player")
+	limited.Func(func() float64 { return float64(signins().LimitedAddress.Load()) }, "address")
+	m.GaugeFunc(metrics.PlayersLoading, "Sign-ins loading a player from S3 now.", func() float64 { return float64(store.Loading()) })
 	return m
 }
 

@@ -214,7 +214,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	defer drainBegins()
 	debug := debugRouter(debugDeps{prof: prof, sampler: sampler, alerts: alerts, keepers: keepers, store: store,
 		reloader: rl, analytics: analytics, updates: updates, ws: wsStats, log: log, draining: draining, journal: jrnl})
-	mx := newMetrics(prof, sampler, alerts, keepers, store, jrnl, wsStats, log)
+	mx := newMetrics(prof, sampler, alerts, keepers, store, jrnl, wsStats, func() *api.SignInStats { return srv.SignIns() }, log)
 	ready := api.NewReadiness(nil, readinessChecks(probeKeeper, blobs, mongoClient)...)
 
 	srv = api.New(api.Config{
