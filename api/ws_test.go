@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	testclock "rampart/internal/testenv/clock"
 	"strings"
 	"sync"
 	"testing"
@@ -25,60 +26,7 @@ import (
 
 // fakeClock is the game clock: time moves only when a test says, and the
 // timers it fires are the store's push timers.
-type fakeClock struct {
-	mu     sync.Mutex
-	now    time.Time
-	timers []*fakeTimer
-}
-
-type fakeTimer struct {
-	at      time.Time
-	f       func()
-	stopped bool
-}
-
-func (c *fakeClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *fakeClock) AfterFunc(d time.Duration, f func()) func() bool {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	t := &fakeTimer{at: c.now.Add(d), f: f}
-	c.timers = append(c.timers, t)
-	return func() bool {
-		c.mu.Lock()
-		defer c.mu.Unlock()
-		was := !t.stopped
-		t.stopped = true
-		return was
-	}
-}
-
-// Advance moves time and runs the timers that came due.
-func (c *fakeClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	c.now = c.now.Add(d)
-	var due []*fakeTimer
-	keep := c.timers[:0]
-	for _, t := range c.timers {
-		switch {
-		case t.stopped:
-		case !t.at.After(c.now):
-			t.stopped = true
-			due = append(due, t)
-		default:
-			keep = append(keep, t)
-		}
-	}
-	c.timers = keep
-	c.mu.Unlock()
-	for _, t := range due {
-		t.f()
-	}
-}
+type fakeClock = testclock.Clock
 
 type wsEnv struct {
 	URL      string
@@ -155,8 +103,8 @@ func newEnv(t testing.TB, o envOptions) *wsEnv {
 		t.Fatal(err)
 	}
 	holder := gamedata.NewHolder(gd)
-	clk := &fakeClock{now: time.Date(2026, 11, 21, 12, 0, 0, 0, time.UTC)}
-	acctClk := &fakeClock{now: time.Now()}
+	clk := testclock.New(testclock.Default)
+	acctClk := testclock.New(time.Now())
 	prof := profiler.New()
 	keeper := bookkeeper.New(bookkeeper.Config{Name: "s3", Concurrency: 8, QueueLimit: 100, Timeout: 5 * time.Second, MaxTries: 2, Retryable: state.Retryable})
 	acfg := accounts.Config{TokenKey: testTokenKey, Now: acctClk.Now, PasswordMemoryKiB: 64, PasswordPasses: 1,

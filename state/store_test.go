@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	testclock "rampart/internal/testenv/clock"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -18,16 +19,10 @@ import (
 	"rampart/profiler"
 )
 
-// clock is an injected game clock tests move by hand.
-type clock struct{ ms atomic.Int64 }
+// clock is the injected game clock tests move by hand.
+type clock = testclock.Clock
 
-func newClock() *clock {
-	c := &clock{}
-	c.ms.Store(time.Date(2026, 11, 21, 12, 0, 0, 0, time.UTC).UnixMilli())
-	return c
-}
-func (c *clock) Now() time.Time          { return time.UnixMilli(c.ms.Load()) }
-func (c *clock) Advance(d time.Duration) { c.ms.Add(d.Milliseconds()) }
+func newClock() *clock { return testclock.New(testclock.Default) }
 
 // countingBlobs counts the calls that reach the store.
 type countingBlobs struct {
