@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"hash/fnv"
+	"maps"
 	"math"
 	"slices"
 	"strconv"
@@ -135,7 +136,7 @@ func stateHash(p *Player) uint64 {
 	num(int64(p.Rev))
 	num(int64(p.RaidsOut))
 	b := &p.Base
-	for _, k := range slices.Sorted(mapKeys(b.Res)) {
+	for _, k := range slices.Sorted(maps.Keys(b.Res)) {
 		str(k)
 		num(b.Res[k])
 	}
@@ -147,7 +148,7 @@ func stateHash(p *Player) uint64 {
 		num(int64(bl.X)<<32 | int64(bl.Y))
 		num(bl.Done)
 	}
-	for _, k := range slices.Sorted(mapKeys(b.Army)) {
+	for _, k := range slices.Sorted(maps.Keys(b.Army)) {
 		str(k)
 		num(int64(b.Army[k]))
 	}
@@ -159,16 +160,6 @@ func stateHash(p *Player) uint64 {
 		num(p.Found.Until)
 	}
 	return h.Sum64()
-}
-
-func mapKeys[V any](m map[string]V) func(func(string) bool) {
-	return func(yield func(string) bool) {
-		for k := range m {
-			if !yield(k) {
-				return
-			}
-		}
-	}
 }
 
 // ErrDiverged means replaying a record did not reach the state it
@@ -391,7 +382,7 @@ func (s *Store) Recover(ctx context.Context, dir string) (RecoveryStats, error) 
 		break
 	}
 	st.Players = len(recs)
-	for _, id := range slices.Sorted(mapKeys(recs)) {
+	for _, id := range slices.Sorted(maps.Keys(recs)) {
 		n, saved, err := s.recoverPlayer(ctx, id, recs[id])
 		st.Replayed += n
 		switch {

@@ -4,7 +4,7 @@ import (
 	"context"
 	"net/http/httptest"
 	"os"
-	"os/exec"
+	"rampart/internal/testenv"
 	"slices"
 	"strings"
 	"testing"
@@ -13,40 +13,12 @@ import (
 	"github.com/chromedp/chromedp"
 )
 
-// chromiumPath is Debian's chromium package (apt-get install chromium).
-const chromiumPath = "/usr/bin/chromium"
-
-// browser starts headless Chromium with a fresh profile. Without Chromium
-// the test fails when RAMPART_BROWSER_TESTS=1 (make test) and is skipped
-// otherwise.
+// browser starts headless Chromium with a fresh profile.
 func browser(t *testing.T) context.Context {
 	t.Helper()
-	if _, err := exec.LookPath(chromiumPath); err != nil {
-		if os.Getenv("RAMPART_BROWSER_TESTS") == "1" {
-			t.Fatalf("RAMPART_BROWSER_TESTS=1 but %s is missing (%v): install it with `apt-get install -y chromium`", chromiumPath, err)
-		}
-		t.Skipf("%s not found; set RAMPART_BROWSER_TESTS=1 to make this a failure", chromiumPath)
-	}
-	opts := []chromedp.ExecAllocatorOption{
-		chromedp.ExecPath(chromiumPath),
-		chromedp.Headless,
-		chromedp.NoSandbox,
-		chromedp.Flag("disable-gpu", true),
-		chromedp.NoFirstRun,
-		chromedp.Flag("disable-quic", true),
-		chromedp.Flag("disable-background-networking", true),
-		chromedp.Flag("disable-component-update", true),
-		chromedp.Flag("disable-sync", true),
-		chromedp.UserDataDir(t.TempDir()),
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
-	t.Cleanup(cancel)
-	ctx, cancelAlloc := chromedp.NewExecAllocator(ctx, opts...)
-	t.Cleanup(cancelAlloc)
-	ctx, cancelCtx := chromedp.NewContext(ctx, chromedp.WithLogf(t.Logf))
-	t.Cleanup(cancelCtx)
+	ctx := testenv.Chromium(t, 90*time.Second)
 	if err := chromedp.Do(ctx); err != nil { // starts the browser
-		t.Fatalf("start %s: %v", chromiumPath, err)
+		t.Fatalf("start %s: %v", testenv.ChromiumPath, err)
 	}
 	return ctx
 }

@@ -1096,8 +1096,6 @@ func TestFaultSIGTERMWhileSavesRetry(t *testing.T) {
 	}
 }
 
-// syncBuffer is a bytes.Buffer safe to write from the process's copier
-// while the test reads it.
 // BenchmarkLoginUnderFaults measures the latency of logins of new players
 // (an S3 GET answering 404, then the lease PUT) with no faults and with
 // 10% of S3 requests answered 503 SlowDown/ServiceUnavailable, one client

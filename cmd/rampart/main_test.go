@@ -2,7 +2,6 @@ package main
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -340,23 +339,8 @@ func startProcess(t *testing.T, env []string, args ...string) *process {
 	return p
 }
 
-// syncBuffer is a bytes.Buffer safe for a child's output and a test's reads.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
+// syncBuffer is testenv's child-output buffer.
+type syncBuffer = testenv.SyncBuffer
 
 // TestSIGTERMSavesEveryone runs the real binary, puts players online with
 // unsaved progress, sends SIGTERM and checks the exit and the saves.

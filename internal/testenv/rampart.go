@@ -26,7 +26,7 @@ type Rampart struct {
 	// Exited is closed when the process has exited; then ExitErr is set.
 	Exited  chan struct{}
 	ExitErr error
-	stderr  syncBuffer
+	stderr  SyncBuffer
 }
 
 // Stderr is what the process logged so far.
@@ -144,19 +144,19 @@ func tail(s string, n int) string {
 	return s
 }
 
-// syncBuffer is a bytes.Buffer safe for a child's output and a test's reads.
-type syncBuffer struct {
+// SyncBuffer is a bytes.Buffer safe for a child's output and a test's reads.
+type SyncBuffer struct {
 	mu sync.Mutex
 	b  bytes.Buffer
 }
 
-func (s *syncBuffer) Write(p []byte) (int, error) {
+func (s *SyncBuffer) Write(p []byte) (int, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.b.Write(p)
 }
 
-func (s *syncBuffer) String() string {
+func (s *SyncBuffer) String() string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.b.String()

@@ -25,45 +25,17 @@ import (
 	"rampart/web/game"
 )
 
-// chromiumPath is Debian's chromium package (apt-get install chromium).
-const chromiumPath = "/usr/bin/chromium"
-
 // browser starts headless Chromium with a fresh profile, in the
 // background; ready waits for it and records every console error and
-// uncaught exception of the page from then on. Without Chromium the test
-// fails when RAMPART_BROWSER_TESTS=1 (make test) and is skipped otherwise.
+// uncaught exception of the page from then on.
 func browser(t *testing.T) (ctx context.Context, ready func() *consoleLog) {
 	t.Helper()
-	if _, err := exec.LookPath(chromiumPath); err != nil {
-		if os.Getenv("RAMPART_BROWSER_TESTS") == "1" {
-			t.Fatalf("RAMPART_BROWSER_TESTS=1 but %s is missing (%v): install it with `apt-get install -y chromium`", chromiumPath, err)
-		}
-		t.Skipf("%s not found; set RAMPART_BROWSER_TESTS=1 to make this a failure", chromiumPath)
-	}
-	opts := []chromedp.ExecAllocatorOption{
-		chromedp.ExecPath(chromiumPath),
-		chromedp.Headless,
-		chromedp.NoSandbox,
-		chromedp.Flag("disable-gpu", true),
-		chromedp.NoFirstRun,
-		chromedp.Flag("disable-quic", true),
-		chromedp.Flag("disable-background-networking", true),
-		chromedp.Flag("disable-component-update", true),
-		chromedp.Flag("disable-sync", true),
-		chromedp.WindowSize(1280, 800),
-		chromedp.UserDataDir(t.TempDir()),
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 120*time.Second)
-	t.Cleanup(cancel)
-	ctx, cancelAlloc := chromedp.NewExecAllocator(ctx, opts...)
-	t.Cleanup(cancelAlloc)
-	ctx, cancelCtx := chromedp.NewContext(ctx, chromedp.WithLogf(t.Logf))
-	t.Cleanup(cancelCtx)
+	ctx = testenv.Chromium(t, 120*time.Second, chromedp.WindowSize(1280, 800))
 	started := make(chan error, 1)
 	go func() { started <- chromedp.Do(ctx) }() // starts the browser
 	return ctx, func() *consoleLog {
 		if err := <-started; err != nil {
-			t.Fatalf("start %s: %v", chromiumPath, err)
+			t.Fatalf("start %s: %v", testenv.ChromiumPath, err)
 		}
 		return listenConsole(ctx)
 	}
