@@ -111,7 +111,7 @@ func (s *Server) adminBan() handlerFunc {
 			return err
 		}
 		// Banning signs the player out at once, saved.
-		if err := s.cfg.Store.Kick(r.Context(), id, gen); err != nil {
+		if err := s.cfg.Store.Revoke(r.Context(), id, gen); err != nil {
 			return err
 		}
 		return writeJSON(w, struct{}{})

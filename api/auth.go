@@ -161,7 +161,7 @@ func (s *Server) kickRevoked(r *http.Request, id string) {
 	if err != nil {
 		return
 	}
-	if err := s.cfg.Store.Kick(r.Context(), id, info.Gen); err != nil {
+	if err := s.cfg.Store.Revoke(r.Context(), id, info.Gen); err != nil {
 		s.cfg.Log.Warn("sign out after a revocation", "player", id, "err", err)
 	}
 }

@@ -92,6 +92,12 @@ func toError(err error) *Error {
 		return errBadRequest(err.Error())
 	case errors.Is(err, state.ErrUnauthorized), errors.Is(err, state.ErrLostOwnership):
 		return errUnauthorized
+	case errors.Is(err, state.ErrFull):
+		return &Error{Status: http.StatusServiceUnavailable, Code: "unavailable", Message: "this server is full; retry (the balancer picks another)", RetryAfter: time.Second}
+	case errors.Is(err, state.ErrMoving):
+		return &Error{Status: http.StatusServiceUnavailable, Code: "unavailable", Message: "the player is moving between servers; retry", RetryAfter: time.Second}
+	case errors.Is(err, state.ErrFenced):
+		return &Error{Status: http.StatusServiceUnavailable, Code: "unavailable", Message: "this server lost the cluster; retry", RetryAfter: time.Second}
 	case errors.Is(err, state.ErrPlayerBusy):
 		return errBusy
 	case errors.Is(err, state.ErrUnavailable), errors.Is(err, bookkeeper.ErrDropped), errors.Is(err, state.ErrJournal):

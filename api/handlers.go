@@ -27,6 +27,12 @@ func (s *Server) readyz() handlerFunc {
 		if s.draining.Load() {
 			return errDraining
 		}
+		if s.cfg.Store.Full() {
+			return &Error{Status: http.StatusServiceUnavailable, Code: "unavailable", Message: "not ready: full (--max-players)"}
+		}
+		if s.cfg.Store.Fenced() {
+			return &Error{Status: http.StatusServiceUnavailable, Code: "unavailable", Message: "not ready: fenced (no cluster heartbeat)"}
+		}
 		if s.cfg.Ready != nil {
 			if err := s.cfg.Ready.Ready(); err != nil {
 				return &Error{Status: http.StatusServiceUnavailable, Code: "unavailable", Message: "not ready: " + err.Error()}

@@ -27,11 +27,11 @@ func (s *Server) routes() http.Handler {
 	s.handle(r, http.MethodPost, "/api/v1/auth/email", s.countSignIn(accounts.KindEmail, s.signIn(accounts.KindEmail)))
 	s.handle(r, http.MethodPost, "/api/v1/auth/ticket", s.countSignIn(accounts.KindTicket, s.signIn(accounts.KindTicket)))
 	s.handle(r, http.MethodPost, "/api/v1/auth/refresh", s.countSignIn("refresh", s.refresh()))
-	s.handle(r, http.MethodPost, "/api/v1/account/link", s.link())
-	s.handle(r, http.MethodGet, "/api/v1/account", s.account())
-	s.handle(r, http.MethodPost, "/api/v1/logout", s.logout())
-	s.handle(r, http.MethodGet, "/api/v1/player", s.player())
-	s.handle(r, http.MethodPost, "/api/v1/actions", s.actions())
+	s.handle(r, http.MethodPost, "/api/v1/account/link", s.routed(s.link()))
+	s.handle(r, http.MethodGet, "/api/v1/account", s.routed(s.account()))
+	s.handle(r, http.MethodPost, "/api/v1/logout", s.routed(s.logout()))
+	s.handle(r, http.MethodGet, "/api/v1/player", s.routed(s.player()))
+	s.handle(r, http.MethodPost, "/api/v1/actions", s.routed(s.actions()))
 	s.handle(r, http.MethodGet, "/api/v1/gamedata", s.gamedata())
 	// The socket's lifetime is not a latency: ws() times the upgrade and
 	// each message type in rows of their own.

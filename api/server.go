@@ -49,6 +49,9 @@ type Config struct {
 	MaxBody int64
 	// Now is the clock for server_time (injected in tests).
 	Now func() time.Time
+	// Forward, in a cluster, sends a request whose player is live on
+	// another server to that server (nil: one server alone).
+	Forward Forwarder
 	// IdleTimeout closes a WebSocket that sent nothing for this long
 	// (default 10m, the player idle timeout).
 	IdleTimeout time.Duration

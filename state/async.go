@@ -96,11 +96,13 @@ func (s *Store) newJob(player string, a *Action, req any) *job {
 
 // start runs step 2 of each job on its own goroutine; the adapters'
 // bookkeepers bound the I/O.
-func (s *Store) start(jobs []*job) {
+func (s *Store) start(o *Online, jobs []*job) {
 	for _, j := range jobs {
 		s.async.wg.Add(1)
+		o.jobs.Add(1)
 		go func() {
 			defer s.async.wg.Done()
+			defer o.jobs.Done()
 			ctx, cancel := context.WithTimeout(context.Background(), jobBudget)
 			defer cancel()
 			t0 := time.Now()

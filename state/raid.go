@@ -31,7 +31,9 @@ const defendTries = 4
 //     on its live base; offline, on its S3 object, written back with
 //     If-Match on the ETag read, so that a login (or anyone) writing
 //     meanwhile makes the write fail and the raid looks again; live on
-//     another server, the raid does not happen (under_attack).
+//     another server that is alive, by that server (Cluster.Defend); on
+//     a dead one, or alone without a cluster, the raid does not happen
+//     (under_attack).
 //  3. Deliver the result to the attacker as mail (deliver): applied at
 //     once if the attacker is online here, else sent to its mailbox and
 //     applied at its next load; its applied list makes a second delivery
@@ -53,7 +55,7 @@ func (s *Store) raid(ctx context.Context, req *actions.RaidRequest) (any, error)
 		}
 	}()
 
-	res, err := s.defend(ctx, req)
+	res, err := s.settle(ctx, req, true)
 	if err != nil {
 		return nil, err
 	}
@@ -68,8 +70,10 @@ func (s *Store) raid(ctx context.Context, req *actions.RaidRequest) (any, error)
 	return res, nil
 }
 
-// defend settles the defender's side of req and returns the result.
-func (s *Store) defend(ctx context.Context, req *actions.RaidRequest) (actions.RaidResult, error) {
+// settle settles the defender's side of req and returns the result; a
+// defender live on another server is settled there when forward is set
+// (not on a request that came from another server: one hop only).
+func (s *Store) settle(ctx context.Context, req *actions.RaidRequest, forward bool) (actions.RaidResult, error) {
 	for try := 0; try < defendTries; try++ {
 		var res actions.RaidResult
 		var jerr error
@@ -98,6 +102,17 @@ func (s *Store) defend(ctx context.Context, req *actions.RaidRequest) (actions.R
 			return res, nil
 		}
 		res, err := s.defendOffline(ctx, req)
+		var owned *ownedError
+		if errors.As(err, &owned) {
+			if !forward || s.ownerState(ctx, owned.owner) != Alive {
+				return actions.RaidResult{}, &actions.Error{Code: actions.CodeUnderAttack, Message: req.Defender + " is online elsewhere; find another opponent"}
+			}
+			res, err := s.cl.c.Defend(ctx, owned.owner, req)
+			if err == nil {
+				s.cl.count(func(c *ClusterCounts) { c.DefendsRemote++ })
+			}
+			return res, err
+		}
 		if !errors.Is(err, ErrPrecondition) {
 			return res, err
 		}
@@ -131,7 +146,7 @@ func (s *Store) defendOffline(ctx context.Context, req *actions.RaidRequest) (ac
 		return actions.RaidResult{}, err
 	}
 	if p.Lease.Owner != "" && p.Lease.Owner != s.cfg.ServerID && p.Lease.Until > now.UnixMilli() {
-		return actions.RaidResult{}, &actions.Error{Code: actions.CodeUnderAttack, Message: req.Defender + " is online elsewhere; find another opponent"}
+		return actions.RaidResult{}, &ownedError{player: req.Defender, owner: p.Lease.Owner, until: p.Lease.Until}
 	}
 	res, line := actions.Defend(&p.Base, req, s.gd.Current(), now)
 	pushCapped(&p.Raids, line, maxRaids)
@@ -186,10 +201,14 @@ func (s *Store) deliver(ctx context.Context, m Mail) {
 		s.log.Error("raid: attacker offline and its mail not sent; its gains are lost", "mail", m.ID, "to", m.To, "err", err)
 		return
 	}
-	s.withOnline(m.To, func(o *Online) {
+	if s.withOnline(m.To, func(o *Online) {
 		s.applyMail(o, m)
 		o.mailDone = append(o.mailDone, m.ID)
-	})
+	}) {
+		return
+	}
+	// Live on another server: tell it, rather than have it poll.
+	s.poke(ctx, m.To)
 }
 
 // applyMail applies m to o once (o.mu held); mail that came from the
@@ -241,6 +260,12 @@ func (s *Store) readMail(id string, raidsOut int) {
 	if s.mongo.Mail == nil || raidsOut == 0 {
 		return
 	}
+	s.readMailNow(id)
+}
+
+// readMailNow fetches id's mailbox and applies what it holds, in the
+// background.
+func (s *Store) readMailNow(id string) {
 	s.async.wg.Add(1)
 	go func() {
 		defer s.async.wg.Done()

@@ -52,6 +52,10 @@ type Config struct {
 	// SaveConcurrency bounds the saves one sweep runs at once (shutdown
 	// runs at least 64).
 	SaveConcurrency int
+	// MaxPlayers bounds the players online here (0: no bound): past it a
+	// sign-in answers 503 and readiness says full, so the balancer sends
+	// newcomers to another server.
+	MaxPlayers int
 	// Now is the game clock (injected in tests).
 	Now func() time.Time
 	// AfterFunc runs f after d on the game clock and returns a stop
@@ -95,6 +99,8 @@ type Store struct {
 	shipMu       sync.Mutex
 	ship         shipper // guarded by shipMu
 	tailsShipped shippedTails
+
+	cl clusterState
 }
 
 // Counts are the store's lifetime counters.
@@ -139,6 +145,8 @@ type Deps struct {
 	// Chunks, if set, receives the shipped journal (S3): a server that
 	// takes over a dead one's players replays what it shipped.
 	Chunks Chunks
+	// Cluster reaches the other servers (nil: one server alone).
+	Cluster Cluster
 }
 
 // NewStore returns a store of players kept in d.Blobs, every S3 call going
@@ -178,6 +186,7 @@ func NewStore(cfg Config, d Deps) *Store {
 	s := &Store{cfg: cfg, blobs: d.Blobs, s3: d.S3, gd: d.GameData, accts: d.Accounts, log: log,
 		mongo: d.Mongo, rows: make(map[string]*profiler.Row),
 		jrnl: d.Journal, jrnlDir: d.JournalDir, tails: map[string]journal.LSN{}, chunks: d.Chunks}
+	s.cl.c = d.Cluster
 	for _, name := range actions.Names() {
 		s.rows[name] = prof.Row("action:" + name)
 	}
@@ -223,6 +232,12 @@ type Online struct {
 	// mailDone lists applied mail to delete from MongoDB once a save
 	// holding its effect has landed.
 	mailDone []string
+	// jobs are its asynchronous actions in flight (a handoff waits a
+	// moment for them).
+	jobs sync.WaitGroup
+	// ended is the session a shutdown's final save ended: its requests
+	// answer 503 (retry: the player is moving), not 401.
+	ended string
 	// published is the index entry last sent for this player.
 	published Summary
 	// floor is 1 + an LSN at or below this player's first journal record
@@ -277,6 +292,9 @@ func (s *Store) Login(ctx context.Context, id string, c accounts.Claims) (LoginR
 	if c.Player != id || c.Session == "" {
 		return LoginResult{}, fmt.Errorf("login %s with claims of %q: %w", id, c.Player, ErrUnauthorized)
 	}
+	if err := s.fenced(); err != nil {
+		return LoginResult{}, err
+	}
 	s.counts.Logins.Add(1)
 	for {
 		o, err := s.load(ctx, id)
@@ -319,6 +337,12 @@ func (s *Store) load(ctx context.Context, id string) (*Online, error) {
 	if v, ok := s.players.Load(id); ok {
 		return v.(*Online), nil
 	}
+	if s.isDraining() {
+		return nil, fmt.Errorf("load player %s: server shutting down: %w", id, ErrMoving)
+	}
+	if s.Full() {
+		return nil, fmt.Errorf("load player %s: %d players online: %w", id, s.OnlineCount(), ErrFull)
+	}
 	// The load outlives a caller that gives up: the others share it.
 	ctx = context.WithoutCancel(ctx)
 	v, err, _ := s.loads.Do(id, func() (any, error) {
@@ -350,8 +374,22 @@ const leaseTries = 3
 func (s *Store) fetch(ctx context.Context, id string) (*Online, error) {
 	s.loading.Add(1)
 	defer s.loading.Add(-1)
+	stale := "" // an owner that said it does not hold the player
 	for try := 1; ; try++ {
-		o, err := s.fetchOnce(ctx, id)
+		o, err := s.fetchOnce(ctx, id, stale)
+		var owned *ownedError
+		if errors.As(err, &owned) && try < leaseTries {
+			// Live on another server that is alive: it hands the player
+			// over (saved, lease released) and the load starts over.
+			wasStale, herr := s.handOver(ctx, owned)
+			if herr != nil {
+				return nil, herr
+			}
+			if wasStale {
+				stale = owned.owner
+			}
+			continue
+		}
 		if errors.Is(err, ErrPrecondition) && try < leaseTries {
 			continue
 		}
@@ -363,7 +401,7 @@ func (s *Store) fetch(ctx context.Context, id string) (*Online, error) {
 	}
 }
 
-func (s *Store) fetchOnce(ctx context.Context, id string) (*Online, error) {
+func (s *Store) fetchOnce(ctx context.Context, id, stale string) (*Online, error) {
 	key := Key(id)
 	now := s.cfg.Now()
 	s.counts.Loads.Add(1)
@@ -396,9 +434,17 @@ func (s *Store) fetchOnce(ctx context.Context, id string) (*Online, error) {
 			return nil, fmt.Errorf("load player %s: %w", id, err)
 		}
 	}
-	if p.Lease.Owner != "" && p.Lease.Owner != s.cfg.ServerID && p.Lease.Until > now.UnixMilli() {
-		s.counts.Busy.Add(1)
-		return nil, fmt.Errorf("load player %s: owned by %s until %d: %w", id, p.Lease.Owner, p.Lease.Until, ErrPlayerBusy)
+	takeover := false // of a live lease whose server is dead
+	if owner := p.Lease.Owner; owner != "" && owner != s.cfg.ServerID && owner != stale && p.Lease.Until > now.UnixMilli() {
+		switch s.ownerState(ctx, owner) {
+		case Alive:
+			return nil, &ownedError{player: id, owner: owner, until: p.Lease.Until}
+		case Dead:
+			takeover = true
+		default:
+			s.counts.Busy.Add(1)
+			return nil, fmt.Errorf("load player %s: owned by %s until %d: %w", id, p.Lease.Owner, p.Lease.Until, ErrPlayerBusy)
+		}
 	}
 	if err := s.replayTail(&p); err != nil { // after a journal failure dropped it
 		return nil, fmt.Errorf("load player %s: %w: %w", id, ErrUnavailable, err)
@@ -409,6 +455,9 @@ func (s *Store) fetchOnce(ctx context.Context, id string) (*Online, error) {
 		n, err := s.replayShipped(ctx, owner, &p)
 		if err != nil {
 			return nil, fmt.Errorf("take over player %s from %s: %w", id, owner, err)
+		}
+		if takeover {
+			s.cl.count(func(c *ClusterCounts) { c.TakeoversDead++ })
 		}
 		if n > 0 {
 			s.counts.TakenOver.Add(1)
@@ -520,7 +569,11 @@ func (s *Store) Authenticate(token string) (Session, error) {
 func (s *Store) lock(sess Session) error {
 	sess.o.mu.Lock()
 	if sess.o.gone || sess.o.session != sess.id || sess.o.gen != sess.gen {
+		ended := sess.o.ended == sess.id && sess.o.gen == sess.gen
 		sess.o.mu.Unlock()
+		if ended { // its server is shutting down: retry, elsewhere
+			return ErrMoving
+		}
 		return ErrUnauthorized
 	}
 	sess.o.lastActive.Store(s.cfg.Now().UnixMilli())
@@ -564,6 +617,9 @@ var ErrBadSeq = errors.New("seq out of bounds")
 // reply each, plus the game data version they ran on.
 func (s *Store) Apply(sess Session, batch []Action) ([]Reply, string, error) {
 	gd := s.gd.Current()
+	if err := s.fenced(); err != nil {
+		return nil, "", err
+	}
 	if err := s.lock(sess); err != nil {
 		return nil, "", err
 	}
@@ -596,7 +652,7 @@ func (s *Store) Apply(sess Session, batch []Action) ([]Reply, string, error) {
 	if err := s.durable(context.Background(), o, t, jerr); err != nil {
 		return nil, "", err
 	}
-	s.start(jobs)
+	s.start(o, jobs)
 	return replies, gd.Version, nil
 }
 
@@ -833,6 +889,9 @@ func (s *Store) save(ctx context.Context, o *Online, kind saveKind) error {
 		// The session ends now; a login during the save starts a new one
 		// and keeps the player in memory.
 		o.leaving, o.session = true, ""
+		if kind == saveShutdown {
+			o.ended = ending
+		}
 		o.p.Lease = Lease{}
 	} else {
 		o.p.Lease = Lease{Owner: s.cfg.ServerID, Until: now.Add(s.cfg.LeaseTTL).UnixMilli()}

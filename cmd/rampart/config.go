@@ -55,13 +55,20 @@ type serveConfig struct {
 	SignInBurst       int
 	TrustedProxies    string
 	MaxConnsPerIP     int
+
+	// Cluster.
+	ClusterAddr       string
+	ClusterAdvertise  string
+	ClusterSecret     string
+	ClusterSecretFile string
+	MaxPlayers        int
 }
 
 // secretFlags may not be given on the command line: a command line is
 // world-readable (ps, /proc/<pid>/cmdline, shell history) and served by
 // /debug/pprof/cmdline. They come from the environment (RAMPART_…) or
 // from their --…-file flag.
-var secretFlags = []string{"session-secret", "admin-token", "s3-secret-key", "ticket-secret"}
+var secretFlags = []string{"session-secret", "admin-token", "s3-secret-key", "ticket-secret", "cluster-secret"}
 
 func (c *serveConfig) flags(fs *flag.FlagSet) {
 	fs.StringVar(&c.Addr, "addr", "127.0.0.1:8080", "address to serve HTTP and WebSocket on")
@@ -100,6 +107,11 @@ func (c *serveConfig) flags(fs *flag.FlagSet) {
 	fs.Float64Var(&c.AlertLoad, "alert-load", 0.5, "unhalted load (0-1) that, sustained for 10s, raises an alert")
 	fs.StringVar(&c.AlertWebhook, "alert-webhook", "", "URL that receives every alert transition as JSON (POST)")
 	fs.IntVar(&c.GCPercent, "gc-percent", 400, "garbage collector target (as GOGC); the GOGC environment variable, if set, wins")
+	fs.StringVar(&c.ClusterAddr, "cluster-addr", "", "listener for server-to-server calls (handoff, forwarding, raids); empty runs one server alone. Needs --s3-endpoint, --mongo-uri, a shared --session-secret and --cluster-secret")
+	fs.StringVar(&c.ClusterAdvertise, "cluster-advertise", "", "host:port the other servers reach --cluster-addr at; empty is --cluster-addr as bound")
+	fs.StringVar(&c.ClusterSecret, "cluster-secret", "", "shared secret of server-to-server calls, at least 32 characters (environment only: RAMPART_CLUSTER_SECRET; or --cluster-secret-file)")
+	fs.StringVar(&c.ClusterSecretFile, "cluster-secret-file", "", "file holding the cluster secret")
+	fs.IntVar(&c.MaxPlayers, "max-players", 0, "players online on this server at most; past it sign-ins answer 503 and /readyz says full (0: no bound)")
 }
 
 // envName is the environment variable of flag name.
@@ -131,6 +143,7 @@ func (c *serveConfig) readSecretFiles() error {
 		{"admin-token", c.AdminTokenFile, &c.AdminToken},
 		{"s3-secret-key", c.S3SecretKeyFile, &c.S3SecretKey},
 		{"ticket-secret", c.TicketSecretFile, &c.TicketSecret},
+		{"cluster-secret", c.ClusterSecretFile, &c.ClusterSecret},
 	} {
 		if s.file == "" {
 			continue

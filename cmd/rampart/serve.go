@@ -60,6 +60,9 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	if cfg.DevLogin && !loopbackAddr(cfg.Addr) {
 		return fmt.Errorf("--dev-login signs anyone in as anyone: refused on --addr %s (listen on 127.0.0.1 or [::1])", cfg.Addr)
 	}
+	if err := cfg.checkCluster(); err != nil {
+		return err
+	}
 	trusted, err := cfg.trustedProxies()
 	if err != nil {
 		return err
@@ -176,6 +179,17 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	if err != nil {
 		return err
 	}
+	// In a cluster: register before any player is taken (a lease naming
+	// a server absent from the membership is a dead server's).
+	var cl *clusterSide
+	if cfg.ClusterAddr != "" {
+		if cl, err = startCluster(ctx, cfg, serverID, mongoClient, prof, log); err != nil {
+			return err
+		}
+		defer cl.ln.Close()
+		keepers.Add(cl.keeper)
+		keepers.Add(cl.membersKeeper)
+	}
 	jrnl, jdir, err := openJournal(cfg, log)
 	if err != nil {
 		return err
@@ -183,11 +197,15 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	if jrnl != nil {
 		defer jrnl.Close()
 	}
+	var stateCluster state.Cluster // a nil *Peers must stay a nil interface
+	if cl != nil {
+		stateCluster = cl.peers
+	}
 	store := state.NewStore(state.Config{
 		ServerID: serverID, Autosave: cfg.Autosave, IdleTimeout: cfg.IdleTimeout, LeaseTTL: cfg.LeaseTTL,
-		RateLimit: cfg.RateLimit, RateBurst: cfg.RateBurst,
+		RateLimit: cfg.RateLimit, RateBurst: cfg.RateBurst, MaxPlayers: cfg.MaxPlayers,
 	}, state.Deps{Blobs: blobs, S3: s3keeper, GameData: gd, Accounts: accts, Profiler: prof, Log: log,
-		Mongo: mongoSide, Journal: jrnl, JournalDir: jdir, Chunks: blobs})
+		Mongo: mongoSide, Journal: jrnl, JournalDir: jdir, Chunks: blobs, Cluster: stateCluster})
 	if jrnl != nil {
 		// Before any request: what the journal holds beyond the
 		// checkpoints is replayed and saved, so players sign in at once.
@@ -217,12 +235,20 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	mx := newMetrics(prof, sampler, alerts, keepers, store, jrnl, wsStats, func() *api.SignInStats { return srv.SignIns() }, log)
 	ready := api.NewReadiness(nil, readinessChecks(probeKeeper, blobs, mongoClient)...)
 
-	srv = api.New(api.Config{
+	apiCfg := api.Config{
 		Store: store, GameData: gd, Profiler: prof, Log: log,
 		AdminToken: cfg.AdminToken, Debug: debug, Client: game.Handler(), IdleTimeout: cfg.IdleTimeout,
 		Metrics: mx.Handler(), Ready: ready,
 		Accounts: accts, DevLogin: cfg.DevLogin, SignInLimiter: signInLimiter(cfg), TrustedProxies: trusted,
-	})
+	}
+	if cl != nil {
+		apiCfg.Forward = cl.peers
+		cl.addMetrics(mx, store)
+	}
+	srv = api.New(apiCfg)
+	if cl != nil {
+		cl.serve(store, srv, log)
+	}
 	ln, err := net.Listen("tcp", cfg.Addr)
 	if err != nil {
 		return fmt.Errorf("listen: %w", err)
@@ -288,6 +314,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	// checkpoint of everyone, which has the whole drain timeout to itself.
 	log.Info("shutting down", "online", store.OnlineCount(), "drain_timeout", cfg.DrainTimeout.String())
 	srv.Drain()
+	store.Drain()
 	drainBegins()
 	httpCtx, cancelHTTP := context.WithTimeout(context.Background(), min(cfg.DrainTimeout/3, 10*time.Second))
 	if err := httpSrv.Shutdown(httpCtx); err != nil {
@@ -313,6 +340,11 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		if err := analytics.Close(drain); err != nil {
 			log.Warn("analytics events not flushed at shutdown", "err", err)
 		}
+	}
+	if cl != nil {
+		// Every player is saved and released: leave the membership, so
+		// the others need not wait out DeadAfter, then stop answering.
+		cl.leave(drain, saveErr == nil)
 	}
 	if err := keepers.WaitIdle(drain); err != nil {
 		log.Warn("async work still in flight at shutdown", "err", err)

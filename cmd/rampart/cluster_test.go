@@ -1,0 +1,199 @@
+package main
+
+import (
+	"fmt"
+	"log/slog"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"rampart/internal/devstores"
+	"rampart/internal/testenv"
+)
+
+// testCluster is real servers on one S3 and one MongoDB, as a cluster.
+type testCluster struct {
+	s3    testenv.S3
+	mongo string
+	env   []string
+}
+
+// newTestCluster starts the shared stores: an S3 and a MongoDB-speaking
+// server on loopback (real wire protocols), and the shared secrets.
+func newTestCluster(t *testing.T) *testCluster {
+	t.Helper()
+	m, err := devstores.StartMongo(t.TempDir(), slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { m.Close() })
+	s3 := testenv.EmbeddedS3(t)
+	return &testCluster{s3: s3, mongo: m.URI, env: []string{
+		"RAMPART_S3_SECRET_KEY=" + s3.SecretKey,
+		"RAMPART_SESSION_SECRET=" + strings.Repeat("s", 40),
+		"RAMPART_CLUSTER_SECRET=" + strings.Repeat("c", 40),
+	}}
+}
+
+// start runs one more server of the cluster.
+func (c *testCluster) start(t *testing.T, extra ...string) *testenv.Rampart {
+	t.Helper()
+	args := append([]string{"--s3-endpoint", c.s3.Endpoint, "--s3-access-key", c.s3.AccessKey, "--mongo-uri", c.mongo,
+		"--cluster-addr", "127.0.0.1:0", "--rate-limit", "100000", "--rate-burst", "100000"}, extra...)
+	return testenv.StartRampart(t, c.env, args...)
+}
+
+func pingBatch(from, n int) string {
+	var b strings.Builder
+	b.WriteString(`{"actions":[`)
+	for i := range n {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		fmt.Fprintf(&b, `{"seq":%d,"name":"ping","args":{}}`, from+i)
+	}
+	b.WriteString(`]}`)
+	return b.String()
+}
+
+// TestClusterHandoffAndForwarding: a sign-in on B for a player live on A
+// succeeds within 2 s with nothing lost (A hands the player over, saved);
+// a request reaching the server that does not own the player is served
+// by the owner; the replaced session is refused wherever it goes.
+func TestClusterHandoffAndForwarding(t *testing.T) {
+	c := newTestCluster(t)
+	a, b := c.start(t), c.start(t)
+
+	lr := loginAs(t, a.URL, "hand")
+	var ar actionsReply
+	if code := call(t, "POST", a.URL+"/api/v1/actions", lr.Session, pingBatch(1, 5), &ar); code != 200 {
+		t.Fatalf("actions on A: %d", code)
+	}
+	// The session of a player live on A, sent to B: forwarded to A.
+	if code := call(t, "POST", b.URL+"/api/v1/actions", lr.Session, pingBatch(6, 1), &ar); code != 200 || !ar.Results[0].OK {
+		t.Fatalf("actions on B for a player live on A: %d %+v, want 200 (forwarded)", code, ar)
+	}
+
+	t0 := time.Now()
+	var lr2 loginReply
+	code := call(t, "POST", b.URL+"/api/v1/auth/device", "", `{"device_id":"`+deviceID("hand")+`"}`, &lr2)
+	took := time.Since(t0)
+	if code != 200 {
+		t.Fatalf("sign-in on B for a player live on A: %d, want 200 (handoff)", code)
+	}
+	if took > 2*time.Second {
+		t.Errorf("handoff sign-in took %v, want under 2s", took)
+	}
+	if lr2.Player.LastSeq != 6 {
+		t.Errorf("after the handoff last_seq = %d, want 6: acknowledged actions lost", lr2.Player.LastSeq)
+	}
+	t.Logf("handoff sign-in %v", took)
+
+	tests := []struct {
+		name  string
+		url   string
+		token string
+		seq   int
+		want  int
+	}{
+		{"new session on its owner", b.URL, lr2.Session, 7, 200},
+		{"new session on the other server (forwarded)", a.URL, lr2.Session, 8, 200},
+		{"replaced session on the old server", a.URL, lr.Session, 9, 401},
+		{"replaced session on the new server", b.URL, lr.Session, 9, 401},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var er errorReply
+			if code := call(t, "POST", tt.url+"/api/v1/actions", tt.token, pingBatch(tt.seq, 1), &er); code != tt.want {
+				t.Fatalf("status %d (%s), want %d", code, er.Error.Code, tt.want)
+			}
+		})
+	}
+	var view struct {
+		Player struct {
+			LastSeq int64 `json:"last_seq"`
+		} `json:"player"`
+	}
+	if code := call(t, "GET", a.URL+"/api/v1/player", lr2.Session, "", &view); code != 200 || view.Player.LastSeq != 8 {
+		t.Fatalf("player through A: %d last_seq %d, want 200 and 8", code, view.Player.LastSeq)
+	}
+}
+
+// TestClusterMaxPlayers: past --max-players a sign-in answers 503 with
+// Retry-After and /readyz says full, so a balancer sends newcomers on.
+func TestClusterMaxPlayers(t *testing.T) {
+	c := newTestCluster(t)
+	a := c.start(t, "--max-players", "1")
+	loginAs(t, a.URL, "first")
+	if code := call(t, "GET", a.URL+"/readyz", "", "", nil); code != http.StatusServiceUnavailable {
+		t.Errorf("/readyz with the server full: %d, want 503", code)
+	}
+	req, _ := http.NewRequest("POST", a.URL+"/api/v1/auth/device", strings.NewReader(`{"device_id":"`+deviceID("second")+`","create":true}`))
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusServiceUnavailable || resp.Header.Get("Retry-After") == "" {
+		t.Fatalf("sign-in past --max-players: %d Retry-After %q, want 503 with Retry-After", resp.StatusCode, resp.Header.Get("Retry-After"))
+	}
+}
+
+// TestClusterServerLoss: kill -9 of a player's server; its next request
+// on another server is answered 503 (retry) until the membership declares
+// the dead server dead (10 s without a heartbeat), then served there with
+// everything acknowledged (the shipped journal replayed). SIGTERM of a
+// server instead moves its players at once: their next request elsewhere
+// is served with the same session, no sign-in needed.
+func TestClusterServerLoss(t *testing.T) {
+	c := newTestCluster(t)
+	a, b, d := c.start(t), c.start(t), c.start(t)
+
+	// SIGTERM: a rolling restart.
+	lt := loginAs(t, d.URL, "term")
+	if code := call(t, "POST", d.URL+"/api/v1/actions", lt.Session, pingBatch(1, 3), nil); code != 200 {
+		t.Fatalf("actions: %d", code)
+	}
+	if err := d.Stop(20 * time.Second); err != nil {
+		t.Fatalf("SIGTERM: %v", err)
+	}
+	var ar actionsReply
+	if code := call(t, "POST", b.URL+"/api/v1/actions", lt.Session, pingBatch(4, 1), &ar); code != 200 || !ar.Results[0].OK {
+		t.Fatalf("after SIGTERM of its server, the session on B: %d %+v, want 200 with no new sign-in", code, ar)
+	}
+
+	// kill -9.
+	lk := loginAs(t, a.URL, "kill")
+	if code := call(t, "POST", a.URL+"/api/v1/actions", lk.Session, pingBatch(1, 20), nil); code != 200 {
+		t.Fatalf("actions: %d", code)
+	}
+	time.Sleep(1500 * time.Millisecond) // one journal shipment (every second) on the wall clock
+	killed := time.Now()
+	if err := a.Cmd.Process.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	<-a.Exited
+	retries := 0
+	for {
+		var er errorReply
+		code := call(t, "POST", b.URL+"/api/v1/actions", lk.Session, pingBatch(21, 1), &er)
+		if code == 200 {
+			break
+		}
+		if code != http.StatusServiceUnavailable || time.Since(killed) > 30*time.Second {
+			t.Fatalf("after kill -9 of its server, the session on B: %d %s after %v, want 503 then 200", code, er.Error.Code, time.Since(killed))
+		}
+		retries++
+		time.Sleep(250 * time.Millisecond) // a client's retry pacing, on the wall clock
+	}
+	t.Logf("kill -9 to playing on another server: %v (%d retries)", time.Since(killed), retries)
+	var view struct {
+		Player struct {
+			LastSeq int64 `json:"last_seq"`
+		} `json:"player"`
+	}
+	if code := call(t, "GET", b.URL+"/api/v1/player", lk.Session, "", &view); code != 200 || view.Player.LastSeq != 21 {
+		t.Fatalf("after the takeover: %d last_seq %d, want 21 (20 acknowledged before the kill, 1 after)", code, view.Player.LastSeq)
+	}
+}
