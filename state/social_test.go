@@ -37,7 +37,7 @@ type world struct {
 	updates *mongostore.Updates
 	forget  *faultyUpdates
 	blobs   *heldBlobs
-	now     atomic.Int64
+	now     *atomic.Int64 // shared by the nodes of a cluster (cluster_test.go)
 }
 
 // faultyMail wraps the real mailbox to hold sends back.
@@ -114,7 +114,7 @@ func newWorld(t testing.TB) *world {
 // newWorldWith is newWorld with the mongo keeper's concurrency.
 func newWorldWith(t testing.TB, mongoConcurrency int) *world {
 	t.Helper()
-	w := &world{t: t}
+	w := &world{t: t, now: new(atomic.Int64)}
 	w.now.Store(time.Date(2026, 11, 21, 12, 0, 0, 0, time.UTC).UnixMilli())
 	now := func() time.Time { return time.UnixMilli(w.now.Load()) }
 
