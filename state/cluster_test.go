@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -35,7 +36,9 @@ type node struct {
 
 // clusterOf returns servers ids sharing w's stores and clock, registered
 // in one membership.
-func clusterOf(t *testing.T, w *world, ids ...string) []*node {
+func clusterOf(t *testing.T, w *world, ids ...string) []*node { return clusterOfTB(t, w, ids...) }
+
+func clusterOfTB(t testing.TB, w *world, ids ...string) []*node {
 	t.Helper()
 	client, err := mongo.Connect(options.Client().ApplyURI(w.ferret.URI).SetTimeout(2 * time.Second))
 	if err != nil {
@@ -79,7 +82,7 @@ func clusterOf(t *testing.T, w *world, ids ...string) []*node {
 
 // refresh beats every node's heartbeat and lists the others again: after
 // the test moved the clock, nobody should look dead.
-func refresh(t *testing.T, nodes []*node) {
+func refresh(t testing.TB, nodes []*node) {
 	t.Helper()
 	for _, n := range nodes {
 		if err := n.members.Beat(context.Background()); err != nil {
@@ -233,4 +236,27 @@ func TestFencedServerAcknowledgesNothing(t *testing.T) {
 			t.Errorf("%s: Apply: %v", tt.name, err)
 		}
 	}
+}
+
+// BenchmarkHandoff: a player signs in on alternate servers of a cluster,
+// each sign-in handing it over from the other (save with the lease
+// released there, load here), over real HTTP between the servers and the
+// embedded S3 and FerretDB. Reports the sign-in's p50 and p99.
+func BenchmarkHandoff(b *testing.B) {
+	w := newWorld(b)
+	nodes := clusterOfTB(b, w, "A", "B")
+	lat := make([]time.Duration, 0, b.N)
+	b.ResetTimer()
+	for i := range b.N {
+		n := nodes[i%2]
+		t0 := time.Now()
+		if _, err := n.store.DevLogin(context.Background(), "commuter"); err != nil {
+			b.Fatal(err)
+		}
+		lat = append(lat, time.Since(t0))
+	}
+	b.StopTimer()
+	slices.Sort(lat)
+	b.ReportMetric(float64(lat[len(lat)/2].Microseconds())/1000, "p50-ms")
+	b.ReportMetric(float64(lat[len(lat)*99/100].Microseconds())/1000, "p99-ms")
 }
