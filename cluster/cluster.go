@@ -55,7 +55,7 @@ const MinSecret = 32
 type Directory interface {
 	Liveness(ctx context.Context, server string) state.Liveness
 	Fenced() bool
-	Addr(server string) string
+	Addr(ctx context.Context, server string) string
 }
 
 var _ state.Cluster = (*Peers)(nil)
@@ -205,7 +205,7 @@ var errUnknownServer = errors.New("no address for server")
 
 // call POSTs body to server's path and decodes its answer into out.
 func (p *Peers) call(ctx context.Context, server, path string, body, out any) error {
-	addr := p.dir.Addr(server)
+	addr := p.dir.Addr(ctx, server)
 	if addr == "" {
 		return fmt.Errorf("cluster call %s on %s: %w", path, server, errUnknownServer)
 	}
@@ -260,7 +260,7 @@ type targetKey struct{}
 // owner's, streamed back. A server without an address, or one that does
 // not answer, is a 503 the client retries.
 func (p *Peers) Forward(w http.ResponseWriter, r *http.Request, server string) {
-	addr := p.dir.Addr(server)
+	addr := p.dir.Addr(r.Context(), server)
 	if addr == "" {
 		p.proxy.ErrorHandler(w, r, fmt.Errorf("forward to %s: %w", server, errUnknownServer))
 		return

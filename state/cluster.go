@@ -305,8 +305,9 @@ func (s *Store) Revoke(ctx context.Context, id string, gen uint64) error {
 	if err != nil {
 		return err
 	}
-	if lease.Owner == "" || lease.Owner == s.cfg.ServerID || lease.Until <= s.cfg.Now().UnixMilli() {
-		return nil // not live anywhere: its next sign-in checks the generation
+	if lease.Owner == "" || lease.Owner == s.cfg.ServerID || lease.Until <= s.cfg.Now().UnixMilli() ||
+		s.ownerState(ctx, lease.Owner) == Dead {
+		return nil // not live anywhere: its next sign-in or resume checks the generation
 	}
 	return s.cl.c.Kick(ctx, lease.Owner, id, gen)
 }

@@ -641,6 +641,9 @@ func (s *Store) Apply(sess Session, batch []Action) ([]Reply, string, error) {
 		if jerr != nil {
 			break
 		}
+		if replies[i].OK && !replies[i].Duplicate && spendsPremium(batch[i].Name) {
+			s.prioritise(o, now)
+		}
 		if j != nil {
 			jobs = append(jobs, j)
 		}
@@ -1015,6 +1018,24 @@ const (
 	// shutdownConcurrency: at shutdown everyone is saved at once.
 	shutdownConcurrency = 64
 )
+
+// valuableWithin is how soon a player whose unsaved changes include a
+// purchase or a raid is checkpointed (prioritised persistence): the
+// journal already holds it, but a checkpoint is what survives losing the
+// machine beyond the shipped tail, and these are the changes players
+// (and support) care most about.
+const valuableWithin = 30 * time.Second
+
+// prioritise brings o's next checkpoint forward to valuableWithin from
+// now (o.mu held).
+func (s *Store) prioritise(o *Online, now time.Time) {
+	if due := now.Add(valuableWithin).UnixMilli(); o.dueAt > due {
+		o.dueAt = due
+	}
+}
+
+// spendsPremium reports whether action name spends premium currency.
+func spendsPremium(name string) bool { return name == actions.BuyItem || name == actions.SpeedUp }
 
 // nextDue is id's next autosave moment after a save at now: one interval
 // later, less up to 10% by a hash of the id, so that players loaded

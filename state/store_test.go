@@ -452,3 +452,47 @@ func TestLogoutDuringOutage(t *testing.T) {
 		t.Fatalf("player still online after the retried logout")
 	}
 }
+
+// TestPurchasesCheckpointSooner: with a long autosave, a player whose
+// unsaved changes include a purchase is checkpointed within 30 s; one
+// who only played is not (prioritised persistence).
+func TestPurchasesCheckpointSooner(t *testing.T) {
+	blobs := newBlobs(t, testenv.EmbeddedS3(t))
+	clk := newClock()
+	gd, err := gamedata.Embedded()
+	if err != nil {
+		t.Fatal(err)
+	}
+	keeper := bookkeeper.New(bookkeeper.Config{Name: "s3", Concurrency: 16, Timeout: 5 * time.Second, MaxTries: 2, Retryable: Retryable})
+	s := NewStore(Config{ServerID: "a", Autosave: 5 * time.Minute, Now: clk.Now},
+		Deps{Blobs: blobs, S3: keeper, GameData: gamedata.NewHolder(gd), Accounts: DevAccounts(t, blobs, clk.Now),
+			Profiler: profiler.New(), Log: testenv.Discard})
+	ctx := context.Background()
+	tests := []struct {
+		name   string
+		action Action
+		saved  bool
+	}{
+		{"ping only", ping(1), false},
+		{"bought a boost", Action{Seq: 1, Name: "buy_item", Args: json.RawMessage(`{"item":"gold_boost"}`)}, true},
+		{"failed purchase", Action{Seq: 1, Name: "buy_item", Args: json.RawMessage(`{"item":"gold_large"}`)}, false},
+	}
+	for i, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			sess := login(t, s, fmt.Sprintf("buyer%d", i))
+			r, _, err := s.Apply(sess, []Action{tt.action})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if r[0].OK == (tt.name == "failed purchase") {
+				t.Fatalf("%s: reply %+v", tt.name, r[0])
+			}
+			puts := blobs.puts.Load()
+			clk.Advance(31 * time.Second)
+			s.Sweep(ctx)
+			if got := blobs.puts.Load() - puts; (got > 0) != tt.saved {
+				t.Errorf("%s: checkpoints 31 s later = %d, want saved %v", tt.name, got, tt.saved)
+			}
+		})
+	}
+}

@@ -197,3 +197,26 @@ func TestClusterServerLoss(t *testing.T) {
 		t.Fatalf("after the takeover: %d last_seq %d, want 21 (20 acknowledged before the kill, 1 after)", code, view.Player.LastSeq)
 	}
 }
+
+// TestClusterBanSignsOutEverywhere: a ban through one server signs the
+// player out on the server it is live on, at once.
+func TestClusterBanSignsOutEverywhere(t *testing.T) {
+	c := newTestCluster(t)
+	c.env = append(c.env, "RAMPART_ADMIN_TOKEN="+strings.Repeat("a", 40))
+	a, b := c.start(t), c.start(t)
+	lr := loginAs(t, b.URL, "banned")
+	if code := call(t, "POST", b.URL+"/api/v1/actions", lr.Session, pingBatch(1, 1), nil); code != 200 {
+		t.Fatalf("actions: %d", code)
+	}
+	if code := call(t, "POST", a.URL+"/admin/v1/players/"+lr.PlayerID+"/ban", strings.Repeat("a", 40), `{"until":0,"reason":"test"}`, nil); code != 200 {
+		t.Fatalf("ban through A: %d", code)
+	}
+	for _, url := range []string{b.URL, a.URL} {
+		if code := call(t, "POST", url+"/api/v1/actions", lr.Session, pingBatch(2, 1), nil); code != http.StatusUnauthorized {
+			t.Errorf("banned player's session on %s: %d, want 401", url, code)
+		}
+	}
+	if code := call(t, "POST", b.URL+"/api/v1/auth/device", "", `{"device_id":"`+deviceID("banned")+`"}`, nil); code != http.StatusForbidden {
+		t.Errorf("banned player's sign-in: %d, want 403", code)
+	}
+}

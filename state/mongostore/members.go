@@ -206,19 +206,13 @@ func (m *Members) Liveness(ctx context.Context, id string) state.Liveness {
 	}
 	if !ok {
 		// Perhaps it registered after our listing: ask for it alone.
-		var d Member
-		err := m.keeper.Do(ctx, "mongo:servers", func(ctx context.Context) error {
-			return m.coll.FindOne(ctx, bson.D{{Key: "_id", Value: id}}).Decode(&d)
-		})
+		_, err := m.lookup(ctx, id)
 		switch {
 		case errors.Is(err, mongo.ErrNoDocuments):
 			return state.Dead
 		case err != nil:
 			return state.LivenessUnknown
 		}
-		m.mu.Lock()
-		m.observe(d, now)
-		m.mu.Unlock()
 		return state.Alive
 	}
 	if now.Sub(o.changed) >= DeadAfter {
@@ -227,14 +221,35 @@ func (m *Members) Liveness(ctx context.Context, id string) state.Liveness {
 	return state.Alive
 }
 
-// Addr is where server id's cluster listener is ("" if not known).
-func (m *Members) Addr(id string) string {
+// lookup reads server id's document alone (one that registered after
+// the last listing) and starts watching it.
+func (m *Members) lookup(ctx context.Context, id string) (Member, error) {
+	var d Member
+	err := m.keeper.Do(ctx, "mongo:servers", func(ctx context.Context) error {
+		return m.coll.FindOne(ctx, bson.D{{Key: "_id", Value: id}}).Decode(&d)
+	})
+	if err != nil {
+		return Member{}, err
+	}
 	m.mu.Lock()
-	defer m.mu.Unlock()
-	if o, ok := m.seen[id]; ok {
+	m.observe(d, m.now())
+	m.mu.Unlock()
+	return d, nil
+}
+
+// Addr is where server id's cluster listener is ("" if not known).
+func (m *Members) Addr(ctx context.Context, id string) string {
+	m.mu.Lock()
+	o, ok := m.seen[id]
+	m.mu.Unlock()
+	if ok {
 		return o.m.Addr
 	}
-	return ""
+	d, err := m.lookup(ctx, id)
+	if err != nil {
+		return ""
+	}
+	return d.Addr
 }
 
 // Fenced reports whether this server's own heartbeat has failed for

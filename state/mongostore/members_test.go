@@ -65,7 +65,7 @@ func TestMembersLiveness(t *testing.T) {
 				t.Fatalf("%s: b sees a %v, want %v", s.name, got, s.want)
 			}
 		}
-		if got := b.Addr("b"); got != "127.0.0.1:2" {
+		if got := b.Addr(ctx, "b"); got != "127.0.0.1:2" {
 			t.Errorf("b's own address %q", got)
 		}
 		if !b.Fenced() {
