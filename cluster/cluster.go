@@ -207,7 +207,7 @@ var errUnknownServer = errors.New("no address for server")
 func (p *Peers) call(ctx context.Context, server, path string, body, out any) error {
 	addr := p.dir.Addr(ctx, server)
 	if addr == "" {
-		return fmt.Errorf("cluster call %s on %s: %w", path, server, errUnknownServer)
+		return fmt.Errorf("cluster call %s on %s: %w: %w", path, server, state.ErrUnavailable, errUnknownServer)
 	}
 	data, err := json.Marshal(body)
 	if err != nil {
