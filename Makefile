@@ -21,6 +21,10 @@ build: ## build bin/rampart
 run: build ## serve on 127.0.0.1:8080 with embedded S3 and MongoDB, data under ./data
 	$(BIN)/rampart serve
 
+.PHONY: cluster
+cluster: build $(BIN)/versitygw ferretdb haproxy ## three servers behind haproxy on one versitygw and one FerretDB, data under ./data/cluster (deploy/cluster.sh, deploy/README.md)
+	BIN=$(BIN) HAPROXY=$(HAPROXY) bash deploy/cluster.sh
+
 .PHONY: gamedata
 gamedata: build ## validate gamedata/src and rewrite the committed bundle
 	$(BIN)/rampart gamedata build
