@@ -264,4 +264,20 @@ func TestHaproxyRoutesByPlayer(t *testing.T) {
 		time.Sleep(100 * time.Millisecond) // poll interval
 	}
 	t.Logf("node2's players back %s after it turned ready", time.Since(start))
+
+	// node3 stops listening without failing a check first (a crash, or a
+	// drain closing its listener before haproxy noticed the 503): its
+	// players' requests go to another server at once (retries with
+	// redispatch), not after the checks catch up.
+	backends["node3"].srv.Close()
+	for _, p := range players {
+		if home[p] != "node3" {
+			continue
+		}
+		start := time.Now()
+		got := get(t, p)
+		if took := time.Since(start); got == "node3" || took > 500*time.Millisecond {
+			t.Errorf("player %s of the stopped node3: got %s after %s, want another backend at once", p, got, took)
+		}
+	}
 }
