@@ -63,8 +63,8 @@ start() { # start NAME CMD...: run CMD in the background, logging to logs/NAME.l
 	LAST_PID=$!
 }
 
-stop() { # stop PID...: SIGTERM, then SIGKILL after 45s (a server drains for up to 30s)
-	local pid deadline=$((SECONDS + 45))
+stop() { # stop PID...: SIGTERM, then SIGKILL after 60s (a server's drain: requests, async work, then up to 30s of saves)
+	local pid deadline=$((SECONDS + 60))
 	for pid in "$@"; do kill -TERM "$pid" 2>/dev/null || true; done
 	for pid in "$@"; do
 		while kill -0 "$pid" 2>/dev/null; do
