@@ -66,7 +66,13 @@ func FerretDB(t testing.TB) string {
 		out.Close()
 	})
 	uri := "mongodb://" + addr + "/"
-	if err := waitMongo(uri, exited, 15*time.Second); err != nil {
+	// The port first: a ping before it listens costs the driver's 500ms
+	// heartbeat before it tries again.
+	err = WaitListening(addr, exited, 15*time.Second)
+	if err == nil {
+		err = waitMongo(uri, exited, 15*time.Second)
+	}
+	if err != nil {
 		log, _ := os.ReadFile(out.Name())
 		t.Fatalf("ferretdb: %v\n%s", err, log)
 	}
