@@ -8,7 +8,8 @@
 #                       data/cluster/node1..3
 #   haproxy             127.0.0.1:8080 (players), 127.0.0.1:8404/haproxy (stats)
 # Logs are in data/cluster/logs. Ctrl-C stops everything (servers first, so
-# they save to the stores before the stores go), as does any piece dying.
+# they save to the stores before the stores go), as does any piece dying;
+# a server drained with `kill -TERM <pid>` leaves the others running.
 #
 # Every address can be moved with the environment: FRONT, STATS, S3_ADDR,
 # MONGO_ADDR, NODE_HOST, NODE_PORT_BASE (nodes at base+1..3), CLUSTER_PORT_BASE;
@@ -124,7 +125,8 @@ wait_for ferretdb "$LAST_PID" listening "$MONGO_ADDR"
 # Until the server has its cluster flags (issue #14), the nodes start as
 # independent servers on the shared stores, and say so.
 CLUSTER=1
-if ! "$BIN/rampart" serve --help 2>&1 | grep -q -- '-cluster-addr'; then
+usage=$("$BIN/rampart" serve --help 2>&1 || true) # not piped into grep -q: its early exit would SIGPIPE rampart
+if [[ $usage != *-cluster-addr* ]]; then
 	CLUSTER=
 	echo "cluster: WARNING: this bin/rampart has no --cluster-addr; starting $NODES independent servers on the shared stores (no forwarding or handoff between them)" >&2
 fi
@@ -162,10 +164,26 @@ cluster: up
   MongoDB      mongodb://$MONGO_ADDR/ (FerretDB on SQLite)
   admin token  $ADMIN_TOKEN_FILE (Authorization: Bearer, /admin/v1/ on any server)
   data, logs   $DATA, $DATA/logs
+  drain one    kill -TERM ${NODE_PIDS[1]} (node2: /readyz 503, haproxy moves its players, it exits)
 Ctrl-C stops everything.
 EOF
 
-# Any piece ending ends the cluster.
-wait -n -p died || true
-echo "cluster: ${NAME[$died]:-a piece} exited; see $DATA/logs/${NAME[$died]:-}.log" >&2
-exit 1
+# Any piece dying ends the cluster. A server that drained and exited
+# cleanly (kill -TERM its pid) is the exception: the others carry on and
+# haproxy sends its players to them.
+while true; do
+	status=0
+	wait -n -p died || status=$?
+	name=${NAME[$died]:-}
+	if [[ $name == node* && $status == 0 ]]; then
+		left=()
+		for pid in "${NODE_PIDS[@]}"; do [[ $pid == "$died" ]] || left+=("$pid"); done
+		NODE_PIDS=("${left[@]}")
+		if ((${#NODE_PIDS[@]})); then
+			echo "cluster: $name drained and exited; the other servers carry on"
+			continue
+		fi
+	fi
+	echo "cluster: ${name:-a piece} exited (status $status); see $DATA/logs/$name.log" >&2
+	exit 1
+done
