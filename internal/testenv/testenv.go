@@ -1,6 +1,7 @@
 // Package testenv owns the real servers tests run against: the embedded S3
-// server and, when `make test` installed them, versitygw and PostgreSQL (a
-// FerretDB backend) on loopback.
+// server and, when `make test` installed them, versitygw, PostgreSQL (a
+// FerretDB backend), FerretDB as a process of its own (a cluster's shared
+// MongoDB) and haproxy (a cluster's front) on loopback.
 package testenv
 
 import (
