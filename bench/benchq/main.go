@@ -4,6 +4,17 @@
 //	benchq FILE PATH...    print the value at each PATH (a.b.c; [n] indexes an array), tab-separated
 //	benchq median X...     print the median of the numbers
 //	benchq row FILE NAME   print calls, avg, p99 and max (ms) of the server row NAME
+//	benchq rowsum FILE PREFIX
+//	                       sum of the calls of the server rows whose name starts with PREFIX
+//	benchq promdelta OLD NEW SERIES
+//	                       sum of the Prometheus text-format samples of SERIES in
+//	                       NEW minus those in OLD (/dev/null: the value itself).
+//	                       SERIES is a metric name, or a prefix of a series with
+//	                       labels: 'x_total{kind="a",route="action:' sums every
+//	                       route starting action:
+//	benchq split TRACES    split the CPU of a profile by what it served, from
+//	                       `go tool pprof -traces` output: category, seconds and
+//	                       percent of the samples, one a line, tab-separated
 //
 // A missing value prints as "-".
 package main
@@ -26,9 +37,28 @@ func main() {
 
 func run(args []string) error {
 	if len(args) < 2 {
-		return fmt.Errorf("usage: benchq FILE PATH... | benchq median X... | benchq row FILE NAME")
+		return fmt.Errorf("usage: benchq FILE PATH... | benchq median X... | benchq row FILE NAME | benchq promdelta OLD NEW SERIES | benchq split TRACES")
 	}
 	switch args[0] {
+	case "promdelta":
+		if len(args) != 4 {
+			return fmt.Errorf("usage: benchq promdelta OLD NEW SERIES")
+		}
+		old, err := promSum(args[1], args[3])
+		if err != nil {
+			return err
+		}
+		cur, err := promSum(args[2], args[3])
+		if err != nil {
+			return err
+		}
+		fmt.Println(format(cur - old))
+		return nil
+	case "split":
+		if len(args) != 2 {
+			return fmt.Errorf("usage: benchq split TRACES")
+		}
+		return split(args[1], os.Stdout)
 	case "median":
 		var xs []float64
 		for _, a := range args[1:] {
@@ -46,6 +76,25 @@ func run(args []string) error {
 			m = (xs[len(xs)/2-1] + xs[len(xs)/2]) / 2
 		}
 		fmt.Println(format(m))
+		return nil
+	case "rowsum":
+		if len(args) != 3 {
+			return fmt.Errorf("usage: benchq rowsum FILE PREFIX")
+		}
+		doc, err := load(args[1])
+		if err != nil {
+			return err
+		}
+		var sum float64
+		rows, _ := lookup(doc, "server.rows").([]any)
+		for _, r := range rows {
+			m, _ := r.(map[string]any)
+			if name, _ := m["name"].(string); strings.HasPrefix(name, args[2]) {
+				c, _ := m["calls"].(float64)
+				sum += c
+			}
+		}
+		fmt.Println(format(sum))
 		return nil
 	case "row":
 		if len(args) != 3 {
