@@ -89,10 +89,16 @@ bench-micro: $(BIN)/versitygw ## Go micro-benchmarks (BENCHTIME=200ms; BENCH_FUL
 	@if [ -n "$(BENCH_FULL)" ]; then $(GO) test -run='^$$' -bench='^BenchmarkIdlePlayerMemory$$' -benchtime=1x ./state/; \
 	else echo "(BenchmarkIdlePlayerMemory skipped: BENCH_FULL=1 runs it)"; fi
 
+# The production topology (issue 18) unless BENCH_TOPOLOGY=embedded: the
+# server alone on core 0 with its journal on disk, versitygw and FerretDB on
+# PostgreSQL out of its process on core 1 with the generator.
+BENCH_TOPOLOGY ?= production
+
 .PHONY: bench-load
-bench-load: build ## end-to-end runs of the default configuration, server on core 0, loadtest on core 1 (bench/e2e.sh; BENCH_SECTIONS, BENCH_HALF=300s, BENCH_MONGO=off for an A/B ...)
+bench-load: build $(BIN)/versitygw ferretdb ## end-to-end runs on the production topology, server alone on core 0, stores and loadtest on core 1 (bench/e2e.sh; BENCH_SECTIONS, BENCH_HALF=300s, BENCH_TOPOLOGY=embedded ...)
+	@command -v /usr/lib/postgresql/*/bin/postgres >/dev/null || { $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq --no-install-recommends postgresql >/dev/null; }
 	$(GO) build -o $(BIN)/benchq ./bench/benchq
-	BIN=$(BIN) bash bench/e2e.sh $(BENCH_SECTIONS)
+	BIN=$(BIN) BENCH_TOPOLOGY=$(BENCH_TOPOLOGY) bash bench/e2e.sh $(BENCH_SECTIONS)
 
 .PHONY: clean
 clean: ## remove build output (keeps ./data)

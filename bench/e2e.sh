@@ -44,6 +44,7 @@
 #   BENCH_LOGIN_RATE    logins per second during ramp-up [500]
 #   BENCH_WINDOW   measured steady state per player step, seconds [75]
 #   BENCH_STORM    players of the sign-in storm [10000]
+#   BENCH_STORM_DURATION  length of each storm run [production: 60s; embedded: 15s]
 #   BENCH_MEM_PLAYERS   players of the memory runs [10000]
 #   BENCH_RESTART_PLAYERS  players online at the kill [20000]
 #   BENCH_RESTART_PLAY     seconds they play, all online, before the kill [60]
@@ -52,6 +53,9 @@
 #                  /metrics before and after it and a CPU split by cost
 #                  (<name>.pprof, <name>.top.txt, <name>.split.txt)
 #                  [production: 1; embedded: off]
+#   BENCH_CLOSED_CONNS  exchanges in flight in the closed-loop runs (ratio,
+#                  ws, profiler; twice as many for half's saturation)
+#                  [production: 256; embedded: 32]
 #   BENCH_PG_FSYNC=off  PostgreSQL without fsync (production runs it with
 #                  fsync on, as a studio does)
 #   BENCH_SERVE_FLAGS   extra flags for every server (e.g. "--autosave 2m")
@@ -79,10 +83,17 @@ STEPS=${BENCH_PLAYERS:-5000 10000 20000 30000 40000 60000}
 LOGIN_RATE=${BENCH_LOGIN_RATE:-500}
 WINDOW=${BENCH_WINDOW:-75}
 STORM=${BENCH_STORM:-10000}
+STORM_DURATION=${BENCH_STORM_DURATION:-}
 MEM_PLAYERS=${BENCH_MEM_PLAYERS:-10000}
 RESTART_PLAYERS=${BENCH_RESTART_PLAYERS:-20000}
 RESTART_PLAY=${BENCH_RESTART_PLAY:-60}
 TOPOLOGY=${BENCH_TOPOLOGY:-embedded}
+# Closed-loop runs (ratio, ws, half's saturation) keep this many exchanges
+# in flight. Every action's reply waits for its journal group commit; on a
+# real disk that is an fdatasync, so 32 or 64 in flight measure the disk's
+# latency rather than the server's core: the production topology keeps 256
+# in flight, enough for the server to fill its core.
+CLOSED_CONNS=${BENCH_CLOSED_CONNS:-}
 TMP=${TMPDIR:-/tmp}
 OUT=${BENCH_OUT:-$TMP/rampart-bench-$(date +%Y%m%d-%H%M%S)}
 SUMMARY=$OUT/summary.md
@@ -116,6 +127,11 @@ production)
 	S3_MODE=versitygw
 	MONGO_MODE=ferretdb-postgresql
 	PROFILE=${BENCH_PROFILE:-1}
+	CLOSED_CONNS=${CLOSED_CONNS:-256}
+	# Device sign-ins through stores on the generator's core take longer
+	# than the embedded path's 15 s: a run shorter than the storm never
+	# sees everyone online.
+	STORM_DURATION=${STORM_DURATION:-60s}
 	BENCH_DATA=${BENCH_DATA:-/var/tmp}
 	[[ $(stat -f -c %T "$BENCH_DATA" 2>/dev/null) != tmpfs ]] ||
 		die "BENCH_DATA=$BENCH_DATA is tmpfs: the production topology keeps the journal on a real disk"
@@ -123,6 +139,8 @@ production)
 embedded)
 	[[ ${BENCH_S3:-} == versitygw ]] && S3_MODE=versitygw
 	PROFILE=${BENCH_PROFILE:-}
+	CLOSED_CONNS=${CLOSED_CONNS:-32}
+	STORM_DURATION=${STORM_DURATION:-15s}
 	if [[ -z ${BENCH_DATA:-} ]]; then
 		if [[ -d /dev/shm && -w /dev/shm ]]; then BENCH_DATA=/dev/shm; else BENCH_DATA=$TMP; fi
 	fi
@@ -558,7 +576,7 @@ ratio() {
 	say "| run | healthz/s | ping/s | server CPU healthz / ping | ratio | per-core ratio |"
 	say "|---|---|---|---|---|---|"
 	for i in $(seq "$REPEAT"); do
-		load "ratio-$i" --mix healthz-vs-ping --conns 32 --duration 20s --slice 1s --server-pid "$SPID" --id-prefix "r$i"
+		load "ratio-$i" --mix healthz-vs-ping --conns "$CLOSED_CONNS" --duration 20s --slice 1s --server-pid "$SPID" --id-prefix "r$i"
 		IFS=$'\t' read -r a b ca cb r c < <($Q "$OUT/ratio-$i.json" a.rate_per_s b.rate_per_s a.server_cpu_pct b.server_cpu_pct ratio per_core_ratio)
 		say "| $i | $a | $b | $ca% / $cb% | $r | $c |"
 		rs+=("$r") cs+=("$c")
@@ -574,7 +592,7 @@ ws() {
 	say "| run | HTTP/s | WS/s | server CPU HTTP / WS | HTTP per core/s | WS per core/s | WS/HTTP |"
 	say "|---|---|---|---|---|---|---|"
 	for i in $(seq "$REPEAT"); do
-		load "ws-$i" --mix http-vs-ws --conns 32 --duration 20s --slice 1s --server-pid "$SPID" --id-prefix "w$i"
+		load "ws-$i" --mix http-vs-ws --conns "$CLOSED_CONNS" --duration 20s --slice 1s --server-pid "$SPID" --id-prefix "w$i"
 		IFS=$'\t' read -r a b ca cb pa pb r < <($Q "$OUT/ws-$i.json" a.rate_per_s b.rate_per_s a.server_cpu_pct b.server_cpu_pct a.per_core_per_s b.per_core_per_s per_core_ratio)
 		say "| $i | $a | $b | $ca% / $cb% | $pa | $pb | $r |"
 		hs+=("$pa") ws+=("$pb") rs+=("$r")
@@ -585,7 +603,7 @@ ws() {
 
 # saturate NAME PREFIX: the standard mix, closed loop, 2,000 players.
 saturate() {
-	load "$1" --players 2000 --ramp-up 3s --duration 25s --measure-after 8s --apm 60000 --conns 64 \
+	load "$1" --players 2000 --ramp-up 3s --duration 25s --measure-after 8s --apm 60000 --conns "$((CLOSED_CONNS * 2))" \
 		--verify=false --logout=false --server-pid "$SPID" --id-prefix "$2"
 }
 
@@ -602,7 +620,7 @@ profiler() {
 		((i % 2 == 0)) && a=false b=true
 		start_server "prof-$i-a" --profiler="$a"
 		start_second "prof-$i-b" --profiler="$b"
-		load "prof-$i" --mix target-vs-b --target-b "http://127.0.0.1:$((PORT + 2))" --conns 32 --duration 30s --slice 1s \
+		load "prof-$i" --mix target-vs-b --target-b "http://127.0.0.1:$((PORT + 2))" --conns "$CLOSED_CONNS" --duration 30s --slice 1s \
 			--server-pid "$SPID" --server-pid-b "$SECOND_PID" --id-prefix "p$i"
 		stop_server
 		local ra rb ca cb
@@ -623,13 +641,17 @@ profiler() {
 }
 
 # start_second NAME [serve flags...]: a second server on core 0, port
-# PORT+2, on the first one's stores (other players, so no conflict);
-# SECOND_PID and SECOND_DATA say which (stop_server stops it too).
+# PORT+2, on the first one's stores but a bucket of its own (the A/B mix
+# signs the same players in on both, and a lease in a shared bucket would
+# refuse them); SECOND_PID and SECOND_DATA say which (stop_server stops it
+# too).
 start_second() {
 	local name=$1
 	shift
 	SECOND_DATA=$(mktemp -d "$BENCH_DATA/rampart-bench-data.XXXXXX")
-	RAMPART_S3_SECRET_KEY=rampartrootsecret taskset -c 0 "$RAMPART" serve "${STORE_FLAGS[@]}" --data-dir "$SECOND_DATA" --addr "127.0.0.1:$((PORT + 2))" \
+	local bucket=()
+	[[ $S3_MODE == versitygw ]] && bucket=(--s3-bucket rampart-b)
+	RAMPART_S3_SECRET_KEY=rampartrootsecret taskset -c 0 "$RAMPART" serve "${STORE_FLAGS[@]}" "${bucket[@]}" --data-dir "$SECOND_DATA" --addr "127.0.0.1:$((PORT + 2))" \
 		--log-format json --log-level warn "${OPEN_BUDGETS[@]}" "${SERVE_FLAGS[@]}" "$@" >"$OUT/$name.server.log" 2>&1 &
 	SECOND_PID=$!
 	for _ in $(seq 300); do
@@ -655,12 +677,12 @@ storm() {
 			local c0
 			c0=$(cpu_s "$SPID")
 			mark
-			load "storm-$kind-$i" --players "$STORM" --ramp-up 0s --duration 15s --apm 0.01 --conns 256 \
+			load "storm-$kind-$i" --players "$STORM" --ramp-up 0s --duration "$STORM_DURATION" --apm 0.01 --conns 256 \
 				--verify=false --drain 120s --server-pid "$SPID" --id-prefix "storm$i" --device-salt "storm$i"
 			local per
 			per=$(awk -v a="$c0" -v b="$(cpu_s "$SPID")" -v n="$STORM" 'BEGIN{printf "%.0f µs", (b-a)*1e6/n}')
 			IFS=$'\t' read -r t p50 p99 mx c < <($Q "$OUT/storm-$kind-$i.json" all_online_s latency_ms.login.p50 latency_ms.login.p99 latency_ms.login.max server.cpu_load_pct)
-			say "| $i | $kind | $t | $p50 | $p99 | $mx | $c% over 15 s | $per (with logout) | $(machine_since) |"
+			say "| $i | $kind | $t | $p50 | $p99 | $mx | $c% over $STORM_DURATION | $per (with logout) | $(machine_since) |"
 			if [[ $kind == new ]]; then news+=("$t"); else olds+=("$t"); fi
 			((i == 1)) && [[ $kind == new ]] && profile_report "storm-$kind-$i" "storm of new players (run 1)"
 		done
@@ -685,7 +707,7 @@ half() {
 	say "saturation: ${sat%.*} actions/s at $c% server CPU, so $core actions/s for a whole core; half load: 2,000 players at $apm actions/min each, measured $HALF after 20 s"
 	start_server half
 	mark
-	load half --players 2000 --ramp-up 5s --duration "$dur" --measure-after 20s --apm "$apm" --conns 64 \
+	load half --players 2000 --ramp-up 5s --duration "$dur" --measure-after 20s --apm "$apm" --conns "$((CLOSED_CONNS * 2))" \
 		--verify=false --logout=false --server-pid "$SPID" --id-prefix h1
 	local machine
 	machine=$(machine_since)
