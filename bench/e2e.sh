@@ -56,6 +56,7 @@
 #   BENCH_CLOSED_CONNS  exchanges in flight in the closed-loop runs (ratio,
 #                  ws, profiler; twice as many for half's saturation)
 #                  [production: 256; embedded: 32]
+#   BENCH_STORE_DATA    parent of the stores' data dirs [BENCH_DATA]
 #   BENCH_PG_FSYNC=off  PostgreSQL without fsync (production runs it with
 #                  fsync on, as a studio does)
 #   BENCH_SERVE_FLAGS   extra flags for every server (e.g. "--autosave 2m")
@@ -157,8 +158,12 @@ embedded)
 	;;
 *) die "BENCH_TOPOLOGY=$TOPOLOGY: want production or embedded" ;;
 esac
+# The stores' data (versitygw's objects, PostgreSQL's cluster): beside the
+# server's by default; BENCH_STORE_DATA=/dev/shm takes their disk out of an
+# A/B.
+STORE_DATA=${BENCH_STORE_DATA:-$BENCH_DATA}
 DATA_FS=$(df -P "$BENCH_DATA" 2>/dev/null | awk 'NR==2{print $1}')
-DATA_FS_TYPE=$(stat -f -c %T "$BENCH_DATA" 2>/dev/null)
+DATA_FS_TYPE=$(df -PT "$BENCH_DATA" 2>/dev/null | awk 'NR==2{print $2}')
 case $TOPOLOGY in
 production)
 	TOPO_LABEL="production topology: server alone on core 0, journal on $DATA_FS_TYPE ($BENCH_DATA, $DATA_FS); versitygw S3 + FerretDB on PostgreSQL out of process on core 1 with the generator; device sign-in"
@@ -219,7 +224,7 @@ AS_PG=()
 # each server gets a database of its own in it (start_stores).
 start_pg() {
 	[[ -n $PGPID ]] && return 0
-	PGDIR=$(mktemp -d "$BENCH_DATA/rampart-bench-pg.XXXXXX")
+	PGDIR=$(mktemp -d "$STORE_DATA/rampart-bench-pg.XXXXXX")
 	(($(id -u) == 0)) && chown postgres: "$PGDIR"
 	"${AS_PG[@]}" "$PG_BIN/initdb" -D "$PGDIR/data" -A trust -U postgres -E UTF8 --locale=C >"$OUT/postgres.initdb.log" 2>&1 ||
 		die "initdb failed (see $OUT/postgres.initdb.log)"
@@ -258,7 +263,7 @@ start_stores() {
 	local name=$1
 	STORE_FLAGS=("${MONGO[@]}")
 	if [[ $S3_MODE == versitygw ]]; then
-		S3DATA=$(mktemp -d "$BENCH_DATA/rampart-bench-s3.XXXXXX")
+		S3DATA=$(mktemp -d "$STORE_DATA/rampart-bench-s3.XXXXXX")
 		ROOT_ACCESS_KEY_ID=rampartroot ROOT_SECRET_ACCESS_KEY=rampartrootsecret \
 			taskset -c 1 "$BIN/versitygw" --port "127.0.0.1:$S3_PORT" --keep-alive posix "$S3DATA" >"$OUT/$name.s3.log" 2>&1 &
 		S3PID=$!
@@ -270,7 +275,7 @@ start_stores() {
 		STORES_N=$((STORES_N + 1))
 		local db=ferretdb_$STORES_N
 		"$PG_BIN/createdb" -h 127.0.0.1 -p "$PG_PORT" -U postgres "$db" || die "createdb $db failed"
-		FDBDATA=$(mktemp -d "$BENCH_DATA/rampart-bench-ferretdb.XXXXXX")
+		FDBDATA=$(mktemp -d "$STORE_DATA/rampart-bench-ferretdb.XXXXXX")
 		# --debug-addr=-: no metrics listener; --telemetry=disable: never
 		# report to beacon.ferretdb.com.
 		taskset -c 1 "$BIN/ferretdb" --handler=postgresql --postgresql-url="postgres://postgres@127.0.0.1:$PG_PORT/$db" \
@@ -891,13 +896,13 @@ restart() {
 	echo ""
 	echo "- server: taskset -c 0 rampart serve --data-dir <$BENCH_DATA/rampart-bench-data.*> (journal in <data-dir>/journal, the default) ${BENCH_SERVE_FLAGS:-}"
 	if [[ $S3_MODE == versitygw ]]; then
-		echo "- S3: taskset -c 1 versitygw posix <$BENCH_DATA/rampart-bench-s3.*> (--s3-endpoint http://127.0.0.1:$S3_PORT --s3-access-key rampartroot, RAMPART_S3_SECRET_KEY in the environment)"
+		echo "- S3: taskset -c 1 versitygw posix <$STORE_DATA/rampart-bench-s3.*> (--s3-endpoint http://127.0.0.1:$S3_PORT --s3-access-key rampartroot, RAMPART_S3_SECRET_KEY in the environment)"
 	else
 		echo "- S3: embedded, in the server's process"
 	fi
 	case $MONGO_MODE in
 	ferretdb-postgresql)
-		echo "- MongoDB: taskset -c 1 ferretdb --handler=postgresql (--mongo-uri mongodb://127.0.0.1:$FDB_PORT/), one new database per server on a throwaway PostgreSQL $("$PG_BIN/postgres" --version | awk '{print $3}') cluster (<$BENCH_DATA/rampart-bench-pg.*>, taskset -c 1, fsync $([[ ${BENCH_PG_FSYNC:-} == off ]] && echo off || echo on))"
+		echo "- MongoDB: taskset -c 1 ferretdb --handler=postgresql (--mongo-uri mongodb://127.0.0.1:$FDB_PORT/), one new database per server on a throwaway PostgreSQL $("$PG_BIN/postgres" --version | awk '{print $3}') cluster (<$STORE_DATA/rampart-bench-pg.*>, taskset -c 1, fsync $([[ ${BENCH_PG_FSYNC:-} == off ]] && echo off || echo on))"
 		;;
 	embedded) echo "- MongoDB: embedded FerretDB (SQLite), in the server's process" ;;
 	off) echo "- MongoDB: OFF (A/B only)" ;;
