@@ -316,6 +316,13 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	srv.Drain()
 	store.Drain()
 	drainBegins()
+	if cl != nil {
+		// /readyz answers 503 now; keep serving for the balancer's checks
+		// to notice (deploy/haproxy.cfg: fall 2 x inter 1s) before the
+		// listener closes, so it moves this server's players, not its
+		// retries.
+		cl.grace(min(clusterDrainGrace, cfg.DrainTimeout/3))
+	}
 	httpCtx, cancelHTTP := context.WithTimeout(context.Background(), min(cfg.DrainTimeout/3, 10*time.Second))
 	if err := httpSrv.Shutdown(httpCtx); err != nil {
 		log.Warn("http shutdown: requests cut off", "err", err)
