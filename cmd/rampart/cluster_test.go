@@ -1,13 +1,17 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"log/slog"
 	"net/http"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
+	"rampart/client"
 	"rampart/internal/devstores"
 	"rampart/internal/testenv"
 )
@@ -218,5 +222,126 @@ func TestClusterBanSignsOutEverywhere(t *testing.T) {
 	}
 	if code := call(t, "POST", b.URL+"/api/v1/auth/device", "", `{"device_id":"`+deviceID("banned")+`"}`, nil); code != http.StatusForbidden {
 		t.Errorf("banned player's sign-in: %d, want 403", code)
+	}
+}
+
+// TestClusterThroughHaproxy is the cluster as deployed: three servers,
+// the committed haproxy config in front, versitygw and FerretDB as
+// processes of their own. Players play through haproxy while one server
+// is killed with SIGKILL and another drained with SIGTERM. Ledger: every
+// acknowledged action survives, none is applied twice (last_seq lies
+// between the highest acknowledged and the highest sent seq), and the
+// clients see retries, never an error.
+func TestClusterThroughHaproxy(t *testing.T) {
+	s3 := testenv.VersityGW(t)
+	c := &testCluster{s3: s3, mongo: testenv.FerretDB(t), env: []string{
+		"RAMPART_S3_SECRET_KEY=" + s3.SecretKey,
+		"RAMPART_SESSION_SECRET=" + strings.Repeat("s", 40),
+		"RAMPART_CLUSTER_SECRET=" + strings.Repeat("c", 40),
+	}}
+	var nodes []*testenv.Rampart
+	env := map[string]string{}
+	for i := range 3 {
+		addr := testenv.FreeAddr(t)
+		nodes = append(nodes, c.start(t, "--addr", addr, "--trusted-proxies", "127.0.0.1/32",
+			"--signin-rate", "0", "--max-conns-per-ip", "0"))
+		env[fmt.Sprintf("RAMPART_NODE%d", i+1)] = addr
+	}
+	hp := testenv.StartHaproxy(t, testenv.HaproxyConfig(), env)
+	ctx := context.Background()
+	cl, err := client.New(hp.URL, client.WithRetries(200), client.WithBackoff(50*time.Millisecond, 500*time.Millisecond),
+		client.WithMaxRetryWait(5*time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
+	const players = 24
+	type ledger struct {
+		name        string
+		acked, sent atomic.Int64
+		afterChaos  atomic.Int64 // acknowledged once both servers were gone
+		err         atomic.Value
+	}
+	ls := make([]*ledger, players)
+	var chaosDone atomic.Bool
+	var total atomic.Int64
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	for i := range players {
+		l := &ledger{name: fmt.Sprintf("hx-%02d", i)}
+		ls[i] = l
+		sess, err := cl.SignInDevice(ctx, deviceID(l.name), true)
+		if err != nil {
+			t.Fatal(err)
+		}
+		wg.Go(func() {
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				seq := sess.NextSeq()
+				l.sent.Store(seq)
+				if _, err := sess.Do(ctx, client.Act("ping", `{}`)); err != nil {
+					l.err.Store(err)
+					return
+				}
+				l.acked.Store(seq)
+				total.Add(1)
+				if chaosDone.Load() {
+					l.afterChaos.Add(1)
+				}
+			}
+		})
+	}
+	waitFor := func(what string, within time.Duration, ok func() bool) {
+		t.Helper()
+		for deadline := time.Now().Add(within); !ok(); {
+			if time.Now().After(deadline) {
+				t.Fatalf("%s: not within %v", what, within)
+			}
+			time.Sleep(20 * time.Millisecond) // polling the players' goroutines, bounded
+		}
+	}
+	waitFor("500 actions", 30*time.Second, func() bool { return total.Load() >= 500 })
+	killed := time.Now()
+	if err := nodes[0].Cmd.Process.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	<-nodes[0].Exited
+	mark := total.Load()
+	waitFor("500 actions after the kill", 60*time.Second, func() bool { return total.Load() >= mark+500 })
+	if err := nodes[1].Stop(40 * time.Second); err != nil {
+		t.Fatalf("SIGTERM of the second server: %v\n%s", err, nodes[1].Stderr())
+	}
+	chaosDone.Store(true)
+	waitFor("every player playing on the last server", 60*time.Second, func() bool {
+		for _, l := range ls {
+			if l.afterChaos.Load() < 3 && l.err.Load() == nil {
+				return false
+			}
+		}
+		return true
+	})
+	close(stop)
+	wg.Wait()
+	t.Logf("%d actions acknowledged; kill -9 and SIGTERM over in %v; client stats %+v", total.Load(), time.Since(killed), cl.Stats())
+
+	for _, l := range ls {
+		if err := l.err.Load(); err != nil {
+			t.Errorf("%s: the client saw an error: %v", l.name, err)
+			continue
+		}
+		sess, err := cl.SignInDevice(ctx, deviceID(l.name), false)
+		if err != nil {
+			t.Fatalf("%s: sign-in at the end: %v", l.name, err)
+		}
+		st, err := sess.Player(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if acked, sent := l.acked.Load(), l.sent.Load(); st.LastSeq < acked || st.LastSeq > sent {
+			t.Errorf("%s: last_seq %d; acknowledged %d, sent %d", l.name, st.LastSeq, acked, sent)
+		}
 	}
 }
