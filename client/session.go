@@ -182,6 +182,25 @@ func (s *Session) Do(ctx context.Context, actions ...Action) ([]Result, error) {
 // DoAppend is Do appending the results to dst, so a caller can reuse one
 // slice.
 func (s *Session) DoAppend(ctx context.Context, dst []Result, actions ...Action) ([]Result, error) {
+	return s.do(ctx, dst, 0, actions)
+}
+
+// DoSeq sends actions as one batch with the seqs first, first+1, ...: a
+// batch whose answer was lost on an earlier session (its server went
+// away), resent on a new one with the same seqs, so that the seqs the
+// server had applied answer their stored result with Duplicate and the
+// others are applied now (API.md), each exactly once. Later batches go on
+// above the highest seq sent. first must be positive.
+func (s *Session) DoSeq(ctx context.Context, dst []Result, first int64, actions ...Action) ([]Result, error) {
+	if first < 1 {
+		return dst, fmt.Errorf("rampart client: do: seq %d is not positive", first)
+	}
+	return s.do(ctx, dst, first, actions)
+}
+
+// do sends a batch numbered from first, or from the session's next seq
+// when first is 0.
+func (s *Session) do(ctx context.Context, dst []Result, first int64, actions []Action) ([]Result, error) {
 	if len(actions) == 0 {
 		return dst, errors.New("rampart client: do: no actions")
 	}
@@ -189,8 +208,10 @@ func (s *Session) DoAppend(ctx context.Context, dst []Result, actions ...Action)
 		return dst, err
 	}
 	defer s.mu.Unlock()
-	first := s.next
-	s.next += int64(len(actions))
+	if first == 0 {
+		first = s.next
+	}
+	s.next = max(s.next, first+int64(len(actions)))
 
 	buf := s.c.getBuf()
 	defer s.c.putBuf(buf)
