@@ -42,10 +42,7 @@ func newTestCluster(t *testing.T) *testCluster {
 
 // start runs one more server of the cluster.
 func (c *testCluster) start(t *testing.T, extra ...string) *testenv.Rampart {
-	t.Helper()
-	args := append([]string{"--s3-endpoint", c.s3.Endpoint, "--s3-access-key", c.s3.AccessKey, "--mongo-uri", c.mongo,
-		"--cluster-addr", "127.0.0.1:0", "--rate-limit", "100000", "--rate-burst", "100000"}, extra...)
-	return testenv.StartRampart(t, c.env, args...)
+	return c.startTB(t, extra...)
 }
 
 func pingBatch(from, n int) string {
