@@ -5,6 +5,8 @@ import (
 	"reflect"
 	"testing"
 	"time"
+
+	"rampart/internal/testenv/fixture"
 )
 
 // FuzzBaseUnmarshal: Base.UnmarshalJSON gives exactly what encoding/json
@@ -69,7 +71,7 @@ func TestBaseRoundTrip(t *testing.T) {
 
 // FuzzDecodeArgs: DecodeArgs gives what encoding/json gives.
 func FuzzDecodeArgs(f *testing.F) {
-	for _, s := range NewPlayerScript() {
+	for _, s := range fixture.NewPlayerScript() {
 		f.Add([]byte(s.Args))
 	}
 	for _, s := range []string{``, `null`, ` null `, `{"x":null}`, `{"X":1}`, `{"x":1,"x":2}`, `{"count":1.5}`, `{"kind":"\u0041"}`, `{"type":"é"}`, `{"x":-0}`} {
