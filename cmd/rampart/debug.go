@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -178,40 +177,13 @@ func addAlertRules(a *profiler.Alerts, p *profiler.Profiler, s *profiler.Sampler
 	return nil
 }
 
-// webhookNotifier posts alert transitions through the webhook bookkeeper.
+// webhookNotifier posts alert transitions through the webhook bookkeeper,
+// which retries what profiler.WebhookRetryable allows.
 func webhookNotifier(k *bookkeeper.Keeper, client *http.Client, url string) profiler.Notifier {
+	hook := profiler.NewWebhook(client, url)
 	return profiler.NotifierFunc(func(ctx context.Context, body []byte) error {
-		return k.Do(ctx, "webhook:post", func(ctx context.Context) error {
-			req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(body))
-			if err != nil {
-				return err
-			}
-			req.Header.Set("Content-Type", "application/json")
-			resp, err := client.Do(req)
-			if err != nil {
-				return err
-			}
-			resp.Body.Close()
-			if resp.StatusCode >= 300 {
-				return &httpStatusError{resp.StatusCode}
-			}
-			return nil
-		})
+		return k.Do(ctx, "webhook:post", func(ctx context.Context) error { return hook.Notify(ctx, body) })
 	})
-}
-
-type httpStatusError struct{ status int }
-
-func (e *httpStatusError) Error() string { return fmt.Sprintf("webhook answered %d", e.status) }
-
-// retryHTTP retries 5xx and 429 answers and every transport failure
-// (timeouts, refused or broken connections); other answers are final.
-func retryHTTP(err error) bool {
-	var e *httpStatusError
-	if errors.As(err, &e) {
-		return e.status >= 500 || e.status == http.StatusTooManyRequests
-	}
-	return err != nil && !errors.Is(err, context.Canceled)
 }
 
 // untilDrain ends h's request context when draining ends (or the client
