@@ -11,7 +11,9 @@ import (
 
 // FuzzBaseUnmarshal: Base.UnmarshalJSON gives exactly what encoding/json
 // gives, for any input, whether called by json.Unmarshal (which validates
-// first) or directly.
+// first) or directly. Beyond the seeds below, testdata/fuzz has what the
+// fast path must hand back to encoding/json: escapes, bad UTF-8, folded
+// key case, nulls, number spellings, overflow, truncation.
 func FuzzBaseUnmarshal(f *testing.F) {
 	gd := bundle(f)
 	mid := MidGame(gd, t0)
@@ -69,7 +71,9 @@ func TestBaseRoundTrip(t *testing.T) {
 	}
 }
 
-// FuzzDecodeArgs: DecodeArgs gives what encoding/json gives.
+// FuzzDecodeArgs: DecodeArgs gives what encoding/json gives, accepting
+// and rejecting alike (seeds in testdata/fuzz: duplicates, overflow,
+// exponents, bad UTF-8, folded case, wrong types, trailing bytes).
 func FuzzDecodeArgs(f *testing.F) {
 	for _, s := range fixture.NewPlayerScript() {
 		f.Add([]byte(s.Args))
