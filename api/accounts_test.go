@@ -1,6 +1,7 @@
 package api
 
 import (
+	"crypto/ed25519"
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/base64"
@@ -115,6 +116,65 @@ func TestSignInPerKind(t *testing.T) {
 	}
 	if len(ids) != 3 || ids["device"] == ids["email"] || ids["email"] == ids["ticket"] {
 		t.Fatalf("accounts %v: want three different ones", ids)
+	}
+}
+
+// edTicket is a studio's EdDSA (Ed25519) ticket for sub, expiring at exp.
+func edTicket(key ed25519.PrivateKey, sub string, exp time.Time) string {
+	enc := base64.RawURLEncoding
+	signed := enc.EncodeToString([]byte(`{"alg":"EdDSA","typ":"JWT"}`)) + "." +
+		enc.EncodeToString([]byte(fmt.Sprintf(`{"sub":%q,"exp":%d}`, sub, exp.Unix())))
+	return signed + "." + enc.EncodeToString(ed25519.Sign(key, []byte(signed)))
+}
+
+// TestSignInWithEdDSATicket: a server given the studio's Ed25519 public
+// key (--ticket-public-key) signs players in with the studio's EdDSA
+// tickets, and with nothing else: not another key's, not an expired one,
+// not an HS256 ticket keyed with the public key (the algorithm swap).
+func TestSignInWithEdDSATicket(t *testing.T) {
+	seed := sha256.Sum256([]byte("studio ed25519 key"))
+	studio := ed25519.NewKeyFromSeed(seed[:])
+	public := studio.Public().(ed25519.PublicKey)
+	other := ed25519.NewKeyFromSeed(make([]byte, ed25519.SeedSize))
+	e := newEnv(t, envOptions{accounts: func(c *accounts.Config) { c.TicketSecret, c.TicketPublicKey = nil, public }})
+	future := time.Now().Add(time.Hour)
+	tests := []struct {
+		name, ticket string
+		create       bool
+		status       int
+		code         string
+		created      bool
+	}{
+		{"create", edTicket(studio, "studio-9", future), true, 200, "", true},
+		{"again", edTicket(studio, "studio-9", future), false, 200, "", false},
+		{"another key", edTicket(other, "studio-9", future), false, 401, "bad_credentials", false},
+		{"expired", edTicket(studio, "studio-9", time.Now().Add(-time.Hour)), false, 401, "bad_credentials", false},
+		{"HS256 keyed with the public key", ticket(string(public), "HS256", "studio-9", future), true, 401, "bad_credentials", false},
+		{"alg none", ticket("", "none", "studio-9", future), true, 401, "bad_credentials", false},
+	}
+	var id string
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var r testSignIn
+			body := fmt.Sprintf(`{"ticket":%q,"create":%v}`, tt.ticket, tt.create)
+			code, ec := e.post(t, "/api/v1/auth/ticket", "", body, &r)
+			if code != tt.status || ec != tt.code {
+				t.Fatalf("got %d %q, want %d %q", code, ec, tt.status, tt.code)
+			}
+			if code != 200 {
+				return
+			}
+			if r.Created != tt.created || r.Session == "" || r.Refresh == "" || !accounts.ValidPlayerID(r.PlayerID) {
+				t.Fatalf("reply %+v, want created=%v, a session, a refresh token and an account id", r, tt.created)
+			}
+			if id != "" && r.PlayerID != id {
+				t.Fatalf("signed in to %s, want the account made before, %s", r.PlayerID, id)
+			}
+			id = r.PlayerID
+			if code, _, _ := e.call(t, "GET", "/api/v1/player", r.Session, "", nil, nil); code != 200 {
+				t.Fatalf("GET /api/v1/player with the new session: %d", code)
+			}
+		})
 	}
 }
 
