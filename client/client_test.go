@@ -21,9 +21,9 @@ import (
 	"testing"
 	"time"
 
-	"rampart/actions"
 	"rampart/client"
 	"rampart/internal/testenv"
+	"rampart/internal/testenv/fixture"
 )
 
 // serveFlags are the flags every test server gets: --dev-login once the
@@ -364,7 +364,7 @@ func normalized(t *testing.T, r client.Result) string {
 // the ones ACTIONS.md lists, and the same on both.
 func TestActionsSameOverBothTransports(t *testing.T) {
 	p := startServer(t)
-	script := actions.NewPlayerScript()
+	script := fixture.NewPlayerScript()
 	runs := map[string][]string{}
 	for _, tr := range modes {
 		for _, batch := range []bool{false, true} {

@@ -4,12 +4,9 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
-	"fmt"
 	"log/slog"
 	"net/http"
 	"net/http/pprof"
-	"os"
 	"time"
 
 	"github.com/go-chi/chi/v5"
@@ -111,10 +108,10 @@ func debugRouter(d debugDeps) http.Handler {
 	return r
 }
 
-// reloader swaps in the game data bundle from a file: on SIGHUP and on
-// POST /debug/gamedata/reload. Actions already running finish on the
-// bundle they started with; online players reconcile with the new one the
-// next time they are touched.
+// reloader wires gamedata's Reload into the server, on SIGHUP and on
+// POST /debug/gamedata/reload: timed on the profiler, and a new version
+// announced to online players (who reconcile with it the next time they
+// are touched).
 type reloader struct {
 	path   string
 	holder *gamedata.Holder
@@ -123,26 +120,17 @@ type reloader struct {
 	log    *slog.Logger
 }
 
-// Reload validates the file and swaps it in.
+// Reload swaps in the file's bundle and returns its version.
 func (rl *reloader) Reload() (string, error) {
 	t0 := time.Now()
 	defer func() { rl.row.Record(time.Since(t0)) }()
-	if rl.path == "" {
-		return "", fmt.Errorf("no --gamedata-file to reload from: the server runs on the embedded bundle")
-	}
-	data, err := os.ReadFile(rl.path)
+	old, b, err := rl.holder.Reload(rl.path, rl.log)
 	if err != nil {
-		return "", fmt.Errorf("reload game data: %w", err)
+		return "", err
 	}
-	b, err := gamedata.Parse(data)
-	if err != nil {
-		return "", fmt.Errorf("reload game data from %s: %w", rl.path, err)
-	}
-	old := rl.holder.Swap(b)
 	if old.Version != b.Version {
 		rl.store.Broadcast(state.NewEvent(state.EventGamedata, map[string]any{"version": b.Version}))
 	}
-	rl.log.Info("game data reloaded", "file", rl.path, "version", b.Version, "previous", old.Version)
 	return b.Version, nil
 }
 
@@ -178,40 +166,13 @@ func addAlertRules(a *profiler.Alerts, p *profiler.Profiler, s *profiler.Sampler
 	return nil
 }
 
-// webhookNotifier posts alert transitions through the webhook bookkeeper.
+// webhookNotifier posts alert transitions through the webhook bookkeeper,
+// which retries what profiler.WebhookRetryable allows.
 func webhookNotifier(k *bookkeeper.Keeper, client *http.Client, url string) profiler.Notifier {
+	hook := profiler.NewWebhook(client, url)
 	return profiler.NotifierFunc(func(ctx context.Context, body []byte) error {
-		return k.Do(ctx, "webhook:post", func(ctx context.Context) error {
-			req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(body))
-			if err != nil {
-				return err
-			}
-			req.Header.Set("Content-Type", "application/json")
-			resp, err := client.Do(req)
-			if err != nil {
-				return err
-			}
-			resp.Body.Close()
-			if resp.StatusCode >= 300 {
-				return &httpStatusError{resp.StatusCode}
-			}
-			return nil
-		})
+		return k.Do(ctx, "webhook:post", func(ctx context.Context) error { return hook.Notify(ctx, body) })
 	})
-}
-
-type httpStatusError struct{ status int }
-
-func (e *httpStatusError) Error() string { return fmt.Sprintf("webhook answered %d", e.status) }
-
-// retryHTTP retries 5xx and 429 answers and every transport failure
-// (timeouts, refused or broken connections); other answers are final.
-func retryHTTP(err error) bool {
-	var e *httpStatusError
-	if errors.As(err, &e) {
-		return e.status >= 500 || e.status == http.StatusTooManyRequests
-	}
-	return err != nil && !errors.Is(err, context.Canceled)
 }
 
 // untilDrain ends h's request context when draining ends (or the client

@@ -145,7 +145,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	})
 	webhookKeeper := bookkeeper.New(bookkeeper.Config{
 		Name: "webhook", Concurrency: 4, QueueLimit: 256, Timeout: 5 * time.Second, MaxTries: 3,
-		Retryable: retryHTTP, Observe: prof.Record, Log: log,
+		Retryable: profiler.WebhookRetryable, Observe: prof.Record, Log: log,
 	})
 	mongoKeeper := bookkeeper.New(bookkeeper.Config{
 		Name: "mongo", Concurrency: 16, QueueLimit: 5000, Timeout: 10 * time.Second, MaxTries: 3,

@@ -1,14 +1,13 @@
 package actions
 
 import (
-	"encoding/json"
 	"time"
 
 	"rampart/gamedata"
 )
 
-// MidGame builds a plausible mid-game base from any game data, for
-// benchmarks, fuzzing and load tests: the town hall at a middle level,
+// MidGame builds a plausible mid-game base from any game data, for this
+// package's benchmarks, fuzzing and tests: the town hall at a middle level,
 // every building type at the count that level allows (walls capped at 8,
 // about 40 buildings in all) and at the best level it allows, a few one
 // level below; all builders but one busy upgrading; every trainer with a
@@ -123,54 +122,4 @@ func MidGame(gd *gamedata.Bundle, now time.Time) Base {
 		}
 	}
 	return b
-}
-
-// ScriptStep is one action of a scripted session and the error code it
-// must fail with ("" when it must succeed).
-type ScriptStep struct {
-	Name string          `json:"name"`
-	Args json.RawMessage `json:"args"`
-	Code string          `json:"code,omitempty"`
-}
-
-// NewPlayerScript is a session for a brand-new player on the committed
-// game data, touching every action, with the outcome each step must have.
-// Steps may run at any pace up to a few seconds apart: everything that
-// takes time is sped up at once. The api owner's end-to-end test sends it
-// over HTTP; TestNewPlayerScript runs it here.
-func NewPlayerScript() []ScriptStep {
-	s := func(name, args, code string) ScriptStep {
-		return ScriptStep{Name: name, Args: json.RawMessage(args), Code: code}
-	}
-	return []ScriptStep{
-		s(Ping, `{}`, ""),
-		s(Build, `{"type":"barracks","x":8,"y":8}`, ""),                      // b6
-		s(SpeedUp, `{"building_id":"b6"}`, ""),                               // 1 gem
-		s(Build, `{"type":"army_camp","x":8,"y":30}`, ""),                    // b7
-		s(SpeedUp, `{"building_id":"b7"}`, ""),                               // 1 gem
-		s(TrainUnits, `{"building_id":"b6","unit":"militia","count":5}`, ""), // 125 elixir
-		s(TrainUnits, `{"building_id":"b6","unit":"militia","count":50}`, CodeQueueFull),
-		s(SpeedUp, `{"building_id":"b6","kind":"training"}`, ""), // 2 gems
-		s(CancelTraining, `{"building_id":"b6","unit":"militia"}`, CodeNotInQueue),
-		s(Build, `{"type":"gold_storage","x":34,"y":8}`, ""), // b8
-		s(SpeedUp, `{"building_id":"b8"}`, ""),               // 1 gem
-		s(BuyItem, `{"item":"gold_small"}`, ""),              // 20 gems → 2500 gold
-		s(Build, `{"type":"cannon","x":30,"y":32}`, ""),      // b9
-		s(UpgradeBuilding, `{"building_id":"b9"}`, CodeBusy),
-		s(CancelUpgrade, `{"building_id":"b9"}`, ""),                      // removed, half refunded
-		s(UpgradeBuilding, `{"building_id":"b2"}`, CodeRequirementNotMet), // builder hut 2 needs town hall 4
-		s(MoveBuilding, `{"building_id":"b6","x":2,"y":2}`, ""),
-		s(MoveBuilding, `{"building_id":"b7","x":20,"y":20}`, CodeOccupied),
-		s(Collect, `{"building_id":"b6"}`, CodeWrongBuilding),
-		s(Build, `{"type":"wall","x":0,"y":0}`, CodeRequirementNotMet), // no walls at town hall 1
-		s(UpgradeBuilding, `{"building_id":"b1"}`, ""),                 // town hall 2
-		s(SpeedUp, `{"building_id":"b1"}`, ""),
-		s(Build, `{"type":"wall","x":0,"y":0}`, ""), // instant
-		s(Build, `{"type":"wall","x":0,"y":0}`, CodeOccupied),
-		s(UpgradeBuilding, `{"building_id":"b99"}`, CodeNotFound),
-		s(TrainUnits, `{"building_id":"b6","unit":"dragon"}`, CodeNotFound),
-		s(BuyItem, `{"item":"gold_large"}`, CodeRequirementNotMet),
-		s(Build, `{"type":"cannon"}`, CodeBadArgs),
-		s("fly", `{}`, CodeUnknownAction),
-	}
 }
