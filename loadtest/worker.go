@@ -244,11 +244,13 @@ func (w *worker) logout(p *player) {
 	if !p.online {
 		return
 	}
-	t0 := time.Now()
-	err := p.sess.Logout(w.ctx())
-	w.st.exchange(opLogout, time.Since(t0))
-	if err != nil && !errors.Is(err, client.ErrUnauthorized) {
-		w.callError(err)
+	if p.sess != nil { // nil: a re-signin is still failing; the idle timeout logs it out
+		t0 := time.Now()
+		err := p.sess.Logout(w.ctx())
+		w.st.exchange(opLogout, time.Since(t0))
+		if err != nil && !errors.Is(err, client.ErrUnauthorized) {
+			w.callError(err)
+		}
 	}
 	// Whatever the answer, the player walks away; the server's idle
 	// timeout covers a logout that did not arrive.
