@@ -4,12 +4,45 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"net/http"
 	"strings"
 	"testing"
 	"time"
+
+	"rampart/internal/testenv"
 )
 
-// Tests in this file run against the stand-in server of fake_test.go.
+// Tests run against the real server (testenv.StartRampart starts the
+// binary); faults are injected by a proxy in front of it (faults_test.go).
+
+// server is a real `rampart serve` for a test (its runs sign up their own
+// accounts, so subtests share it). Players sign in from one loopback
+// address: no per-address sign-in budget.
+func server(t *testing.T, extra ...string) *testenv.Rampart {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("-short: runs against the real server")
+	}
+	return testenv.StartRampart(t, nil, append([]string{"--signin-rate", "0"}, extra...)...)
+}
+
+// openBudgets lifts the per-player request budget, for the closed-loop
+// A/B mixes (as bench/e2e.sh does).
+var openBudgets = []string{"--rate-limit", "100000", "--rate-burst", "100000"}
+
+// testConfig is a short run against url.
+func testConfig(url string) Config {
+	cfg := DefaultConfig()
+	cfg.Target = url
+	cfg.Players = 8
+	cfg.RampUp = 100 * time.Millisecond
+	cfg.Duration = 2 * time.Second
+	cfg.APM = 600 // 10 a second: inside the server's per-player budget
+	cfg.Conns = 4
+	cfg.Drain = 20 * time.Second
+	cfg.Timeout = 5 * time.Second
+	return cfg
+}
 
 func execute(t *testing.T, cfg Config) *Report {
 	t.Helper()
@@ -31,21 +64,40 @@ func execute(t *testing.T, cfg Config) *Report {
 	return rep
 }
 
-func TestExecuteAgainstStandIn(t *testing.T) {
+// onlineAt reads how many players the server has online.
+func onlineAt(t *testing.T, url string) int {
+	t.Helper()
+	resp, err := http.Get(url + "/debug/players?format=json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var v struct {
+		Online  int               `json:"online"`
+		Players []json.RawMessage `json:"players"`
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&v); err != nil {
+		t.Fatalf("/debug/players: %v", err)
+	}
+	return max(v.Online, len(v.Players))
+}
+
+func TestExecuteAgainstServer(t *testing.T) {
+	srv := server(t)
 	for _, tc := range []struct {
 		name   string
 		mutate func(*Config)
 	}{
 		{"http raw", func(c *Config) {}},
 		{"http std", func(c *Config) { c.Client = "std" }},
-		{"http batches and sessions", func(c *Config) { c.Batch = 4; c.Session = 400 * time.Millisecond }},
+		{"http batches and sessions", func(c *Config) { c.Batch = 4; c.Session = 700 * time.Millisecond }},
 		{"ping mix", func(c *Config) { c.Mix = "ping" }},
 		{"ws", func(c *Config) { c.Transport = "ws" }},
-		{"ws sessions", func(c *Config) { c.Transport = "ws"; c.Session = 400 * time.Millisecond }},
+		{"ws batches and sessions", func(c *Config) { c.Transport = "ws"; c.Batch = 3; c.Session = 700 * time.Millisecond }},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			fake, url := newFakeServer(t, faults{})
-			cfg := fakeConfig(url)
+			cfg := testConfig(srv.URL)
+			cfg.IDPrefix = strings.ReplaceAll(tc.name, " ", "-")
 			tc.mutate(&cfg)
 			rep := execute(t, cfg)
 			if rep.Ledger.Mismatches != 0 {
@@ -63,73 +115,30 @@ func TestExecuteAgainstStandIn(t *testing.T) {
 			if rep.PeakOnline == 0 || rep.PeakOnline > int64(cfg.Players) {
 				t.Errorf("peak online %d, want 1..%d", rep.PeakOnline, cfg.Players)
 			}
-			if cfg.Mix == "standard" && rep.ExpectedFailures["unknown_action"] == 0 {
-				t.Errorf("expected failures %v, want some unknown_action", rep.ExpectedFailures)
+			pr := rep.Prediction
+			if pr.Divergences != 0 || pr.Actions == 0 || pr.StateChecks == 0 {
+				t.Errorf("prediction %+v: want actions and state reads held against the rules, no divergence", pr)
 			}
-			fake.mu.Lock()
-			online := len(fake.sessions)
-			fake.mu.Unlock()
-			if online != 0 {
-				t.Errorf("%d sessions still open at the server after the run, want 0", online)
+			if cfg.Mix == "standard" && (rep.ExpectedFailures["unknown_action"]+rep.ExpectedFailures["bad_args"] == 0) {
+				t.Errorf("expected failures %v, want some unknown_action or bad_args", rep.ExpectedFailures)
+			}
+			if n := onlineAt(t, srv.URL); n != 0 {
+				t.Errorf("%d players still online at the server after the run, want 0", n)
 			}
 			var text bytes.Buffer
 			rep.WriteText(&text)
-			if !strings.Contains(text.String(), "ledger OK") {
-				t.Errorf("text report lacks the ledger verdict:\n%s", text.String())
-			}
-		})
-	}
-}
-
-func TestLedgerCatchesFaults(t *testing.T) {
-	for _, tc := range []struct {
-		name  string
-		f     faults
-		cfg   func(*Config)
-		want  string // in some problem
-		clean bool   // no problems expected
-	}{
-		{name: "lost acknowledged action", f: faults{loseOnLogout: true}, want: "was lost"},
-		{name: "applied twice", f: faults{applyTwice: true}, want: "applied again"},
-		{name: "lost replies are not mismatches", f: faults{dropEvery: 7}, clean: true},
-		{name: "lost replies over batches", f: faults{dropEvery: 5}, cfg: func(c *Config) { c.Batch = 3 }, clean: true},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			_, url := newFakeServer(t, tc.f)
-			cfg := fakeConfig(url)
-			cfg.Players = 8
-			if tc.cfg != nil {
-				tc.cfg(&cfg)
-			}
-			rep, err := Execute(context.Background(), cfg, nil)
-			if err != nil {
-				t.Fatal(err)
-			}
-			l := rep.Ledger
-			if tc.clean {
-				if l.Mismatches != 0 {
-					t.Errorf("mismatches %d, want 0: %v", l.Mismatches, l.Problems)
-				}
-				if rep.TransportErrors["eof"]+rep.TransportErrors["reset"] == 0 && rep.Moves["ping"].Duplicate == 0 {
-					t.Errorf("transport errors %v; want the dropped replies to show", rep.TransportErrors)
-				}
-				return
-			}
-			if l.Mismatches == 0 {
-				t.Fatalf("no mismatch found, want one mentioning %q", tc.want)
-			}
-			if !strings.Contains(strings.Join(l.Problems, "\n"), tc.want) {
-				t.Errorf("problems %q, want one mentioning %q", l.Problems, tc.want)
+			if !strings.Contains(text.String(), "ledger OK") || !strings.Contains(text.String(), "0 divergences") {
+				t.Errorf("text report lacks the ledger or prediction verdict:\n%s", text.String())
 			}
 		})
 	}
 }
 
 func TestRunJSONAndExitError(t *testing.T) {
-	_, url := newFakeServer(t, faults{})
+	srv := server(t)
 	var out, errOut bytes.Buffer
-	args := []string{"--target", url, "--players", "5", "--ramp-up", "100ms", "--duration", "800ms",
-		"--apm", "600", "--conns", "2", "--json"}
+	args := []string{"--target", srv.URL, "--players", "5", "--ramp-up", "100ms", "--duration", "1s",
+		"--apm", "600", "--conns", "2", "--id-prefix", "json", "--json"}
 	if err := Run(context.Background(), args, &out, &errOut); err != nil {
 		t.Fatalf("Run: %v\n%s", err, errOut.String())
 	}
@@ -137,12 +146,12 @@ func TestRunJSONAndExitError(t *testing.T) {
 	if err := json.Unmarshal(out.Bytes(), &rep); err != nil {
 		t.Fatalf("report is not JSON: %v\n%s", err, out.String())
 	}
-	if rep.Players != 5 || rep.Ledger.Checked != 5 || rep.Latency["actions"].Count == 0 {
-		t.Errorf("got players %d, checked %d, actions latency count %d; want 5, 5, >0",
-			rep.Players, rep.Ledger.Checked, rep.Latency["actions"].Count)
+	if rep.Players != 5 || rep.Ledger.Checked != 5 || rep.Latency["actions"].Count == 0 || rep.Prediction.Actions == 0 {
+		t.Errorf("got players %d, checked %d, actions latency count %d, predicted %d; want 5, 5, >0, >0",
+			rep.Players, rep.Ledger.Checked, rep.Latency["actions"].Count, rep.Prediction.Actions)
 	}
 
-	_, bad := newFakeServer(t, faults{loseOnLogout: true})
+	bad := tamper(t, srv.URL, faults{loseOnSignIn: true})
 	args[1] = bad
 	out.Reset()
 	if err := Run(context.Background(), args, &out, &errOut); err == nil || !strings.Contains(err.Error(), "ledger") {
@@ -151,17 +160,18 @@ func TestRunJSONAndExitError(t *testing.T) {
 }
 
 func TestInterrupt(t *testing.T) {
-	_, url := newFakeServer(t, faults{})
-	cfg := fakeConfig(url)
+	srv := server(t)
+	cfg := testConfig(srv.URL)
+	cfg.IDPrefix = "interrupt"
 	cfg.Duration = time.Minute
-	ctx, cancel := context.WithTimeout(context.Background(), 700*time.Millisecond)
+	ctx, cancel := context.WithTimeout(context.Background(), 1500*time.Millisecond)
 	defer cancel()
 	t0 := time.Now()
 	rep, err := Execute(ctx, cfg, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if took := time.Since(t0); took > 10*time.Second {
+	if took := time.Since(t0); took > 15*time.Second {
 		t.Errorf("interrupted run took %v", took)
 	}
 	if !rep.Interrupted || rep.Ledger.Mismatches != 0 || rep.Ledger.Checked != cfg.Players {

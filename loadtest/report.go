@@ -46,9 +46,16 @@ type Report struct {
 	ExpectedFailures map[string]int64     `json:"expected_failures"`
 	Moves            map[string]kindCount `json:"moves"`
 	Events           map[string]int64     `json:"events,omitempty"`
-	Disabled         []string             `json:"disabled_moves,omitempty"`
+	// Resends counts the client's resends after a lost reply or a 429/503
+	// (the same seqs; the server answers applied ones duplicate).
+	Resends int64 `json:"client_resends"`
+	// ReSignins counts fresh device sign-ins of a player whose session
+	// was lost while it played (a 401 on a live session: its server went
+	// away), by why; not errors.
+	ReSignins map[string]int64 `json:"resignins,omitempty"`
 
-	Ledger LedgerReport `json:"ledger"`
+	Prediction PredictionReport `json:"prediction"`
+	Ledger     LedgerReport     `json:"ledger"`
 
 	// AllOnlineS is when every player was first online at once, seconds
 	// after the first login started (0: never).
@@ -66,6 +73,29 @@ type Latency struct {
 	P99   float64 `json:"p99"`
 	P999  float64 `json:"p99_9"`
 	Max   float64 `json:"max"`
+}
+
+// PredictionReport is how the served answers compared with the real
+// rules (package actions) run on each player's local base.
+type PredictionReport struct {
+	// Batches and Actions were answered and held against the rules.
+	Batches int64 `json:"batches"`
+	Actions int64 `json:"actions"`
+	// Unpredicted counts actions answered while the local base was not
+	// the server's (new game data, an action the server cannot run), by why.
+	Unpredicted map[string]int64 `json:"unpredicted,omitempty"`
+	// Divergences are answers, or states read back, that the rules did
+	// not predict: each is also a ledger problem, and fails the run.
+	Divergences int64 `json:"divergences"`
+	// External counts divergences a re-read explained: a raid on the base
+	// or an async result had changed it.
+	External int64 `json:"explained_by_raids_or_async"`
+	// StateChecks is state reads held against the predicted base.
+	StateChecks int64 `json:"state_checks"`
+	// ReReads counts state reads (GET /api/v1/player) by why: where
+	// prediction is impossible (async results, pushed changes), after a
+	// lost answer, and the profile's own re-reads.
+	ReReads map[string]int64 `json:"rereads,omitempty"`
 }
 
 // LedgerReport is the outcome of the ledger checks.
@@ -112,7 +142,7 @@ func addAll(dst, src map[string]int64) {
 
 // report gathers the shards, workers and players once every worker has
 // stopped.
-func (r *runner) report(workers []*worker, end time.Time, interrupted, aborted bool) *Report {
+func (r *runner) report(end time.Time, interrupted, aborted bool) *Report {
 	cfg := r.cfg
 	rep := &Report{
 		Target: cfg.Target, Transport: cfg.Transport, Mix: cfg.Mix, Seed: cfg.Seed,
@@ -128,7 +158,8 @@ func (r *runner) report(workers []*worker, end time.Time, interrupted, aborted b
 		ActionFailures:   map[string]int64{},
 		ExpectedFailures: map[string]int64{},
 		Moves:            map[string]kindCount{},
-		Events:           map[string]int64{},
+		ReSignins:        map[string]int64{},
+		Prediction:       PredictionReport{Unpredicted: map[string]int64{}, ReReads: map[string]int64{}},
 	}
 	var lat [nOps]*hdrhistogram.Histogram
 	for i := range lat {
@@ -150,7 +181,14 @@ func (r *runner) report(workers []*worker, end time.Time, interrupted, aborted b
 		addAll(rep.TransportErrors, s.netErrors)
 		addAll(rep.ActionFailures, s.actFail)
 		addAll(rep.ExpectedFailures, s.expectFail)
-		addAll(rep.Events, s.events)
+		addAll(rep.ReSignins, s.resignins)
+		addAll(rep.Prediction.Unpredicted, s.unpredicted)
+		addAll(rep.Prediction.ReReads, s.rereads)
+		rep.Prediction.Batches += s.predictedBatches
+		rep.Prediction.Actions += s.predicted
+		rep.Prediction.Divergences += s.divergences
+		rep.Prediction.External += s.external
+		rep.Prediction.StateChecks += s.stateChecks
 		for k, c := range s.kinds {
 			m := rep.Moves[k]
 			m.Sent += c.Sent
@@ -168,12 +206,12 @@ func (r *runner) report(workers []*worker, end time.Time, interrupted, aborted b
 		}
 	}
 	rep.Lag = summarize(lag)
-	for _, w := range workers {
-		rep.Dials += w.dials
-		if raw, ok := w.http.(*rawHTTP); ok {
-			rep.Dials += raw.dials
-		}
-	}
+	cs := r.client.Stats()
+	rep.Dials = cs.HTTPDials + cs.WSDials
+	rep.Resends = cs.Resends
+	r.eventsMu.Lock()
+	rep.Events = maps.Clone(r.events)
+	r.eventsMu.Unlock()
 
 	runEnd := r.stoppedAt
 	if runEnd.IsZero() || runEnd.After(end) {
@@ -187,10 +225,6 @@ func (r *runner) report(workers []*worker, end time.Time, interrupted, aborted b
 		rep.ActionsPerS = float64(rep.Actions) / rs
 	}
 
-	r.disabledMu.Lock()
-	rep.Disabled = slices.Clone(r.disabled)
-	r.disabledMu.Unlock()
-
 	for _, p := range r.players {
 		l := &p.led
 		rep.Ledger.Reads += l.reads
@@ -201,7 +235,7 @@ func (r *runner) report(workers []*worker, end time.Time, interrupted, aborted b
 		case p.phase == phaseDone && cfg.Verify:
 			rep.Ledger.Checked++
 		}
-		if len(l.problems) > 0 {
+		if l.nProblems > 0 {
 			rep.Ledger.Mismatches++
 			for _, pr := range l.problems {
 				if len(rep.Ledger.Problems) < maxReportProblems {
@@ -236,8 +270,8 @@ func (rep *Report) WriteText(w io.Writer) {
 		b.WriteString(", drain ABORTED")
 	}
 	b.WriteString("\n")
-	fmt.Fprintf(&b, "throughput: %.0f requests/s, %.0f actions/s (%d actions, %d connections opened)\n",
-		rep.RequestsPerS, rep.ActionsPerS, rep.Actions, rep.Dials)
+	fmt.Fprintf(&b, "throughput: %.0f requests/s, %.0f actions/s (%d actions, %d connections opened, %d client resends)\n",
+		rep.RequestsPerS, rep.ActionsPerS, rep.Actions, rep.Dials, rep.Resends)
 	if rep.AllOnlineS > 0 {
 		fmt.Fprintf(&b, "all %d players online %.2fs after the first login started\n", rep.Players, rep.AllOnlineS)
 	}
@@ -267,9 +301,12 @@ func (rep *Report) WriteText(w io.Writer) {
 			fmt.Fprintf(&b, "  %-24s %10d %9d %9d %9d\n", k, m.Sent, m.OK, m.Failed, m.Duplicate)
 		}
 	}
-	if len(rep.Disabled) > 0 {
-		fmt.Fprintf(&b, "moves the server does not know (turned off): %s\n", strings.Join(rep.Disabled, ", "))
-	}
+	writeCounts(&b, "re-signins (session lost while playing; not errors)", rep.ReSignins)
+	pr := rep.Prediction
+	fmt.Fprintf(&b, "\nprediction (real rules on each player's base): %d batches, %d actions held against the rules, %d state reads checked; %d divergences, %d explained by raids or async results\n",
+		pr.Batches, pr.Actions, pr.StateChecks, pr.Divergences, pr.External)
+	writeCounts(&b, "actions not predicted", pr.Unpredicted)
+	writeCounts(&b, "re-reads", pr.ReReads)
 
 	if rep.Server != nil {
 		rep.Server.writeText(&b)

@@ -71,7 +71,15 @@ type shard struct {
 	expectFail map[string]int64 // failure codes of deliberately invalid actions
 	kinds      map[string]*kindCount
 	events     map[string]int64 // WebSocket events by kind
-	dials      int64
+
+	resignins   map[string]int64 // fresh sign-ins of a live player by why
+	rereads     map[string]int64 // state reads by why
+	unpredicted map[string]int64 // actions answered but not predicted, by why
+
+	predictedBatches, predicted int64 // batches and actions held against the rules
+	divergences                 int64 // answers or states the rules did not predict
+	external                    int64 // divergences a raid or an async result explained
+	stateChecks                 int64 // state reads held against the predicted base
 }
 
 func newShard() *shard {
@@ -84,6 +92,10 @@ func newShard() *shard {
 		expectFail: map[string]int64{},
 		kinds:      map[string]*kindCount{},
 		events:     map[string]int64{},
+
+		resignins:   map[string]int64{},
+		rereads:     map[string]int64{},
+		unpredicted: map[string]int64{},
 	}
 	for i := range s.lat {
 		s.lat[i] = newHist()
@@ -107,10 +119,18 @@ func (s *shard) lagged(d time.Duration) {
 	s.mu.Unlock()
 }
 
+// count counts an error by key.
 func (s *shard) count(m map[string]int64, key string) {
 	s.mu.Lock()
 	m[key]++
 	s.ivlErrors++
+	s.mu.Unlock()
+}
+
+// tally counts something that is not an error by key.
+func (s *shard) tally(m map[string]int64, key string) {
+	s.mu.Lock()
+	m[key]++
 	s.mu.Unlock()
 }
 

@@ -18,6 +18,9 @@ import (
 	"time"
 
 	hdrhistogram "github.com/HdrHistogram/hdrhistogram-go"
+
+	"rampart/client"
+	"rampart/gamedata"
 )
 
 // runner is one load test in progress.
@@ -26,11 +29,17 @@ type runner struct {
 	salt      string // this run's device-id salt
 	meanThink time.Duration
 	mix       *mix
-	transport transport
+	client    *client.Client // shared by every player's session
 	sched     *scheduler
 	shards    []*shard
 	players   []*player
-	newDoer   func() doer
+	// sessions maps a live *client.Session to its *player, for the
+	// socket readers' pushed events.
+	sessions sync.Map
+
+	gdMu sync.Mutex                  // guards gds
+	gds  map[string]*gamedata.Bundle // by version: every bundle the server served this run
+	gd0  *gamedata.Bundle            // the bundle at the start
 
 	t0     time.Time
 	stopAt time.Time // set before the workers start; read-only after
@@ -47,9 +56,9 @@ type runner struct {
 	remaining atomic.Int64
 	allDone   chan struct{}
 
-	disabledMu sync.Mutex
-	disabled   []string // guarded by disabledMu
-	progress   io.Writer
+	eventsMu sync.Mutex
+	events   map[string]int64 // pushed events by kind; guarded by eventsMu
+	progress io.Writer
 }
 
 // Execute runs the test described by cfg, writing a progress line per
@@ -82,20 +91,18 @@ func Execute(ctx context.Context, cfg Config, progress io.Writer) (*Report, erro
 		abort:     abort,
 		allDone:   make(chan struct{}),
 		progress:  progress,
+		gds:       map[string]*gamedata.Bundle{},
+		events:    map[string]int64{},
 	}
-	r.newDoer, r.transport = r.clients(base)
-
-	// Players choose moves from the game data, fetched once as any client
-	// does. Without it they still play, blind: ping, invalid moves,
-	// reconnects and re-reads.
-	var gd *gameData
-	if cfg.Mix != "ping" {
-		tr := &http.Transport{}
-		gd, err = fetchGameData(ctx, &http.Client{Transport: tr}, base.Scheme+"://"+base.Host, cfg.Timeout)
-		tr.CloseIdleConnections()
-		if err != nil {
-			fmt.Fprintf(progress, "loadtest: %v; players make only moves that need no game data\n", err)
-		}
+	r.client, err = r.newClient(cfg.Target, cfg.Transport)
+	if err != nil {
+		return nil, fmt.Errorf("loadtest: %w", err)
+	}
+	defer r.client.CloseIdleConnections()
+	// Players predict every answer with the game data the server serves,
+	// fetched as any client does.
+	if r.gd0, err = r.fetchGamedata(ctx); err != nil {
+		return nil, fmt.Errorf("loadtest: %w", err)
 	}
 
 	nShards := min(cfg.Conns, 4*runtime.GOMAXPROCS(0))
@@ -127,7 +134,6 @@ func Execute(ctx context.Context, cfg Config, progress io.Writer) (*Report, erro
 			idx: i,
 			id:  cfg.IDPrefix + "-" + strconv.FormatUint(cfg.Seed, 10) + "-" + strconv.Itoa(i),
 			rng: rand.New(rand.NewPCG(cfg.Seed, uint64(i))),
-			m:   model{gd: gd},
 		}
 		p.device = deviceID(p.id, r.salt)
 		p.next = r.t0
@@ -144,7 +150,7 @@ func Execute(ctx context.Context, cfg Config, progress io.Writer) (*Report, erro
 	workers := make([]*worker, cfg.Conns)
 	var wwg sync.WaitGroup
 	for i := range workers {
-		w := &worker{r: r, st: r.shards[i%nShards], http: r.newDoer(), in: interner{}}
+		w := &worker{r: r, st: r.shards[i%nShards]}
 		workers[i] = w
 		wwg.Go(w.run)
 	}
@@ -197,13 +203,11 @@ func Execute(ctx context.Context, cfg Config, progress io.Writer) (*Report, erro
 	close(progDone)
 	wg.Wait()
 
-	rep := r.report(workers, end, interrupted, aborted)
+	rep := r.report(end, interrupted, aborted)
 	if watch != nil {
 		rep.Server = &watch.rep
 	}
-	if gd != nil {
-		rep.GameData = gd.Version
-	}
+	rep.GameData = r.gd0.Version
 	if t := r.allOnline.Load(); t > 0 {
 		rep.AllOnlineS = time.Duration(t).Seconds()
 	}
@@ -228,30 +232,76 @@ func preflight(ctx context.Context, base *url.URL, timeout time.Duration) error 
 	return c.Close()
 }
 
-// clients builds the HTTP client factory and the transport for base.
-func (r *runner) clients(base *url.URL) (func() doer, transport) {
+// newClient makes the client every player's session goes through: over
+// HTTP the cheap raw pool (or net/http with --client std) with Conns idle
+// connections, or a WebSocket per session; pushed events go to onEvent.
+func (r *runner) newClient(target, transport string) (*client.Client, error) {
 	cfg := r.cfg
-	var newDoer func() doer
+	opts := []client.Option{client.WithRequestTimeout(cfg.Timeout), client.WithUserAgent("rampart-loadtest"),
+		client.WithEventFunc(r.onEvent)}
 	if cfg.Client == "raw" {
-		addr := base.Host
-		if base.Port() == "" {
-			addr = net.JoinHostPort(base.Hostname(), "80")
-		}
-		newDoer = func() doer { return newRawHTTP(r.abort, addr, base.Host, cfg.Timeout) }
+		opts = append(opts, client.WithRawHTTP(cfg.Conns))
 	} else {
-		client := &http.Client{Transport: newStdTransport(cfg.Conns, cfg.Timeout), Timeout: cfg.Timeout}
-		root := base.Scheme + "://" + base.Host
-		newDoer = func() doer { return &stdHTTP{client: client, base: root, abort: r.abort} }
+		opts = append(opts, client.WithHTTPClient(&http.Client{Transport: &http.Transport{
+			MaxIdleConns: cfg.Conns, MaxIdleConnsPerHost: cfg.Conns, IdleConnTimeout: 90 * time.Second}}))
 	}
-	if cfg.Transport != "ws" {
-		return newDoer, httpTransport{}
+	if transport == "ws" {
+		opts = append(opts, client.WithTransport(client.WebSocket))
 	}
-	ws := *base
-	ws.Scheme = map[string]string{"http": "ws", "https": "wss"}[base.Scheme]
-	ws.Path = "/api/v1/ws"
-	tr := newStdTransport(0, cfg.Timeout)
-	tr.MaxIdleConns = 0
-	return newDoer, &wsTransport{url: ws.String(), client: &http.Client{Transport: tr}}
+	return client.New(target, opts...)
+}
+
+// onEvent counts an event a socket reader got and flags its player when
+// the event changed the base in a way the rules of this side cannot
+// follow. It runs on the session's reader goroutine.
+func (r *runner) onEvent(s *client.Session, ev client.Event) {
+	r.eventsMu.Lock()
+	r.events[ev.Kind]++
+	r.eventsMu.Unlock()
+	switch ev.Kind {
+	case "raided", "async_result", "gamedata":
+		if p, ok := r.sessions.Load(s); ok {
+			p.(*player).pushed.Store(true)
+		}
+	}
+}
+
+// fetchGamedata fetches the server's current bundle and keeps it by
+// version.
+func (r *runner) fetchGamedata(ctx context.Context) (*gamedata.Bundle, error) {
+	g, err := r.client.GameData(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("fetch the game data: %w", err)
+	}
+	r.gdMu.Lock()
+	defer r.gdMu.Unlock()
+	if b := r.gds[g.Version]; b != nil {
+		return b, nil
+	}
+	b, err := gamedata.Parse(g.Bundle)
+	if err != nil {
+		return nil, fmt.Errorf("game data %s: %w", g.Version, err)
+	}
+	r.gds[b.Version] = b
+	return b, nil
+}
+
+// gamedata returns the bundle of version, fetching it if the server has
+// swapped to it; the one at hand when it cannot be had.
+func (r *runner) gamedata(ctx context.Context, version string) *gamedata.Bundle {
+	r.gdMu.Lock()
+	b := r.gds[version]
+	r.gdMu.Unlock()
+	if b != nil || version == "" {
+		if b == nil {
+			b = r.gd0
+		}
+		return b
+	}
+	if b, err := r.fetchGamedata(ctx); err == nil {
+		return b
+	}
+	return r.gd0
 }
 
 // stopping reports whether the run is over and players should log out.
@@ -330,13 +380,6 @@ func (r *runner) changeOnline(d int64) {
 			return
 		}
 	}
-}
-
-func (r *runner) noteDisabled(name string) {
-	r.disabledMu.Lock()
-	r.disabled = append(r.disabled, name)
-	r.disabledMu.Unlock()
-	fmt.Fprintf(r.progress, "loadtest: the server does not know %q; that move is off for the rest of the run\n", name)
 }
 
 // progressLoop prints one line a second until done is closed.

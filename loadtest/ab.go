@@ -6,8 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
-	"net/http"
 	"net/url"
 	"slices"
 	"strconv"
@@ -17,7 +15,8 @@ import (
 	"time"
 
 	hdrhistogram "github.com/HdrHistogram/hdrhistogram-go"
-	"github.com/coder/websocket"
+
+	"rampart/client"
 )
 
 // A/B mixes compare two kinds of request on the same server, the same
@@ -96,23 +95,39 @@ type ABServer struct {
 }
 
 type abWorker struct {
-	idx     int
-	id      string
-	device  string // the player's device credential
-	http    *rawHTTP
-	ws      *websocket.Conn
-	session string
-	seq     int64 // last seq sent and acknowledged
+	idx    int
+	id     string
+	device string          // the player's device credential
+	a      *client.Session // over HTTP
+	ws     *client.Session // the same session on a WebSocket (http-vs-ws)
+	seq    int64           // last seq sent and acknowledged
 	// The same player on the second server (target-vs-b).
-	httpB    *rawHTTP
-	sessionB string
-	seqB     int64
-	body     []byte
-	wsbuf    []byte
-	res      []result
-	hist     [2]*hdrhistogram.Histogram
-	errs     [2]int64
-	problem  string
+	b       *client.Session
+	seqB    int64
+	res     []client.Result
+	hist    [2]*hdrhistogram.Histogram
+	errs    [2]int64
+	problem string
+}
+
+// abClients are the clients of an A/B run: HTTP to the target, and a
+// WebSocket one (http-vs-ws) or HTTP to the second server (target-vs-b).
+type abClients struct{ a, ws, b *client.Client }
+
+func newABClients(cfg Config) (abClients, error) {
+	var cl abClients
+	opts := []client.Option{client.WithRequestTimeout(cfg.Timeout), client.WithUserAgent("rampart-loadtest"), client.WithRawHTTP(cfg.Conns)}
+	var err error
+	if cl.a, err = client.New(cfg.Target, opts...); err != nil {
+		return cl, err
+	}
+	switch cfg.Mix {
+	case "http-vs-ws":
+		cl.ws, err = client.New(cfg.Target, append(opts, client.WithTransport(client.WebSocket), client.WithEventFunc(func(*client.Session, client.Event) {}))...)
+	case "target-vs-b":
+		cl.b, err = client.New(cfg.TargetB, opts...)
+	}
+	return cl, err
 }
 
 // ExecuteAB runs an A/B mix (cfg.Mix is one of abMixes).
@@ -129,9 +144,7 @@ func ExecuteAB(ctx context.Context, cfg Config, progress io.Writer) (*ABReport, 
 		return nil, fmt.Errorf("loadtest: %w", err)
 	}
 	sides := abMixes[cfg.Mix]
-	useWS := cfg.Mix == "http-vs-ws"
 	root := base.Scheme + "://" + base.Host
-	addr := hostPort(base)
 	var baseB *url.URL
 	if cfg.Mix == "target-vs-b" {
 		if baseB, err = url.Parse(cfg.TargetB); err != nil || baseB.Scheme != "http" || baseB.Host == "" {
@@ -157,23 +170,29 @@ func ExecuteAB(ctx context.Context, cfg Config, progress io.Writer) (*ABReport, 
 		salt = randomSalt()
 	}
 	workers := make([]*abWorker, cfg.Conns)
-	wsClient := &http.Client{Transport: newStdTransport(0, cfg.Timeout)}
+	cl, err := newABClients(cfg)
+	if err != nil {
+		return nil, fmt.Errorf("loadtest: %w", err)
+	}
+	defer func() {
+		for _, c := range []*client.Client{cl.a, cl.ws, cl.b} {
+			if c != nil {
+				c.CloseIdleConnections()
+			}
+		}
+	}()
 	var lg sync.WaitGroup
 	loginErrs := make(chan error, cfg.Conns)
 	sem := make(chan struct{}, 64)
 	for i := range workers {
 		w := &abWorker{idx: i, id: cfg.IDPrefix + "-" + strconv.FormatUint(cfg.Seed, 10) + "-" + strconv.Itoa(i),
-			device: deviceID(cfg.IDPrefix+"-"+strconv.FormatUint(cfg.Seed, 10)+"-"+strconv.Itoa(i), salt),
-			http:   newRawHTTP(abort, addr, base.Host, cfg.Timeout)}
-		if baseB != nil {
-			w.httpB = newRawHTTP(abort, hostPort(baseB), baseB.Host, cfg.Timeout)
-		}
+			device: deviceID(cfg.IDPrefix+"-"+strconv.FormatUint(cfg.Seed, 10)+"-"+strconv.Itoa(i), salt)}
 		w.hist[0], w.hist[1] = newHist(), newHist()
 		workers[i] = w
 		lg.Go(func() {
 			sem <- struct{}{}
 			defer func() { <-sem }()
-			if err := w.login(abort, cfg, useWS, wsClient, root); err != nil {
+			if err := w.login(abort, cl); err != nil {
 				loginErrs <- fmt.Errorf("player %s: %w", w.id, err)
 			}
 		})
@@ -255,16 +274,11 @@ func ExecuteAB(ctx context.Context, cfg Config, progress io.Writer) (*ABReport, 
 				}
 				k := int(now.Sub(start) / slice)
 				ph := k % 2
-				ok := w.exchange(cfg, useWS, ph)
+				ok := w.exchange(abort, cfg, ph)
 				done := time.Now()
 				if !ok {
 					w.errs[ph]++
-					if w.problem != "" && (w.http.conn == nil && !useWS) {
-						time.Sleep(10 * time.Millisecond)
-					}
-					if useWS && w.ws == nil {
-						return // the socket is gone: this worker is out
-					}
+					time.Sleep(10 * time.Millisecond) // the client's retries are spent: do not spin
 					continue
 				}
 				recordHist(w.hist[ph], done.Sub(now))
@@ -294,7 +308,7 @@ func ExecuteAB(ctx context.Context, cfg Config, progress io.Writer) (*ABReport, 
 
 	// Check every player: its last_seq is what it had acknowledged.
 	for _, w := range workers {
-		w.check(cfg)
+		w.check(abort, cfg)
 		if w.problem != "" {
 			if len(rep.Problems) < maxReportProblems {
 				rep.Problems = append(rep.Problems, w.id+": "+w.problem)
@@ -359,22 +373,12 @@ func drainErrs(ch <-chan error) []error {
 
 func closeAB(workers []*abWorker) {
 	for _, w := range workers {
-		if w.ws != nil {
-			w.ws.CloseNow()
-			w.ws = nil
-		}
-		w.http.close()
-		if w.httpB != nil {
-			w.httpB.close()
+		for _, s := range []*client.Session{w.a, w.ws, w.b} {
+			if s != nil {
+				s.Close()
+			}
 		}
 	}
-}
-
-func hostPort(u *url.URL) string {
-	if u.Port() == "" {
-		return net.JoinHostPort(u.Hostname(), "80")
-	}
-	return u.Host
 }
 
 func median(xs []float64) float64 {
@@ -391,140 +395,54 @@ func median(xs []float64) float64 {
 
 // login logs the worker's player in (over its WebSocket when useWS, so the
 // socket is attached) and reads its last_seq.
-func (w *abWorker) login(ctx context.Context, cfg Config, useWS bool, client *http.Client, root string) error {
-	var body []byte
-	if useWS {
-		u := "ws" + strings.TrimPrefix(root, "http") + "/api/v1/ws"
-		dctx, cancel := context.WithTimeout(ctx, cfg.Timeout)
-		c, _, err := websocket.Dial(dctx, u, &websocket.DialOptions{HTTPClient: client, CompressionMode: websocket.CompressionDisabled})
-		cancel()
-		if err != nil {
-			return err
-		}
-		c.SetReadLimit(maxBody)
-		w.ws = c
-		status, sb, _, err := w.http.do("POST", "/api/v1/auth/device", "", w.deviceBody())
-		if err != nil {
-			return err
-		}
-		if status != http.StatusOK {
-			return fmt.Errorf("sign-in answered %d %s", status, sb[:min(len(sb), 200)])
-		}
-		msg := appendString(append([]byte(nil), `{"type":"login","session":`...), string(unquote(field(sb, "session"))))
-		msg = append(msg, '}')
-		if body, err = w.wsExchange(cfg, msg); err != nil {
-			return err
-		}
-		if typ := unquote(field(body, "type")); string(typ) != "login_ok" {
-			return fmt.Errorf("login answered %s", body[:min(len(body), 200)])
-		}
-	} else {
-		b := w.deviceBody()
-		var status int
-		var err error
-		for try := 0; ; try++ {
-			status, body, _, err = w.http.do("POST", "/api/v1/auth/device", "", b)
-			if err == nil && status == http.StatusOK || try == 5 {
-				break
-			}
-			time.Sleep(200 * time.Millisecond)
-		}
-		if err != nil {
-			return err
-		}
-		if status != http.StatusOK {
-			return fmt.Errorf("login answered %d %s", status, body[:min(len(body), 200)])
-		}
-	}
+func (w *abWorker) login(ctx context.Context, cl abClients) error {
 	var err error
-	if w.session, w.seq, err = loginReply(body); err != nil {
+	if w.a, err = cl.a.SignInDevice(ctx, w.device, true); err != nil {
 		return err
 	}
-	if w.httpB != nil {
-		status, body, _, err := w.httpB.do("POST", "/api/v1/auth/device", "", w.deviceBody())
-		if err != nil {
+	w.seq = w.a.NextSeq() - 1
+	if cl.ws != nil {
+		// The same session on a socket: both sides play one player.
+		if w.ws, err = cl.ws.Resume(ctx, w.a.Token(), w.a.RefreshToken(), client.KnownPlayer(w.a.PlayerID())); err != nil {
+			return fmt.Errorf("websocket: %w", err)
+		}
+	}
+	if cl.b != nil {
+		if w.b, err = cl.b.SignInDevice(ctx, w.device, true); err != nil {
 			return fmt.Errorf("target-b: %w", err)
 		}
-		if status != http.StatusOK {
-			return fmt.Errorf("target-b: login answered %d %s", status, body[:min(len(body), 200)])
-		}
-		if w.sessionB, w.seqB, err = loginReply(body); err != nil {
-			return fmt.Errorf("target-b: %w", err)
-		}
+		w.seqB = w.b.NextSeq() - 1
 	}
 	return nil
 }
 
-// deviceBody is the worker's device sign-in body (creating the account).
-func (w *abWorker) deviceBody() []byte {
-	b := appendString([]byte(`{"device_id":`), w.device)
-	return append(b, `,"create":true}`...)
-}
-
-func loginReply(body []byte) (session string, lastSeq int64, err error) {
-	session = string(unquote(field(body, "session")))
-	if session == "" {
-		return "", 0, fmt.Errorf("login reply has no session")
-	}
-	snap, err := parseSnapshot(body)
-	if err != nil {
-		return "", 0, err
-	}
-	return session, snap.lastSeq, nil
-}
-
 // exchange sends one request of side ph and reports whether it got the
 // answer it should.
-func (w *abWorker) exchange(cfg Config, useWS bool, ph int) bool {
-	if cfg.Mix == "healthz-vs-ping" && ph == 0 {
-		status, body, _, err := w.http.do("GET", "/healthz", "", nil)
-		return err == nil && status == http.StatusOK && len(body) > 0
+func (w *abWorker) exchange(ctx context.Context, cfg Config, ph int) bool {
+	switch {
+	case cfg.Mix == "healthz-vs-ping" && ph == 0:
+		return w.a.Ping(ctx) == nil // GET /healthz over HTTP
+	case w.b != nil && ph == 1:
+		return w.ping(ctx, w.b, &w.seqB)
+	case w.ws != nil && ph == 1:
+		return w.ping(ctx, w.ws, &w.seq)
 	}
-	if w.httpB != nil && ph == 1 {
-		return w.pingHTTP(w.httpB, w.sessionB, &w.seqB)
-	}
-	if !useWS || ph == 0 {
-		return w.pingHTTP(w.http, w.session, &w.seq)
-	}
-	seq := w.seq + 1
-	acts := append(w.body[:0], `{"actions":[`...)
-	acts = appendAction(acts, seq, "ping", nil)
-	acts = append(acts, "]}"...)
-	w.body = acts
-	msg := append(acts[:0:0], `{"type":"actions",`...)
-	msg = append(msg, acts[1:]...)
-	reply, err := w.wsExchange(cfg, msg)
-	if err != nil {
-		w.problem = "websocket: " + err.Error()
-		return false
-	}
-	return w.pinged(reply, seq, &w.seq)
+	return w.ping(ctx, w.a, &w.seq)
 }
 
-// pingHTTP sends one ping over c for the player's session and seq.
-func (w *abWorker) pingHTTP(c *rawHTTP, session string, last *int64) bool {
+// ping sends one ping on s with the seq after *last: the HTTP and the
+// socket session of http-vs-ws share the player's seqs.
+func (w *abWorker) ping(ctx context.Context, s *client.Session, last *int64) bool {
 	seq := *last + 1
-	acts := append(w.body[:0], `{"actions":[`...)
-	acts = appendAction(acts, seq, "ping", nil)
-	acts = append(acts, "]}"...)
-	w.body = acts
-	status, body, retried, err := c.do("POST", "/api/v1/actions", session, acts)
-	if err != nil || status != http.StatusOK {
-		w.problem = fmt.Sprintf("actions: status %d err %v", status, err)
-		if retried {
-			*last = seq // may have been applied: the check reads it back
-		}
+	var err error
+	w.res, err = s.DoSeq(ctx, w.res[:0], seq, client.Action{Name: "ping"})
+	if err != nil {
+		w.problem = "ping: " + err.Error()
+		*last = seq // may have been applied: the check reads it back
 		return false
 	}
-	return w.pinged(body, seq, last)
-}
-
-// pinged checks the reply to a one-ping batch with seq.
-func (w *abWorker) pinged(reply []byte, seq int64, last *int64) bool {
-	var err error
-	w.res, err = parseResults(reply, w.res)
-	if err != nil || len(w.res) != 1 || w.res[0].seq != seq || !w.res[0].ok || w.res[0].duplicate {
-		w.problem = fmt.Sprintf("ping seq %d: unexpected reply %.200s", seq, reply)
+	if len(w.res) != 1 || w.res[0].Seq != seq || !w.res[0].OK || w.res[0].Duplicate {
+		w.problem = fmt.Sprintf("ping seq %d: unexpected reply %+v", seq, w.res)
 		return false
 	}
 	*last = seq
@@ -532,62 +450,31 @@ func (w *abWorker) pinged(reply []byte, seq int64, last *int64) bool {
 	return true
 }
 
-// wsExchange writes msg and returns the next message that is not an event.
-func (w *abWorker) wsExchange(cfg Config, msg []byte) ([]byte, error) {
-	ctx, cancel := context.WithTimeout(context.Background(), cfg.Timeout)
-	defer cancel()
-	if err := w.ws.Write(ctx, websocket.MessageText, msg); err != nil {
-		w.ws.CloseNow()
-		w.ws = nil
-		return nil, err
-	}
-	for {
-		_, rd, err := w.ws.Reader(ctx)
-		if err == nil {
-			w.wsbuf, err = readAllInto(rd, w.wsbuf[:0])
-		}
-		if err != nil {
-			w.ws.CloseNow()
-			w.ws = nil
-			return nil, err
-		}
-		if typ := unquote(field(w.wsbuf, "type")); string(typ) == "event" || string(typ) == "pong" {
-			continue
-		}
-		return w.wsbuf, nil
-	}
-}
-
 // check reads the player back over HTTP: last_seq must be the last
 // acknowledged seq. Then it logs out.
-func (w *abWorker) check(cfg Config) {
-	if w.problem != "" && w.seq == 0 {
+func (w *abWorker) check(ctx context.Context, cfg Config) {
+	if w.a == nil || w.problem != "" && w.seq == 0 {
 		return
 	}
 	w.problem = ""
-	w.checkOn(cfg, w.http, w.session, w.seq, "")
-	if w.httpB != nil && w.problem == "" {
-		w.checkOn(cfg, w.httpB, w.sessionB, w.seqB, "target-b: ")
+	w.checkOn(ctx, cfg, w.a, w.seq, "")
+	if w.b != nil && w.problem == "" {
+		w.checkOn(ctx, cfg, w.b, w.seqB, "target-b: ")
 	}
 }
 
-func (w *abWorker) checkOn(cfg Config, c *rawHTTP, session string, seq int64, where string) {
-	status, body, _, err := c.do("GET", "/api/v1/player", session, nil)
-	if err != nil || status != http.StatusOK {
-		w.problem = fmt.Sprintf("%sread back: status %d err %v", where, status, err)
-		return
-	}
-	snap, err := parseSnapshot(body)
+func (w *abWorker) checkOn(ctx context.Context, cfg Config, s *client.Session, seq int64, where string) {
+	ps, err := s.Player(ctx)
 	if err != nil {
 		w.problem = where + "read back: " + err.Error()
 		return
 	}
-	if snap.lastSeq != seq {
-		w.problem = fmt.Sprintf("%slast_seq %d, acknowledged %d", where, snap.lastSeq, seq)
+	if ps.LastSeq != seq {
+		w.problem = fmt.Sprintf("%slast_seq %d, acknowledged %d", where, ps.LastSeq, seq)
 		return
 	}
 	if cfg.FinalLogout {
-		c.do("POST", "/api/v1/logout", session, []byte("{}"))
+		s.Logout(ctx)
 	}
 }
 

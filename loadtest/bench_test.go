@@ -11,17 +11,18 @@ import (
 
 // Tests of the benchmark parts: A/B mixes and the server's own figures.
 
-func TestABMixesAgainstStandIn(t *testing.T) {
+func TestABMixesAgainstServer(t *testing.T) {
+	srv := server(t, openBudgets...)
 	for _, mix := range []string{"healthz-vs-ping", "http-vs-ws"} {
 		t.Run(mix, func(t *testing.T) {
-			fake, url := newFakeServer(t, faults{})
-			cfg := fakeConfig(url)
+			cfg := testConfig(srv.URL)
+			cfg.IDPrefix = mix
 			cfg.Mix = mix
 			cfg.Conns = 3
 			cfg.Slice = 100 * time.Millisecond
 			cfg.Duration = 800 * time.Millisecond
 			cfg.ServerStats = true
-			cfg.ServerPID = os.Getpid() // any process will do for reading /proc
+			cfg.ServerPID = srv.Cmd.Process.Pid
 			var progress bytes.Buffer
 			rep, err := ExecuteAB(context.Background(), cfg, &progress)
 			if err != nil {
@@ -42,11 +43,8 @@ func TestABMixesAgainstStandIn(t *testing.T) {
 			if rep.Server == nil || len(rep.Server.Rows) == 0 {
 				t.Errorf("no server rows: %+v", rep.Server)
 			}
-			fake.mu.Lock()
-			resets := fake.resets
-			fake.mu.Unlock()
-			if resets != 1 {
-				t.Errorf("latency table reset %d times, want 1", resets)
+			if rep.A.ServerCPUPerReqUs <= 0 || rep.B.ServerCPUPerReqUs <= 0 {
+				t.Errorf("server CPU per request A %v µs, B %v µs: want both read from /proc", rep.A.ServerCPUPerReqUs, rep.B.ServerCPUPerReqUs)
 			}
 			var out bytes.Buffer
 			rep.WriteText(&out)
@@ -57,15 +55,15 @@ func TestABMixesAgainstStandIn(t *testing.T) {
 	}
 }
 
-func TestTargetVsBAgainstTwoStandIns(t *testing.T) {
-	fakeA, urlA := newFakeServer(t, faults{})
-	fakeB, urlB := newFakeServer(t, faults{})
-	cfg := fakeConfig(urlA)
-	cfg.Mix, cfg.TargetB = "target-vs-b", urlB
+func TestTargetVsBAgainstTwoServers(t *testing.T) {
+	a, b := server(t, openBudgets...), server(t, openBudgets...)
+	cfg := testConfig(a.URL)
+	cfg.IDPrefix = "tvb"
+	cfg.Mix, cfg.TargetB = "target-vs-b", b.URL
 	cfg.Conns = 2
 	cfg.Slice = 100 * time.Millisecond
 	cfg.Duration = 600 * time.Millisecond
-	cfg.ServerPID, cfg.ServerPIDB = os.Getpid(), os.Getpid()
+	cfg.ServerPID, cfg.ServerPIDB = a.Cmd.Process.Pid, b.Cmd.Process.Pid
 	rep, err := ExecuteAB(context.Background(), cfg, nil)
 	if err != nil {
 		t.Fatalf("ExecuteAB: %v", err)
@@ -73,13 +71,8 @@ func TestTargetVsBAgainstTwoStandIns(t *testing.T) {
 	if rep.Checked != cfg.Conns || rep.A.Requests == 0 || rep.B.Requests == 0 {
 		t.Errorf("checked %d, A %d requests, B %d: want both servers played and checked", rep.Checked, rep.A.Requests, rep.B.Requests)
 	}
-	for name, f := range map[string]*fakeServer{"A": fakeA, "B": fakeB} {
-		f.mu.Lock()
-		n, players := f.batches, len(f.players)
-		f.mu.Unlock()
-		if n == 0 || players != cfg.Conns {
-			t.Errorf("server %s: %d batches, %d players; want some, %d", name, n, players, cfg.Conns)
-		}
+	if rep.A.ServerCPUPerReqUs <= 0 || rep.B.ServerCPUPerReqUs <= 0 {
+		t.Errorf("server CPU per request A %v µs, B %v µs: want each server's read", rep.A.ServerCPUPerReqUs, rep.B.ServerCPUPerReqUs)
 	}
 	cfg.TargetB = ""
 	if _, err := ExecuteAB(context.Background(), cfg, nil); err == nil || !strings.Contains(err.Error(), "target-b") {
@@ -87,14 +80,14 @@ func TestTargetVsBAgainstTwoStandIns(t *testing.T) {
 	}
 }
 
-func TestServerStatsAgainstStandIn(t *testing.T) {
-	fake, url := newFakeServer(t, faults{})
-	cfg := fakeConfig(url)
+func TestServerStatsAgainstServer(t *testing.T) {
+	srv := server(t)
+	cfg := testConfig(srv.URL)
 	cfg.Mix = "ping"
 	cfg.Duration = 1500 * time.Millisecond
 	cfg.MeasureAfter = 500 * time.Millisecond
 	cfg.ServerStats, cfg.ServerMem = true, true
-	cfg.ServerPID = os.Getpid()
+	cfg.ServerPID = srv.Cmd.Process.Pid
 	rep := execute(t, cfg)
 	s := rep.Server
 	if s == nil || s.Before == nil || s.Start == nil || s.End == nil {
@@ -109,26 +102,18 @@ func TestServerStatsAgainstStandIn(t *testing.T) {
 	if s.ActionsInWindow <= 0 || s.ActionsInWindow >= rep.Actions {
 		t.Errorf("%d actions in the window of %d: want some, not all", s.ActionsInWindow, rep.Actions)
 	}
-	if s.WorstP99Row != "POST /api/v1/actions" || s.WorstMaxMs != 1.5 || s.All.MaxMs != 2 {
-		t.Errorf("worst p99 row %q, worst max %v, ALL max %v", s.WorstP99Row, s.WorstMaxMs, s.All.MaxMs)
+	if s.WorstP99Row == "" || s.WorstMaxMs <= 0 || s.All.Calls == 0 || s.All.MaxMs < s.WorstMaxMs {
+		t.Errorf("worst p99 row %q, worst max %v, ALL %d calls max %v: want the table read", s.WorstP99Row, s.WorstMaxMs, s.All.Calls, s.All.MaxMs)
 	}
-	// The stand-in adds 5000 B of heap, 1024 B of stack and 2 goroutines
-	// per session.
-	if s.HeapPerPlayerB != 5000 || s.StackPerPlayerB != 1024 || s.GoroutinesPer != 2 {
-		t.Errorf("per player: heap %v, stack %v, goroutines %v; want 5000, 1024, 2", s.HeapPerPlayerB, s.StackPerPlayerB, s.GoroutinesPer)
+	if s.HeapPerPlayerB == 0 || s.Start.Goroutines == 0 || s.Start.HeapAlloc == 0 {
+		t.Errorf("per player heap %v, goroutines at start %d, heap %d: want the server's memory read", s.HeapPerPlayerB, s.Start.Goroutines, s.Start.HeapAlloc)
 	}
 	if s.End.CPUS <= 0 || s.Start.RSSKiB <= 0 {
 		t.Errorf("no /proc readings: %+v", s.End)
 	}
-	fake.mu.Lock()
-	resets := fake.resets
-	fake.mu.Unlock()
-	if resets != 2 { // at the window, and again after its memory reading
-		t.Errorf("latency table reset %d times, want 2", resets)
-	}
 	var out bytes.Buffer
 	rep.WriteText(&out)
-	for _, want := range []string{"server, over the window", "per online player: heap 5000 B"} {
+	for _, want := range []string{"server, over the window", "per online player: heap"} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("text report lacks %q:\n%s", want, out.String())
 		}
@@ -136,15 +121,15 @@ func TestServerStatsAgainstStandIn(t *testing.T) {
 }
 
 func TestLoginStormReportsAllOnline(t *testing.T) {
-	_, url := newFakeServer(t, faults{})
-	cfg := fakeConfig(url)
+	srv := server(t)
+	cfg := testConfig(srv.URL)
 	cfg.Players = 50
 	cfg.RampUp = 0
 	cfg.APM = 0.01
 	cfg.Verify, cfg.FinalLogout = false, false
 	rep := execute(t, cfg)
-	if rep.AllOnlineS <= 0 || rep.AllOnlineS > 1 {
-		t.Errorf("all online after %.3fs, want within the first second", rep.AllOnlineS)
+	if rep.AllOnlineS <= 0 || rep.AllOnlineS > 1.5 {
+		t.Errorf("all online after %.3fs, want within the first second and a half", rep.AllOnlineS)
 	}
 	if rep.Requests["logout"] != 0 {
 		t.Errorf("%d logouts with --logout=false", rep.Requests["logout"])
@@ -163,7 +148,7 @@ func TestBenchConfigValidation(t *testing.T) {
 		{"tiny slice", func(c *Config) { c.Mix = "healthz-vs-ping"; c.Slice = time.Millisecond }, "slice"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			cfg := fakeConfig("http://127.0.0.1:1")
+			cfg := testConfig("http://127.0.0.1:1")
 			tc.mutate(&cfg)
 			_, err := cfg.validate(context.Background(), 0)
 			if err == nil || !strings.Contains(err.Error(), tc.want) {
