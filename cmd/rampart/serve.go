@@ -35,6 +35,7 @@ import (
 	"rampart/profiler"
 	"rampart/state"
 	"rampart/state/mongostore"
+	"rampart/state/s3store"
 	"rampart/web/game"
 )
 
@@ -100,7 +101,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	sampler := profiler.NewSampler(profiler.SamplerOptions{})
 
 	// Stores: real ones when configured, embedded stand-ins otherwise.
-	s3cfg := state.S3Config{Endpoint: cfg.S3Endpoint, Region: cfg.S3Region, Bucket: cfg.S3Bucket,
+	s3cfg := s3store.Config{Endpoint: cfg.S3Endpoint, Region: cfg.S3Region, Bucket: cfg.S3Bucket,
 		AccessKey: cfg.S3AccessKey, SecretKey: cfg.S3SecretKey}
 	awsCfg := aws.Config{Region: cfg.S3Region}
 	if cfg.S3Endpoint == "" {
@@ -127,7 +128,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		TLSHandshakeTimeout: 10 * time.Second,
 		ForceAttemptHTTP2:   true,
 	}}
-	blobs := state.NewS3Blobs(s3cfg, awsCfg)
+	blobs := s3store.New(s3cfg, awsCfg)
 	if err := blobs.EnsureBucket(ctx); err != nil {
 		return err
 	}
@@ -141,7 +142,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	// Every asynchronous path has a bookkeeper.
 	s3keeper := bookkeeper.New(bookkeeper.Config{
 		Name: "s3", Concurrency: 64, QueueLimit: 10000, Timeout: 2 * time.Second, MaxTries: 3,
-		Retryable: state.Retryable, Observe: prof.Record, Log: log,
+		Retryable: s3store.Retryable, Observe: prof.Record, Log: log,
 	})
 	webhookKeeper := bookkeeper.New(bookkeeper.Config{
 		Name: "webhook", Concurrency: 4, QueueLimit: 256, Timeout: 5 * time.Second, MaxTries: 3,
