@@ -231,8 +231,13 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	wsStats := func() *api.WSStats { return srv.WSStats() }
 	draining, drainBegins := context.WithCancel(context.Background())
 	defer drainBegins()
-	debug := debugRouter(debugDeps{prof: prof, sampler: sampler, alerts: alerts, keepers: keepers, store: store,
-		reloader: rl, analytics: analytics, updates: updates, ws: wsStats, log: log, draining: draining, journal: jrnl})
+	debug := &api.Debug{Sampler: sampler, Alerts: alerts, Keepers: keepers, Reload: rl.Reload, Draining: draining, Journal: jrnl}
+	if analytics != nil {
+		debug.Analytics = func() any { return map[string]any{"analytics": analytics.Stats(), "index": updates.Stats()} }
+	}
+	if cl != nil {
+		debug.Cluster = func() any { return map[string]any{"self": cl.members.Self(), "alive": cl.members.Alive(), "fenced": cl.members.Fenced()} }
+	}
 	mx := newMetrics(prof, sampler, alerts, keepers, store, jrnl, wsStats, func() *api.SignInStats { return srv.SignIns() }, log)
 	ready := api.NewReadiness(nil, readinessChecks(probeKeeper, blobs, mongoClient)...)
 
