@@ -232,9 +232,10 @@ type Online struct {
 	// mailDone lists applied mail to delete from MongoDB once a save
 	// holding its effect has landed.
 	mailDone []string
-	// jobs are its asynchronous actions in flight (a handoff waits a
-	// moment for them).
-	jobs sync.WaitGroup
+	// jobs counts its asynchronous actions in flight; jobsIdle is closed
+	// when it drops to 0 (nil while 0): a handoff waits a moment for them.
+	jobs     int
+	jobsIdle chan struct{}
 	// ended is the session a shutdown's final save ended: its requests
 	// answer 503 (retry: the player is moving), not 401.
 	ended string
