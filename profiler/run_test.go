@@ -59,6 +59,36 @@ func TestSamplerRun(t *testing.T) {
 	}
 }
 
+// TestSamplerRunOwnTicker: without Ticks, Run samples on a ticker of its
+// own Interval (here 1 ms): three readings are taken with no tick sent.
+func TestSamplerRunOwnTicker(t *testing.T) {
+	readings := make(chan RuntimeReading)
+	s := NewSampler(SamplerOptions{Interval: time.Millisecond, Read: func() RuntimeReading { return <-readings }})
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	done := make(chan error, 1)
+	go func() { done <- s.Run(ctx) }()
+	for i := range 3 {
+		select {
+		case readings <- RuntimeReading{CPU: time.Duration(i) * time.Millisecond, Procs: 1}:
+		case <-time.After(10 * time.Second):
+			t.Fatalf("Run took %d samples in 10 s on a 1 ms ticker, want 3", i)
+		}
+	}
+	cancel()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Errorf("Run = %v, want nil", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("Run did not return within 10 s of its context ending")
+	}
+	if l := s.Load(); !l.Valid || l.Procs != 1 {
+		t.Errorf("load after 3 samples: %+v, want valid on 1 proc", l)
+	}
+}
+
 // TestProfilerRun runs the rotation loop on its real ticker (one slot
 // width, here 5 ms) and the test clock: once the clock passes a whole
 // window, Run rotates the window on its own, with no one reading it
