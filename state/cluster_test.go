@@ -22,6 +22,7 @@ import (
 	"rampart/profiler"
 	"rampart/state"
 	"rampart/state/mongostore"
+	"rampart/state/s3store"
 )
 
 // node is one server of a cluster in this process: its own store on the
@@ -66,7 +67,7 @@ func clusterOfTB(t testing.TB, w *world, ids ...string) []*node {
 		}
 		ck := bookkeeper.New(bookkeeper.Config{Name: "cluster", Concurrency: 8, Timeout: 5 * time.Second, MaxTries: 3, Retryable: cluster.Retryable})
 		peers := cluster.NewPeers(members, id, secret, ck, testenv.Discard)
-		s3k := bookkeeper.New(bookkeeper.Config{Name: "s3", Concurrency: 8, QueueLimit: 100, Timeout: 5 * time.Second, MaxTries: 2, Retryable: state.Retryable})
+		s3k := bookkeeper.New(bookkeeper.Config{Name: "s3", Concurrency: 8, QueueLimit: 100, Timeout: 5 * time.Second, MaxTries: 2, Retryable: s3store.Retryable})
 		store := state.NewStore(state.Config{ServerID: id, Now: now}, state.Deps{Blobs: w.blobs, S3: s3k,
 			GameData: gamedata.NewHolder(gd), Accounts: state.DevAccounts(t, w.blobs, now),
 			Profiler: profiler.New(), Log: testenv.Discard, Cluster: peers,

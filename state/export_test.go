@@ -2,6 +2,7 @@ package state
 
 import (
 	"context"
+	"rampart/state/s3store"
 	"testing"
 	"time"
 
@@ -37,7 +38,7 @@ func (s *Store) SetRaidsOut(sess Session, n int) error {
 func DevAccounts(tb testing.TB, blobs Blobs, now func() time.Time) *accounts.Accounts {
 	tb.Helper()
 	keeper := bookkeeper.New(bookkeeper.Config{Name: "s3", Concurrency: 8, QueueLimit: 100,
-		Timeout: 5 * time.Second, MaxTries: 2, Retryable: Retryable})
+		Timeout: 5 * time.Second, MaxTries: 2, Retryable: s3store.Retryable})
 	a, err := accounts.New(accounts.Config{TokenKey: []byte("0123456789abcdef0123456789abcdef"), Now: now,
 		PasswordMemoryKiB: 64, PasswordPasses: 1}, AccountBlobs{B: blobs}, keeper)
 	if err != nil {

@@ -22,6 +22,7 @@ import (
 	"rampart/profiler"
 	"rampart/state"
 	"rampart/state/mongostore"
+	"rampart/state/s3store"
 )
 
 // world is a store on the embedded S3 server and an embedded FerretDB,
@@ -123,7 +124,7 @@ func newWorldWith(t testing.TB, mongoConcurrency int) *world {
 	now := func() time.Time { return time.UnixMilli(w.now.Load()) }
 
 	s3 := testenv.EmbeddedS3(t)
-	w.blobs = &heldBlobs{Blobs: state.NewS3Blobs(state.S3Config{Endpoint: s3.Endpoint, Region: "us-east-1", Bucket: "rampart",
+	w.blobs = &heldBlobs{Blobs: s3store.New(s3store.Config{Endpoint: s3.Endpoint, Region: "us-east-1", Bucket: "rampart",
 		AccessKey: s3.AccessKey, SecretKey: s3.SecretKey}, aws.Config{})}
 	w.mongoDir = t.TempDir()
 	ferret, err := devstores.StartMongo(w.mongoDir, testenv.Discard)
@@ -146,7 +147,7 @@ func newWorldWith(t testing.TB, mongoConcurrency int) *world {
 		t.Fatal(err)
 	}
 	prof := profiler.New()
-	s3k := bookkeeper.New(bookkeeper.Config{Name: "s3", Concurrency: 8, QueueLimit: 100, Timeout: 5 * time.Second, MaxTries: 2, Retryable: state.Retryable})
+	s3k := bookkeeper.New(bookkeeper.Config{Name: "s3", Concurrency: 8, QueueLimit: 100, Timeout: 5 * time.Second, MaxTries: 2, Retryable: s3store.Retryable})
 	w.keeper = bookkeeper.New(bookkeeper.Config{Name: "mongo", Concurrency: mongoConcurrency, QueueLimit: 1000, Timeout: 2 * time.Second, MaxTries: 1, Retryable: mongostore.Retryable})
 	w.ms, err = mongostore.Open(context.Background(), client, "rampart", w.keeper, testenv.Discard, mongostore.WithNow(now))
 	if err != nil {

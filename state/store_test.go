@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	testclock "rampart/internal/testenv/clock"
+	"rampart/state/s3store"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -42,7 +43,7 @@ func (c *countingBlobs) Put(ctx context.Context, key string, data []byte, cond C
 
 func newBlobs(t testing.TB, s3 testenv.S3) *countingBlobs {
 	t.Helper()
-	b := NewS3Blobs(S3Config{Endpoint: s3.Endpoint, Region: "us-east-1", Bucket: "rampart",
+	b := s3store.New(s3store.Config{Endpoint: s3.Endpoint, Region: "us-east-1", Bucket: "rampart",
 		AccessKey: s3.AccessKey, SecretKey: s3.SecretKey}, aws.Config{})
 	if err := b.EnsureBucket(context.Background()); err != nil {
 		t.Fatalf("ensure bucket on %s: %v", s3.Name, err)
@@ -57,7 +58,7 @@ func newStore(t testing.TB, blobs Blobs, clk *clock, id string) *Store {
 		t.Fatal(err)
 	}
 	keeper := bookkeeper.New(bookkeeper.Config{Name: "s3", Concurrency: 16, QueueLimit: 1000,
-		Timeout: 5 * time.Second, MaxTries: 2, Retryable: Retryable})
+		Timeout: 5 * time.Second, MaxTries: 2, Retryable: s3store.Retryable})
 	return NewStore(Config{ServerID: id, Autosave: 30 * time.Second, IdleTimeout: 10 * time.Minute,
 		LeaseTTL: 2 * time.Minute, Now: clk.Now},
 		Deps{Blobs: blobs, S3: keeper, GameData: gamedata.NewHolder(gd), Accounts: DevAccounts(t, blobs, clk.Now),
@@ -475,7 +476,7 @@ func TestPurchasesCheckpointSooner(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	keeper := bookkeeper.New(bookkeeper.Config{Name: "s3", Concurrency: 16, Timeout: 5 * time.Second, MaxTries: 2, Retryable: Retryable})
+	keeper := bookkeeper.New(bookkeeper.Config{Name: "s3", Concurrency: 16, Timeout: 5 * time.Second, MaxTries: 2, Retryable: s3store.Retryable})
 	s := NewStore(Config{ServerID: "a", Autosave: 5 * time.Minute, Now: clk.Now},
 		Deps{Blobs: blobs, S3: keeper, GameData: gamedata.NewHolder(gd), Accounts: DevAccounts(t, blobs, clk.Now),
 			Profiler: profiler.New(), Log: testenv.Discard})
