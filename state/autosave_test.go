@@ -14,6 +14,7 @@ import (
 	testclock "rampart/internal/testenv/clock"
 	"rampart/profiler"
 	"rampart/state"
+	"rampart/state/s3store"
 )
 
 // signalBlobs tells saved about every Put of key once it has landed.
@@ -41,7 +42,7 @@ func (b *signalBlobs) Put(ctx context.Context, key string, data []byte, cond sta
 // anyone calling Sweep; and Run returns when its context ends.
 func TestRunAutosaves(t *testing.T) {
 	s3 := testenv.EmbeddedS3(t)
-	s3b := state.NewS3Blobs(state.S3Config{Endpoint: s3.Endpoint, Region: "us-east-1", Bucket: "rampart",
+	s3b := s3store.New(s3store.Config{Endpoint: s3.Endpoint, Region: "us-east-1", Bucket: "rampart",
 		AccessKey: s3.AccessKey, SecretKey: s3.SecretKey}, aws.Config{})
 	if err := s3b.EnsureBucket(context.Background()); err != nil {
 		t.Fatal(err)
@@ -53,7 +54,7 @@ func TestRunAutosaves(t *testing.T) {
 		t.Fatal(err)
 	}
 	keeper := bookkeeper.New(bookkeeper.Config{Name: "s3", Concurrency: 4, QueueLimit: 100,
-		Timeout: 5 * time.Second, MaxTries: 2, Retryable: state.Retryable})
+		Timeout: 5 * time.Second, MaxTries: 2, Retryable: s3store.Retryable})
 	const lease = 2 * time.Minute
 	s := state.NewStore(state.Config{ServerID: "run", Autosave: 20 * time.Millisecond, IdleTimeout: time.Hour,
 		LeaseTTL: lease, Now: clk.Now},
