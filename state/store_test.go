@@ -297,6 +297,18 @@ func TestSweep(t *testing.T) {
 	if got := blobs.puts.Load() - puts; got != 0 {
 		t.Errorf("second sweep saved %d players, want 0 (nothing changed)", got)
 	}
+	// gina, unchanged since her login 61 s ago, is past half her 2-minute
+	// lease: the sweep saves her only to renew it.
+	clk.Advance(31 * time.Second)
+	puts = blobs.puts.Load()
+	s.Sweep(ctx)
+	until := map[string]int64{}
+	for _, p := range s.Players(0) {
+		until[p.ID] = p.LeaseUntilMS
+	}
+	if got, want, saves := until["gina"], clk.Now().Add(2*time.Minute).UnixMilli(), blobs.puts.Load()-puts; got != want || saves != 1 {
+		t.Errorf("sweep past half-life: gina's lease until %d after %d saves, want renewed to %d by 1 save", got, saves, want)
+	}
 
 	// Past half the lease every player is saved to renew it; past the
 	// idle timeout the idle ones leave memory.
