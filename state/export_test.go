@@ -2,12 +2,12 @@ package state
 
 import (
 	"context"
-	"rampart/state/s3store"
 	"testing"
 	"time"
 
 	"rampart/accounts"
 	"rampart/bookkeeper"
+	"rampart/state/s3store"
 )
 
 // SetOffer makes id the opponent sess's player may attack next, as if

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"rampart/state/s3store"
 	"sync/atomic"
 	"syscall"
 	"testing"
@@ -18,6 +17,7 @@ import (
 	"rampart/internal/testenv"
 	"rampart/journal"
 	"rampart/profiler"
+	"rampart/state/s3store"
 )
 
 // faultyFS fails fdatasync while fail is set: a disk that went bad.

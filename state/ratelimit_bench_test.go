@@ -2,7 +2,6 @@ package state
 
 import (
 	"context"
-	"rampart/state/s3store"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -11,6 +10,7 @@ import (
 	"rampart/gamedata"
 	"rampart/internal/testenv"
 	"rampart/profiler"
+	"rampart/state/s3store"
 )
 
 // BenchmarkRateLimit is what the per-player budget costs each request

@@ -909,7 +909,8 @@ func (s *Store) save(ctx context.Context, o *Online, kind saveKind) error {
 	// The index is written only when what its queries select by changed:
 	// a write costs a scan of the whole collection on the embedded
 	// FerretDB (BenchmarkIndexWrites). base_value and last_seen ride along.
-	publish := !sameRanking(sum, o.published)
+	// An entry whose write was dropped (Unindexed) is written again.
+	publish := o.published.ID == "" || !sameRanking(sum, o.published)
 	// The journal keeps this save's records until it lands.
 	floor := o.floor
 	o.floor, o.savingFloor = 0, floor

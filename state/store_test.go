@@ -5,8 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	testclock "rampart/internal/testenv/clock"
-	"rampart/state/s3store"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -17,7 +16,9 @@ import (
 	"rampart/bookkeeper"
 	"rampart/gamedata"
 	"rampart/internal/testenv"
+	testclock "rampart/internal/testenv/clock"
 	"rampart/profiler"
+	"rampart/state/s3store"
 )
 
 // clock is the injected game clock tests move by hand.
@@ -507,5 +508,72 @@ func TestPurchasesCheckpointSooner(t *testing.T) {
 				t.Errorf("%s: checkpoints 31 s later = %d, want saved %v", tt.name, got, tt.saved)
 			}
 		})
+	}
+}
+
+// recordingUpdates records what the store publishes to the index.
+type recordingUpdates struct {
+	mu        sync.Mutex
+	published []string
+}
+
+func (r *recordingUpdates) Publish(s Summary) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.published = append(r.published, s.ID)
+}
+func (r *recordingUpdates) Create(s Summary)  { r.Publish(s) }
+func (r *recordingUpdates) Forget(_ []string) {}
+func (r *recordingUpdates) take() []string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	out := r.published
+	r.published = nil
+	return out
+}
+
+// TestDroppedIndexEntryIsWrittenAgain: an index entry the write-behind
+// dropped (Unindexed) is published again at the player's next save; an
+// entry that landed is not rewritten while the ranking stays.
+func TestDroppedIndexEntryIsWrittenAgain(t *testing.T) {
+	blobs := newBlobs(t, testenv.EmbeddedS3(t))
+	clk := newClock()
+	gd, err := gamedata.Embedded()
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec := &recordingUpdates{}
+	keeper := bookkeeper.New(bookkeeper.Config{Name: "s3", Concurrency: 16, Timeout: 5 * time.Second, MaxTries: 2, Retryable: s3store.Retryable})
+	s := NewStore(Config{ServerID: "a", Autosave: 30 * time.Second, Now: clk.Now},
+		Deps{Blobs: blobs, S3: keeper, GameData: gamedata.NewHolder(gd), Accounts: DevAccounts(t, blobs, clk.Now),
+			Profiler: profiler.New(), Log: testenv.Discard, Mongo: Mongo{Updates: rec}})
+	ctx := context.Background()
+	tests := []struct {
+		name    string
+		dropped bool
+		want    []string
+	}{
+		{"entry landed", false, nil},
+		{"entry dropped", true, []string{"indexed"}},
+		{"written again, landed", false, nil},
+	}
+	sess := login(t, s, "indexed")
+	if got := rec.take(); !slices.Equal(got, []string{"indexed"}) {
+		t.Fatalf("a new player's first entry: %v", got)
+	}
+	for i, tt := range tests {
+		if tt.dropped {
+			s.Unindexed([]string{"indexed"})
+		}
+		if _, _, err := s.Apply(sess, []Action{ping(int64(i + 1))}); err != nil {
+			t.Fatal(err)
+		}
+		clk.Advance(31 * time.Second)
+		if failed := s.Sweep(ctx); failed != 0 {
+			t.Fatalf("%s: %d saves failed", tt.name, failed)
+		}
+		if got := rec.take(); !slices.Equal(got, tt.want) {
+			t.Errorf("%s: published %v at the next save, want %v", tt.name, got, tt.want)
+		}
 	}
 }

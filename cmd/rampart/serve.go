@@ -276,6 +276,9 @@ func (a *app) build(ctx context.Context) error {
 		RateLimit: cfg.RateLimit, RateBurst: cfg.RateBurst, MaxPlayers: cfg.MaxPlayers,
 	}, state.Deps{Blobs: blobs, S3: s3keeper, GameData: gd, Accounts: accts, Profiler: prof, Log: log,
 		Mongo: mongoSide, Journal: jrnl, JournalDir: jdir, Chunks: blobs, Cluster: stateCluster})
+	if updates != nil {
+		updates.SetOnDrop(store.Unindexed)
+	}
 	if jrnl != nil {
 		// Before any request: what the journal holds beyond the
 		// checkpoints is replayed and saved, so players sign in at once.
