@@ -58,3 +58,7 @@ func (s *Store) DevLogin(ctx context.Context, id string) (LoginResult, error) {
 	res.Session = g.Session
 	return res, err
 }
+
+// Deliver sends m to its player as a raid's result would travel (tests
+// of mail across servers).
+func (s *Store) Deliver(ctx context.Context, m Mail) { s.deliver(ctx, m) }
