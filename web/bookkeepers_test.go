@@ -2,7 +2,6 @@ package web
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"net/http"
 	"net/http/httptest"
@@ -105,20 +104,6 @@ func newKeeperFixture(t *testing.T) *keeperFixture {
 	return f
 }
 
-func (f *keeperFixture) get(t *testing.T, target string, header ...string) *httptest.ResponseRecorder {
-	t.Helper()
-	req := httptest.NewRequest(http.MethodGet, target, nil)
-	for i := 0; i+1 < len(header); i += 2 {
-		req.Header.Set(header[i], header[i+1])
-	}
-	w := httptest.NewRecorder()
-	f.mux.ServeHTTP(w, req)
-	if w.Code != http.StatusOK {
-		t.Fatalf("GET %s: %d %s", target, w.Code, w.Body)
-	}
-	return w
-}
-
 func TestBookkeepersJSON(t *testing.T) {
 	f := newKeeperFixture(t)
 	for _, tc := range []struct {
@@ -130,17 +115,10 @@ func TestBookkeepersJSON(t *testing.T) {
 		{"accept", "/debug/bookkeepers", []string{"Accept", "application/json"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			w := f.get(t, tc.target, tc.header...)
-			if ct := w.Header().Get("Content-Type"); ct != "application/json" {
-				t.Fatalf("content type %q, want application/json", ct)
-			}
-			var shape map[string]json.RawMessage
-			if err := json.Unmarshal(w.Body.Bytes(), &shape); err != nil || len(shape) != 1 || shape["bookkeepers"] == nil {
-				t.Fatalf("body %s (%v), want one key, bookkeepers", w.Body, err)
-			}
+			w := getOK(t, f.mux, tc.target, tc.header...)
 			var doc BookkeepersJSON
-			if err := json.Unmarshal(w.Body.Bytes(), &doc); err != nil {
-				t.Fatal(err)
+			if shape := decodeJSONPage(t, w, &doc, "bookkeepers"); len(shape) != 1 {
+				t.Fatalf("body %s, want one key, bookkeepers", w.Body)
 			}
 			if len(doc.Bookkeepers) != 3 {
 				t.Fatalf("%d bookkeepers, want 3", len(doc.Bookkeepers))
@@ -173,12 +151,7 @@ func TestBookkeepersJSON(t *testing.T) {
 
 func TestBookkeepersHTML(t *testing.T) {
 	f := newKeeperFixture(t)
-	tests := []struct {
-		name    string
-		target  string
-		want    []string // in this order
-		without []string
-	}{
+	runHTMLCases(t, f.mux, []htmlCase{
 		{"table and in flight, oldest first", "/debug/bookkeepers", []string{
 			`<a href="/debug/bookkeepers?format=json">JSON</a>`,
 			`<table id="bookkeepers">`,
@@ -197,29 +170,7 @@ func TestBookkeepersHTML(t *testing.T) {
 		{"auto-refresh", "/debug/bookkeepers?refresh=5", []string{
 			`<meta http-equiv="refresh" content="5">`, `<a href="/debug/bookkeepers">off</a>`, `<span class="current">5s</span>`,
 		}, nil},
-	}
-	for _, tc := range tests {
-		t.Run(tc.name, func(t *testing.T) {
-			w := f.get(t, tc.target)
-			if ct := w.Header().Get("Content-Type"); !strings.HasPrefix(ct, "text/html") {
-				t.Fatalf("content type %q, want text/html", ct)
-			}
-			body := w.Body.String()
-			at := 0
-			for _, want := range tc.want {
-				i := strings.Index(body[at:], want)
-				if i < 0 {
-					t.Fatalf("page lacks, after offset %d: %s\n%s", at, want, body)
-				}
-				at += i + len(want)
-			}
-			for _, bad := range tc.without {
-				if strings.Contains(body, bad) {
-					t.Errorf("page has %s", bad)
-				}
-			}
-		})
-	}
+	})
 }
 
 // TestBookkeepersMissingIsRed renders snapshots directly: a real keeper
