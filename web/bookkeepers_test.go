@@ -11,9 +11,8 @@ import (
 	"time"
 
 	"rampart/bookkeeper"
+	"rampart/internal/testenv/keepertest"
 )
-
-var errRetry = errors.New("retryable")
 
 // keeperFixture drives real bookkeepers into a known state:
 //
@@ -33,57 +32,26 @@ type keeperFixture struct {
 func newKeeperFixture(t *testing.T) *keeperFixture {
 	t.Helper()
 	clk := testclock.New(time.Date(2025, 6, 1, 12, 0, 0, 0, time.UTC))
-	now := func(time.Duration) <-chan time.Time {
-		ch := make(chan time.Time, 1)
-		ch <- time.Time{}
-		return ch
-	}
 	never := func(time.Duration) <-chan time.Time { return nil }
-	isRetry := func(err error) bool { return errors.Is(err, errRetry) }
 	s3 := bookkeeper.New(bookkeeper.Config{Name: "s3", Concurrency: 1, QueueLimit: 1, Timeout: 5 * time.Second,
-		MaxTries: 3, Retryable: isRetry, Now: clk.Now, After: now})
-	mongo := bookkeeper.New(bookkeeper.Config{Name: "mongo", MaxTries: 2, Retryable: isRetry, Now: clk.Now, After: never})
+		MaxTries: 3, Retryable: keepertest.IsRetry, Now: clk.Now, After: keepertest.Immediate})
+	mongo := bookkeeper.New(bookkeeper.Config{Name: "mongo", MaxTries: 2, Retryable: keepertest.IsRetry, Now: clk.Now, After: never})
 	idle := bookkeeper.New(bookkeeper.Config{Name: "idle", Now: clk.Now})
 	f := &keeperFixture{clk: clk, reg: bookkeeper.NewRegistry(s3, mongo, idle), mux: http.NewServeMux()}
 	f.mux.Handle("GET /debug/bookkeepers", Bookkeepers(f.reg))
 
-	ctx, cancel := context.WithCancel(context.Background())
-	release := make(chan struct{})
-	t.Cleanup(func() {
-		close(release)
-		cancel()
-		wctx, wcancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer wcancel()
-		if err := f.reg.WaitIdle(wctx); err != nil {
-			t.Errorf("keepers did not drain: %v", err)
-		}
-	})
-
-	ok := func(context.Context) error { return nil }
-	tries := 0
-	for _, fn := range []func(context.Context) error{
-		ok,
-		func(context.Context) error { return errors.New("fatal") },
-		func(context.Context) error {
-			if tries++; tries == 1 {
-				return errRetry
-			}
-			return nil
-		},
-	} {
-		_ = s3.Do(ctx, "s3:get", fn)
-	}
+	ctx, block := keepertest.Hold(t, f.reg)
+	keepertest.Land(ctx, s3, "s3:get")
 	done, stop := context.WithCancel(ctx)
 	stop()
-	if err := s3.Do(done, "s3:get", ok); err == nil {
+	if err := s3.Do(done, "s3:get", func(context.Context) error { return nil }); err == nil {
 		t.Fatal("Do with a done ctx succeeded")
 	}
-	block := func(context.Context) error { <-release; return nil }
 	if err := s3.Go(ctx, "s3:put", block, nil); err != nil {
 		t.Fatal(err)
 	}
 	clk.Advance(time.Second)
-	if err := mongo.Go(ctx, "mongo:save", func(context.Context) error { return errRetry }, nil); err != nil {
+	if err := mongo.Go(ctx, "mongo:save", func(context.Context) error { return keepertest.ErrRetry }, nil); err != nil {
 		t.Fatal(err)
 	}
 	// mongo's try fails on its own goroutine; wait until it backs off.
