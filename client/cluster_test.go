@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"rampart/client"
+	"rampart/internal/testenv"
 )
 
 // headerLog records, per path, the player each request through it named
@@ -123,39 +124,36 @@ func TestPlayerHeaderForTheBalancer(t *testing.T) {
 // its stored result as a duplicate, the other is applied now, and the
 // session goes on above both.
 func TestDoSeqResendsOnANewSession(t *testing.T) {
-	p := startServer(t)
-	for _, m := range modes {
-		t.Run(m.name, func(t *testing.T) {
-			ctx := ctxFor(t, 30*time.Second)
-			c := newClient(t, p.URL, m.opt())
-			device := uniqueID("doseq-")
-			s, err := c.SignInDevice(ctx, device, true)
-			if err != nil {
-				t.Fatal(err)
-			}
-			first := s.NextSeq()
-			if _, err := s.Do(ctx, client.Act("ping", `{}`)); err != nil {
-				t.Fatal(err)
-			}
-			s.Close()
-			s2, err := c.SignInDevice(ctx, device, false, client.KnownPlayer(s.PlayerID()))
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer s2.Logout(ctx)
-			res, err := s2.DoSeq(ctx, nil, first, client.Act("ping", `{}`), client.Act("ping", `{}`))
-			if err != nil {
-				t.Fatal(err)
-			}
-			if len(res) != 2 || res[0].Seq != first || !res[0].Duplicate || !res[0].OK || res[1].Seq != first+1 || res[1].Duplicate || !res[1].OK {
-				t.Fatalf("resent batch answered %+v, want seq %d ok duplicate, seq %d ok fresh", res, first, first+1)
-			}
-			if got := s2.NextSeq(); got != first+2 {
-				t.Errorf("next seq after the resend %d, want %d", got, first+2)
-			}
-			if _, err := s2.DoSeq(ctx, nil, 0); err == nil {
-				t.Error("DoSeq with seq 0: no error")
-			}
-		})
-	}
+	eachMode(t, modes, func(t *testing.T, p *testenv.Rampart, m mode) {
+		ctx := ctxFor(t, 30*time.Second)
+		c := newClient(t, p.URL, m.opt())
+		device := uniqueID("doseq-")
+		s, err := c.SignInDevice(ctx, device, true)
+		if err != nil {
+			t.Fatal(err)
+		}
+		first := s.NextSeq()
+		if _, err := s.Do(ctx, client.Act("ping", `{}`)); err != nil {
+			t.Fatal(err)
+		}
+		s.Close()
+		s2, err := c.SignInDevice(ctx, device, false, client.KnownPlayer(s.PlayerID()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer s2.Logout(ctx)
+		res, err := s2.DoSeq(ctx, nil, first, client.Act("ping", `{}`), client.Act("ping", `{}`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(res) != 2 || res[0].Seq != first || !res[0].Duplicate || !res[0].OK || res[1].Seq != first+1 || res[1].Duplicate || !res[1].OK {
+			t.Fatalf("resent batch answered %+v, want seq %d ok duplicate, seq %d ok fresh", res, first, first+1)
+		}
+		if got := s2.NextSeq(); got != first+2 {
+			t.Errorf("next seq after the resend %d, want %d", got, first+2)
+		}
+		if _, err := s2.DoSeq(ctx, nil, 0); err == nil {
+			t.Error("DoSeq with seq 0: no error")
+		}
+	})
 }

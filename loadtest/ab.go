@@ -2,7 +2,6 @@ package loadtest
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -480,9 +479,7 @@ func (w *abWorker) checkOn(ctx context.Context, cfg Config, s *client.Session, s
 
 // WriteJSON writes the report as one indented JSON document.
 func (rep *ABReport) WriteJSON(out io.Writer) error {
-	enc := json.NewEncoder(out)
-	enc.SetIndent("", "  ")
-	return enc.Encode(rep)
+	return writeIndentedJSON(out, rep)
 }
 
 // WriteText writes the report for people.

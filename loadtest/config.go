@@ -169,25 +169,13 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if isAB(cfg.Mix) {
 		rep, err := ExecuteAB(ctx, cfg, stderr)
 		if rep != nil {
-			if *asJSON {
-				if werr := rep.WriteJSON(stdout); werr != nil && err == nil {
-					err = werr
-				}
-			} else {
-				rep.WriteText(stdout)
-			}
+			err = writeReport(stdout, rep, *asJSON, err)
 		}
 		return err
 	}
 	rep, err := Execute(ctx, cfg, stderr)
 	if rep != nil {
-		if *asJSON {
-			if werr := rep.WriteJSON(stdout); werr != nil && err == nil {
-				err = werr
-			}
-		} else {
-			rep.WriteText(stdout)
-		}
+		err = writeReport(stdout, rep, *asJSON, err)
 	}
 	if err != nil {
 		return err
@@ -199,6 +187,25 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return errors.New("loadtest: no player could be checked (none logged in?)")
 	}
 	return nil
+}
+
+// report is a run's final report: a Report or an ABReport.
+type report interface {
+	WriteJSON(io.Writer) error
+	WriteText(io.Writer)
+}
+
+// writeReport writes rep to w as JSON or as text and returns runErr, the
+// run's own error, or else the write's.
+func writeReport(w io.Writer, rep report, asJSON bool, runErr error) error {
+	if !asJSON {
+		rep.WriteText(w)
+		return runErr
+	}
+	if err := rep.WriteJSON(w); err != nil && runErr == nil {
+		return err
+	}
+	return runErr
 }
 
 // validate checks cfg and returns the parsed target.
