@@ -16,6 +16,7 @@ import (
 	"rampart/bookkeeper"
 	"rampart/internal/testenv"
 	"rampart/state"
+	"rampart/state/s3store"
 )
 
 // s3Blobs adapts state.Blobs to accounts.Blobs: the adapter the server's
@@ -105,7 +106,7 @@ func eachS3(t *testing.T, f func(t *testing.T, e *env)) {
 	for _, srv := range servers {
 		t.Run(srv.name, func(t *testing.T) {
 			s3 := srv.start(t)
-			b := state.NewS3Blobs(state.S3Config{Endpoint: s3.Endpoint, Region: "us-east-1", Bucket: "rampart-accounts",
+			b := s3store.New(s3store.Config{Endpoint: s3.Endpoint, Region: "us-east-1", Bucket: "rampart-accounts",
 				AccessKey: s3.AccessKey, SecretKey: s3.SecretKey}, aws.Config{})
 			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 			defer cancel()
@@ -115,7 +116,7 @@ func eachS3(t *testing.T, f func(t *testing.T, e *env)) {
 			e := &env{
 				blobs: &counting{Blobs: s3Blobs{b}},
 				keeper: bookkeeper.New(bookkeeper.Config{Name: "s3", Concurrency: 16, QueueLimit: 1000,
-					Timeout: 5 * time.Second, MaxTries: 3, Retryable: state.Retryable, BackoffBase: time.Millisecond}),
+					Timeout: 5 * time.Second, MaxTries: 3, Retryable: s3store.Retryable, BackoffBase: time.Millisecond}),
 				clock: testclock.New(time.Date(2026, 12, 1, 9, 0, 0, 0, time.UTC)),
 			}
 			f(t, e)

@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/json"
+	"strings"
 	"testing"
 	"time"
 
@@ -144,6 +145,7 @@ func FuzzVerifyTicket(f *testing.F) {
 	hsV, _ := accounts.NewTicketVerifier(ticketSecret, nil)
 	edV, _ := accounts.NewTicketVerifier(nil, edPublic)
 	f.Fuzz(func(t *testing.T, ticket string) {
+		accepted := 0
 		for _, v := range []*accounts.TicketVerifier{hsV, edV} {
 			sub, err := v.Verify(ticket, ticketNow)
 			if err == nil && sub == "" {
@@ -151,7 +153,61 @@ func FuzzVerifyTicket(f *testing.F) {
 			}
 			if err != nil {
 				wantCode(t, err, "bad_credentials")
+				continue
+			}
+			accepted++
+		}
+		// One ticket carries one alg; no ticket gets past both keys.
+		if accepted > 1 {
+			t.Fatalf("%q accepted by the HS256 and the EdDSA verifier", ticket)
+		}
+	})
+}
+
+// FuzzTicketClaims signs any header and claims correctly with both
+// algorithms, so that the claims checks are reached past the signature:
+// both verifiers then agree (the same subject, or the same refusal); an
+// accepted subject is the claims' "sub" as encoding/json reads it, 1-255
+// bytes; a ticket is never accepted under the other verifier's key, nor
+// with its signature's last byte changed. Seeds:
+// testdata/fuzz/FuzzTicketClaims.
+func FuzzTicketClaims(f *testing.F) {
+	hsV, _ := accounts.NewTicketVerifier(ticketSecret, nil)
+	edV, _ := accounts.NewTicketVerifier(nil, edPublic)
+	f.Fuzz(func(t *testing.T, typ string, claims []byte) {
+		hs := jws(map[string]string{"alg": "HS256", "typ": typ}, string(claims), hs256(ticketSecret))
+		ed := jws(map[string]string{"alg": "EdDSA", "typ": typ}, string(claims), eddsa)
+		hsSub, hsErr := hsV.Verify(hs, ticketNow)
+		edSub, edErr := edV.Verify(ed, ticketNow)
+		if hsSub != edSub || (hsErr == nil) != (edErr == nil) || hsErr != nil && hsErr.Error() != edErr.Error() {
+			t.Fatalf("claims %q: HS256 gives %q, %v; EdDSA gives %q, %v", claims, hsSub, hsErr, edSub, edErr)
+		}
+		if hsErr != nil {
+			wantCode(t, hsErr, "bad_credentials")
+		} else {
+			var c struct{ Sub string }
+			if err := json.Unmarshal(claims, &c); err != nil || c.Sub != hsSub || len(hsSub) == 0 || len(hsSub) > 255 {
+				t.Fatalf("claims %q accepted with subject %q; encoding/json reads %q, %v", claims, hsSub, c.Sub, err)
+			}
+		}
+		for _, bad := range []struct {
+			v      *accounts.TicketVerifier
+			ticket string
+		}{{edV, hs}, {hsV, ed}, {hsV, flipLast(hs)}, {edV, flipLast(ed)}} {
+			if _, err := bad.v.Verify(bad.ticket, ticketNow); err == nil {
+				t.Fatalf("accepted %q under the wrong key or with a changed signature", bad.ticket)
 			}
 		}
 	})
+}
+
+// flipLast changes the last signature byte of a compact JWS.
+func flipLast(ticket string) string {
+	i := strings.LastIndexByte(ticket, '.')
+	sig, _ := b64.DecodeString(ticket[i+1:])
+	if len(sig) == 0 {
+		return ticket + "A"
+	}
+	sig[len(sig)-1] ^= 1
+	return ticket[:i+1] + b64.EncodeToString(sig)
 }

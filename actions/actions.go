@@ -257,21 +257,13 @@ func build(b *Base, gd *gamedata.Bundle, now int64, a *Args) (any, error) {
 	if !b.requirementsMet(bt, lv, t.th) {
 		return nil, errRequirement
 	}
-	inside, free := b.fits(gd, a.X, a.Y, bt.W, bt.H, -1)
-	if !inside {
-		return nil, errOutOfBounds
+	if err := b.canPlace(gd, a.X, a.Y, bt, -1); err != nil {
+		return nil, err
 	}
-	if !free {
-		return nil, errOccupied
-	}
-	if lv.TimeS > 0 && t.busy >= t.builders {
-		return nil, errNoBuilder
-	}
-	if !b.canPay(lv.Costs(), 1) {
-		return nil, errNotEnough
+	if err := b.payForLevel(lv, &t); err != nil {
+		return nil, err
 	}
 
-	b.pay(lv.Costs(), 1)
 	bl := Building{ID: buildingID(b.NextID), Type: bt.ID, X: a.X, Y: a.Y}
 	b.NextID++
 	if lv.TimeS == 0 {
@@ -286,6 +278,32 @@ func build(b *Base, gd *gamedata.Bundle, now int64, a *Args) (any, error) {
 	return BuildResult{BuildingID: bl.ID, Done: bl.Done}, nil
 }
 
+// canPlace checks that bt fits at (x, y), other than over the building at
+// index skip (or -1).
+func (b *Base) canPlace(gd *gamedata.Bundle, x, y int, bt *gamedata.BuildingType, skip int) error {
+	inside, free := b.fits(gd, x, y, bt.W, bt.H, skip)
+	if !inside {
+		return errOutOfBounds
+	}
+	if !free {
+		return errOccupied
+	}
+	return nil
+}
+
+// payForLevel pays for building or upgrading to lv, once a builder is free
+// for it (a level with a build time needs one) and the base can pay.
+func (b *Base) payForLevel(lv *gamedata.Level, t *totals) error {
+	if lv.TimeS > 0 && t.busy >= t.builders {
+		return errNoBuilder
+	}
+	if !b.canPay(lv.Costs(), 1) {
+		return errNotEnough
+	}
+	b.pay(lv.Costs(), 1)
+	return nil
+}
+
 func moveBuilding(b *Base, gd *gamedata.Bundle, a *Args) (any, error) {
 	if a.BuildingID == "" || a.X == unset || a.Y == unset {
 		return nil, errMoveArgs
@@ -294,12 +312,8 @@ func moveBuilding(b *Base, gd *gamedata.Bundle, a *Args) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	inside, free := b.fits(gd, a.X, a.Y, bt.W, bt.H, i)
-	if !inside {
-		return nil, errOutOfBounds
-	}
-	if !free {
-		return nil, errOccupied
+	if err := b.canPlace(gd, a.X, a.Y, bt, i); err != nil {
+		return nil, err
 	}
 	b.Buildings[i].X, b.Buildings[i].Y = a.X, a.Y
 	return Empty{}, nil
@@ -325,14 +339,10 @@ func upgradeBuilding(b *Base, gd *gamedata.Bundle, now int64, a *Args) (any, err
 		}
 		return nil, errRequirement
 	}
-	if lv.TimeS > 0 && t.busy >= t.builders {
-		return nil, errNoBuilder
-	}
-	if !b.canPay(lv.Costs(), 1) {
-		return nil, errNotEnough
+	if err := b.payForLevel(lv, &t); err != nil {
+		return nil, err
 	}
 
-	b.pay(lv.Costs(), 1)
 	harvester := bt.Kind == gamedata.KindHarvester
 	if harvester {
 		b.materialize(bl, bt, now) // the old rate applies up to now

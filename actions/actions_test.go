@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"rampart/gamedata"
+	"rampart/internal/testenv/fixture"
 )
 
 // A new player (see game.json): b1 town hall 1 at (20,20), b2 and b3
@@ -425,7 +426,7 @@ func TestNewPlayerScript(t *testing.T) {
 	for _, pace := range []time.Duration{0, 300 * time.Millisecond} {
 		b := New(gd, t0)
 		now := t0
-		for i, s := range NewPlayerScript() {
+		for i, s := range fixture.NewPlayerScript() {
 			now = now.Add(pace)
 			_, code := apply(t, &b, gd, now, s.Name, string(s.Args))
 			if code != s.Code {

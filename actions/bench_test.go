@@ -158,45 +158,25 @@ func BenchmarkBaseJSON(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	b.Run("encode", func(b *testing.B) {
-		b.ReportAllocs()
-		for range b.N {
-			if _, err := json.Marshal(&base); err != nil {
-				b.Fatal(err)
+	for _, bc := range []struct {
+		name string
+		run  func() error
+	}{
+		{"encode", func() error { _, err := json.Marshal(&base); return err }},
+		{"decode_direct", func() error { var x Base; return x.UnmarshalJSON(data) }},
+		{"decode_std", func() error { var x plainBase; return json.Unmarshal(data, &x) }},
+		{"decode", func() error { var x Base; return json.Unmarshal(data, &x) }},
+	} {
+		b.Run(bc.name, func(b *testing.B) {
+			b.ReportAllocs()
+			for range b.N {
+				if err := bc.run(); err != nil {
+					b.Fatal(err)
+				}
 			}
-		}
-		b.ReportMetric(float64(len(data)), "bytes")
-	})
-	b.Run("decode_direct", func(b *testing.B) {
-		b.ReportAllocs()
-		for range b.N {
-			var x Base
-			if err := x.UnmarshalJSON(data); err != nil {
-				b.Fatal(err)
-			}
-		}
-		b.ReportMetric(float64(len(data)), "bytes")
-	})
-	b.Run("decode_std", func(b *testing.B) {
-		b.ReportAllocs()
-		for range b.N {
-			var x plainBase
-			if err := json.Unmarshal(data, &x); err != nil {
-				b.Fatal(err)
-			}
-		}
-		b.ReportMetric(float64(len(data)), "bytes")
-	})
-	b.Run("decode", func(b *testing.B) {
-		b.ReportAllocs()
-		for range b.N {
-			var x Base
-			if err := json.Unmarshal(data, &x); err != nil {
-				b.Fatal(err)
-			}
-		}
-		b.ReportMetric(float64(len(data)), "bytes")
-	})
+			b.ReportMetric(float64(len(data)), "bytes")
+		})
+	}
 }
 
 // BenchmarkCatchUp resolves three days offline on a mid-game base.

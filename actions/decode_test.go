@@ -5,11 +5,15 @@ import (
 	"reflect"
 	"testing"
 	"time"
+
+	"rampart/internal/testenv/fixture"
 )
 
 // FuzzBaseUnmarshal: Base.UnmarshalJSON gives exactly what encoding/json
 // gives, for any input, whether called by json.Unmarshal (which validates
-// first) or directly.
+// first) or directly. Beyond the seeds below, testdata/fuzz has what the
+// fast path must hand back to encoding/json: escapes, bad UTF-8, folded
+// key case, nulls, number spellings, overflow, truncation.
 func FuzzBaseUnmarshal(f *testing.F) {
 	gd := bundle(f)
 	mid := MidGame(gd, t0)
@@ -67,9 +71,11 @@ func TestBaseRoundTrip(t *testing.T) {
 	}
 }
 
-// FuzzDecodeArgs: DecodeArgs gives what encoding/json gives.
+// FuzzDecodeArgs: DecodeArgs gives what encoding/json gives, accepting
+// and rejecting alike (seeds in testdata/fuzz: duplicates, overflow,
+// exponents, bad UTF-8, folded case, wrong types, trailing bytes).
 func FuzzDecodeArgs(f *testing.F) {
-	for _, s := range NewPlayerScript() {
+	for _, s := range fixture.NewPlayerScript() {
 		f.Add([]byte(s.Args))
 	}
 	for _, s := range []string{``, `null`, ` null `, `{"x":null}`, `{"X":1}`, `{"x":1,"x":2}`, `{"count":1.5}`, `{"kind":"\u0041"}`, `{"type":"é"}`, `{"x":-0}`} {

@@ -4,6 +4,8 @@ import (
 	"encoding/json"
 	"testing"
 	"time"
+
+	"rampart/internal/testenv/fixture"
 )
 
 // FuzzApply throws arbitrary action names, argument bytes and delays at a
@@ -14,7 +16,7 @@ import (
 func FuzzApply(f *testing.F) {
 	gd := bundle(f)
 	base := MidGame(gd, t0)
-	for _, s := range NewPlayerScript() {
+	for _, s := range fixture.NewPlayerScript() {
 		f.Add(s.Name, []byte(s.Args), int64(0))
 	}
 	f.Fuzz(func(t *testing.T, name string, args []byte, gap int64) {

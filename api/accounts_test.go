@@ -1,6 +1,7 @@
 package api
 
 import (
+	"crypto/ed25519"
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/base64"
@@ -62,29 +63,20 @@ func wsCode(m map[string]any) string {
 	return m["error"].(map[string]any)["code"].(string)
 }
 
-func TestSignInPerKind(t *testing.T) {
-	e := newWSEnv(t)
-	future := time.Now().Add(time.Hour)
-	tests := []struct {
-		name, kind, body string
-		status           int
-		code             string
-		created          bool
-	}{
-		{"device unknown without create", "device", `{"device_id":"` + deviceID("d1") + `"}`, 404, "not_found", false},
-		{"device create", "device", `{"device_id":"` + deviceID("d1") + `","create":true}`, 200, "", true},
-		{"device again", "device", `{"device_id":"` + deviceID("d1") + `"}`, 200, "", false},
-		{"device again with create", "device", `{"device_id":"` + deviceID("d1") + `","create":true}`, 200, "", false},
-		{"email unknown", "email", `{"email":"ann@example.com","password":"correct horse"}`, 404, "not_found", false},
-		{"email create", "email", `{"email":"ann@example.com","password":"correct horse","create":true}`, 200, "", true},
-		{"email again, other case", "email", `{"email":"Ann@Example.COM","password":"correct horse"}`, 200, "", false},
-		{"email wrong password", "email", `{"email":"ann@example.com","password":"wrong horse"}`, 401, "bad_credentials", false},
-		{"ticket create", "ticket", `{"ticket":"` + ticket(testTicketSecret, "HS256", "studio-7", future) + `","create":true}`, 200, "", true},
-		{"ticket again", "ticket", `{"ticket":"` + ticket(testTicketSecret, "HS256", "studio-7", future) + `"}`, 200, "", false},
-		{"ticket expired", "ticket", `{"ticket":"` + ticket(testTicketSecret, "HS256", "studio-7", time.Now().Add(-time.Hour)) + `"}`, 401, "bad_credentials", false},
-		{"ticket forged", "ticket", `{"ticket":"` + ticket("another-secret-0123456789abcdef0123", "HS256", "studio-7", future) + `"}`, 401, "bad_credentials", false},
-		{"ticket alg none", "ticket", `{"ticket":"` + ticket("", "none", "studio-7", future) + `","create":true}`, 401, "bad_credentials", false},
-	}
+// signInCase is one sign-in over HTTP (POST /api/v1/auth/<kind>) and the
+// answer it must get.
+type signInCase struct {
+	name, kind, body string
+	status           int
+	code             string
+	created          bool
+}
+
+// runSignIns posts the cases in order to e. A successful one must give a
+// refresh token and a session that reads the player, for the account its
+// kind signed in to before, if any; it returns the account per kind.
+func runSignIns(t *testing.T, e *wsEnv, tests []signInCase) map[string]string {
+	t.Helper()
 	ids := map[string]string{}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -113,8 +105,64 @@ func TestSignInPerKind(t *testing.T) {
 			}
 		})
 	}
+	return ids
+}
+
+func TestSignInPerKind(t *testing.T) {
+	e := newWSEnv(t)
+	future := time.Now().Add(time.Hour)
+	ids := runSignIns(t, e, []signInCase{
+		{"device unknown without create", "device", `{"device_id":"` + deviceID("d1") + `"}`, 404, "not_found", false},
+		{"device create", "device", `{"device_id":"` + deviceID("d1") + `","create":true}`, 200, "", true},
+		{"device again", "device", `{"device_id":"` + deviceID("d1") + `"}`, 200, "", false},
+		{"device again with create", "device", `{"device_id":"` + deviceID("d1") + `","create":true}`, 200, "", false},
+		{"email unknown", "email", `{"email":"ann@example.com","password":"correct horse"}`, 404, "not_found", false},
+		{"email create", "email", `{"email":"ann@example.com","password":"correct horse","create":true}`, 200, "", true},
+		{"email again, other case", "email", `{"email":"Ann@Example.COM","password":"correct horse"}`, 200, "", false},
+		{"email wrong password", "email", `{"email":"ann@example.com","password":"wrong horse"}`, 401, "bad_credentials", false},
+		{"ticket create", "ticket", `{"ticket":"` + ticket(testTicketSecret, "HS256", "studio-7", future) + `","create":true}`, 200, "", true},
+		{"ticket again", "ticket", `{"ticket":"` + ticket(testTicketSecret, "HS256", "studio-7", future) + `"}`, 200, "", false},
+		{"ticket expired", "ticket", `{"ticket":"` + ticket(testTicketSecret, "HS256", "studio-7", time.Now().Add(-time.Hour)) + `"}`, 401, "bad_credentials", false},
+		{"ticket forged", "ticket", `{"ticket":"` + ticket("another-secret-0123456789abcdef0123", "HS256", "studio-7", future) + `"}`, 401, "bad_credentials", false},
+		{"ticket alg none", "ticket", `{"ticket":"` + ticket("", "none", "studio-7", future) + `","create":true}`, 401, "bad_credentials", false},
+	})
 	if len(ids) != 3 || ids["device"] == ids["email"] || ids["email"] == ids["ticket"] {
 		t.Fatalf("accounts %v: want three different ones", ids)
+	}
+}
+
+// edTicket is a studio's EdDSA (Ed25519) ticket for sub, expiring at exp.
+func edTicket(key ed25519.PrivateKey, sub string, exp time.Time) string {
+	enc := base64.RawURLEncoding
+	signed := enc.EncodeToString([]byte(`{"alg":"EdDSA","typ":"JWT"}`)) + "." +
+		enc.EncodeToString([]byte(fmt.Sprintf(`{"sub":%q,"exp":%d}`, sub, exp.Unix())))
+	return signed + "." + enc.EncodeToString(ed25519.Sign(key, []byte(signed)))
+}
+
+// TestSignInWithEdDSATicket: a server given the studio's Ed25519 public
+// key (--ticket-public-key) signs players in with the studio's EdDSA
+// tickets, and with nothing else: not another key's, not an expired one,
+// not an HS256 ticket keyed with the public key (the algorithm swap).
+func TestSignInWithEdDSATicket(t *testing.T) {
+	seed := sha256.Sum256([]byte("studio ed25519 key"))
+	studio := ed25519.NewKeyFromSeed(seed[:])
+	public := studio.Public().(ed25519.PublicKey)
+	other := ed25519.NewKeyFromSeed(make([]byte, ed25519.SeedSize))
+	e := newEnv(t, envOptions{accounts: func(c *accounts.Config) { c.TicketSecret, c.TicketPublicKey = nil, public }})
+	future := time.Now().Add(time.Hour)
+	row := func(name, ticket string, create bool, status int, code string, created bool) signInCase {
+		return signInCase{name, "ticket", fmt.Sprintf(`{"ticket":%q,"create":%v}`, ticket, create), status, code, created}
+	}
+	ids := runSignIns(t, e, []signInCase{
+		row("create", edTicket(studio, "studio-9", future), true, 200, "", true),
+		row("again", edTicket(studio, "studio-9", future), false, 200, "", false),
+		row("another key", edTicket(other, "studio-9", future), false, 401, "bad_credentials", false),
+		row("expired", edTicket(studio, "studio-9", time.Now().Add(-time.Hour)), false, 401, "bad_credentials", false),
+		row("HS256 keyed with the public key", ticket(string(public), "HS256", "studio-9", future), true, 401, "bad_credentials", false),
+		row("alg none", ticket("", "none", "studio-9", future), true, 401, "bad_credentials", false),
+	})
+	if ids["ticket"] == "" {
+		t.Fatal("no account signed in")
 	}
 }
 

@@ -152,7 +152,7 @@ func TestDebugGuardProxied(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			r := httptest.NewRequest("GET", "/debug/", nil)
+			r := httptest.NewRequest("GET", "/debug/pprof/", nil)
 			r.RemoteAddr = tt.remote
 			for k, v := range tt.header {
 				r.Header.Set(k, v)

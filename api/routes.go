@@ -52,7 +52,7 @@ func (s *Server) routes() http.Handler {
 		s.handle(admin, http.MethodPost, "/admin/v1/players/{id}/grant", s.adminGrant())
 	}
 	if s.cfg.Debug != nil {
-		r.With(s.debugGuard).Mount("/debug", s.cfg.Debug)
+		r.With(s.debugGuard).Mount("/debug", s.debugRoutes(s.cfg.Debug))
 	}
 	return r
 }

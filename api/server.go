@@ -37,8 +37,9 @@ type Config struct {
 	// TrustedProxies are the peers whose X-Forwarded-For / Forwarded
 	// name the client address for SignInLimiter.
 	TrustedProxies []netip.Prefix
-	// Debug is mounted at /debug behind the loopback-or-admin guard.
-	Debug http.Handler
+	// Debug, when set, serves /debug/ (the pages, pprof, reload) behind
+	// the loopback-or-admin guard.
+	Debug *Debug
 	// Client, when set, serves the browser client at `/` and `/game/*`.
 	Client http.Handler
 	// Metrics, when set, is GET /metrics, behind the same guard as /debug.

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"compress/gzip"
 	"io"
-	"net/http"
 	"net/http/httptest"
 	"testing"
 
@@ -19,9 +18,8 @@ func newTestServer(t *testing.T) *Server {
 	if err != nil {
 		t.Fatal(err)
 	}
-	debug := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "debug") })
 	return New(Config{GameData: gamedata.NewHolder(gd), Profiler: profiler.New(), Log: testenv.Discard,
-		AdminToken: "admin-secret", Debug: debug})
+		AdminToken: "admin-secret", Debug: &Debug{}})
 }
 
 func TestHealthzDrain(t *testing.T) {
@@ -103,7 +101,7 @@ func TestDebugGuard(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			r := httptest.NewRequest("GET", "/debug/", nil)
+			r := httptest.NewRequest("GET", "/debug/pprof/", nil)
 			r.RemoteAddr = tt.remote
 			if tt.token != "" {
 				r.Header.Set("Authorization", "Bearer "+tt.token)

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"rampart/actions"
+	"rampart/internal/testenv/fixture"
 )
 
 // httpPlayer plays over HTTP with its own seq counter.
@@ -200,7 +201,7 @@ func TestScriptedSessionOverHTTP(t *testing.T) {
 func TestNewPlayerScriptOverHTTP(t *testing.T) {
 	e := newWSEnv(t)
 	p := e.httpLogin(t, "script2")
-	for i, st := range actions.NewPlayerScript() {
+	for i, st := range fixture.NewPlayerScript() {
 		ok, code, _ := p.act(st.Name, string(st.Args))
 		if ok != (st.Code == "") || code != st.Code {
 			t.Fatalf("step %d %s %s: got ok=%v code %q, want %q", i, st.Name, st.Args, ok, code, st.Code)

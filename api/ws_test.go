@@ -22,6 +22,7 @@ import (
 	"rampart/internal/testenv"
 	"rampart/profiler"
 	"rampart/state"
+	"rampart/state/s3store"
 )
 
 // fakeClock is the game clock: time moves only when a test says, and the
@@ -96,7 +97,7 @@ func newEnv(t testing.TB, o envOptions) *wsEnv {
 		o.s3 = testenv.EmbeddedS3
 	}
 	s3 := o.s3(t)
-	blobs := state.NewS3Blobs(state.S3Config{Endpoint: s3.Endpoint, Region: "us-east-1", Bucket: "rampart",
+	blobs := s3store.New(s3store.Config{Endpoint: s3.Endpoint, Region: "us-east-1", Bucket: "rampart",
 		AccessKey: s3.AccessKey, SecretKey: s3.SecretKey}, aws.Config{})
 	gd, err := gamedata.Embedded()
 	if err != nil {
@@ -106,7 +107,7 @@ func newEnv(t testing.TB, o envOptions) *wsEnv {
 	clk := testclock.New(testclock.Default)
 	acctClk := testclock.New(time.Now())
 	prof := profiler.New()
-	keeper := bookkeeper.New(bookkeeper.Config{Name: "s3", Concurrency: 8, QueueLimit: 100, Timeout: 5 * time.Second, MaxTries: 2, Retryable: state.Retryable})
+	keeper := bookkeeper.New(bookkeeper.Config{Name: "s3", Concurrency: 8, QueueLimit: 100, Timeout: 5 * time.Second, MaxTries: 2, Retryable: s3store.Retryable})
 	acfg := accounts.Config{TokenKey: testTokenKey, Now: acctClk.Now, PasswordMemoryKiB: 64, PasswordPasses: 1,
 		TicketSecret: []byte(testTicketSecret)}
 	if o.accounts != nil {

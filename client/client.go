@@ -348,6 +348,19 @@ func (c *Client) backoffFor(n int) time.Duration {
 	return d/2 + rand.N(d/2+1)
 }
 
+// PlayerHeader names the player on every HTTP request of a session that
+// knows its player id (and on a sign-in given KnownPlayer), so that a
+// load balancer in front of a cluster can hash on the player and send
+// it to the server that owns it. The WebSocket upgrade carries the same
+// id as the query parameter "player".
+const PlayerHeader = "X-Rampart-Player"
+
+// headers are a request's per-session headers.
+type headers struct {
+	auth   string // the Authorization value, "" for none
+	player string // the PlayerHeader value, "" for none
+}
+
 // httpReply is one HTTP answer; body is a pooled buffer the caller puts
 // back.
 type httpReply struct {
@@ -360,14 +373,14 @@ type httpReply struct {
 // answer is returned as an *Error (and its body released); no answer is a
 // *netError. mode says whether the request may reach the server twice.
 // The attempt is bounded by the request timeout.
-func (c *Client) roundTrip(ctx context.Context, mode resend, method, path, auth string, body []byte) (httpReply, error) {
+func (c *Client) roundTrip(ctx context.Context, mode resend, method, path string, h headers, body []byte) (httpReply, error) {
 	if c.raw == nil {
 		actx, cancel := context.WithTimeout(ctx, c.timeout)
 		defer cancel()
-		return c.stdRoundTrip(actx, method, path, auth, body, "")
+		return c.stdRoundTrip(actx, method, path, h, body, "")
 	}
 	buf := c.getBuf()
-	r, out, err := c.raw.roundTrip(ctx, c.timeout, method, path, auth, c.userAgent, body, *buf, mode == resendRefused)
+	r, out, err := c.raw.roundTrip(ctx, c.timeout, method, path, h, c.userAgent, body, *buf, mode == resendRefused)
 	*buf = out
 	if err != nil {
 		c.putBuf(buf)
@@ -394,7 +407,7 @@ func (c *Client) reply(buf *[]byte, status int, etag, retry string) (httpReply, 
 }
 
 // stdRoundTrip is roundTrip through net/http.
-func (c *Client) stdRoundTrip(ctx context.Context, method, path, auth string, body []byte, ifNoneMatch string) (httpReply, error) {
+func (c *Client) stdRoundTrip(ctx context.Context, method, path string, hd headers, body []byte, ifNoneMatch string) (httpReply, error) {
 	var rd io.Reader
 	if body != nil {
 		rd = bytes.NewReader(body)
@@ -408,8 +421,11 @@ func (c *Client) stdRoundTrip(ctx context.Context, method, path, auth string, bo
 	if body != nil {
 		h["Content-Type"] = []string{"application/json"}
 	}
-	if auth != "" {
-		h["Authorization"] = []string{auth}
+	if hd.auth != "" {
+		h["Authorization"] = []string{hd.auth}
+	}
+	if hd.player != "" {
+		h[PlayerHeader] = []string{hd.player}
 	}
 	if ifNoneMatch != "" {
 		h["If-None-Match"] = []string{ifNoneMatch}
@@ -487,10 +503,10 @@ func readAll(r io.Reader, b []byte, n int64) ([]byte, error) {
 
 // call sends a request with retries and returns the reply body (a pooled
 // buffer the caller puts back).
-func (c *Client) call(ctx context.Context, mode resend, method, path, auth string, body []byte) (*[]byte, error) {
+func (c *Client) call(ctx context.Context, mode resend, method, path string, h headers, body []byte) (*[]byte, error) {
 	var out *[]byte
 	err := c.retry(ctx, mode, func(ctx context.Context, _ int) error {
-		r, err := c.roundTrip(ctx, mode, method, path, auth, body)
+		r, err := c.roundTrip(ctx, mode, method, path, h, body)
 		out = r.body
 		return err
 	})
@@ -517,11 +533,11 @@ func (c *Client) Request(ctx context.Context, method, path, session string, body
 	if method == http.MethodGet || method == http.MethodHead {
 		mode = resendAlways
 	}
-	auth := ""
+	var h headers
 	if session != "" {
-		auth = "Bearer " + session
+		h.auth = "Bearer " + session
 	}
-	buf, err := c.call(ctx, mode, method, path, auth, data)
+	buf, err := c.call(ctx, mode, method, path, h, data)
 	if err != nil {
 		return err
 	}
@@ -550,7 +566,7 @@ func (c *Client) GameData(ctx context.Context) (GameData, error) {
 	err := c.retry(ctx, resendAlways, func(ctx context.Context, _ int) error {
 		actx, cancel := context.WithTimeout(ctx, c.timeout)
 		defer cancel()
-		r, err := c.stdRoundTrip(actx, http.MethodGet, "/api/v1/gamedata", "", nil, c.gd.etag)
+		r, err := c.stdRoundTrip(actx, http.MethodGet, "/api/v1/gamedata", headers{}, nil, c.gd.etag)
 		if err != nil {
 			return err
 		}

@@ -21,9 +21,9 @@ import (
 	"testing"
 	"time"
 
-	"rampart/actions"
 	"rampart/client"
 	"rampart/internal/testenv"
+	"rampart/internal/testenv/fixture"
 )
 
 // serveFlags are the flags every test server gets: --dev-login once the
@@ -102,6 +102,15 @@ func (m mode) opt() client.Option {
 	}
 }
 
+// eachMode starts one server and runs f on it in each of ms, as subtests.
+func eachMode(t *testing.T, ms []mode, f func(t *testing.T, p *testenv.Rampart, m mode)) {
+	t.Helper()
+	p := startServer(t)
+	for _, m := range ms {
+		t.Run(m.String(), func(t *testing.T) { f(t, p, m) })
+	}
+}
+
 // uniqueID is a fresh player or device id.
 func uniqueID(prefix string) string {
 	b := make([]byte, 12)
@@ -126,61 +135,58 @@ func skipIfNoRoute(t *testing.T, err error, route string) {
 }
 
 func TestDevLogin(t *testing.T) {
-	p := startServer(t)
-	for _, tr := range modes {
-		t.Run(tr.String(), func(t *testing.T) {
-			ctx := ctxFor(t, 30*time.Second)
-			c := newClient(t, p.URL, tr.opt())
-			id := uniqueID("dev-")
-			s, err := c.DevLogin(ctx, id)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer s.Close()
-			if s.PlayerID() != id || s.Token() == "" || s.NextSeq() != 1 || s.Transport() != tr.tr {
-				t.Fatalf("session: player %q token %q next seq %d transport %s, want %q, a token, 1, %s",
-					s.PlayerID(), s.Token(), s.NextSeq(), s.Transport(), id, tr.tr)
-			}
-			if s.GamedataVersion() == "" {
-				t.Error("no gamedata_version from the sign-in")
-			}
-			doc := s.TakeLoginPlayer()
-			if got := string(mustField(t, doc, "id")); got != `"`+id+`"` {
-				t.Errorf("login player id %s, want %q", got, id)
-			}
-			if s.TakeLoginPlayer() != nil {
-				t.Error("TakeLoginPlayer twice: the document is still held")
-			}
-			st, err := s.Player(ctx)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if st.ID != id || st.LastSeq != 0 || st.Resources["gold"] != 1000 || st.ServerTime == 0 {
-				t.Errorf("player: %+v, want %s with last seq 0 and 1000 gold", st, id)
-			}
-			if err := s.Ping(ctx); err != nil {
-				t.Errorf("ping: %v", err)
-			}
-			if err := s.Logout(ctx); err != nil {
-				t.Fatal(err)
-			}
-			if _, err := s.Do(ctx, client.Act("ping", "")); !errors.Is(err, client.ErrClosed) {
-				t.Errorf("do after logout: %v, want ErrClosed", err)
-			}
-			// The token is spent: it answers 401 (API.md).
-			r, err := c.Resume(ctx, s.Token(), "")
-			switch {
-			case tr.tr == client.WebSocket && err == nil:
-				// state.Store.Resume signs a player that is not online in
-				// afresh, even after an explicit logout: a server gap,
-				// reported, not this package's to fix.
-				t.Logf("server gap: a websocket resume of a logged-out session signed the player in again (API.md: 401)")
-				r.Logout(ctx)
-			case !errors.Is(err, client.ErrUnauthorized):
-				t.Errorf("resume after logout: %v, want ErrUnauthorized", err)
-			}
-		})
-	}
+	eachMode(t, modes, func(t *testing.T, p *testenv.Rampart, tr mode) {
+		ctx := ctxFor(t, 30*time.Second)
+		c := newClient(t, p.URL, tr.opt())
+		id := uniqueID("dev-")
+		s, err := c.DevLogin(ctx, id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer s.Close()
+		if s.PlayerID() != id || s.Token() == "" || s.NextSeq() != 1 || s.Transport() != tr.tr {
+			t.Fatalf("session: player %q token %q next seq %d transport %s, want %q, a token, 1, %s",
+				s.PlayerID(), s.Token(), s.NextSeq(), s.Transport(), id, tr.tr)
+		}
+		if s.GamedataVersion() == "" {
+			t.Error("no gamedata_version from the sign-in")
+		}
+		doc := s.TakeLoginPlayer()
+		if got := string(mustField(t, doc, "id")); got != `"`+id+`"` {
+			t.Errorf("login player id %s, want %q", got, id)
+		}
+		if s.TakeLoginPlayer() != nil {
+			t.Error("TakeLoginPlayer twice: the document is still held")
+		}
+		st, err := s.Player(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if st.ID != id || st.LastSeq != 0 || st.Resources["gold"] != 1000 || st.ServerTime == 0 {
+			t.Errorf("player: %+v, want %s with last seq 0 and 1000 gold", st, id)
+		}
+		if err := s.Ping(ctx); err != nil {
+			t.Errorf("ping: %v", err)
+		}
+		if err := s.Logout(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := s.Do(ctx, client.Act("ping", "")); !errors.Is(err, client.ErrClosed) {
+			t.Errorf("do after logout: %v, want ErrClosed", err)
+		}
+		// The token is spent: it answers 401 (API.md).
+		r, err := c.Resume(ctx, s.Token(), "")
+		switch {
+		case tr.tr == client.WebSocket && err == nil:
+			// state.Store.Resume signs a player that is not online in
+			// afresh, even after an explicit logout: a server gap,
+			// reported, not this package's to fix.
+			t.Logf("server gap: a websocket resume of a logged-out session signed the player in again (API.md: 401)")
+			r.Logout(ctx)
+		case !errors.Is(err, client.ErrUnauthorized):
+			t.Errorf("resume after logout: %v, want ErrUnauthorized", err)
+		}
+	})
 }
 
 func mustField(t *testing.T, doc []byte, name string) json.RawMessage {
@@ -364,7 +370,7 @@ func normalized(t *testing.T, r client.Result) string {
 // the ones ACTIONS.md lists, and the same on both.
 func TestActionsSameOverBothTransports(t *testing.T) {
 	p := startServer(t)
-	script := actions.NewPlayerScript()
+	script := fixture.NewPlayerScript()
 	runs := map[string][]string{}
 	for _, tr := range modes {
 		for _, batch := range []bool{false, true} {
@@ -438,78 +444,75 @@ func TestActionsSameOverBothTransports(t *testing.T) {
 // TestSeqAcrossSignIns: a new sign-in continues from the player's
 // last_seq, whether the old session was replaced, logged out or resumed.
 func TestSeqAcrossSignIns(t *testing.T) {
-	p := startServer(t)
-	for _, tr := range modes {
-		t.Run(tr.String(), func(t *testing.T) {
-			ctx := ctxFor(t, 60*time.Second)
-			c := newClient(t, p.URL, tr.opt())
-			id := uniqueID("seq-")
-			want := int64(1)
-			step := func(s *client.Session, n int) {
-				t.Helper()
-				if s.NextSeq() != want {
-					t.Fatalf("next seq %d, want %d", s.NextSeq(), want)
-				}
-				acts := make([]client.Action, n)
-				for i := range acts {
-					acts[i] = client.Act("ping", "")
-				}
-				res, err := s.Do(ctx, acts...)
-				if err != nil {
-					t.Fatal(err)
-				}
-				for i, r := range res {
-					if r.Seq != want+int64(i) || !r.OK || r.Duplicate {
-						t.Fatalf("result %d: %+v, want seq %d applied fresh", i, r, want+int64(i))
-					}
-				}
-				want += int64(n)
+	eachMode(t, modes, func(t *testing.T, p *testenv.Rampart, tr mode) {
+		ctx := ctxFor(t, 60*time.Second)
+		c := newClient(t, p.URL, tr.opt())
+		id := uniqueID("seq-")
+		want := int64(1)
+		step := func(s *client.Session, n int) {
+			t.Helper()
+			if s.NextSeq() != want {
+				t.Fatalf("next seq %d, want %d", s.NextSeq(), want)
 			}
-			s1, err := c.DevLogin(ctx, id)
+			acts := make([]client.Action, n)
+			for i := range acts {
+				acts[i] = client.Act("ping", "")
+			}
+			res, err := s.Do(ctx, acts...)
 			if err != nil {
 				t.Fatal(err)
 			}
-			step(s1, 3)
-			// A second sign-in replaces the first (still open).
-			s2, err := c.DevLogin(ctx, id)
-			if err != nil {
-				t.Fatal(err)
+			for i, r := range res {
+				if r.Seq != want+int64(i) || !r.OK || r.Duplicate {
+					t.Fatalf("result %d: %+v, want seq %d applied fresh", i, r, want+int64(i))
+				}
 			}
-			step(s2, 2)
-			_, err = s1.Do(ctx, client.Act("ping", ""))
-			if tr.tr == client.WebSocket && !errors.Is(err, client.ErrReplaced) {
-				t.Errorf("replaced websocket session: %v, want ErrReplaced", err)
-			}
-			if tr.tr == client.HTTP && !errors.Is(err, client.ErrUnauthorized) {
-				t.Errorf("replaced http session: %v, want ErrUnauthorized", err)
-			}
-			s1.Close()
-			// Resume the live session from its token in a new Session.
-			token := s2.Token()
-			s2.Close()
-			s3, err := c.Resume(ctx, token, "")
-			if err != nil {
-				t.Fatal(err)
-			}
-			if s3.PlayerID() != id {
-				t.Errorf("resumed player %q, want %q", s3.PlayerID(), id)
-			}
-			step(s3, 1)
-			// After a logout the player is loaded from S3 again.
-			if err := s3.Logout(ctx); err != nil {
-				t.Fatal(err)
-			}
-			s4, err := c.DevLogin(ctx, id)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer s4.Close()
-			step(s4, 1)
-			if st, err := s4.Player(ctx); err != nil || st.LastSeq != want-1 {
-				t.Errorf("player after it all: last_seq %d (%v), want %d", st.LastSeq, err, want-1)
-			}
-		})
-	}
+			want += int64(n)
+		}
+		s1, err := c.DevLogin(ctx, id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		step(s1, 3)
+		// A second sign-in replaces the first (still open).
+		s2, err := c.DevLogin(ctx, id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		step(s2, 2)
+		_, err = s1.Do(ctx, client.Act("ping", ""))
+		if tr.tr == client.WebSocket && !errors.Is(err, client.ErrReplaced) {
+			t.Errorf("replaced websocket session: %v, want ErrReplaced", err)
+		}
+		if tr.tr == client.HTTP && !errors.Is(err, client.ErrUnauthorized) {
+			t.Errorf("replaced http session: %v, want ErrUnauthorized", err)
+		}
+		s1.Close()
+		// Resume the live session from its token in a new Session.
+		token := s2.Token()
+		s2.Close()
+		s3, err := c.Resume(ctx, token, "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if s3.PlayerID() != id {
+			t.Errorf("resumed player %q, want %q", s3.PlayerID(), id)
+		}
+		step(s3, 1)
+		// After a logout the player is loaded from S3 again.
+		if err := s3.Logout(ctx); err != nil {
+			t.Fatal(err)
+		}
+		s4, err := c.DevLogin(ctx, id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer s4.Close()
+		step(s4, 1)
+		if st, err := s4.Player(ctx); err != nil || st.LastSeq != want-1 {
+			t.Errorf("player after it all: last_seq %d (%v), want %d", st.LastSeq, err, want-1)
+		}
+	})
 }
 
 // boostGems is what buying gold_boost costs: spending it twice would show.
@@ -519,12 +522,7 @@ const boostGems = 50
 // the connection instead of answering. The session resends the same seq,
 // the server answers with the stored result, and the action was applied
 // once.
-func TestLostReplyHTTP(t *testing.T) {
-	p := startServer(t)
-	for _, m := range httpModes {
-		t.Run(m.String(), func(t *testing.T) { lostReplyHTTP(t, p, m) })
-	}
-}
+func TestLostReplyHTTP(t *testing.T) { eachMode(t, httpModes, lostReplyHTTP) }
 
 func lostReplyHTTP(t *testing.T, p *testenv.Rampart, m mode) {
 	fp := testenv.StartFaultProxy(t, p.URL, 1)
@@ -537,19 +535,8 @@ func lostReplyHTTP(t *testing.T, p *testenv.Rampart, m mode) {
 	}
 	ctx := ctxFor(t, 30*time.Second)
 	c := newClient(t, fp.URL, m.opt(), client.WithBackoff(time.Millisecond, 10*time.Millisecond))
-	s, err := c.DevLogin(ctx, uniqueID("lost-"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
-	before, err := s.Player(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	res, err := s.Do(ctx, client.Act("buy_item", `{"item":"gold_boost"}`))
-	if err != nil {
-		t.Fatal(err)
-	}
+	s, before := devSession(t, ctx, c, "lost-")
+	res := buyBoost(t, ctx, s)
 	if n := fp.Counts().LostReplies; n != 1 {
 		t.Fatalf("the proxy lost %d replies, want 1", n)
 	}
@@ -560,6 +547,33 @@ func lostReplyHTTP(t *testing.T, p *testenv.Rampart, m mode) {
 		t.Errorf("stats %+v, want 1 resend", st)
 	}
 	checkOnce(t, ctx, s, before, 1)
+}
+
+// devSession signs a fresh player in through c's development door (its
+// id made from prefix), closes the session when t ends, and returns it
+// with the player's state before anything was sent.
+func devSession(t *testing.T, ctx context.Context, c *client.Client, prefix string) (*client.Session, client.PlayerState) {
+	t.Helper()
+	s, err := c.DevLogin(ctx, uniqueID(prefix))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	before, err := s.Player(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s, before
+}
+
+// buyBoost sends the one action whose effect checkOnce counts.
+func buyBoost(t *testing.T, ctx context.Context, s *client.Session) []client.Result {
+	t.Helper()
+	res, err := s.Do(ctx, client.Act("buy_item", `{"item":"gold_boost"}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return res
 }
 
 func checkOnce(t *testing.T, ctx context.Context, s *client.Session, before client.PlayerState, seq int64) {
@@ -585,22 +599,11 @@ func TestLostReplyWebSocket(t *testing.T) {
 	cp := startCutProxy(t, u.Host)
 	ctx := ctxFor(t, 30*time.Second)
 	c := newClient(t, cp.URL(), client.WithTransport(client.WebSocket), client.WithBackoff(time.Millisecond, 10*time.Millisecond))
-	s, err := c.DevLogin(ctx, uniqueID("lostws-"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
-	before, err := s.Player(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
+	s, before := devSession(t, ctx, c, "lostws-")
 	token := s.Token()
 	sockets := cp.accepted.Load()
 	cp.loseNextReply()
-	res, err := s.Do(ctx, client.Act("buy_item", `{"item":"gold_boost"}`))
-	if err != nil {
-		t.Fatal(err)
-	}
+	res := buyBoost(t, ctx, s)
 	if cp.lost.Load() != 1 {
 		t.Fatalf("the proxy lost %d replies, want 1", cp.lost.Load())
 	}

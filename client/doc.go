@@ -60,6 +60,13 @@
 // Player, Account, Link and Refresh have no socket message and go over
 // HTTP with the same session token.
 //
+// # Clusters
+//
+// Once a session knows its player id (from the sign-in reply, or
+// KnownPlayer for a returning player's sign-in), every HTTP request
+// carries it in PlayerHeader (X-Rampart-Player) and the WebSocket upgrade
+// in ?player=, for a load balancer that hashes on the player.
+//
 // # Events
 //
 // Session.Events delivers the events the server pushes to a WebSocket

@@ -45,12 +45,7 @@ func refuser(t *testing.T, target string, path string, n int32, status int, code
 // session waits out Retry-After and resends the same seqs, or, when the
 // wait is longer than it may wait or the retries are spent, returns the
 // *Error with RetryAfter.
-func TestRefusedThenResent(t *testing.T) {
-	p := startServer(t)
-	for _, m := range httpModes {
-		t.Run(m.String(), func(t *testing.T) { refusedThenResent(t, p, m) })
-	}
-}
+func TestRefusedThenResent(t *testing.T) { eachMode(t, httpModes, refusedThenResent) }
 
 func refusedThenResent(t *testing.T, p *testenv.Rampart, m mode) {
 	for _, tc := range []struct {
@@ -65,20 +60,9 @@ func refusedThenResent(t *testing.T, p *testenv.Rampart, m mode) {
 		t.Run(tc.name+"/waits and resends", func(t *testing.T) {
 			ctx := ctxFor(t, 30*time.Second)
 			srv, refused := refuser(t, p.URL, "/api/v1/actions", 1, tc.status, tc.code, "1")
-			s, err := newClient(t, srv.URL, m.opt()).DevLogin(ctx, uniqueID("refused-"))
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer s.Close()
-			before, err := s.Player(ctx)
-			if err != nil {
-				t.Fatal(err)
-			}
+			s, before := devSession(t, ctx, newClient(t, srv.URL, m.opt()), "refused-")
 			t0 := time.Now()
-			res, err := s.Do(ctx, client.Act("buy_item", `{"item":"gold_boost"}`))
-			if err != nil {
-				t.Fatal(err)
-			}
+			res := buyBoost(t, ctx, s)
 			if waited := time.Since(t0); waited < time.Second {
 				t.Errorf("resent after %s, want at least the Retry-After of 1s", waited)
 			}
@@ -117,12 +101,7 @@ func refusedThenResent(t *testing.T, p *testenv.Rampart, m mode) {
 // TestTimeoutResends: a reply that does not come within the request
 // timeout counts as lost. The proxy holds the first actions request past
 // it (and then drops it, its client gone); the resend is applied.
-func TestTimeoutResends(t *testing.T) {
-	p := startServer(t)
-	for _, m := range httpModes {
-		t.Run(m.String(), func(t *testing.T) { timeoutResends(t, p, m) })
-	}
-}
+func TestTimeoutResends(t *testing.T) { eachMode(t, httpModes, timeoutResends) }
 
 func timeoutResends(t *testing.T, p *testenv.Rampart, m mode) {
 	fp := testenv.StartFaultProxy(t, p.URL, 2)
@@ -131,20 +110,9 @@ func timeoutResends(t *testing.T, p *testenv.Rampart, m mode) {
 		return r.URL.Path == "/api/v1/actions" && held.Add(1) == 1
 	}})
 	ctx := ctxFor(t, 30*time.Second)
-	s, err := newClient(t, fp.URL, m.opt(), client.WithRequestTimeout(300*time.Millisecond), client.WithBackoff(time.Millisecond, time.Millisecond)).
-		DevLogin(ctx, uniqueID("slow-"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
-	before, err := s.Player(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	res, err := s.Do(ctx, client.Act("buy_item", `{"item":"gold_boost"}`))
-	if err != nil {
-		t.Fatal(err)
-	}
+	c := newClient(t, fp.URL, m.opt(), client.WithRequestTimeout(300*time.Millisecond), client.WithBackoff(time.Millisecond, time.Millisecond))
+	s, before := devSession(t, ctx, c, "slow-")
+	res := buyBoost(t, ctx, s)
 	if c := fp.Counts(); c.Delayed != 1 {
 		t.Errorf("proxy counts %+v, want one request held", c)
 	}

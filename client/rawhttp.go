@@ -109,7 +109,7 @@ type rawReply struct {
 // The request must be done within timeout (and before ctx's deadline);
 // a ctx that can be canceled costs an AfterFunc, one that cannot costs
 // nothing.
-func (p *rawPool) roundTrip(ctx context.Context, timeout time.Duration, method, path, auth, ua string, body []byte, out []byte, fresh bool) (rawReply, []byte, error) {
+func (p *rawPool) roundTrip(ctx context.Context, timeout time.Duration, method, path string, h headers, ua string, body []byte, out []byte, fresh bool) (rawReply, []byte, error) {
 	deadline := time.Now().Add(timeout)
 	if dl, ok := ctx.Deadline(); ok && dl.Before(deadline) {
 		deadline = dl
@@ -118,13 +118,13 @@ func (p *rawPool) roundTrip(ctx context.Context, timeout time.Duration, method, 
 	if err != nil {
 		return rawReply{}, out, err
 	}
-	r, out, err := p.try(ctx, deadline, c, method, path, auth, ua, body, out)
+	r, out, err := p.try(ctx, deadline, c, method, path, h, ua, body, out)
 	if err != nil && reused && ctx.Err() == nil && staleConn(err) {
 		p.resends.Add(1)
 		if c, _, err = p.get(ctx, deadline, true); err != nil {
 			return rawReply{}, out, err
 		}
-		r, out, err = p.try(ctx, deadline, c, method, path, auth, ua, body, out[:0])
+		r, out, err = p.try(ctx, deadline, c, method, path, h, ua, body, out[:0])
 	}
 	return r, out, err
 }
@@ -140,7 +140,7 @@ func staleConn(err error) bool {
 		strings.Contains(err.Error(), "connection reset") || strings.Contains(err.Error(), "broken pipe")
 }
 
-func (p *rawPool) try(ctx context.Context, deadline time.Time, c *rawConn, method, path, auth, ua string, body []byte, out []byte) (rawReply, []byte, error) {
+func (p *rawPool) try(ctx context.Context, deadline time.Time, c *rawConn, method, path string, h headers, ua string, body []byte, out []byte) (rawReply, []byte, error) {
 	w := c.wbuf[:0]
 	w = append(w, method...)
 	w = append(w, ' ')
@@ -150,9 +150,14 @@ func (p *rawPool) try(ctx context.Context, deadline time.Time, c *rawConn, metho
 	w = append(w, "\r\nUser-Agent: "...)
 	w = append(w, ua...)
 	w = append(w, "\r\n"...)
-	if auth != "" {
+	if h.auth != "" {
 		w = append(w, "Authorization: "...)
-		w = append(w, auth...)
+		w = append(w, h.auth...)
+		w = append(w, "\r\n"...)
+	}
+	if h.player != "" {
+		w = append(w, PlayerHeader+": "...)
+		w = append(w, h.player...)
 		w = append(w, "\r\n"...)
 	}
 	if body != nil {

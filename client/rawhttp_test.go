@@ -18,7 +18,7 @@ func TestRawPool(t *testing.T) {
 		body, _ := io.ReadAll(r.Body)
 		switch r.URL.Path {
 		case "/echo":
-			w.Header().Set("ETag", `"`+r.Header.Get("Authorization")+`"`)
+			w.Header().Set("ETag", `"`+r.Header.Get("Authorization")+"/"+r.Header.Get(PlayerHeader)+`"`)
 			w.Write(body)
 		case "/big":
 			for i := 0; i < len(big); i += 1000 {
@@ -42,25 +42,25 @@ func TestRawPool(t *testing.T) {
 	defer p.closeIdle()
 	ctx := context.Background()
 	for i, tc := range []struct {
-		method, path, auth, body string
-		wantStatus               int
-		wantBody, wantETag       string
-		wantRetry                string
-		wantDials                int64
+		method, path, auth, player, body string
+		wantStatus                       int
+		wantBody, wantETag               string
+		wantRetry                        string
+		wantDials                        int64
 	}{
-		{"POST", "/echo", "Bearer tok", `{"a":1}`, 200, `{"a":1}`, `"Bearer tok"`, "", 1},
-		{"GET", "/big", "", "", 200, big, "", "", 1},
-		{"POST", "/echo", "", "x", 200, "x", `""`, "", 1},
-		{"GET", "/error", "", "", 429, `{"error":{"code":"rate_limited","message":"m"}}`, "", "7", 1},
-		{"GET", "/empty", "", "", 204, "", "", "", 1},
-		{"GET", "/close", "", "", 200, "bye", "", "", 1},
-		{"GET", "/echo", "", "", 200, "", `""`, "", 2}, // a new connection after close
+		{"POST", "/echo", "Bearer tok", "p-1", `{"a":1}`, 200, `{"a":1}`, `"Bearer tok/p-1"`, "", 1},
+		{"GET", "/big", "", "", "", 200, big, "", "", 1},
+		{"POST", "/echo", "", "", "x", 200, "x", `"/"`, "", 1},
+		{"GET", "/error", "", "", "", 429, `{"error":{"code":"rate_limited","message":"m"}}`, "", "7", 1},
+		{"GET", "/empty", "", "", "", 204, "", "", "", 1},
+		{"GET", "/close", "", "", "", 200, "bye", "", "", 1},
+		{"GET", "/echo", "", "", "", 200, "", `"/"`, "", 2}, // a new connection after close
 	} {
 		var body []byte
 		if tc.body != "" {
 			body = []byte(tc.body)
 		}
-		r, got, err := p.roundTrip(ctx, 5*time.Second, tc.method, tc.path, tc.auth, "test", body, nil, false)
+		r, got, err := p.roundTrip(ctx, 5*time.Second, tc.method, tc.path, headers{auth: tc.auth, player: tc.player}, "test", body, nil, false)
 		if err != nil {
 			t.Fatalf("request %d %s: %v", i, tc.path, err)
 		}
@@ -82,7 +82,7 @@ func TestRawPoolStaleConn(t *testing.T) {
 	u, _ := url.Parse(srv.URL)
 	p := newRawPool(u.Host, 4)
 	ctx := context.Background()
-	if _, _, err := p.roundTrip(ctx, 5*time.Second, "GET", "/", "", "test", nil, nil, false); err != nil {
+	if _, _, err := p.roundTrip(ctx, 5*time.Second, "GET", "/", headers{}, "test", nil, nil, false); err != nil {
 		t.Fatal(err)
 	}
 	srv.CloseClientConnections()
@@ -96,12 +96,12 @@ func TestRawPoolStaleConn(t *testing.T) {
 		t.Fatalf("peek on the closed connection: %v, want EOF", err)
 	}
 	c.conn.SetReadDeadline(time.Time{})
-	r, got, err := p.roundTrip(ctx, 5*time.Second, "GET", "/", "", "test", nil, nil, false)
+	r, got, err := p.roundTrip(ctx, 5*time.Second, "GET", "/", headers{}, "test", nil, nil, false)
 	if err != nil || r.status != 200 || string(got) != "ok" || p.dials.Load() != 2 {
 		t.Fatalf("after the server closed: %d %q %v, %d dials; want 200 ok on a second connection", r.status, got, err, p.dials.Load())
 	}
 	// fresh: always a new connection, never a quiet repeat.
-	if _, _, err := p.roundTrip(ctx, 5*time.Second, "POST", "/", "", "test", []byte("{}"), nil, true); err != nil || p.dials.Load() != 3 {
+	if _, _, err := p.roundTrip(ctx, 5*time.Second, "POST", "/", headers{}, "test", []byte("{}"), nil, true); err != nil || p.dials.Load() != 3 {
 		t.Fatalf("fresh request: %v, %d dials, want 3", err, p.dials.Load())
 	}
 }
@@ -126,7 +126,7 @@ func TestRawPoolCancel(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	errc := make(chan error, 1)
 	go func() {
-		_, _, err := p.roundTrip(ctx, 5*time.Second, "GET", "/", "", "test", nil, nil, false)
+		_, _, err := p.roundTrip(ctx, 5*time.Second, "GET", "/", headers{}, "test", nil, nil, false)
 		errc <- err
 	}()
 	cancel()

@@ -68,7 +68,7 @@ func (e *ActionError) Error() string {
 type Session struct {
 	c         *Client
 	transport Transport
-	playerID  string // set at sign-in, never changed
+	playerID  string // set at sign-in (by Resume before it returns), never changed after
 	created   bool
 	devID     string // the development door's player id, for a socket login with no session yet
 
@@ -80,6 +80,7 @@ type Session struct {
 	refresh     string
 	next        int64 // the seq the next action gets
 	version     string
+	serverTime  int64           // server_time of the latest reply that had one
 	loginPlayer json.RawMessage // from the latest sign-in or resume, until taken
 
 	ws *wsState // nil for HTTP sessions
@@ -126,6 +127,15 @@ func (s *Session) GamedataVersion() string {
 	return s.version
 }
 
+// ServerTime is the server's clock (Unix ms) in the latest reply that
+// carried it: a sign-in, a resume, an actions batch or Player. A client
+// that predicts time-based effects brackets the server's clock with it.
+func (s *Session) ServerTime() int64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.serverTime
+}
+
 // TakeLoginPlayer returns the player document of the latest sign-in or
 // resume and forgets it, so that an idle session does not keep it (about
 // 3 KB for a mid-game base: a load generator with many sessions should
@@ -137,6 +147,9 @@ func (s *Session) TakeLoginPlayer() json.RawMessage {
 	s.loginPlayer = nil
 	return p
 }
+
+// headers are the session's request headers. Session.mu is held.
+func (s *Session) headers() headers { return headers{auth: s.auth, player: s.playerID} }
 
 func (s *Session) setToken(token string) {
 	if token != s.token {
@@ -169,6 +182,25 @@ func (s *Session) Do(ctx context.Context, actions ...Action) ([]Result, error) {
 // DoAppend is Do appending the results to dst, so a caller can reuse one
 // slice.
 func (s *Session) DoAppend(ctx context.Context, dst []Result, actions ...Action) ([]Result, error) {
+	return s.do(ctx, dst, 0, actions)
+}
+
+// DoSeq sends actions as one batch with the seqs first, first+1, ...: a
+// batch whose answer was lost on an earlier session (its server went
+// away), resent on a new one with the same seqs, so that the seqs the
+// server had applied answer their stored result with Duplicate and the
+// others are applied now (API.md), each exactly once. Later batches go on
+// above the highest seq sent. first must be positive.
+func (s *Session) DoSeq(ctx context.Context, dst []Result, first int64, actions ...Action) ([]Result, error) {
+	if first < 1 {
+		return dst, fmt.Errorf("rampart client: do: seq %d is not positive", first)
+	}
+	return s.do(ctx, dst, first, actions)
+}
+
+// do sends a batch numbered from first, or from the session's next seq
+// when first is 0.
+func (s *Session) do(ctx context.Context, dst []Result, first int64, actions []Action) ([]Result, error) {
 	if len(actions) == 0 {
 		return dst, errors.New("rampart client: do: no actions")
 	}
@@ -176,8 +208,10 @@ func (s *Session) DoAppend(ctx context.Context, dst []Result, actions ...Action)
 		return dst, err
 	}
 	defer s.mu.Unlock()
-	first := s.next
-	s.next += int64(len(actions))
+	if first == 0 {
+		first = s.next
+	}
+	s.next = max(s.next, first+int64(len(actions)))
 
 	buf := s.c.getBuf()
 	defer s.c.putBuf(buf)
@@ -196,22 +230,25 @@ func (s *Session) DoAppend(ctx context.Context, dst []Result, actions ...Action)
 	if s.ws != nil {
 		reply, err = s.wsCall(ctx, b, "results")
 	} else {
-		reply, err = s.c.call(ctx, resendAlways, http.MethodPost, "/api/v1/actions", s.auth, b)
+		reply, err = s.c.call(ctx, resendAlways, http.MethodPost, "/api/v1/actions", s.headers(), b)
 	}
 	if err != nil {
 		return dst, fmt.Errorf("actions %d..%d: %w", first, first+int64(len(actions))-1, err)
 	}
 	defer s.c.putBuf(reply)
 	n := len(dst)
-	dst, version, err := parseResults(*reply, dst, &s.c.version)
+	dst, meta, err := parseResults(*reply, dst, &s.c.version)
 	if err == nil && len(dst)-n != len(actions) {
 		err = fmt.Errorf("%d results for %d actions", len(dst)-n, len(actions))
 	}
 	if err != nil {
 		return dst[:n], fmt.Errorf("actions %d..%d: %w: %v", first, first+int64(len(actions))-1, ErrProtocol, err)
 	}
-	if version != "" {
-		s.version = version
+	if meta.version != "" {
+		s.version = meta.version
+	}
+	if meta.serverTime != 0 {
+		s.serverTime = meta.serverTime
 	}
 	return dst, nil
 }
@@ -233,7 +270,7 @@ func (s *Session) Player(ctx context.Context) (PlayerState, error) {
 		return PlayerState{}, err
 	}
 	defer s.mu.Unlock()
-	buf, err := s.c.call(ctx, resendAlways, http.MethodGet, "/api/v1/player", s.auth, nil)
+	buf, err := s.c.call(ctx, resendAlways, http.MethodGet, "/api/v1/player", s.headers(), nil)
 	if err != nil {
 		return PlayerState{}, fmt.Errorf("player: %w", err)
 	}
@@ -259,6 +296,9 @@ func (s *Session) Player(ctx context.Context) (PlayerState, error) {
 	s.next = max(s.next, p.LastSeq+1)
 	if v.GamedataVersion != "" {
 		s.version = v.GamedataVersion
+	}
+	if v.ServerTime != 0 {
+		s.serverTime = v.ServerTime
 	}
 	return PlayerState{ID: p.ID, LastSeq: p.LastSeq, Resources: p.Base.Res, ServerTime: v.ServerTime, Raw: v.Player}, nil
 }
@@ -291,7 +331,7 @@ func (s *Session) logoutLocked(ctx context.Context) error {
 		// HTTP: a 401 means it did.
 	}
 	return s.c.retry(ctx, resendAlways, func(ctx context.Context, n int) error {
-		r, err := s.c.roundTrip(ctx, resendAlways, http.MethodPost, "/api/v1/logout", s.auth, []byte("{}"))
+		r, err := s.c.roundTrip(ctx, resendAlways, http.MethodPost, "/api/v1/logout", s.headers(), []byte("{}"))
 		if err == nil {
 			s.c.putBuf(r.body)
 			return nil
@@ -365,7 +405,7 @@ func (s *Session) Ping(ctx context.Context) error {
 		s.c.putBuf(buf)
 		return nil
 	}
-	buf, err := s.c.call(ctx, resendAlways, http.MethodGet, "/healthz", "", nil)
+	buf, err := s.c.call(ctx, resendAlways, http.MethodGet, "/healthz", headers{player: s.playerID}, nil)
 	if err != nil {
 		return fmt.Errorf("ping: %w", err)
 	}

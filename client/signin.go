@@ -85,6 +85,9 @@ func (s *Session) applyLogin(r loginReply) {
 		s.version = r.version
 	}
 	s.next = max(s.next, r.lastSeq+1)
+	if r.serverTime != 0 {
+		s.serverTime = r.serverTime
+	}
 	s.loginPlayer = bytes.Clone(r.player)
 }
 
@@ -96,11 +99,33 @@ func (c *Client) newSession(t Transport) *Session {
 	return s
 }
 
+// SignInOption adjusts a sign-in.
+type SignInOption func(*signInOptions)
+
+type signInOptions struct {
+	player string // the player id the caller expects, for PlayerHeader
+}
+
+// KnownPlayer tells a sign-in the player id the caller already knows (a
+// returning player's, from its last session): the sign-in request then
+// carries PlayerHeader, so that a load balancer hashing on it sends the
+// player to the server that owns it. The id the server answers is the
+// session's either way.
+func KnownPlayer(id string) SignInOption { return func(o *signInOptions) { o.player = id } }
+
+func signInOpts(opts []SignInOption) signInOptions {
+	var o signInOptions
+	for _, f := range opts {
+		f(&o)
+	}
+	return o
+}
+
 // signIn posts a sign-in body to path and makes the session of the reply.
 // A sign-in is resent after a lost reply: the second copy finds the
 // account the first made (or replaces the session it opened).
-func (c *Client) signIn(ctx context.Context, path string, body []byte) (*Session, error) {
-	buf, err := c.call(ctx, resendAlways, http.MethodPost, path, "", body)
+func (c *Client) signIn(ctx context.Context, path string, body []byte, o signInOptions) (*Session, error) {
+	buf, err := c.call(ctx, resendAlways, http.MethodPost, path, headers{player: o.player}, body)
 	if err != nil {
 		return nil, fmt.Errorf("sign in (%s): %w", path, err)
 	}
@@ -111,6 +136,9 @@ func (c *Client) signIn(ctx context.Context, path string, body []byte) (*Session
 	}
 	s := c.newSession(c.transport)
 	s.playerID, s.created = r.playerID, r.created
+	if s.playerID == "" {
+		s.playerID = o.player
+	}
 	s.applyLogin(r)
 	if err := s.connect(ctx); err != nil {
 		return nil, fmt.Errorf("sign in (%s): %w", path, err)
@@ -158,31 +186,31 @@ func closeCreate(b []byte, create bool) []byte {
 // SignInDevice signs in with a device id (16–128 characters of
 // [A-Za-z0-9_-], a secret the app generates once and keeps). Without
 // create, an unknown id is ErrNotFound; with it, a new account.
-func (c *Client) SignInDevice(ctx context.Context, deviceID string, create bool) (*Session, error) {
+func (c *Client) SignInDevice(ctx context.Context, deviceID string, create bool, opts ...SignInOption) (*Session, error) {
 	buf := c.getBuf()
 	defer c.putBuf(buf)
 	*buf = closeCreate(signInBody(*buf, "device_id", deviceID), create)
-	return c.signIn(ctx, "/api/v1/auth/device", *buf)
+	return c.signIn(ctx, "/api/v1/auth/device", *buf, signInOpts(opts))
 }
 
 // SignInEmail signs in with an email and password. A wrong password is
 // ErrBadCredentials; after 5 failures in 15 minutes the account's
 // password sign-in is ErrRateLimited with a RetryAfter of minutes (not
 // waited out).
-func (c *Client) SignInEmail(ctx context.Context, email, password string, create bool) (*Session, error) {
+func (c *Client) SignInEmail(ctx context.Context, email, password string, create bool, opts ...SignInOption) (*Session, error) {
 	buf := c.getBuf()
 	defer c.putBuf(buf)
 	*buf = closeCreate(signInBody(*buf, "email", email, "password", password), create)
-	return c.signIn(ctx, "/api/v1/auth/email", *buf)
+	return c.signIn(ctx, "/api/v1/auth/email", *buf, signInOpts(opts))
 }
 
 // SignInTicket signs in with a studio's ticket (a compact JWS; API.md).
 // A bad or expired ticket is ErrBadCredentials.
-func (c *Client) SignInTicket(ctx context.Context, ticket string, create bool) (*Session, error) {
+func (c *Client) SignInTicket(ctx context.Context, ticket string, create bool, opts ...SignInOption) (*Session, error) {
 	buf := c.getBuf()
 	defer c.putBuf(buf)
 	*buf = closeCreate(signInBody(*buf, "ticket", ticket), create)
-	return c.signIn(ctx, "/api/v1/auth/ticket", *buf)
+	return c.signIn(ctx, "/api/v1/auth/ticket", *buf, signInOpts(opts))
 }
 
 // DevLogin signs in through the development door (POST /api/v1/login
@@ -200,7 +228,7 @@ func (c *Client) DevLogin(ctx context.Context, playerID string) (*Session, error
 	buf := c.getBuf()
 	defer c.putBuf(buf)
 	*buf = append(signInBody(*buf, "player_id", playerID), '}')
-	s, err := c.signIn(ctx, "/api/v1/login", *buf)
+	s, err := c.signIn(ctx, "/api/v1/login", *buf, signInOptions{player: playerID})
 	if err != nil {
 		return nil, fmt.Errorf("dev login %s: %w", playerID, err)
 	}
@@ -213,18 +241,21 @@ func (c *Client) DevLogin(ctx context.Context, playerID string) (*Session, error
 // Resume continues a session whose token was kept (by another process, or
 // from a closed Session): a WebSocket session resumes over its socket; an
 // HTTP session reads the player to learn its last seq. refresh may be
-// empty.
-func (c *Client) Resume(ctx context.Context, token, refresh string) (*Session, error) {
+// empty; KnownPlayer names the player before the server has.
+func (c *Client) Resume(ctx context.Context, token, refresh string, opts ...SignInOption) (*Session, error) {
 	s := c.newSession(c.transport)
 	s.setToken(token)
 	s.refresh = refresh
+	s.playerID = signInOpts(opts).player
 	if s.ws != nil {
 		if err := s.connect(ctx); err != nil {
 			return nil, fmt.Errorf("resume: %w", err)
 		}
 		s.mu.Lock()
 		if p := s.loginPlayer; p != nil {
-			s.playerID = string(unquote(field(p, "id")))
+			if id := string(unquote(field(p, "id"))); id != "" {
+				s.playerID = id
+			}
 		}
 		s.mu.Unlock()
 		return s, nil
@@ -259,7 +290,7 @@ func (s *Session) Refresh(ctx context.Context) error {
 	buf := s.c.getBuf()
 	defer s.c.putBuf(buf)
 	*buf = append(signInBody(*buf, "refresh", s.refresh), '}')
-	reply, err := s.c.call(ctx, resendRefused, http.MethodPost, "/api/v1/auth/refresh", "", *buf)
+	reply, err := s.c.call(ctx, resendRefused, http.MethodPost, "/api/v1/auth/refresh", headers{player: s.playerID}, *buf)
 	if err != nil {
 		return fmt.Errorf("refresh: %w", err)
 	}
@@ -314,7 +345,7 @@ func (s *Session) link(ctx context.Context, kv ...string) error {
 	*buf = append(signInBody(*buf, kv...), '}')
 	// Linking a credential this account already has succeeds, so a link
 	// whose reply was lost may be sent again.
-	reply, err := s.c.call(ctx, resendAlways, http.MethodPost, "/api/v1/account/link", s.auth, *buf)
+	reply, err := s.c.call(ctx, resendAlways, http.MethodPost, "/api/v1/account/link", s.headers(), *buf)
 	if err != nil {
 		return fmt.Errorf("link %s: %w", kv[0], err)
 	}
@@ -338,7 +369,7 @@ func (s *Session) Account(ctx context.Context) (Account, error) {
 		return Account{}, err
 	}
 	defer s.mu.Unlock()
-	reply, err := s.c.call(ctx, resendAlways, http.MethodGet, "/api/v1/account", s.auth, nil)
+	reply, err := s.c.call(ctx, resendAlways, http.MethodGet, "/api/v1/account", s.headers(), nil)
 	if err != nil {
 		return Account{}, fmt.Errorf("account: %w", err)
 	}

@@ -217,19 +217,23 @@ func (s *scanner) skip() []byte {
 // message) into dst, which it appends to. Codes are interned, messages
 // unescaped, and every "result" value is copied into one new backing
 // array, so nothing in dst points into b.
-func parseResults(b []byte, dst []Result, vc *versionCache) ([]Result, string, error) {
+func parseResults(b []byte, dst []Result, vc *versionCache) ([]Result, replyMeta, error) {
 	var s scanner
 	s.reset(b)
 	var version []byte
+	var serverTime int64
 	start := len(dst)
 	raws := 0
 	if !s.open('{') {
-		return dst, "", s.err
+		return dst, replyMeta{}, s.err
 	}
 	for s.more('}') {
 		switch string(s.key()) {
 		case "gamedata_version":
 			version = s.str()
+			continue
+		case "server_time":
+			serverTime = s.int()
 			continue
 		case "results":
 		default:
@@ -270,7 +274,7 @@ func parseResults(b []byte, dst []Result, vc *versionCache) ([]Result, string, e
 		}
 	}
 	if s.err != nil {
-		return dst[:start], "", s.err
+		return dst[:start], replyMeta{}, s.err
 	}
 	if raws > 0 {
 		backing := make([]byte, 0, raws)
@@ -282,7 +286,13 @@ func parseResults(b []byte, dst []Result, vc *versionCache) ([]Result, string, e
 			}
 		}
 	}
-	return dst, vc.get(version), nil
+	return dst, replyMeta{version: vc.get(version), serverTime: serverTime}, nil
+}
+
+// replyMeta is what an actions reply says beside its results.
+type replyMeta struct {
+	version    string
+	serverTime int64 // Unix ms; 0 if absent
 }
 
 // errorBody reads {"code": ..., "message": ...} (or null) and returns the

@@ -36,7 +36,8 @@ func TestParseResults(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			var vc versionCache
 			in := []byte(tc.in)
-			got, version, err := parseResults(in, nil, &vc)
+			got, meta, err := parseResults(in, nil, &vc)
+			version := meta.version
 			if (err != nil) != tc.wantErr {
 				t.Fatalf("err %v, want error %v", err, tc.wantErr)
 			}
@@ -51,6 +52,9 @@ func TestParseResults(t *testing.T) {
 			}
 			if version != tc.version {
 				t.Errorf("version %q, want %q", version, tc.version)
+			}
+			if tc.version == "x1" && meta.serverTime != 1 {
+				t.Errorf("server_time %d, want 1", meta.serverTime)
 			}
 			// The results must not point into the reply buffer.
 			for i := range in {

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -191,7 +192,15 @@ func (s *Session) wsEnsure(ctx context.Context) (*wsConn, error) {
 	}
 	dctx, cancel := context.WithTimeout(ctx, s.c.timeout)
 	defer cancel()
-	conn, resp, err := s.c.dialer.DialContext(dctx, s.c.wsURL, http.Header{"User-Agent": {s.c.userAgent}})
+	u := s.c.wsURL
+	h := http.Header{"User-Agent": {s.c.userAgent}}
+	if s.playerID != "" {
+		// The balancer of a cluster hashes on the player: the upgrade
+		// names it, as the query and as the header of HTTP requests.
+		u += "?player=" + url.QueryEscape(s.playerID)
+		h[PlayerHeader] = []string{s.playerID}
+	}
+	conn, resp, err := s.c.dialer.DialContext(dctx, u, h)
 	if err != nil {
 		if resp != nil {
 			return nil, handshakeError(resp)

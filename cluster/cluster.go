@@ -95,6 +95,9 @@ func NewPeers(dir Directory, self, secret string, keeper *bookkeeper.Keeper, log
 		MaxIdleConns:        256,
 		MaxIdleConnsPerHost: 64,
 		IdleConnTimeout:     90 * time.Second,
+		// A forwarded request is bounded like the server's own (its
+		// WriteTimeout); a hung owner answers 503 here, not never.
+		ResponseHeaderTimeout: 30 * time.Second,
 	}
 	p := &Peers{dir: dir, self: self, secret: secret, keeper: keeper, hc: &http.Client{Transport: tr}, log: log}
 	p.proxy = &httputil.ReverseProxy{

@@ -2,7 +2,6 @@ package metrics
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
 	"errors"
 	"log/slog"
@@ -18,13 +17,12 @@ import (
 	dto "github.com/prometheus/client_model/go"
 
 	"rampart/bookkeeper"
+	"rampart/internal/testenv/keepertest"
 	"rampart/profiler"
 	"rampart/web"
 )
 
 type clock = testclock.Clock
-
-var errRetry = errors.New("retryable")
 
 // traffic is what the fixture records through Begin/EndStatus: per route,
 // durations and statuses.
@@ -87,40 +85,12 @@ func newFixture(t testing.TB) *fixture {
 	clk.Advance(10 * time.Second)
 	f.sampler.Sample()
 
-	now := func(time.Duration) <-chan time.Time {
-		ch := make(chan time.Time, 1)
-		ch <- time.Time{}
-		return ch
-	}
 	s3 := bookkeeper.New(bookkeeper.Config{Name: "s3", Concurrency: 1, QueueLimit: 1, Timeout: 5 * time.Second,
-		MaxTries: 3, Retryable: func(err error) bool { return errors.Is(err, errRetry) }, Now: clk.Now, After: now})
+		MaxTries: 3, Retryable: keepertest.IsRetry, Now: clk.Now, After: keepertest.Immediate})
 	mongo := bookkeeper.New(bookkeeper.Config{Name: "mongo", Now: clk.Now})
 	f.keepers = bookkeeper.NewRegistry(s3, mongo)
-	ctx, cancel := context.WithCancel(context.Background())
-	release := make(chan struct{})
-	t.Cleanup(func() {
-		close(release)
-		cancel()
-		wctx, wcancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer wcancel()
-		if err := f.keepers.WaitIdle(wctx); err != nil {
-			t.Errorf("keepers did not drain: %v", err)
-		}
-	})
-	tries := 0
-	for _, fn := range []func(context.Context) error{
-		func(context.Context) error { return nil },
-		func(context.Context) error { return errors.New("fatal") },
-		func(context.Context) error {
-			if tries++; tries == 1 {
-				return errRetry
-			}
-			return nil
-		},
-	} {
-		_ = s3.Do(ctx, "s3:get", fn)
-	}
-	block := func(context.Context) error { <-release; return nil }
+	ctx, block := keepertest.Hold(t, f.keepers)
+	keepertest.Land(ctx, s3, "s3:get")
 	for i, want := range []error{nil, nil, bookkeeper.ErrDropped} {
 		if err := s3.Go(ctx, "s3:put", block, nil); !errors.Is(err, want) {
 			t.Fatalf("Go %d: %v, want %v", i, err, want)

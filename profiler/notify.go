@@ -3,6 +3,7 @@ package profiler
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -22,7 +23,9 @@ type NotifierFunc func(ctx context.Context, body []byte) error
 func (f NotifierFunc) Notify(ctx context.Context, body []byte) error { return f(ctx, body) }
 
 // Webhook POSTs each transition as application/json to a URL. It does not
-// retry: a failed delivery is logged and counted by the engine.
+// retry: a failure is a *WebhookStatusError or the transport's error, and
+// WebhookRetryable tells which are worth another try (the server sends
+// through a bookkeeper that retries those).
 type Webhook struct {
 	client *http.Client
 	url    string
@@ -50,10 +53,30 @@ func (w *Webhook) Notify(ctx context.Context, body []byte) error {
 	if err != nil {
 		return fmt.Errorf("alert webhook: %w", err)
 	}
-	defer resp.Body.Close()
-	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10)) // let the connection be reused
+	// A body closed unread takes its connection with it, and every alert
+	// would dial (and TLS-handshake) anew: read up to 64 KiB of it first.
+	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
+	resp.Body.Close()
 	if resp.StatusCode/100 != 2 {
-		return fmt.Errorf("alert webhook: status %s", resp.Status)
+		return &WebhookStatusError{Status: resp.StatusCode}
 	}
 	return nil
+}
+
+// WebhookStatusError is a webhook's answer other than 2xx.
+type WebhookStatusError struct{ Status int }
+
+func (e *WebhookStatusError) Error() string {
+	return fmt.Sprintf("alert webhook: status %d %s", e.Status, http.StatusText(e.Status))
+}
+
+// WebhookRetryable reports whether a failed Notify is worth another try:
+// 5xx and 429 answers and transport failures (timeouts, refused or broken
+// connections) are; other answers, and a cancelled context, are final.
+func WebhookRetryable(err error) bool {
+	var e *WebhookStatusError
+	if errors.As(err, &e) {
+		return e.Status >= 500 || e.Status == http.StatusTooManyRequests
+	}
+	return err != nil && !errors.Is(err, context.Canceled)
 }

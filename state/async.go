@@ -97,12 +97,20 @@ func (s *Store) newJob(player string, a *Action, req any) *job {
 // start runs step 2 of each job on its own goroutine; the adapters'
 // bookkeepers bound the I/O.
 func (s *Store) start(o *Online, jobs []*job) {
+	if len(jobs) == 0 {
+		return
+	}
+	o.mu.Lock()
+	if o.jobs == 0 {
+		o.jobsIdle = make(chan struct{})
+	}
+	o.jobs += len(jobs)
+	o.mu.Unlock()
 	for _, j := range jobs {
 		s.async.wg.Add(1)
-		o.jobs.Add(1)
 		go func() {
 			defer s.async.wg.Done()
-			defer o.jobs.Done()
+			defer s.jobDone(o)
 			ctx, cancel := context.WithTimeout(context.Background(), jobBudget)
 			defer cancel()
 			t0 := time.Now()
@@ -111,6 +119,16 @@ func (s *Store) start(o *Online, jobs []*job) {
 			s.withOnline(j.player, func(o *Online) { s.complete(o, j, res, err) })
 		}()
 	}
+}
+
+// jobDone counts one of o's asynchronous actions finished.
+func (s *Store) jobDone(o *Online) {
+	o.mu.Lock()
+	if o.jobs--; o.jobs == 0 {
+		close(o.jobsIdle)
+		o.jobsIdle = nil
+	}
+	o.mu.Unlock()
 }
 
 // WaitAsync waits for the slow steps in flight, or for ctx to end.

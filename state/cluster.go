@@ -227,8 +227,12 @@ func (s *Store) Handoff(ctx context.Context, id string) (held bool, err error) {
 
 // waitJobs waits up to d for o's asynchronous actions in flight.
 func (s *Store) waitJobs(ctx context.Context, o *Online, d time.Duration) {
-	done := make(chan struct{})
-	go func() { o.jobs.Wait(); close(done) }()
+	o.mu.Lock()
+	done := o.jobsIdle
+	o.mu.Unlock()
+	if done == nil {
+		return
+	}
 	t := time.NewTimer(d)
 	defer t.Stop()
 	select {

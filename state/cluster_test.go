@@ -22,6 +22,7 @@ import (
 	"rampart/profiler"
 	"rampart/state"
 	"rampart/state/mongostore"
+	"rampart/state/s3store"
 )
 
 // node is one server of a cluster in this process: its own store on the
@@ -66,7 +67,7 @@ func clusterOfTB(t testing.TB, w *world, ids ...string) []*node {
 		}
 		ck := bookkeeper.New(bookkeeper.Config{Name: "cluster", Concurrency: 8, Timeout: 5 * time.Second, MaxTries: 3, Retryable: cluster.Retryable})
 		peers := cluster.NewPeers(members, id, secret, ck, testenv.Discard)
-		s3k := bookkeeper.New(bookkeeper.Config{Name: "s3", Concurrency: 8, QueueLimit: 100, Timeout: 5 * time.Second, MaxTries: 2, Retryable: state.Retryable})
+		s3k := bookkeeper.New(bookkeeper.Config{Name: "s3", Concurrency: 8, QueueLimit: 100, Timeout: 5 * time.Second, MaxTries: 2, Retryable: s3store.Retryable})
 		store := state.NewStore(state.Config{ServerID: id, Now: now}, state.Deps{Blobs: w.blobs, S3: s3k,
 			GameData: gamedata.NewHolder(gd), Accounts: state.DevAccounts(t, w.blobs, now),
 			Profiler: profiler.New(), Log: testenv.Discard, Cluster: peers,
@@ -259,4 +260,28 @@ func BenchmarkHandoff(b *testing.B) {
 	slices.Sort(lat)
 	b.ReportMetric(float64(lat[len(lat)/2].Microseconds())/1000, "p50-ms")
 	b.ReportMetric(float64(lat[len(lat)*99/100].Microseconds())/1000, "p99-ms")
+}
+
+// TestMailReachesPlayerOnAnotherServer: a raid's result for an attacker
+// live on another server goes to the mailbox and its owner is told at
+// once, which applies it: no waiting for the next load, no polling.
+func TestMailReachesPlayerOnAnotherServer(t *testing.T) {
+	w := newWorld(t)
+	nodes := clusterOf(t, w, "A", "B")
+	a, b := nodes[0], nodes[1]
+	att := b.login("far")
+	before := att.gold()
+	body := `{"raid_id":"far-7","attacker":"far","defender":"someone","stars":1,"loot":{"gold":100},"units_sent":{},"units_lost":0}`
+	a.store.Deliver(context.Background(), state.Mail{ID: "far-7:attack", To: "far", Kind: state.MailRaidAttack,
+		Created: w.now.Load(), Body: []byte(body)})
+	if got := b.store.ClusterStats().PokesReceived; got != 1 {
+		t.Fatalf("B was told of %d mails, want 1", got)
+	}
+	b.settle()
+	if got := att.gold() - before; got != 100 {
+		t.Errorf("attacker's gold on B rose by %d after the mail, want 100 at once", got)
+	}
+	if got := a.store.ClusterStats().PokesSent; got != 1 {
+		t.Errorf("A announced %d mails, want 1", got)
+	}
 }

@@ -7,6 +7,7 @@ import (
 
 	"rampart/accounts"
 	"rampart/bookkeeper"
+	"rampart/state/s3store"
 )
 
 // SetOffer makes id the opponent sess's player may attack next, as if
@@ -37,7 +38,7 @@ func (s *Store) SetRaidsOut(sess Session, n int) error {
 func DevAccounts(tb testing.TB, blobs Blobs, now func() time.Time) *accounts.Accounts {
 	tb.Helper()
 	keeper := bookkeeper.New(bookkeeper.Config{Name: "s3", Concurrency: 8, QueueLimit: 100,
-		Timeout: 5 * time.Second, MaxTries: 2, Retryable: Retryable})
+		Timeout: 5 * time.Second, MaxTries: 2, Retryable: s3store.Retryable})
 	a, err := accounts.New(accounts.Config{TokenKey: []byte("0123456789abcdef0123456789abcdef"), Now: now,
 		PasswordMemoryKiB: 64, PasswordPasses: 1}, AccountBlobs{B: blobs}, keeper)
 	if err != nil {
@@ -57,3 +58,7 @@ func (s *Store) DevLogin(ctx context.Context, id string) (LoginResult, error) {
 	res.Session = g.Session
 	return res, err
 }
+
+// Deliver sends m to its player as a raid's result would travel (tests
+// of mail across servers).
+func (s *Store) Deliver(ctx context.Context, m Mail) { s.deliver(ctx, m) }

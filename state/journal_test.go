@@ -17,6 +17,7 @@ import (
 	"rampart/internal/testenv"
 	"rampart/journal"
 	"rampart/profiler"
+	"rampart/state/s3store"
 )
 
 // faultyFS fails fdatasync while fail is set: a disk that went bad.
@@ -57,7 +58,7 @@ func journaledStore(t *testing.T, blobs Blobs, clk *clock, id, dir string, fs jo
 		t.Fatal(err)
 	}
 	keeper := bookkeeper.New(bookkeeper.Config{Name: "s3", Concurrency: 16, QueueLimit: 1000,
-		Timeout: 5 * time.Second, MaxTries: 2, Retryable: Retryable})
+		Timeout: 5 * time.Second, MaxTries: 2, Retryable: s3store.Retryable})
 	s := NewStore(Config{ServerID: id, Autosave: time.Hour, IdleTimeout: 10 * time.Hour, LeaseTTL: 2 * time.Minute, Now: clk.Now},
 		Deps{Blobs: blobs, S3: keeper, GameData: gamedata.NewHolder(gd), Accounts: DevAccounts(t, blobs, clk.Now),
 			Profiler: profiler.New(), Log: testenv.Discard, Journal: j, JournalDir: dir})

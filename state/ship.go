@@ -30,8 +30,6 @@ type Chunks interface {
 	Delete(ctx context.Context, key string) error
 }
 
-var _ Chunks = (*S3Blobs)(nil)
-
 // shipEvery is how often the durable journal tail is shipped.
 const shipEvery = time.Second
 

@@ -86,6 +86,17 @@ type Updates interface {
 	Forget(mailIDs []string)
 }
 
+// Unindexed hears from the index's write-behind that the entries of ids
+// were dropped (MongoDB was down past its retries, or its queue full):
+// each of them online here is written to the index again at its next
+// save. (A player who left memory meanwhile is written at the save after
+// its next sign-in changes its ranking.)
+func (s *Store) Unindexed(ids []string) {
+	for _, id := range ids {
+		s.withOnline(id, func(o *Online) { o.published = Summary{} })
+	}
+}
+
 // Event is one analytics record.
 type Event struct {
 	Time     time.Time        `json:"t"`

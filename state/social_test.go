@@ -22,6 +22,7 @@ import (
 	"rampart/profiler"
 	"rampart/state"
 	"rampart/state/mongostore"
+	"rampart/state/s3store"
 )
 
 // world is a store on the embedded S3 server and an embedded FerretDB,
@@ -38,6 +39,10 @@ type world struct {
 	forget  *faultyUpdates
 	blobs   *heldBlobs
 	now     *atomic.Int64 // shared by the nodes of a cluster (cluster_test.go)
+
+	mongoDir string        // the embedded MongoDB's data, for mongoBack
+	gate     *mongoGate    // between mongo and ferret
+	mongo    *mongo.Client // the store's, through gate
 }
 
 // faultyMail wraps the real mailbox to hold sends back.
@@ -119,18 +124,22 @@ func newWorldWith(t testing.TB, mongoConcurrency int) *world {
 	now := func() time.Time { return time.UnixMilli(w.now.Load()) }
 
 	s3 := testenv.EmbeddedS3(t)
-	w.blobs = &heldBlobs{Blobs: state.NewS3Blobs(state.S3Config{Endpoint: s3.Endpoint, Region: "us-east-1", Bucket: "rampart",
+	w.blobs = &heldBlobs{Blobs: s3store.New(s3store.Config{Endpoint: s3.Endpoint, Region: "us-east-1", Bucket: "rampart",
 		AccessKey: s3.AccessKey, SecretKey: s3.SecretKey}, aws.Config{})}
-	ferret, err := devstores.StartMongo(t.TempDir(), testenv.Discard)
+	w.mongoDir = t.TempDir()
+	ferret, err := devstores.StartMongo(w.mongoDir, testenv.Discard)
 	if err != nil {
 		t.Fatal(err)
 	}
 	w.ferret = ferret
 	t.Cleanup(func() { ferret.Close() })
-	client, err := mongo.Connect(options.Client().ApplyURI(ferret.URI).SetTimeout(2 * time.Second))
+	var uri string
+	w.gate, uri = startMongoGate(t, ferret.URI)
+	client, err := mongo.Connect(options.Client().ApplyURI(uri).SetTimeout(2 * time.Second))
 	if err != nil {
 		t.Fatal(err)
 	}
+	w.mongo = client
 	t.Cleanup(func() { client.Disconnect(context.Background()) })
 
 	gd, err := gamedata.Embedded()
@@ -138,7 +147,7 @@ func newWorldWith(t testing.TB, mongoConcurrency int) *world {
 		t.Fatal(err)
 	}
 	prof := profiler.New()
-	s3k := bookkeeper.New(bookkeeper.Config{Name: "s3", Concurrency: 8, QueueLimit: 100, Timeout: 5 * time.Second, MaxTries: 2, Retryable: state.Retryable})
+	s3k := bookkeeper.New(bookkeeper.Config{Name: "s3", Concurrency: 8, QueueLimit: 100, Timeout: 5 * time.Second, MaxTries: 2, Retryable: s3store.Retryable})
 	w.keeper = bookkeeper.New(bookkeeper.Config{Name: "mongo", Concurrency: mongoConcurrency, QueueLimit: 1000, Timeout: 2 * time.Second, MaxTries: 1, Retryable: mongostore.Retryable})
 	w.ms, err = mongostore.Open(context.Background(), client, "rampart", w.keeper, testenv.Discard, mongostore.WithNow(now))
 	if err != nil {
@@ -160,6 +169,28 @@ func newWorldWith(t testing.TB, mongoConcurrency int) *world {
 }
 
 func (w *world) advance(d time.Duration) { w.now.Add(d.Milliseconds()) }
+
+// mongoBack starts MongoDB again (after w.ferret.Close) on the data it
+// had, behind the address the store knows, and waits until the store's
+// client reaches it: at most 30 s, each try blocking in the driver's
+// server selection.
+func (w *world) mongoBack() {
+	w.t.Helper()
+	ferret, err := devstores.StartMongo(w.mongoDir, testenv.Discard)
+	if err != nil {
+		w.t.Fatalf("restart MongoDB: %v", err)
+	}
+	w.t.Cleanup(func() { ferret.Close() })
+	w.ferret = ferret
+	w.gate.retarget(w.t, ferret.URI)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	for err = w.mongo.Ping(ctx, nil); err != nil; err = w.mongo.Ping(ctx, nil) {
+		if ctx.Err() != nil {
+			w.t.Fatalf("MongoDB restarted, but the store's client still fails after 30 s: %v", err)
+		}
+	}
+}
 
 // settle waits for the asynchronous actions and mailbox reads, then
 // writes the index entries and mail deletes they queued.
@@ -533,7 +564,9 @@ func TestMailAppliesOnce(t *testing.T) {
 
 // MongoDB stops: play goes on with its real codes, raids answer
 // unavailable with the army refunded, analytics drops are counted, and
-// players still sign in and out (sign-in does not wait on MongoDB).
+// players still sign in and out (sign-in does not wait on MongoDB). It
+// comes back: raids, leaderboard, index and analytics work again, and
+// players sign in and out with their progress.
 func TestMongoDown(t *testing.T) {
 	w := newWorld(t)
 	def := w.login("defender")
@@ -577,6 +610,41 @@ func TestMongoDown(t *testing.T) {
 	after := w.events.Stats()
 	if after.DroppedFailed <= before.DroppedFailed {
 		t.Errorf("analytics dropped_failed %d → %d, want the undeliverable events counted", before.DroppedFailed, after.DroppedFailed)
+	}
+
+	// MongoDB comes back on its data: what needs it works again, and
+	// players sign in and out, their progress kept across the outage.
+	w.mongoBack()
+	if r := att.act("leaderboard", `{}`); !r.OK {
+		t.Errorf("leaderboard with MongoDB back: %+v, want ok", r)
+	}
+	att.must("find_opponent", `{"retry":5}`)
+	attackSeq := att.seq + 1
+	if r := att.act("attack", `{"opponent_id":"defender"}`); !r.OK {
+		t.Errorf("attack with MongoDB back: %+v, want ok", r)
+	}
+	att.logout()
+	att = w.login("attacker")
+	if a := attacks(att.view()); len(a) != 2 || a[1].Seq != attackSeq || !a[1].OK {
+		t.Errorf("attacker's attacks after signing in again: %+v, want the refused one and seq %d ok", a, attackSeq)
+	}
+	att.logout()
+	newcomer = w.login("newcomer")
+	if newcomer.seq != 1 {
+		t.Errorf("newcomer's last_seq on signing in again: %d, want 1 (the ping made while MongoDB was down)", newcomer.seq)
+	}
+	newcomer.must("ping", `{}`)
+	newcomer.logout()
+	w.login("latecomer").logout()
+	top, err := w.ms.Top(context.Background(), 100)
+	if err != nil || !slices.ContainsFunc(top, func(s state.Summary) bool { return s.ID == "latecomer" }) {
+		t.Errorf("index with MongoDB back: %v (%v), want the latecomer's new entry", top, err)
+	}
+	if err := w.events.Flush(flushCtx); err != nil {
+		t.Errorf("analytics flush with MongoDB back: %v", err)
+	}
+	if st := w.events.Stats(); st.Inserted <= after.Inserted {
+		t.Errorf("analytics inserted %d → %d with MongoDB back, want the new events stored", after.Inserted, st.Inserted)
 	}
 }
 

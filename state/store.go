@@ -232,9 +232,10 @@ type Online struct {
 	// mailDone lists applied mail to delete from MongoDB once a save
 	// holding its effect has landed.
 	mailDone []string
-	// jobs are its asynchronous actions in flight (a handoff waits a
-	// moment for them).
-	jobs sync.WaitGroup
+	// jobs counts its asynchronous actions in flight; jobsIdle is closed
+	// when it drops to 0 (nil while 0): a handoff waits a moment for them.
+	jobs     int
+	jobsIdle chan struct{}
 	// ended is the session a shutdown's final save ended: its requests
 	// answer 503 (retry: the player is moving), not 401.
 	ended string
@@ -908,7 +909,8 @@ func (s *Store) save(ctx context.Context, o *Online, kind saveKind) error {
 	// The index is written only when what its queries select by changed:
 	// a write costs a scan of the whole collection on the embedded
 	// FerretDB (BenchmarkIndexWrites). base_value and last_seen ride along.
-	publish := !sameRanking(sum, o.published)
+	// An entry whose write was dropped (Unindexed) is written again.
+	publish := o.published.ID == "" || !sameRanking(sum, o.published)
 	// The journal keeps this save's records until it lands.
 	floor := o.floor
 	o.floor, o.savingFloor = 0, floor

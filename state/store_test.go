@@ -5,7 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	testclock "rampart/internal/testenv/clock"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -16,7 +16,9 @@ import (
 	"rampart/bookkeeper"
 	"rampart/gamedata"
 	"rampart/internal/testenv"
+	testclock "rampart/internal/testenv/clock"
 	"rampart/profiler"
+	"rampart/state/s3store"
 )
 
 // clock is the injected game clock tests move by hand.
@@ -42,7 +44,7 @@ func (c *countingBlobs) Put(ctx context.Context, key string, data []byte, cond C
 
 func newBlobs(t testing.TB, s3 testenv.S3) *countingBlobs {
 	t.Helper()
-	b := NewS3Blobs(S3Config{Endpoint: s3.Endpoint, Region: "us-east-1", Bucket: "rampart",
+	b := s3store.New(s3store.Config{Endpoint: s3.Endpoint, Region: "us-east-1", Bucket: "rampart",
 		AccessKey: s3.AccessKey, SecretKey: s3.SecretKey}, aws.Config{})
 	if err := b.EnsureBucket(context.Background()); err != nil {
 		t.Fatalf("ensure bucket on %s: %v", s3.Name, err)
@@ -57,7 +59,7 @@ func newStore(t testing.TB, blobs Blobs, clk *clock, id string) *Store {
 		t.Fatal(err)
 	}
 	keeper := bookkeeper.New(bookkeeper.Config{Name: "s3", Concurrency: 16, QueueLimit: 1000,
-		Timeout: 5 * time.Second, MaxTries: 2, Retryable: Retryable})
+		Timeout: 5 * time.Second, MaxTries: 2, Retryable: s3store.Retryable})
 	return NewStore(Config{ServerID: id, Autosave: 30 * time.Second, IdleTimeout: 10 * time.Minute,
 		LeaseTTL: 2 * time.Minute, Now: clk.Now},
 		Deps{Blobs: blobs, S3: keeper, GameData: gamedata.NewHolder(gd), Accounts: DevAccounts(t, blobs, clk.Now),
@@ -296,6 +298,18 @@ func TestSweep(t *testing.T) {
 	if got := blobs.puts.Load() - puts; got != 0 {
 		t.Errorf("second sweep saved %d players, want 0 (nothing changed)", got)
 	}
+	// gina, unchanged since her login 61 s ago, is past half her 2-minute
+	// lease: the sweep saves her only to renew it.
+	clk.Advance(31 * time.Second)
+	puts = blobs.puts.Load()
+	s.Sweep(ctx)
+	until := map[string]int64{}
+	for _, p := range s.Players(0) {
+		until[p.ID] = p.LeaseUntilMS
+	}
+	if got, want, saves := until["gina"], clk.Now().Add(2*time.Minute).UnixMilli(), blobs.puts.Load()-puts; got != want || saves != 1 {
+		t.Errorf("sweep past half-life: gina's lease until %d after %d saves, want renewed to %d by 1 save", got, saves, want)
+	}
 
 	// Past half the lease every player is saved to renew it; past the
 	// idle timeout the idle ones leave memory.
@@ -463,7 +477,7 @@ func TestPurchasesCheckpointSooner(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	keeper := bookkeeper.New(bookkeeper.Config{Name: "s3", Concurrency: 16, Timeout: 5 * time.Second, MaxTries: 2, Retryable: Retryable})
+	keeper := bookkeeper.New(bookkeeper.Config{Name: "s3", Concurrency: 16, Timeout: 5 * time.Second, MaxTries: 2, Retryable: s3store.Retryable})
 	s := NewStore(Config{ServerID: "a", Autosave: 5 * time.Minute, Now: clk.Now},
 		Deps{Blobs: blobs, S3: keeper, GameData: gamedata.NewHolder(gd), Accounts: DevAccounts(t, blobs, clk.Now),
 			Profiler: profiler.New(), Log: testenv.Discard})
@@ -494,5 +508,72 @@ func TestPurchasesCheckpointSooner(t *testing.T) {
 				t.Errorf("%s: checkpoints 31 s later = %d, want saved %v", tt.name, got, tt.saved)
 			}
 		})
+	}
+}
+
+// recordingUpdates records what the store publishes to the index.
+type recordingUpdates struct {
+	mu        sync.Mutex
+	published []string
+}
+
+func (r *recordingUpdates) Publish(s Summary) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.published = append(r.published, s.ID)
+}
+func (r *recordingUpdates) Create(s Summary)  { r.Publish(s) }
+func (r *recordingUpdates) Forget(_ []string) {}
+func (r *recordingUpdates) take() []string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	out := r.published
+	r.published = nil
+	return out
+}
+
+// TestDroppedIndexEntryIsWrittenAgain: an index entry the write-behind
+// dropped (Unindexed) is published again at the player's next save; an
+// entry that landed is not rewritten while the ranking stays.
+func TestDroppedIndexEntryIsWrittenAgain(t *testing.T) {
+	blobs := newBlobs(t, testenv.EmbeddedS3(t))
+	clk := newClock()
+	gd, err := gamedata.Embedded()
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec := &recordingUpdates{}
+	keeper := bookkeeper.New(bookkeeper.Config{Name: "s3", Concurrency: 16, Timeout: 5 * time.Second, MaxTries: 2, Retryable: s3store.Retryable})
+	s := NewStore(Config{ServerID: "a", Autosave: 30 * time.Second, Now: clk.Now},
+		Deps{Blobs: blobs, S3: keeper, GameData: gamedata.NewHolder(gd), Accounts: DevAccounts(t, blobs, clk.Now),
+			Profiler: profiler.New(), Log: testenv.Discard, Mongo: Mongo{Updates: rec}})
+	ctx := context.Background()
+	tests := []struct {
+		name    string
+		dropped bool
+		want    []string
+	}{
+		{"entry landed", false, nil},
+		{"entry dropped", true, []string{"indexed"}},
+		{"written again, landed", false, nil},
+	}
+	sess := login(t, s, "indexed")
+	if got := rec.take(); !slices.Equal(got, []string{"indexed"}) {
+		t.Fatalf("a new player's first entry: %v", got)
+	}
+	for i, tt := range tests {
+		if tt.dropped {
+			s.Unindexed([]string{"indexed"})
+		}
+		if _, _, err := s.Apply(sess, []Action{ping(int64(i + 1))}); err != nil {
+			t.Fatal(err)
+		}
+		clk.Advance(31 * time.Second)
+		if failed := s.Sweep(ctx); failed != 0 {
+			t.Fatalf("%s: %d saves failed", tt.name, failed)
+		}
+		if got := rec.take(); !slices.Equal(got, tt.want) {
+			t.Errorf("%s: published %v at the next save, want %v", tt.name, got, tt.want)
+		}
 	}
 }

@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
-	"strconv"
 	"time"
 
 	"rampart/profiler"
@@ -29,10 +28,7 @@ func (pg *Pages) Alerts(a *profiler.Alerts) http.Handler {
 		if wantJSON(r) {
 			return writeJSON(w, http.StatusOK, s)
 		}
-		page := alertsPage{S: s, JSONURL: basePath(r) + "?format=json"}
-		if n, err := strconv.Atoi(r.URL.Query().Get("refresh")); err == nil && n > 0 {
-			page.Refresh = min(n, 3600)
-		}
+		page := alertsPage{S: s, Refresh: parseRefresh(r.URL.Query()), JSONURL: basePath(r) + "?format=json"}
 		scheme := "http"
 		if r.TLS != nil {
 			scheme = "https"

@@ -51,11 +51,7 @@ func (pg *Pages) Bookkeepers(reg *bookkeeper.Registry) http.Handler {
 			}
 			return writeJSON(w, http.StatusOK, BookkeepersJSON{Bookkeepers: stats})
 		}
-		refresh := 0
-		if n, err := strconv.Atoi(r.URL.Query().Get("refresh")); err == nil && n > 0 {
-			refresh = min(n, 3600)
-		}
-		return renderBookkeepers(w, basePath(r), stats, refresh)
+		return renderBookkeepers(w, basePath(r), stats, parseRefresh(r.URL.Query()))
 	})
 }
 
@@ -70,13 +66,12 @@ func renderBookkeepers(w http.ResponseWriter, base string, stats []bookkeeper.St
 		page.Omitted += s.InFlightOmitted
 	}
 	slices.SortStableFunc(page.InFlight, func(a, b inFlightRow) int { return cmp.Compare(b.AgeMS, a.AgeMS) })
-	for _, n := range []int{0, 2, 5, 10, 30} {
-		l := link{Title: "off", URL: base, Current: refresh == n}
-		if n > 0 {
-			l.Title, l.URL = strconv.Itoa(n)+"s", base+"?refresh="+strconv.Itoa(n)
+	page.Refreshes = refreshLinks(refresh, func(n int) string {
+		if n == 0 {
+			return base
 		}
-		page.Refreshes = append(page.Refreshes, l)
-	}
+		return base + "?refresh=" + strconv.Itoa(n)
+	})
 	return render(w, "bookkeepers.html", page)
 }
 

@@ -2,7 +2,6 @@ package web
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"net/http"
 	"net/http/httptest"
@@ -12,9 +11,8 @@ import (
 	"time"
 
 	"rampart/bookkeeper"
+	"rampart/internal/testenv/keepertest"
 )
-
-var errRetry = errors.New("retryable")
 
 // keeperFixture drives real bookkeepers into a known state:
 //
@@ -34,57 +32,26 @@ type keeperFixture struct {
 func newKeeperFixture(t *testing.T) *keeperFixture {
 	t.Helper()
 	clk := testclock.New(time.Date(2025, 6, 1, 12, 0, 0, 0, time.UTC))
-	now := func(time.Duration) <-chan time.Time {
-		ch := make(chan time.Time, 1)
-		ch <- time.Time{}
-		return ch
-	}
 	never := func(time.Duration) <-chan time.Time { return nil }
-	isRetry := func(err error) bool { return errors.Is(err, errRetry) }
 	s3 := bookkeeper.New(bookkeeper.Config{Name: "s3", Concurrency: 1, QueueLimit: 1, Timeout: 5 * time.Second,
-		MaxTries: 3, Retryable: isRetry, Now: clk.Now, After: now})
-	mongo := bookkeeper.New(bookkeeper.Config{Name: "mongo", MaxTries: 2, Retryable: isRetry, Now: clk.Now, After: never})
+		MaxTries: 3, Retryable: keepertest.IsRetry, Now: clk.Now, After: keepertest.Immediate})
+	mongo := bookkeeper.New(bookkeeper.Config{Name: "mongo", MaxTries: 2, Retryable: keepertest.IsRetry, Now: clk.Now, After: never})
 	idle := bookkeeper.New(bookkeeper.Config{Name: "idle", Now: clk.Now})
 	f := &keeperFixture{clk: clk, reg: bookkeeper.NewRegistry(s3, mongo, idle), mux: http.NewServeMux()}
 	f.mux.Handle("GET /debug/bookkeepers", Bookkeepers(f.reg))
 
-	ctx, cancel := context.WithCancel(context.Background())
-	release := make(chan struct{})
-	t.Cleanup(func() {
-		close(release)
-		cancel()
-		wctx, wcancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer wcancel()
-		if err := f.reg.WaitIdle(wctx); err != nil {
-			t.Errorf("keepers did not drain: %v", err)
-		}
-	})
-
-	ok := func(context.Context) error { return nil }
-	tries := 0
-	for _, fn := range []func(context.Context) error{
-		ok,
-		func(context.Context) error { return errors.New("fatal") },
-		func(context.Context) error {
-			if tries++; tries == 1 {
-				return errRetry
-			}
-			return nil
-		},
-	} {
-		_ = s3.Do(ctx, "s3:get", fn)
-	}
+	ctx, block := keepertest.Hold(t, f.reg)
+	keepertest.Land(ctx, s3, "s3:get")
 	done, stop := context.WithCancel(ctx)
 	stop()
-	if err := s3.Do(done, "s3:get", ok); err == nil {
+	if err := s3.Do(done, "s3:get", func(context.Context) error { return nil }); err == nil {
 		t.Fatal("Do with a done ctx succeeded")
 	}
-	block := func(context.Context) error { <-release; return nil }
 	if err := s3.Go(ctx, "s3:put", block, nil); err != nil {
 		t.Fatal(err)
 	}
 	clk.Advance(time.Second)
-	if err := mongo.Go(ctx, "mongo:save", func(context.Context) error { return errRetry }, nil); err != nil {
+	if err := mongo.Go(ctx, "mongo:save", func(context.Context) error { return keepertest.ErrRetry }, nil); err != nil {
 		t.Fatal(err)
 	}
 	// mongo's try fails on its own goroutine; wait until it backs off.
@@ -105,20 +72,6 @@ func newKeeperFixture(t *testing.T) *keeperFixture {
 	return f
 }
 
-func (f *keeperFixture) get(t *testing.T, target string, header ...string) *httptest.ResponseRecorder {
-	t.Helper()
-	req := httptest.NewRequest(http.MethodGet, target, nil)
-	for i := 0; i+1 < len(header); i += 2 {
-		req.Header.Set(header[i], header[i+1])
-	}
-	w := httptest.NewRecorder()
-	f.mux.ServeHTTP(w, req)
-	if w.Code != http.StatusOK {
-		t.Fatalf("GET %s: %d %s", target, w.Code, w.Body)
-	}
-	return w
-}
-
 func TestBookkeepersJSON(t *testing.T) {
 	f := newKeeperFixture(t)
 	for _, tc := range []struct {
@@ -130,17 +83,10 @@ func TestBookkeepersJSON(t *testing.T) {
 		{"accept", "/debug/bookkeepers", []string{"Accept", "application/json"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			w := f.get(t, tc.target, tc.header...)
-			if ct := w.Header().Get("Content-Type"); ct != "application/json" {
-				t.Fatalf("content type %q, want application/json", ct)
-			}
-			var shape map[string]json.RawMessage
-			if err := json.Unmarshal(w.Body.Bytes(), &shape); err != nil || len(shape) != 1 || shape["bookkeepers"] == nil {
-				t.Fatalf("body %s (%v), want one key, bookkeepers", w.Body, err)
-			}
+			w := getOK(t, f.mux, tc.target, tc.header...)
 			var doc BookkeepersJSON
-			if err := json.Unmarshal(w.Body.Bytes(), &doc); err != nil {
-				t.Fatal(err)
+			if shape := decodeJSONPage(t, w, &doc, "bookkeepers"); len(shape) != 1 {
+				t.Fatalf("body %s, want one key, bookkeepers", w.Body)
 			}
 			if len(doc.Bookkeepers) != 3 {
 				t.Fatalf("%d bookkeepers, want 3", len(doc.Bookkeepers))
@@ -173,12 +119,7 @@ func TestBookkeepersJSON(t *testing.T) {
 
 func TestBookkeepersHTML(t *testing.T) {
 	f := newKeeperFixture(t)
-	tests := []struct {
-		name    string
-		target  string
-		want    []string // in this order
-		without []string
-	}{
+	runHTMLCases(t, f.mux, []htmlCase{
 		{"table and in flight, oldest first", "/debug/bookkeepers", []string{
 			`<a href="/debug/bookkeepers?format=json">JSON</a>`,
 			`<table id="bookkeepers">`,
@@ -197,29 +138,7 @@ func TestBookkeepersHTML(t *testing.T) {
 		{"auto-refresh", "/debug/bookkeepers?refresh=5", []string{
 			`<meta http-equiv="refresh" content="5">`, `<a href="/debug/bookkeepers">off</a>`, `<span class="current">5s</span>`,
 		}, nil},
-	}
-	for _, tc := range tests {
-		t.Run(tc.name, func(t *testing.T) {
-			w := f.get(t, tc.target)
-			if ct := w.Header().Get("Content-Type"); !strings.HasPrefix(ct, "text/html") {
-				t.Fatalf("content type %q, want text/html", ct)
-			}
-			body := w.Body.String()
-			at := 0
-			for _, want := range tc.want {
-				i := strings.Index(body[at:], want)
-				if i < 0 {
-					t.Fatalf("page lacks, after offset %d: %s\n%s", at, want, body)
-				}
-				at += i + len(want)
-			}
-			for _, bad := range tc.without {
-				if strings.Contains(body, bad) {
-					t.Errorf("page has %s", bad)
-				}
-			}
-		})
-	}
+	})
 }
 
 // TestBookkeepersMissingIsRed renders snapshots directly: a real keeper

@@ -2,6 +2,7 @@ package web
 
 import (
 	"context"
+	"net/http"
 	"net/http/httptest"
 	"os"
 	"rampart/internal/testenv"
@@ -23,20 +24,26 @@ func browser(t *testing.T) context.Context {
 	return ctx
 }
 
-const rowNamesJS = `[...document.querySelectorAll('#latency tbody tr.row td.name')].map(td => td.textContent)`
-
-func TestLatencyPageInBrowser(t *testing.T) {
-	f := newFixture(t)
-	srv := httptest.NewServer(f.mux)
-	defer srv.Close()
+// openPage serves h, starts the browser and opens path on it, waiting
+// until the element sel is visible.
+func openPage(t *testing.T, h http.Handler, path, sel string) context.Context {
+	t.Helper()
+	srv := httptest.NewServer(h)
+	t.Cleanup(srv.Close)
 	ctx := browser(t)
-
 	if err := chromedp.Do(ctx,
-		chromedp.Navigate(srv.URL+"/debug/latency"),
-		chromedp.WaitVisible(chromedp.CSS(`#latency`)),
+		chromedp.Navigate(srv.URL+path),
+		chromedp.WaitVisible(chromedp.CSS(sel)),
 	); err != nil {
 		t.Fatalf("load page: %v", err)
 	}
+	return ctx
+}
+
+const rowNamesJS = `[...document.querySelectorAll('#latency tbody tr.row td.name')].map(td => td.textContent)`
+
+func TestLatencyPageInBrowser(t *testing.T) {
+	ctx := openPage(t, newFixture(t).mux, "/debug/latency", `#latency`)
 	byMax, err := chromedp.Run(ctx, chromedp.Evaluate[[]string](rowNamesJS))
 	if err != nil {
 		t.Fatalf("read rows: %v", err)
@@ -105,17 +112,7 @@ func TestLatencyPageInBrowser(t *testing.T) {
 }
 
 func TestBookkeepersPageInBrowser(t *testing.T) {
-	f := newKeeperFixture(t)
-	srv := httptest.NewServer(f.mux)
-	defer srv.Close()
-	ctx := browser(t)
-
-	if err := chromedp.Do(ctx,
-		chromedp.Navigate(srv.URL+"/debug/bookkeepers"),
-		chromedp.WaitVisible(chromedp.CSS(`#bookkeepers`)),
-	); err != nil {
-		t.Fatalf("load page: %v", err)
-	}
+	ctx := openPage(t, newKeeperFixture(t).mux, "/debug/bookkeepers", `#bookkeepers`)
 	keepers, err := chromedp.Run(ctx, chromedp.Evaluate[[]string](
 		`[...document.querySelectorAll('#bookkeepers tbody tr.keeper td.name')].map(td => td.textContent)`))
 	if err != nil {

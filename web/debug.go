@@ -10,6 +10,7 @@ import (
 	"mime"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -222,6 +223,44 @@ func sameOrigin(r *http.Request) bool {
 // basePath is the page's own path without a trailing slash, so links to
 // sub-pages work wherever the router mounts it.
 func basePath(r *http.Request) string { return strings.TrimSuffix(r.URL.Path, "/") }
+
+// maxRefresh bounds ?refresh=: an hour.
+const maxRefresh = 3600
+
+// refreshChoices are the auto-refresh periods every page offers, in
+// seconds (0: off).
+var refreshChoices = []int{0, 2, 5, 10, 30}
+
+// parseRefresh is ?refresh=seconds, at most maxRefresh; 0 (off) when
+// absent or not a positive number.
+func parseRefresh(v url.Values) int {
+	if n, err := strconv.Atoi(v.Get("refresh")); err == nil && n > 0 {
+		return min(n, maxRefresh)
+	}
+	return 0
+}
+
+// refreshLinks are the auto-refresh choices for a page refreshing every
+// current seconds; urlFor is the page's URL refreshing every n.
+func refreshLinks(current int, urlFor func(n int) string) []link {
+	links := make([]link, 0, len(refreshChoices))
+	for _, n := range refreshChoices {
+		title := "off"
+		if n > 0 {
+			title = strconv.Itoa(n) + "s"
+		}
+		links = append(links, link{Title: title, URL: urlFor(n), Current: current == n})
+	}
+	return links
+}
+
+// withQuery is base with the query v, or base alone when v is empty.
+func withQuery(base string, v url.Values) string {
+	if len(v) == 0 {
+		return base
+	}
+	return base + "?" + v.Encode()
+}
 
 // withParam adds k=v to a URL that may already have a query.
 func withParam(u, k, v string) string {

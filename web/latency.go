@@ -125,9 +125,7 @@ func parseLatencyQuery(r *http.Request) latencyQuery {
 		}
 	}
 	q.Period, _ = profiler.ParsePeriod(v.Get("period"))
-	if n, err := strconv.Atoi(v.Get("refresh")); err == nil && n > 0 {
-		q.Refresh = min(n, 3600)
-	}
+	q.Refresh = parseRefresh(v)
 	return q
 }
 
@@ -152,10 +150,7 @@ func (q latencyQuery) url(base string, change func(*latencyQuery)) string {
 	if q.Refresh > 0 {
 		v.Set("refresh", strconv.Itoa(q.Refresh))
 	}
-	if len(v) == 0 {
-		return base
-	}
-	return base + "?" + v.Encode()
+	return withQuery(base, v)
 }
 
 type latencyPage struct {
@@ -250,14 +245,9 @@ func (pg *Pages) Latency(p *profiler.Profiler, sampler *profiler.Sampler) http.H
 			page.Periods = append(page.Periods, link{Title: per.title, Current: q.Period == per.p,
 				URL: q.url(base, func(q *latencyQuery) { q.Period = per.p })})
 		}
-		for _, n := range []int{0, 2, 5, 10, 30} {
-			title := "off"
-			if n > 0 {
-				title = strconv.Itoa(n) + "s"
-			}
-			page.Refreshes = append(page.Refreshes, link{Title: title, Current: q.Refresh == n,
-				URL: q.url(base, func(q *latencyQuery) { q.Refresh = n })})
-		}
+		page.Refreshes = refreshLinks(q.Refresh, func(n int) string {
+			return q.url(base, func(q *latencyQuery) { q.Refresh = n })
+		})
 		for _, s := range rows {
 			page.RowURLs[s.Name] = q.url(base, func(q *latencyQuery) { q.Row = s.Name })
 		}

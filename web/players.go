@@ -42,9 +42,7 @@ func parsePlayersQuery(r *http.Request) playersQuery {
 	if n, err := strconv.Atoi(v.Get("limit")); err == nil && n > 0 {
 		q.Limit = min(n, maxPlayersLimit)
 	}
-	if n, err := strconv.Atoi(v.Get("refresh")); err == nil && n > 0 {
-		q.Refresh = min(n, 3600)
-	}
+	q.Refresh = parseRefresh(v)
 	return q
 }
 
@@ -63,10 +61,7 @@ func (q playersQuery) url(base string, change func(*playersQuery)) string {
 	if q.Refresh > 0 {
 		v.Set("refresh", strconv.Itoa(q.Refresh))
 	}
-	if len(v) == 0 {
-		return base
-	}
-	return base + "?" + v.Encode()
+	return withQuery(base, v)
 }
 
 type playersPage struct {
@@ -137,14 +132,9 @@ func (pg *Pages) players(list func(limit int) []state.OnlineInfo, count func() i
 			c.Sorted, c.URL = c.Key == q.Sort, q.url(base, func(q *playersQuery) { q.Sort = c.Key })
 			page.Columns = append(page.Columns, c)
 		}
-		for _, n := range []int{0, 2, 5, 10, 30} {
-			title := "off"
-			if n > 0 {
-				title = strconv.Itoa(n) + "s"
-			}
-			page.Refreshes = append(page.Refreshes, link{Title: title, Current: q.Refresh == n,
-				URL: q.url(base, func(q *playersQuery) { q.Refresh = n })})
-		}
+		page.Refreshes = refreshLinks(q.Refresh, func(n int) string {
+			return q.url(base, func(q *playersQuery) { q.Refresh = n })
+		})
 		return render(w, "players.html", page)
 	})
 }

@@ -3,7 +3,6 @@ package web
 import (
 	"encoding/json"
 	"net/http"
-	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
@@ -41,16 +40,6 @@ func newPlayersMux(asked *int) *http.ServeMux {
 	return mux
 }
 
-func getPlayers(t *testing.T, mux http.Handler, target string) *httptest.ResponseRecorder {
-	t.Helper()
-	w := httptest.NewRecorder()
-	mux.ServeHTTP(w, httptest.NewRequest(http.MethodGet, target, nil))
-	if w.Code != http.StatusOK {
-		t.Fatalf("GET %s: %d %s", target, w.Code, w.Body)
-	}
-	return w
-}
-
 func TestPlayersJSON(t *testing.T) {
 	tests := []struct {
 		name      string
@@ -68,18 +57,9 @@ func TestPlayersJSON(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			var asked int
-			w := getPlayers(t, newPlayersMux(&asked), "/debug/players?format=json"+tc.query)
-			if ct := w.Header().Get("Content-Type"); ct != "application/json" {
-				t.Fatalf("content type %q, want application/json", ct)
-			}
-			var shape map[string]json.RawMessage
-			if err := json.Unmarshal(w.Body.Bytes(), &shape); err != nil || shape["online"] == nil || shape["players"] == nil {
-				t.Fatalf("body %s (%v), want online and players", w.Body, err)
-			}
+			w := getOK(t, newPlayersMux(&asked), "/debug/players?format=json"+tc.query)
 			var doc PlayersJSON
-			if err := json.Unmarshal(w.Body.Bytes(), &doc); err != nil {
-				t.Fatal(err)
-			}
+			decodeJSONPage(t, w, &doc, "online", "players")
 			var ids []string
 			for _, p := range doc.Players {
 				ids = append(ids, p.ID)
@@ -96,7 +76,7 @@ func TestPlayersJSON(t *testing.T) {
 	// The store's fields go through untouched.
 	var asked int
 	var doc PlayersJSON
-	if err := json.Unmarshal(getPlayers(t, newPlayersMux(&asked), "/debug/players?format=json").Body.Bytes(), &doc); err != nil {
+	if err := json.Unmarshal(getOK(t, newPlayersMux(&asked), "/debug/players?format=json").Body.Bytes(), &doc); err != nil {
 		t.Fatal(err)
 	}
 	if want := onlinePlayers()[1]; len(doc.Players) == 0 || doc.Players[0] != want {
@@ -105,13 +85,9 @@ func TestPlayersJSON(t *testing.T) {
 }
 
 func TestPlayersHTML(t *testing.T) {
-	tests := []struct {
-		name    string
-		query   string
-		want    []string // in this order
-		without []string
-	}{
-		{"by id", "", []string{
+	var asked int
+	runHTMLCases(t, newPlayersMux(&asked), []htmlCase{
+		{"by id", "/debug/players", []string{
 			`Online: <b id="online">3</b>`,
 			`<a href="/debug/players?format=json">JSON</a>`,
 			`<th class="sorted"><a href="/debug/players" data-sort="id">Player</a></th><th><a href="/debug/players?sort=active" data-sort="active">Last active</a></th>`,
@@ -119,40 +95,17 @@ func TestPlayersHTML(t *testing.T) {
 			`<tr class="player"><td class="name">bob</td><td>10m0s ago</td><td>7</td><td></td><td></td><td></td><td>–</td></tr>`,
 			`<tr class="player leaving"><td class="name">carol</td><td>1m30s ago</td><td>3</td><td></td><td></td><td>yes</td><td>expired 5s ago</td></tr>`,
 		}, []string{"arbitrary subset", "<script", `http-equiv="refresh"`}},
-		{"by activity, with refresh", "?sort=active&refresh=10", []string{
+		{"by activity, with refresh", "/debug/players?sort=active&refresh=10", []string{
 			`<meta http-equiv="refresh" content="10">`,
 			`<a href="/debug/players?sort=active">off</a>`,
 			`<th><a href="/debug/players?refresh=10" data-sort="id">Player</a></th><th class="sorted"><a href="/debug/players?refresh=10&amp;sort=active" data-sort="active">Last active</a></th>`,
 			`<td class="name">alice</td>`, `<td class="name">carol</td>`, `<td class="name">bob</td>`,
 		}, nil},
-		{"truncated", "?limit=2", []string{
+		{"truncated", "/debug/players?limit=2", []string{
 			`Online: <b id="online">3</b> <span class="muted">(listing 2, an arbitrary subset, sorted; <a href="/debug/players?limit=8">list more</a>)</span>`,
 			`<td class="name">alice</td>`, `<td class="name">carol</td>`,
 		}, []string{`<td class="name">bob</td>`}},
-	}
-	for _, tc := range tests {
-		t.Run(tc.name, func(t *testing.T) {
-			var asked int
-			w := getPlayers(t, newPlayersMux(&asked), "/debug/players"+tc.query)
-			if ct := w.Header().Get("Content-Type"); !strings.HasPrefix(ct, "text/html") {
-				t.Fatalf("content type %q, want text/html", ct)
-			}
-			body := w.Body.String()
-			at := 0
-			for _, want := range tc.want {
-				i := strings.Index(body[at:], want)
-				if i < 0 {
-					t.Fatalf("page lacks, after offset %d: %s\n%s", at, want, body)
-				}
-				at += i + len(want)
-			}
-			for _, bad := range tc.without {
-				if strings.Contains(body, bad) {
-					t.Errorf("page has %s", bad)
-				}
-			}
-		})
-	}
+	})
 }
 
 func TestPlayersEmpty(t *testing.T) {
@@ -161,7 +114,7 @@ func TestPlayersEmpty(t *testing.T) {
 		{"/debug/players", "Nobody online."},
 		{"/debug/players?format=json", `"players": []`},
 	} {
-		w := getPlayers(t, h, tc.target)
+		w := getOK(t, h, tc.target)
 		if !strings.Contains(w.Body.String(), tc.want) {
 			t.Errorf("GET %s: %s, want %s", tc.target, w.Body, tc.want)
 		}

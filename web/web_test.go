@@ -96,6 +96,87 @@ func (f *fixture) get(t *testing.T, target string) *httptest.ResponseRecorder {
 	return w
 }
 
+// getOK serves GET target through h, with header given as name, value
+// pairs, and fails t on anything but 200.
+func getOK(t *testing.T, h http.Handler, target string, header ...string) *httptest.ResponseRecorder {
+	t.Helper()
+	req := httptest.NewRequest(http.MethodGet, target, nil)
+	for i := 0; i+1 < len(header); i += 2 {
+		req.Header.Set(header[i], header[i+1])
+	}
+	w := httptest.NewRecorder()
+	h.ServeHTTP(w, req)
+	if w.Code != http.StatusOK {
+		t.Fatalf("GET %s: %d %s", target, w.Code, w.Body)
+	}
+	return w
+}
+
+// htmlCase is one GET of a page and what its HTML must hold.
+type htmlCase struct {
+	name    string
+	target  string
+	want    []string // in this order
+	without []string
+}
+
+// runHTMLCases serves each case's target through h, as a subtest, and
+// checks the page with checkHTML.
+func runHTMLCases(t *testing.T, h http.Handler, cases []htmlCase) {
+	t.Helper()
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			checkHTML(t, getOK(t, h, tc.target), tc.want, tc.without)
+		})
+	}
+}
+
+// checkHTML fails t unless w is an HTML page holding every string of want
+// in that order and none of without.
+func checkHTML(t *testing.T, w *httptest.ResponseRecorder, want, without []string) {
+	t.Helper()
+	if ct := w.Header().Get("Content-Type"); !strings.HasPrefix(ct, "text/html") {
+		t.Fatalf("content type %q, want text/html", ct)
+	}
+	body := w.Body.String()
+	at := 0
+	for _, s := range want {
+		i := strings.Index(body[at:], s)
+		if i < 0 {
+			t.Fatalf("page lacks, after offset %d: %s\n%s", at, s, body)
+		}
+		at += i + len(s)
+	}
+	for _, bad := range without {
+		if strings.Contains(body, bad) {
+			t.Errorf("page has %s", bad)
+		}
+	}
+}
+
+// decodeJSONPage fails t unless w is a JSON document with at least the
+// top-level keys named, decodes it into doc and returns its top-level
+// keys.
+func decodeJSONPage(t *testing.T, w *httptest.ResponseRecorder, doc any, keys ...string) map[string]json.RawMessage {
+	t.Helper()
+	if ct := w.Header().Get("Content-Type"); ct != "application/json" {
+		t.Fatalf("content type %q, want application/json", ct)
+	}
+	var shape map[string]json.RawMessage
+	if err := json.Unmarshal(w.Body.Bytes(), &shape); err != nil {
+		t.Fatalf("body %s (%v), want an object with keys %v", w.Body, err, keys)
+	}
+	for _, k := range keys {
+		if shape[k] == nil {
+			t.Fatalf("body %s, want keys %v", w.Body, keys)
+		}
+	}
+	if err := json.Unmarshal(w.Body.Bytes(), doc); err != nil {
+		t.Fatal(err)
+	}
+	return shape
+}
+
 func (f *fixture) latencyJSON(t *testing.T, query string) LatencyJSON {
 	t.Helper()
 	w := f.get(t, "/debug/latency?format=json"+query)

@@ -2,13 +2,18 @@ package main
 
 import (
 	"bufio"
+	"context"
 	"encoding/json"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"rampart/bookkeeper"
+	"rampart/profiler"
 )
 
 type alertEvent struct {
@@ -124,3 +129,45 @@ func TestLoadAlertFiresAndResolves(t *testing.T) {
 
 // httpClientNoTimeout reads streams.
 var httpClientNoTimeout = http.Client{}
+
+// TestWebhookNotifier: the server's alert notifier goes through the
+// webhook bookkeeper, which retries 5xx and not 4xx (profiler's
+// TestWebhookReusesConnections checks the connection is kept).
+func TestWebhookNotifier(t *testing.T) {
+	tests := []struct {
+		name      string
+		answers   []int
+		wantErr   bool
+		wantTries int
+	}{
+		{"delivered", []int{200}, false, 1},
+		{"5xx retried", []int{503, 502, 204}, false, 3},
+		{"4xx final", []int{400, 200}, true, 1},
+		{"tries run out", []int{500, 500, 500, 200}, true, 3},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var mu sync.Mutex
+			tries := 0
+			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				mu.Lock()
+				code := tt.answers[min(tries, len(tt.answers)-1)]
+				tries++
+				mu.Unlock()
+				http.Error(w, http.StatusText(code), code)
+			}))
+			defer srv.Close()
+			k := bookkeeper.New(bookkeeper.Config{Name: "webhook", MaxTries: 3, Retryable: profiler.WebhookRetryable,
+				BackoffBase: time.Millisecond, BackoffMax: time.Millisecond})
+			err := webhookNotifier(k, srv.Client(), srv.URL).Notify(context.Background(), []byte(`{"rule":"disk"}`))
+			if (err != nil) != tt.wantErr {
+				t.Fatalf("Notify = %v, want error %v", err, tt.wantErr)
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			if tries != tt.wantTries {
+				t.Fatalf("got %d tries, want %d", tries, tt.wantTries)
+			}
+		})
+	}
+}

@@ -42,6 +42,17 @@ func (c *serveConfig) checkCluster() error {
 	return nil
 }
 
+// clusterDrainGrace is how long a draining cluster server keeps its public
+// listener open with /readyz answering 503: two failed checks of the
+// committed haproxy config, and a margin.
+const clusterDrainGrace = 2500 * time.Millisecond
+
+// grace waits d (the drain's first step in a cluster).
+func (c *clusterSide) grace(d time.Duration) {
+	c.log.Info("cluster: draining; /readyz is 503, serving on while the balancer notices", "for", d.String())
+	time.Sleep(d) // a wall-clock grace for an outside balancer, not a synchronisation
+}
+
 // clusterSide is one server's part of a cluster: its membership, its
 // calls on the others and its own listener for theirs.
 type clusterSide struct {

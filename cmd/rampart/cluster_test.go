@@ -1,15 +1,21 @@
 package main
 
 import (
+	"bufio"
+	"bytes"
+	"context"
 	"fmt"
 	"log/slog"
 	"net/http"
+	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"rampart/internal/devstores"
 	"rampart/internal/testenv"
+	"rampart/loadtest"
 )
 
 // testCluster is real servers on one S3 and one MongoDB, as a cluster.
@@ -38,10 +44,7 @@ func newTestCluster(t *testing.T) *testCluster {
 
 // start runs one more server of the cluster.
 func (c *testCluster) start(t *testing.T, extra ...string) *testenv.Rampart {
-	t.Helper()
-	args := append([]string{"--s3-endpoint", c.s3.Endpoint, "--s3-access-key", c.s3.AccessKey, "--mongo-uri", c.mongo,
-		"--cluster-addr", "127.0.0.1:0", "--rate-limit", "100000", "--rate-burst", "100000"}, extra...)
-	return testenv.StartRampart(t, c.env, args...)
+	return c.startTB(t, extra...)
 }
 
 func pingBatch(from, n int) string {
@@ -219,4 +222,108 @@ func TestClusterBanSignsOutEverywhere(t *testing.T) {
 	if code := call(t, "POST", b.URL+"/api/v1/auth/device", "", `{"device_id":"`+deviceID("banned")+`"}`, nil); code != http.StatusForbidden {
 		t.Errorf("banned player's sign-in: %d, want 403", code)
 	}
+}
+
+// TestClusterLoadtestThroughHaproxy: the load generator's standard mix
+// (raids between players on different servers included) through haproxy
+// in front of three servers, with one server killed (SIGKILL) and started
+// again on its disk by its supervisor, and another drained (SIGTERM)
+// mid-run. (A server that never comes back loses what it had not shipped:
+// at most the last second, TestMachineLossTakeover.) The load generator predicts every
+// result with the real rules and checks every player's ledger at the
+// end: nothing acknowledged lost, nothing applied twice, no divergence.
+func TestClusterLoadtestThroughHaproxy(t *testing.T) {
+	if testing.Short() {
+		t.Skip("-short: a 45 s run of three servers")
+	}
+	s3 := testenv.VersityGW(t)
+	c := &testCluster{s3: s3, mongo: testenv.FerretDB(t), env: []string{
+		"RAMPART_S3_SECRET_KEY=" + s3.SecretKey,
+		"RAMPART_SESSION_SECRET=" + strings.Repeat("s", 40),
+		"RAMPART_CLUSTER_SECRET=" + strings.Repeat("c", 40),
+	}}
+	var nodes []*testenv.Rampart
+	env := map[string]string{}
+	for i := range 3 {
+		addr := testenv.FreeAddr(t)
+		nodes = append(nodes, c.start(t, "--addr", addr, "--trusted-proxies", "127.0.0.1/32",
+			"--signin-rate", "0", "--max-conns-per-ip", "0"))
+		env[fmt.Sprintf("RAMPART_NODE%d", i+1)] = addr
+	}
+	hp := testenv.StartHaproxy(t, testenv.HaproxyConfig(), env)
+	waitBackends(t, hp, 3)
+
+	cfg := loadtest.DefaultConfig()
+	cfg.Target = hp.URL
+	cfg.Players = 60
+	cfg.Duration = 45 * time.Second
+	cfg.APM = 60
+	cfg.IDPrefix = "hxl"
+	cfg.ServerStats = false
+	var progress testenv.SyncBuffer
+	var crossRaids atomic.Int64
+	chaos := make(chan struct{})
+	go func() {
+		defer close(chaos)
+		remote := func(p *testenv.Rampart) int64 {
+			return int64(metricValue(t, p.URL, `rampart_cluster_events_total{kind="defend_remote"}`))
+		}
+		time.Sleep(12 * time.Second) // into the run, on the wall clock: the chaos schedule
+		crossRaids.Add(remote(nodes[0]))
+		nodes[0].Cmd.Process.Kill()
+		<-nodes[0].Exited
+		// Its supervisor starts it again on its disk: the journal's tail
+		// is recovered, the membership sees the same server beat again.
+		nodes[0] = c.start(t, "--data-dir", nodes[0].DataDir, "--addr", env["RAMPART_NODE1"], "--trusted-proxies", "127.0.0.1/32",
+			"--signin-rate", "0", "--max-conns-per-ip", "0")
+		time.Sleep(10 * time.Second) // the schedule again
+		crossRaids.Add(remote(nodes[1]))
+		if err := nodes[1].Stop(40 * time.Second); err != nil {
+			t.Errorf("SIGTERM of the second server: %v", err)
+		}
+	}()
+	rep, err := loadtest.Execute(context.Background(), cfg, &progress)
+	<-chaos
+	crossRaids.Add(int64(metricValue(t, nodes[2].URL, `rampart_cluster_events_total{kind="defend_remote"}`)))
+	if rep != nil {
+		var text bytes.Buffer
+		rep.WriteText(&text)
+		t.Logf("loadtest report:\n%s", text.String())
+	}
+	if err != nil {
+		t.Fatalf("loadtest: %v\n%s", err, progress.String())
+	}
+	if rep.Ledger.Mismatches != 0 || rep.Ledger.Checked != cfg.Players {
+		t.Errorf("ledger: %d of %d players checked, %d with problems %v", rep.Ledger.Checked, cfg.Players, rep.Ledger.Mismatches, rep.Ledger.Problems)
+	}
+	if rep.Prediction.Divergences != 0 {
+		t.Errorf("%d results diverged from the real rules", rep.Prediction.Divergences)
+	}
+	// Clients see retries, not errors.
+	if len(rep.TransportErrors) > 0 || len(rep.HTTPErrors) > 0 {
+		t.Errorf("transport errors %v, HTTP errors %v; want none (retries only)", rep.TransportErrors, rep.HTTPErrors)
+	}
+	if rep.Moves["attack"].OK == 0 {
+		t.Errorf("no raid played: %+v", rep.Moves["attack"])
+	}
+	t.Logf("raids settled by another server: %d", crossRaids.Load())
+}
+
+// metricValue reads one sample of base's /metrics (0 when absent).
+func metricValue(t *testing.T, base, sample string) float64 {
+	t.Helper()
+	resp, err := http.Get(base + "/metrics")
+	if err != nil {
+		return 0
+	}
+	defer resp.Body.Close()
+	sc := bufio.NewScanner(resp.Body)
+	sc.Buffer(make([]byte, 1<<20), 1<<20)
+	for sc.Scan() {
+		if v, ok := strings.CutPrefix(sc.Text(), sample+" "); ok {
+			f, _ := strconv.ParseFloat(v, 64)
+			return f
+		}
+	}
+	return 0
 }

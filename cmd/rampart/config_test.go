@@ -4,6 +4,7 @@ import (
 	"flag"
 	"io"
 	"os"
+	"os/exec"
 	"strings"
 	"testing"
 )
@@ -55,5 +56,31 @@ func TestApplyEnv(t *testing.T) {
 				t.Fatalf("addr = %q, want %q", cfg.Addr, tt.addr)
 			}
 		})
+	}
+}
+
+// TestREADMEListsEveryPackage: the README's project structure table has a
+// row for every package of the module (a subpackage may share its
+// parent's row when the row names it).
+func TestREADMEListsEveryPackage(t *testing.T) {
+	readme, err := os.ReadFile("../../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := exec.Command("go", "list", "./...").Output()
+	if err != nil {
+		t.Skipf("go list: %v", err)
+	}
+	for _, pkg := range strings.Fields(string(out)) {
+		dir := strings.TrimPrefix(strings.TrimPrefix(pkg, "rampart"), "/")
+		if dir == "" {
+			continue
+		}
+		row := "| `" + dir + "` |"
+		parent := "| `" + dir[:max(strings.LastIndexByte(dir, '/'), 0)] + "` |"
+		leaf := "`" + dir[strings.LastIndexByte(dir, '/')+1:] + "`"
+		if !strings.Contains(string(readme), row) && !(strings.Contains(string(readme), parent) && strings.Contains(string(readme), leaf)) {
+			t.Errorf("README's project structure has no row for %s", dir)
+		}
 	}
 }

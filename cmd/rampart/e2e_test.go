@@ -16,8 +16,8 @@ import (
 
 	dto "github.com/prometheus/client_model/go"
 
-	"rampart/cmd/rampart/internal/loadtest"
 	"rampart/internal/testenv"
+	"rampart/loadtest"
 	"rampart/metrics"
 )
 

@@ -246,8 +246,10 @@ func TestErrorStatuses(t *testing.T) {
 }
 
 // TestConcurrentLoginsOverHTTP signs in one player 16 times at once and 16
-// distinct players at once: every sign-in answers 200, the shared one is
-// loaded from S3 once, and exactly one of its 16 sessions is live.
+// distinct players at once: every sign-in answers 200, each player is
+// loaded from S3 once, exactly one of the shared player's 16 sessions is
+// live (the others answer 401), every distinct player's session is live,
+// and a later sign-in replaces the live one.
 func TestConcurrentLoginsOverHTTP(t *testing.T) {
 	s := startServer(t, t.TempDir())
 	const n = 16
@@ -281,13 +283,32 @@ func TestConcurrentLoginsOverHTTP(t *testing.T) {
 		}
 	}
 	live := 0
-	for _, a := range same {
-		if call(t, "GET", s.URL+"/api/v1/player", a.session, "", nil) == 200 {
+	for i, a := range same {
+		var e errorReply
+		switch code := call(t, "GET", s.URL+"/api/v1/player", a.session, "", &e); {
+		case code == 200:
 			live++
+		case code != 401 || e.Error.Code != "unauthorized":
+			t.Errorf("carol's session %d: %d %q, want 200, or 401 unauthorized once replaced", i, code, e.Error.Code)
 		}
 	}
 	if live != 1 {
 		t.Errorf("carol's 16 concurrent sessions: %d live, want exactly 1 (each sign-in replaces the last)", live)
+	}
+	for i, a := range distinct {
+		if code := call(t, "GET", s.URL+"/api/v1/player", a.session, "", nil); code != 200 {
+			t.Errorf("dave%02d's only session: %d, want 200", i, code)
+		}
+	}
+	// One more sign-in, after the others: it is the live one, all 16
+	// before it answer 401, and carol is still not loaded again.
+	if last := signIn("carol"); last.code != 200 || call(t, "GET", s.URL+"/api/v1/player", last.session, "", nil) != 200 {
+		t.Errorf("carol's sign-in after the burst: %d %v, want 200 and a live session", last.code, last.err)
+	}
+	for i, a := range same {
+		if code := call(t, "GET", s.URL+"/api/v1/player", a.session, "", nil); code != 401 {
+			t.Errorf("carol's session %d after a later sign-in: %d, want 401", i, code)
+		}
 	}
 	var stats struct {
 		Store struct {

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/ed25519"
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
@@ -35,46 +36,115 @@ import (
 	"rampart/profiler"
 	"rampart/state"
 	"rampart/state/mongostore"
+	"rampart/state/s3store"
 	"rampart/web/game"
 )
 
-// serve runs the game server until ctx ends, then drains: stop accepting,
-// finish requests, save every online player, wait for async work.
+// serve runs the game server: build the app, run it until ctx ends, then
+// drain it.
 func serve(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	a, err := newApp(args, getenv, stderr)
+	if a == nil || err != nil {
+		return err // nil with -h
+	}
+	defer a.close()
+	if err := a.build(ctx); err != nil {
+		return err
+	}
+	if err := a.run(ctx, stdout); err != nil {
+		return err
+	}
+	return a.drain()
+}
+
+// newApp reads the configuration (flags, environment, secret files) and
+// checks it; nil, nil after -h.
+func newApp(args []string, getenv func(string) string, stderr io.Writer) (*app, error) {
 	var cfg serveConfig
 	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	cfg.flags(fs)
 	if help, err := parseFlags(fs, args); help || err != nil {
-		return err
+		return nil, err
 	}
 	if err := refuseSecretFlags(fs); err != nil {
-		return err
+		return nil, err
 	}
 	if err := applyEnv(fs, getenv); err != nil {
-		return err
+		return nil, err
 	}
 	if err := cfg.readSecretFiles(); err != nil {
-		return err
+		return nil, err
 	}
 	if cfg.DevLogin && !loopbackAddr(cfg.Addr) {
-		return fmt.Errorf("--dev-login signs anyone in as anyone: refused on --addr %s (listen on 127.0.0.1 or [::1])", cfg.Addr)
+		return nil, fmt.Errorf("--dev-login signs anyone in as anyone: refused on --addr %s (listen on 127.0.0.1 or [::1])", cfg.Addr)
 	}
 	if err := cfg.checkCluster(); err != nil {
-		return err
+		return nil, err
 	}
 	trusted, err := cfg.trustedProxies()
 	if err != nil {
-		return err
+		return nil, err
 	}
 	ticketKey, err := cfg.ticketPublicKey()
 	if err != nil {
-		return err
+		return nil, err
 	}
 	log, err := newLogger(cfg.LogFormat, cfg.LogLevel, stderr)
 	if err != nil {
-		return err
+		return nil, err
 	}
+	return &app{cfg: cfg, log: log, getenv: getenv, trusted: trusted, ticketKey: ticketKey}, nil
+}
+
+// app is one server process: what build makes, run serves and drain
+// takes down in order.
+type app struct {
+	cfg       serveConfig
+	log       *slog.Logger
+	getenv    func(string) string
+	trusted   []netip.Prefix
+	ticketKey ed25519.PublicKey
+
+	bundle    *gamedata.Bundle
+	rl        *reloader
+	prof      *profiler.Profiler
+	sampler   *profiler.Sampler
+	alerts    *profiler.Alerts
+	ready     *api.Readiness
+	keepers   *bookkeeper.Registry
+	store     *state.Store
+	analytics *mongostore.Analytics // nil without MongoDB
+	updates   *mongostore.Updates
+	cl        *clusterSide // nil for a server alone
+	srv       *api.Server
+	httpSrv   *http.Server
+	ln        net.Listener
+
+	drainBegins context.CancelFunc
+	stopLoops   context.CancelFunc
+	loopsDone   chan struct{}
+	closers     []func()
+	// drained lists the drain's steps as they run (drain order test).
+	drained []string
+}
+
+// onClose registers f to run when the app closes, last registered first.
+func (a *app) onClose(f func()) { a.closers = append(a.closers, f) }
+
+// close releases what build opened.
+func (a *app) close() {
+	for i := len(a.closers) - 1; i >= 0; i-- {
+		a.closers[i]()
+	}
+	a.closers = nil
+}
+
+// build opens the stores, recovers the journal, joins the cluster and
+// makes the server, its listener and its pages; nothing is served yet.
+func (a *app) build(ctx context.Context) error {
+	cfg, log, getenv, trusted, ticketKey := a.cfg, a.log, a.getenv, a.trusted, a.ticketKey
+	var err error
 	// Players are a large, long-lived heap and the S3 SDK makes a lot of
 	// short-lived garbage: collecting at 100% growth spent ~15 points of a
 	// core at 30,000 players (BENCHMARKS.md). The heap may grow to 5x live.
@@ -100,7 +170,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	sampler := profiler.NewSampler(profiler.SamplerOptions{})
 
 	// Stores: real ones when configured, embedded stand-ins otherwise.
-	s3cfg := state.S3Config{Endpoint: cfg.S3Endpoint, Region: cfg.S3Region, Bucket: cfg.S3Bucket,
+	s3cfg := s3store.Config{Endpoint: cfg.S3Endpoint, Region: cfg.S3Region, Bucket: cfg.S3Bucket,
 		AccessKey: cfg.S3AccessKey, SecretKey: cfg.S3SecretKey}
 	awsCfg := aws.Config{Region: cfg.S3Region}
 	if cfg.S3Endpoint == "" {
@@ -108,7 +178,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		if err != nil {
 			return err
 		}
-		defer s3srv.Close()
+		a.onClose(func() { s3srv.Close() })
 		s3cfg.Endpoint, s3cfg.AccessKey, s3cfg.SecretKey = s3srv.URL, s3srv.AccessKey, s3srv.SecretKey
 		log.Info("embedded S3 started", "endpoint", s3srv.URL, "file", filepath.Join(cfg.DataDir, "s3.bolt"))
 	} else if cfg.S3AccessKey == "" {
@@ -127,7 +197,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		TLSHandshakeTimeout: 10 * time.Second,
 		ForceAttemptHTTP2:   true,
 	}}
-	blobs := state.NewS3Blobs(s3cfg, awsCfg)
+	blobs := s3store.New(s3cfg, awsCfg)
 	if err := blobs.EnsureBucket(ctx); err != nil {
 		return err
 	}
@@ -136,16 +206,16 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	if err != nil {
 		return err
 	}
-	defer closeMongo()
+	a.onClose(func() { closeMongo() })
 
 	// Every asynchronous path has a bookkeeper.
 	s3keeper := bookkeeper.New(bookkeeper.Config{
 		Name: "s3", Concurrency: 64, QueueLimit: 10000, Timeout: 2 * time.Second, MaxTries: 3,
-		Retryable: state.Retryable, Observe: prof.Record, Log: log,
+		Retryable: s3store.Retryable, Observe: prof.Record, Log: log,
 	})
 	webhookKeeper := bookkeeper.New(bookkeeper.Config{
 		Name: "webhook", Concurrency: 4, QueueLimit: 256, Timeout: 5 * time.Second, MaxTries: 3,
-		Retryable: retryHTTP, Observe: prof.Record, Log: log,
+		Retryable: profiler.WebhookRetryable, Observe: prof.Record, Log: log,
 	})
 	mongoKeeper := bookkeeper.New(bookkeeper.Config{
 		Name: "mongo", Concurrency: 16, QueueLimit: 5000, Timeout: 10 * time.Second, MaxTries: 3,
@@ -186,7 +256,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		if cl, err = startCluster(ctx, cfg, serverID, mongoClient, prof, log); err != nil {
 			return err
 		}
-		defer cl.ln.Close()
+		a.onClose(func() { cl.ln.Close() })
 		keepers.Add(cl.keeper)
 		keepers.Add(cl.membersKeeper)
 	}
@@ -195,7 +265,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		return err
 	}
 	if jrnl != nil {
-		defer jrnl.Close()
+		a.onClose(func() { jrnl.Close() })
 	}
 	var stateCluster state.Cluster // a nil *Peers must stay a nil interface
 	if cl != nil {
@@ -206,6 +276,9 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		RateLimit: cfg.RateLimit, RateBurst: cfg.RateBurst, MaxPlayers: cfg.MaxPlayers,
 	}, state.Deps{Blobs: blobs, S3: s3keeper, GameData: gd, Accounts: accts, Profiler: prof, Log: log,
 		Mongo: mongoSide, Journal: jrnl, JournalDir: jdir, Chunks: blobs, Cluster: stateCluster})
+	if updates != nil {
+		updates.SetOnDrop(store.Unindexed)
+	}
 	if jrnl != nil {
 		// Before any request: what the journal holds beyond the
 		// checkpoints is replayed and saved, so players sign in at once.
@@ -229,9 +302,16 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	var srv *api.Server // the pages and metrics below read its counters once it serves
 	wsStats := func() *api.WSStats { return srv.WSStats() }
 	draining, drainBegins := context.WithCancel(context.Background())
-	defer drainBegins()
-	debug := debugRouter(debugDeps{prof: prof, sampler: sampler, alerts: alerts, keepers: keepers, store: store,
-		reloader: rl, analytics: analytics, updates: updates, ws: wsStats, log: log, draining: draining, journal: jrnl})
+	a.onClose(func() { drainBegins() })
+	debug := &api.Debug{Sampler: sampler, Alerts: alerts, Keepers: keepers, Reload: rl.Reload, Draining: draining, Journal: jrnl}
+	if analytics != nil {
+		debug.Analytics = func() any { return map[string]any{"analytics": analytics.Stats(), "index": updates.Stats()} }
+	}
+	if cl != nil {
+		debug.Cluster = func() any {
+			return map[string]any{"self": cl.members.Self(), "alive": cl.members.Alive(), "fenced": cl.members.Fenced()}
+		}
+	}
 	mx := newMetrics(prof, sampler, alerts, keepers, store, jrnl, wsStats, func() *api.SignInStats { return srv.SignIns() }, log)
 	ready := api.NewReadiness(nil, readinessChecks(probeKeeper, blobs, mongoClient)...)
 
@@ -265,90 +345,133 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		MaxHeaderBytes:    16 << 10,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}
-	fmt.Fprintf(stdout, "rampart listening on http://%s\n", ln.Addr())
-	log.Info("serving", "addr", ln.Addr().String(), "server_id", store.ServerID(), "gamedata_version", bundle.Version)
+	a.bundle, a.rl, a.prof, a.sampler, a.alerts, a.ready, a.keepers = bundle, rl, prof, sampler, alerts, ready, keepers
+	a.store, a.analytics, a.updates, a.cl, a.srv, a.httpSrv, a.ln = store, analytics, updates, cl, srv, httpSrv, ln
+	a.drainBegins = drainBegins
+	return nil
+}
+
+// run starts the background loops and serves until ctx ends (nil) or the
+// listener fails.
+func (a *app) run(ctx context.Context, stdout io.Writer) error {
+	log, store := a.log, a.store
+	fmt.Fprintf(stdout, "rampart listening on http://%s\n", a.ln.Addr())
+	log.Info("serving", "addr", a.ln.Addr().String(), "server_id", store.ServerID(), "gamedata_version", a.bundle.Version)
 
 	// Background loops, stopped after the HTTP server has drained.
 	loops, stopLoops := context.WithCancel(context.Background())
+	a.stopLoops = stopLoops
 	var loopGroup sync.WaitGroup
-	for _, run := range []func(context.Context) error{prof.Run, sampler.Run, alerts.Run, ready.Run} {
+	for _, run := range []func(context.Context) error{a.prof.Run, a.sampler.Run, a.alerts.Run, a.ready.Run} {
 		loopGroup.Go(func() { run(loops) })
 	}
 	loopGroup.Go(func() { store.Run(loops) })
 	loopGroup.Go(func() { store.ShipJournal(loops) })
-	if analytics != nil {
-		loopGroup.Go(func() { analytics.Run(loops) })
-		loopGroup.Go(func() { updates.Run(loops) })
+	if a.analytics != nil {
+		loopGroup.Go(func() { a.analytics.Run(loops) })
+		loopGroup.Go(func() { a.updates.Run(loops) })
 	}
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
-	defer signal.Stop(hup)
+	a.onClose(func() { signal.Stop(hup) })
 	loopGroup.Go(func() {
 		for {
 			select {
 			case <-loops.Done():
 				return
 			case <-hup:
-				if _, err := rl.Reload(); err != nil {
+				if _, err := a.rl.Reload(); err != nil {
 					log.Error("SIGHUP: game data not reloaded", "err", err)
 				}
 			}
 		}
 	})
-	loopsDone := make(chan struct{})
-	go func() { loopGroup.Wait(); close(loopsDone) }()
+	a.loopsDone = make(chan struct{})
+	go func() { loopGroup.Wait(); close(a.loopsDone) }()
 
 	serveErr := make(chan error, 1)
-	go func() { serveErr <- httpSrv.Serve(ln) }()
+	go func() { serveErr <- a.httpSrv.Serve(a.ln) }()
 	select {
 	case err := <-serveErr:
 		stopLoops()
-		<-loopsDone
+		<-a.loopsDone
 		return fmt.Errorf("serve: %w", err)
 	case <-ctx.Done():
+		return nil
 	}
+}
 
-	// Drain, in three budgets so that no phase can eat the next one's:
-	// stop taking players and finish requests (long-lived streams are
-	// told to end at once); land the asynchronous work; then the final
-	// checkpoint of everyone, which has the whole drain timeout to itself.
+// step runs one named step of the drain.
+func (a *app) step(name string, f func()) {
+	a.drained = append(a.drained, name)
+	f()
+}
+
+// drain takes the server down, in budgets so that no phase can eat the
+// next one's: stop taking players and finish requests (long-lived streams
+// are told to end at once); land the asynchronous work; then the final
+// checkpoint of everyone, which has the whole drain timeout to itself;
+// then what trails it (journal, MongoDB writes, the cluster, the
+// bookkeepers). TestDrainOrder checks the order.
+func (a *app) drain() error {
+	cfg, log, store := a.cfg, a.log, a.store
 	log.Info("shutting down", "online", store.OnlineCount(), "drain_timeout", cfg.DrainTimeout.String())
-	srv.Drain()
-	store.Drain()
-	drainBegins()
-	httpCtx, cancelHTTP := context.WithTimeout(context.Background(), min(cfg.DrainTimeout/3, 10*time.Second))
-	if err := httpSrv.Shutdown(httpCtx); err != nil {
-		log.Warn("http shutdown: requests cut off", "err", err)
-		httpSrv.Close()
+	a.step("not ready", func() {
+		a.srv.Drain()
+		store.Drain()
+		a.drainBegins()
+	})
+	if a.cl != nil {
+		// /readyz answers 503 now; keep serving for the balancer's checks
+		// to notice (deploy/haproxy.cfg: fall 2 x inter 1s) before the
+		// listener closes, so it moves this server's players, not its
+		// retries.
+		a.step("balancer grace", func() { a.cl.grace(min(clusterDrainGrace, cfg.DrainTimeout/3)) })
 	}
-	cancelHTTP()
-	stopLoops()
-	<-loopsDone
-	asyncCtx, cancelAsync := context.WithTimeout(context.Background(), min(cfg.DrainTimeout/3, 10*time.Second))
-	if err := store.WaitAsync(asyncCtx); err != nil {
-		log.Warn("shutdown", "err", err)
-	}
-	cancelAsync()
+	a.step("http", func() {
+		httpCtx, cancel := context.WithTimeout(context.Background(), min(cfg.DrainTimeout/3, 10*time.Second))
+		defer cancel()
+		if err := a.httpSrv.Shutdown(httpCtx); err != nil {
+			log.Warn("http shutdown: requests cut off", "err", err)
+			a.httpSrv.Close()
+		}
+	})
+	a.step("loops", func() {
+		a.stopLoops()
+		<-a.loopsDone
+	})
+	a.step("async", func() {
+		asyncCtx, cancel := context.WithTimeout(context.Background(), min(cfg.DrainTimeout/3, 10*time.Second))
+		defer cancel()
+		if err := store.WaitAsync(asyncCtx); err != nil {
+			log.Warn("shutdown", "err", err)
+		}
+	})
 	drain, cancel := context.WithTimeout(context.Background(), cfg.DrainTimeout)
 	defer cancel()
-	saveErr := store.SaveAll(drain)
-	store.ReleaseJournal()
-	if analytics != nil {
-		if err := updates.Close(drain); err != nil {
-			log.Warn("player index not fully written at shutdown", "err", err)
-		}
-		if err := analytics.Close(drain); err != nil {
-			log.Warn("analytics events not flushed at shutdown", "err", err)
-		}
+	var saveErr error
+	a.step("checkpoint", func() { saveErr = store.SaveAll(drain) })
+	a.step("journal", store.ReleaseJournal)
+	if a.analytics != nil {
+		a.step("mongodb", func() {
+			if err := a.updates.Close(drain); err != nil {
+				log.Warn("player index not fully written at shutdown", "err", err)
+			}
+			if err := a.analytics.Close(drain); err != nil {
+				log.Warn("analytics events not flushed at shutdown", "err", err)
+			}
+		})
 	}
-	if cl != nil {
+	if a.cl != nil {
 		// Every player is saved and released: leave the membership, so
 		// the others need not wait out DeadAfter, then stop answering.
-		cl.leave(drain, saveErr == nil)
+		a.step("cluster", func() { a.cl.leave(drain, saveErr == nil) })
 	}
-	if err := keepers.WaitIdle(drain); err != nil {
-		log.Warn("async work still in flight at shutdown", "err", err)
-	}
+	a.step("bookkeepers", func() {
+		if err := a.keepers.WaitIdle(drain); err != nil {
+			log.Warn("async work still in flight at shutdown", "err", err)
+		}
+	})
 	if saveErr != nil {
 		log.Error("players left unsaved at shutdown", "err", saveErr)
 		return fmt.Errorf("shutdown: %w", saveErr)

@@ -7,8 +7,8 @@ import (
 	"fmt"
 	"io"
 
-	"rampart/cmd/rampart/internal/loadtest"
 	"rampart/gamedata"
+	"rampart/loadtest"
 )
 
 // loadtest runs the load generator.

@@ -1,6 +1,7 @@
 // Package devstores owns the embedded, protocol-speaking stand-ins that let
-// `rampart serve` run with no configuration: an S3 server (gofakes3 on
-// bbolt) and a MongoDB-wire server (FerretDB on SQLite), both on loopback.
+// `rampart serve` run with no configuration: an S3 server (gofakes3's
+// protocol on our own bbolt backend, s3bolt.go) and a MongoDB-wire server
+// (FerretDB on SQLite), both on loopback.
 // The tests also run FerretDB on PostgreSQL (StartMongoPostgres), so that
 // nothing depends on how the SQLite backend happens to behave.
 //

@@ -16,7 +16,6 @@ import (
 	"time"
 
 	"github.com/johannesboyne/gofakes3"
-	"github.com/johannesboyne/gofakes3/backend/s3bolt"
 	bolt "go.etcd.io/bbolt"
 )
 
@@ -50,7 +49,7 @@ func StartS3(dataDir, bucket string, log *slog.Logger) (*S3, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open %s: %w", path, err)
 	}
-	backend := &copyingBackend{Backend: s3bolt.New(db), db: db}
+	backend := &boltBackend{db: db, now: time.Now}
 	ok, err := backend.BucketExists(bucket)
 	if err == nil && !ok {
 		err = backend.CreateBucket(bucket)

@@ -17,11 +17,12 @@ import (
 
 	"rampart/internal/testenv"
 	"rampart/state"
+	"rampart/state/s3store"
 )
 
 // blobsVia returns S3 blobs on the embedded S3 reached through p.
-func blobsVia(s3 testenv.S3, endpoint string) *state.S3Blobs {
-	return state.NewS3Blobs(state.S3Config{Endpoint: endpoint, Region: "us-east-1", Bucket: "rampart",
+func blobsVia(s3 testenv.S3, endpoint string) *s3store.Blobs {
+	return s3store.New(s3store.Config{Endpoint: endpoint, Region: "us-east-1", Bucket: "rampart",
 		AccessKey: s3.AccessKey, SecretKey: s3.SecretKey}, aws.Config{Region: "us-east-1"})
 }
 
@@ -104,8 +105,8 @@ func TestFaultProxyFailuresAreRetryable(t *testing.T) {
 			for _, err := range []error{gerr, perr} {
 				checkKind(t, err, tt.kind)
 				// The s3 bookkeeper must retry every one of them.
-				if !state.Retryable(err) {
-					t.Errorf("state.Retryable(%v) = false, want true: an injected %s must be retried", err, tt.kind)
+				if !s3store.Retryable(err) {
+					t.Errorf("s3store.Retryable(%v) = false, want true: an injected %s must be retried", err, tt.kind)
 				}
 			}
 			if tt.count == nil { // refused: the proxy never saw them
@@ -130,8 +131,8 @@ func TestFaultProxyFailuresAreRetryable(t *testing.T) {
 		p.SetFaults(testenv.Faults{LostReplyRate: 1, Match: func(r *http.Request) bool { return r.Method == http.MethodPut }})
 		_, err := b.Put(ctx, "k", []byte(`"landed"`), state.Cond{IfMatch: etag})
 		checkKind(t, err, "reset")
-		if !state.Retryable(err) {
-			t.Errorf("state.Retryable(%v) = false, want true for a reset", err)
+		if !s3store.Retryable(err) {
+			t.Errorf("s3store.Retryable(%v) = false, want true for a reset", err)
 		}
 		p.SetFaults(testenv.Faults{})
 		data, etag2, err := b.Get(ctx, "k")
@@ -155,7 +156,7 @@ func TestFaultProxyFailuresAreRetryable(t *testing.T) {
 		tctx, cancel := context.WithTimeout(ctx, 300*time.Millisecond)
 		_, _, err := b.Get(tctx, "k")
 		cancel()
-		if !errors.Is(err, context.DeadlineExceeded) || !state.Retryable(err) {
+		if !errors.Is(err, context.DeadlineExceeded) || !s3store.Retryable(err) {
 			t.Fatalf("get while hung = %v, want the try's deadline, retryable", err)
 		}
 		waitFor(t, 5*time.Second, "proxy notices the client gave up", func() bool { return p.Counts().ClientGone > before.ClientGone })

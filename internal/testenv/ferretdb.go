@@ -2,7 +2,6 @@ package testenv
 
 import (
 	"context"
-	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -24,16 +23,7 @@ import (
 // (as `make test` does): then it fails.
 func FerretDB(t testing.TB) string {
 	t.Helper()
-	bin := os.Getenv("RAMPART_FERRETDB")
-	if bin == "" {
-		if os.Getenv("RAMPART_REQUIRE_FERRETDB") != "" {
-			t.Fatal("RAMPART_REQUIRE_FERRETDB is set but RAMPART_FERRETDB is not; run the tests with make test")
-		}
-		t.Skip("ferretdb not installed (make test-deps builds bin/ferretdb; set RAMPART_FERRETDB)")
-	}
-	if !filepath.IsAbs(bin) {
-		t.Fatalf("RAMPART_FERRETDB=%s: want an absolute path", bin)
-	}
+	bin := binaryFromEnv(t, "RAMPART_FERRETDB", "RAMPART_REQUIRE_FERRETDB", "ferretdb not installed (make test-deps builds bin/ferretdb; set RAMPART_FERRETDB)")
 	dir := t.TempDir()
 	addr := FreeAddr(t)
 	cmd := exec.Command(bin,
@@ -47,24 +37,11 @@ func FerretDB(t testing.TB) string {
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(func() { out.Close() })
 	cmd.Stdout, cmd.Stderr = out, out
 	// Killed with the test binary should that die without its cleanups.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	if err := cmd.Start(); err != nil {
-		t.Fatalf("start ferretdb: %v", err)
-	}
-	exited := make(chan struct{})
-	go func() { cmd.Wait(); close(exited) }()
-	t.Cleanup(func() {
-		cmd.Process.Signal(syscall.SIGTERM)
-		select {
-		case <-exited:
-		case <-time.After(10 * time.Second):
-			cmd.Process.Kill()
-			<-exited
-		}
-		out.Close()
-	})
+	exited := startProcess(t, "ferretdb", cmd, syscall.SIGTERM, 10*time.Second)
 	uri := "mongodb://" + addr + "/"
 	// The port first: a ping before it listens costs the driver's 500ms
 	// heartbeat before it tries again.
@@ -82,24 +59,12 @@ func FerretDB(t testing.TB) string {
 // waitMongo pings uri until it answers, the process exits or the deadline
 // passes.
 func waitMongo(uri string, exited <-chan struct{}, within time.Duration) error {
-	ctx, cancel := context.WithTimeout(context.Background(), within)
-	defer cancel()
 	client, err := mongo.Connect(options.Client().ApplyURI(uri).SetServerSelectionTimeout(500 * time.Millisecond))
 	if err != nil {
 		return err
 	}
 	defer client.Disconnect(context.Background())
-	for delay := 5 * time.Millisecond; ; delay = min(2*delay, 200*time.Millisecond) {
-		err := client.Ping(ctx, readpref.Primary())
-		if err == nil {
-			return nil
-		}
-		select {
-		case <-exited:
-			return fmt.Errorf("exited before answering: %w", err)
-		case <-ctx.Done():
-			return fmt.Errorf("no answer after %s: %w", within, err)
-		case <-time.After(delay):
-		}
-	}
+	return waitFor("answering", exited, within, func(ctx context.Context) error {
+		return client.Ping(ctx, readpref.Primary())
+	})
 }

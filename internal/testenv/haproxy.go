@@ -127,24 +127,13 @@ func StartHaproxy(t testing.TB, cfgPath string, env map[string]string) *Haproxy 
 	}
 	cmd.Stdout, cmd.Stderr = &h.log, &h.log
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	if err := cmd.Start(); err != nil {
-		t.Fatalf("start haproxy: %v", err)
-	}
-	exited := make(chan struct{})
-	go func() { cmd.Wait(); close(exited) }()
-	t.Cleanup(func() {
-		// SIGTERM is the hard stop: close everything now.
-		cmd.Process.Signal(syscall.SIGTERM)
-		select {
-		case <-exited:
-		case <-time.After(10 * time.Second):
-			cmd.Process.Kill()
-			<-exited
-		}
+	t.Cleanup(func() { // once haproxy has stopped
 		if t.Failed() {
 			t.Logf("haproxy log (last 4 KiB):\n%s", tail(h.Log(), 4096))
 		}
 	})
+	// SIGTERM is the hard stop: close everything now.
+	exited := startProcess(t, "haproxy", cmd, syscall.SIGTERM, 10*time.Second)
 	for _, addr := range []string{vars["RAMPART_HAPROXY_BIND"], vars["RAMPART_HAPROXY_STATS"]} {
 		if err := WaitListening(addr, exited, 10*time.Second); err != nil {
 			t.Fatalf("haproxy: %v\n%s", err, h.Log())

@@ -83,21 +83,8 @@ func Postgres(t testing.TB) string {
 	cmd := exec.Command(filepath.Join(bin, "postgres"), "-D", data, "-k", dir, "-h", "127.0.0.1", "-p", port, "-F")
 	cmd.Stdout, cmd.Stderr = logf, logf
 	cmd.SysProcAttr = owner.procAttr()
-	if err := cmd.Start(); err != nil {
-		t.Fatalf("start postgres: %v", err)
-	}
-	exited := make(chan struct{})
-	go func() { cmd.Wait(); close(exited) }()
-	t.Cleanup(func() {
-		// SIGINT is the fast shutdown: roll back, checkpoint, exit.
-		cmd.Process.Signal(os.Interrupt)
-		select {
-		case <-exited:
-		case <-time.After(30 * time.Second):
-			cmd.Process.Kill()
-			<-exited
-		}
-	})
+	// SIGINT is the fast shutdown: roll back, checkpoint, exit.
+	exited := startProcess(t, "postgres", cmd, os.Interrupt, 30*time.Second)
 	url := "postgres://postgres@127.0.0.1:" + port + "/rampart"
 	if err := waitPostgres(url, exited, 15*time.Second); err != nil {
 		log, _ := os.ReadFile(logf.Name())
@@ -328,21 +315,9 @@ func copyFile(src, dst string, perm fs.FileMode) error {
 // until recovery is done the server answers "the database system is
 // starting up".
 func waitPostgres(url string, exited <-chan struct{}, within time.Duration) error {
-	ctx, cancel := context.WithTimeout(context.Background(), within)
-	defer cancel()
-	for delay := 5 * time.Millisecond; ; delay = min(2*delay, 200*time.Millisecond) {
-		err := pingPostgres(ctx, url)
-		if err == nil {
-			return nil
-		}
-		select {
-		case <-exited:
-			return fmt.Errorf("exited before accepting connections: %w", err)
-		case <-ctx.Done():
-			return fmt.Errorf("not accepting connections after %s: %w", within, err)
-		case <-time.After(delay):
-		}
-	}
+	return waitFor("accepting connections", exited, within, func(ctx context.Context) error {
+		return pingPostgres(ctx, url)
+	})
 }
 
 func pingPostgres(ctx context.Context, url string) error {

@@ -6,7 +6,6 @@ package testenv
 
 import (
 	"context"
-	"fmt"
 	"io"
 	"log/slog"
 	"net"
@@ -45,16 +44,7 @@ func EmbeddedS3(t testing.TB) S3 {
 // installed, unless $RAMPART_REQUIRE_VERSITYGW is set (as `make test` does).
 func VersityGW(t testing.TB) S3 {
 	t.Helper()
-	bin := os.Getenv("RAMPART_VERSITYGW")
-	if bin == "" {
-		if os.Getenv("RAMPART_REQUIRE_VERSITYGW") != "" {
-			t.Fatal("RAMPART_VERSITYGW is not set; run the tests with make test")
-		}
-		t.Skip("versitygw not installed (make test installs it)")
-	}
-	if !filepath.IsAbs(bin) {
-		t.Fatalf("RAMPART_VERSITYGW=%s: want an absolute path", bin)
-	}
+	bin := binaryFromEnv(t, "RAMPART_VERSITYGW", "RAMPART_REQUIRE_VERSITYGW", "versitygw not installed (make test installs it)")
 	root := t.TempDir()
 	addr := FreeAddr(t)
 	const access, secret = "rampartroot", "rampartrootsecret"
@@ -64,17 +54,9 @@ func VersityGW(t testing.TB) S3 {
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(func() { out.Close() })
 	cmd.Stdout, cmd.Stderr = out, out
-	if err := cmd.Start(); err != nil {
-		t.Fatalf("start versitygw: %v", err)
-	}
-	exited := make(chan struct{})
-	go func() { cmd.Wait(); close(exited) }()
-	t.Cleanup(func() {
-		cmd.Process.Kill()
-		<-exited
-		out.Close()
-	})
+	exited := startProcess(t, "versitygw", cmd, os.Kill, 0)
 	if err := WaitListening(addr, exited, 15*time.Second); err != nil {
 		log, _ := os.ReadFile(out.Name())
 		t.Fatalf("versitygw: %v\n%s", err, log)
@@ -110,21 +92,12 @@ func FreeAddr(t testing.TB) string {
 // WaitListening dials addr until it answers, the process exits or the
 // deadline passes.
 func WaitListening(addr string, exited <-chan struct{}, within time.Duration) error {
-	ctx, cancel := context.WithTimeout(context.Background(), within)
-	defer cancel()
 	var d net.Dialer
-	for delay := 5 * time.Millisecond; ; delay = min(2*delay, 200*time.Millisecond) {
+	return waitFor("listening on "+addr, exited, within, func(ctx context.Context) error {
 		c, err := d.DialContext(ctx, "tcp", addr)
 		if err == nil {
 			c.Close()
-			return nil
 		}
-		select {
-		case <-exited:
-			return fmt.Errorf("exited before listening on %s", addr)
-		case <-ctx.Done():
-			return fmt.Errorf("not listening on %s after %s: %w", addr, within, err)
-		case <-time.After(delay):
-		}
-	}
+		return err
+	})
 }

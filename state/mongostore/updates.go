@@ -81,6 +81,25 @@ type Updates struct {
 	flushMu sync.Mutex    // one flush at a time (Run's and Close's)
 
 	published, coalesced, written, forgotten, dropped, batches atomic.Int64
+
+	onDrop func(ids []string) // set before Run (SetOnDrop)
+}
+
+// SetOnDrop makes f hear the players whose summaries were dropped (the
+// store then writes them again at their next save). Call before Run.
+func (u *Updates) SetOnDrop(f func(ids []string)) { u.onDrop = f }
+
+// drop counts sums as dropped and tells onDrop.
+func (u *Updates) drop(sums ...state.Summary) {
+	u.dropped.Add(int64(len(sums)))
+	if u.onDrop == nil {
+		return
+	}
+	ids := make([]string, len(sums))
+	for i, sum := range sums {
+		ids[i] = sum.ID
+	}
+	u.onDrop(ids)
 }
 
 // NewUpdates returns the write-behind for store. Start Run; Close at
@@ -110,7 +129,7 @@ func (u *Updates) Publish(sum state.Summary) {
 		u.coalesced.Add(1)
 	case len(u.sums) >= u.cfg.MaxPending:
 		u.mu.Unlock()
-		u.dropped.Add(1)
+		u.drop(sum)
 		return
 	}
 	u.sums[sum.ID] = sum
@@ -128,7 +147,7 @@ func (u *Updates) Create(sum state.Summary) {
 	u.mu.Lock()
 	if len(u.news)+len(u.sums) >= u.cfg.MaxPending {
 		u.mu.Unlock()
-		u.dropped.Add(1)
+		u.drop(sum)
 		return
 	}
 	u.news = append(u.news, sum)
@@ -241,11 +260,13 @@ func (u *Updates) Close(ctx context.Context) error { return u.Flush(ctx) }
 // summary waiting in later, are left to the upserts.
 func (u *Updates) insert(ctx context.Context, batch []state.Summary, later map[string]state.Summary) error {
 	docs := make([]any, 0, len(batch))
+	sent := make([]state.Summary, 0, len(batch))
 	for _, sum := range batch {
 		if _, newer := later[sum.ID]; newer {
 			continue
 		}
 		docs = append(docs, summaryDoc(sum))
+		sent = append(sent, sum)
 	}
 	if len(docs) == 0 {
 		return nil
@@ -261,14 +282,14 @@ func (u *Updates) insert(ctx context.Context, batch []state.Summary, later map[s
 				if we.Code != 11000 {
 					return err
 				}
-				dup = append(dup, batch[we.Index])
+				dup = append(dup, sent[we.Index]) // we.Index counts the docs sent
 			}
 			return nil
 		}
 		return err
 	})
 	if err != nil {
-		u.dropped.Add(int64(len(docs)))
+		u.drop(sent...)
 		return errors.Join(errors.New("insert summaries"), err)
 	}
 	u.written.Add(int64(len(docs) - len(dup)))
@@ -298,7 +319,7 @@ func (u *Updates) upsert(ctx context.Context, batch []state.Summary) error {
 		return err
 	})
 	if err != nil {
-		u.dropped.Add(int64(len(batch)))
+		u.drop(batch...)
 		return errors.Join(errors.New("upsert summaries"), err)
 	}
 	u.written.Add(int64(len(batch)))

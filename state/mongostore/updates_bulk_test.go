@@ -3,6 +3,7 @@ package mongostore
 import (
 	"context"
 	"fmt"
+	"slices"
 	"testing"
 	"time"
 
@@ -47,5 +48,39 @@ func testUpdatesFlushesManyKnownPlayers(t *testing.T, target mongoTarget) {
 	defer wcancel()
 	if err := s.Upsert(wctx, state.Summary{ID: "p000", Trophies: 1}); err != nil {
 		t.Errorf("a single upsert after the flushes: %v", err)
+	}
+}
+
+// TestUpdatesTellsWhatItDropped: summaries whose writes fail (MongoDB
+// gone) or do not fit the queue are reported by player, so the store can
+// write them again at their next save.
+func TestUpdatesTellsWhatItDropped(t *testing.T) {
+	m, client := startMongo(t, mongoTargets()[0])
+	s, err := Open(context.Background(), client, "rampart", mongoKeeper(1, time.Second), testLog(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	u := NewUpdates(s, UpdatesConfig{FlushEvery: time.Hour, MaxPending: 2})
+	var dropped []string
+	u.SetOnDrop(func(ids []string) { dropped = append(dropped, ids...) })
+	u.Create(state.Summary{ID: "new"})
+	u.Publish(state.Summary{ID: "known", Trophies: 5})
+	u.Publish(state.Summary{ID: "other", Trophies: 6})
+	u.Publish(state.Summary{ID: "overflow", Trophies: 7}) // past MaxPending
+	if !slices.Equal(dropped, []string{"overflow"}) {
+		t.Fatalf("dropped before the flush: %v, want [overflow]", dropped)
+	}
+	m.Close() // MongoDB goes away
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	if err := u.Flush(ctx); err == nil {
+		t.Fatal("flush with MongoDB gone: no error")
+	}
+	slices.Sort(dropped)
+	if want := []string{"known", "new", "other", "overflow"}; !slices.Equal(dropped, want) {
+		t.Errorf("dropped: %v, want %v", dropped, want)
+	}
+	if st := u.Stats(); st.Dropped != 4 {
+		t.Errorf("dropped count %d, want 4", st.Dropped)
 	}
 }

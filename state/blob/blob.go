@@ -1,0 +1,22 @@
+// Package blob is the vocabulary shared by the store and its object-store
+// adapters: conditional writes and the two answers that are not failures.
+// It imports nothing, so an adapter (state/s3store) and the store's own
+// tests can use it without importing state.
+package blob
+
+import "errors"
+
+// Cond is a conditional write: IfNoneMatch creates only, IfMatch replaces
+// only the version with that ETag.
+type Cond struct {
+	IfMatch     string
+	IfNoneMatch bool
+}
+
+var (
+	// ErrNotFound means no object has that key.
+	ErrNotFound = errors.New("object not found")
+	// ErrPrecondition means the conditional write lost: someone else wrote
+	// the object since we read it.
+	ErrPrecondition = errors.New("precondition failed")
+)

@@ -1,0 +1,206 @@
+// Package s3store is the store's S3 adapter: players, accounts and the
+// shipped journal on an S3 bucket through aws-sdk-go-v2.
+package s3store
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/credentials"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/aws/smithy-go"
+	smithyhttp "github.com/aws/smithy-go/transport/http"
+
+	"rampart/state/blob"
+)
+
+// Blobs is state.Blobs and state.Chunks on an S3 bucket, through
+// aws-sdk-go-v2.
+type Blobs struct {
+	client *s3.Client
+	bucket string
+}
+
+// Config says where the bucket is.
+type Config struct {
+	Endpoint string // empty: AWS
+	Region   string
+	Bucket   string
+	// Credentials; empty uses the SDK's default chain (environment,
+	// shared config, instance role).
+	AccessKey, SecretKey string
+	HTTPClient           *http.Client
+}
+
+// New returns Blobs on cfg.Bucket.
+//
+// The SDK's own retries are off: the s3 bookkeeper retries, so that every
+// try is counted. Checksums are computed only when S3 requires them; with
+// the default, S3 stand-ins store aws-chunked framing as object bytes.
+func New(cfg Config, defaults aws.Config) *Blobs {
+	opts := func(o *s3.Options) {
+		o.UsePathStyle = true
+		o.Region = cfg.Region
+		o.Retryer = aws.NopRetryer{}
+		o.RequestChecksumCalculation = aws.RequestChecksumCalculationWhenRequired
+		o.ResponseChecksumValidation = aws.ResponseChecksumValidationWhenRequired
+		if cfg.Endpoint != "" {
+			o.BaseEndpoint = aws.String(cfg.Endpoint)
+		}
+		if cfg.AccessKey != "" {
+			o.Credentials = credentials.NewStaticCredentialsProvider(cfg.AccessKey, cfg.SecretKey, "")
+		}
+		if cfg.HTTPClient != nil {
+			o.HTTPClient = cfg.HTTPClient
+		}
+	}
+	return &Blobs{client: s3.NewFromConfig(defaults, opts), bucket: cfg.Bucket}
+}
+
+// EnsureBucket creates the bucket if it does not exist.
+func (b *Blobs) EnsureBucket(ctx context.Context) error {
+	_, err := b.client.HeadBucket(ctx, &s3.HeadBucketInput{Bucket: &b.bucket})
+	if err == nil {
+		return nil
+	}
+	_, err = b.client.CreateBucket(ctx, &s3.CreateBucketInput{Bucket: &b.bucket})
+	var owned interface{ ErrorCode() string }
+	if errors.As(err, &owned) && (owned.ErrorCode() == "BucketAlreadyOwnedByYou" || owned.ErrorCode() == "BucketAlreadyExists") {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("create bucket %s: %w", b.bucket, err)
+	}
+	return nil
+}
+
+// Get implements Blobs.
+func (b *Blobs) Get(ctx context.Context, key string) ([]byte, string, error) {
+	out, err := b.client.GetObject(ctx, &s3.GetObjectInput{Bucket: &b.bucket, Key: &key})
+	if err != nil {
+		return nil, "", classify(err)
+	}
+	defer out.Body.Close()
+	n := 0
+	if out.ContentLength != nil && *out.ContentLength > 0 && *out.ContentLength < 64<<20 {
+		n = int(*out.ContentLength)
+	}
+	buf := bytes.NewBuffer(make([]byte, 0, n))
+	if _, err := io.Copy(buf, out.Body); err != nil {
+		return nil, "", fmt.Errorf("read %s: %w", key, err)
+	}
+	return buf.Bytes(), aws.ToString(out.ETag), nil
+}
+
+// Put implements Blobs.
+func (b *Blobs) Put(ctx context.Context, key string, data []byte, cond blob.Cond) (string, error) {
+	in := &s3.PutObjectInput{
+		Bucket:        &b.bucket,
+		Key:           &key,
+		Body:          bytes.NewReader(data),
+		ContentLength: aws.Int64(int64(len(data))),
+		ContentType:   aws.String("application/json"),
+	}
+	if cond.IfMatch != "" {
+		in.IfMatch = aws.String(cond.IfMatch)
+	}
+	if cond.IfNoneMatch {
+		in.IfNoneMatch = aws.String("*")
+	}
+	out, err := b.client.PutObject(ctx, in)
+	if err != nil {
+		return "", classify(err)
+	}
+	return aws.ToString(out.ETag), nil
+}
+
+// List implements Chunks: the keys under prefix, in key order.
+func (b *Blobs) List(ctx context.Context, prefix string) ([]string, error) {
+	var keys []string
+	p := s3.NewListObjectsV2Paginator(b.client, &s3.ListObjectsV2Input{Bucket: &b.bucket, Prefix: &prefix})
+	for p.HasMorePages() {
+		page, err := p.NextPage(ctx)
+		if err != nil {
+			return nil, classify(err)
+		}
+		for _, o := range page.Contents {
+			keys = append(keys, aws.ToString(o.Key))
+		}
+	}
+	return keys, nil
+}
+
+// Delete implements Chunks. Deleting a missing key is not an error.
+func (b *Blobs) Delete(ctx context.Context, key string) error {
+	if _, err := b.client.DeleteObject(ctx, &s3.DeleteObjectInput{Bucket: &b.bucket, Key: &key}); err != nil {
+		if err := classify(err); !errors.Is(err, blob.ErrNotFound) {
+			return err
+		}
+	}
+	return nil
+}
+
+// classify maps S3's answers onto blob.ErrNotFound and blob.ErrPrecondition and keeps
+// everything else, wrapped, for the retry classifier.
+func classify(err error) error {
+	var re *smithyhttp.ResponseError
+	if errors.As(err, &re) {
+		switch re.HTTPStatusCode() {
+		case http.StatusNotFound:
+			return blob.ErrNotFound
+		case http.StatusPreconditionFailed, http.StatusConflict:
+			// 409 ConditionalRequestConflict: a concurrent conditional
+			// write on the same key; the loser must re-read, like 412.
+			return blob.ErrPrecondition
+		}
+	}
+	var api smithy.APIError
+	if errors.As(err, &api) {
+		switch api.ErrorCode() {
+		case "NoSuchKey", "NotFound":
+			return blob.ErrNotFound
+		case "PreconditionFailed", "ConditionalRequestConflict":
+			return blob.ErrPrecondition
+		}
+	}
+	return err
+}
+
+// Retryable is the s3 bookkeeper's retry classifier: 5xx, SlowDown,
+// throttling, timeouts and broken connections are worth another try; a
+// missing object, a lost conditional write or a bad request never are.
+func Retryable(err error) bool {
+	switch {
+	case err == nil, errors.Is(err, blob.ErrNotFound), errors.Is(err, blob.ErrPrecondition), errors.Is(err, context.Canceled):
+		return false
+	case errors.Is(err, context.DeadlineExceeded):
+		return true
+	}
+	var re *smithyhttp.ResponseError
+	if errors.As(err, &re) && re.HTTPStatusCode() != 0 { // 0: no answer (reset, refused, EOF)
+		code := re.HTTPStatusCode()
+		return code >= 500 || code == http.StatusTooManyRequests
+	}
+	var api smithy.APIError
+	if errors.As(err, &api) {
+		switch api.ErrorCode() {
+		case "SlowDown", "InternalError", "ServiceUnavailable", "RequestTimeout", "Throttling", "ThrottlingException":
+			return true
+		}
+		return false
+	}
+	var ne net.Error
+	if errors.As(err, &ne) {
+		return true
+	}
+	// Transport failures (connection refused or reset, EOF mid-response)
+	// reach us wrapped as operation errors without an HTTP status.
+	var op *smithy.OperationError
+	return errors.As(err, &op)
+}
