@@ -41,10 +41,12 @@
 #   BENCH_HALF     measured length of the half-load run [60s; 300s is the 5-minute figure]
 #   BENCH_PLAYERS  player steps ["5000 10000 20000 30000 40000 60000"]
 #   BENCH_ALL_STEPS=1   keep stepping after the first failing step
-#   BENCH_LOGIN_RATE    logins per second during ramp-up [500]
+#   BENCH_LOGIN_RATE    sign-ins per second during ramp-up [production: 300; embedded: 500]
+#   BENCH_SETTLE   seconds from the end of a players step's ramp to its window [production: 30; embedded: 15]
 #   BENCH_WINDOW   measured steady state per player step, seconds [75]
 #   BENCH_STORM    players of the sign-in storm [10000]
-#   BENCH_STORM_DURATION  length of each storm run [production: 60s; embedded: 15s]
+#   BENCH_STORM_DURATION  length of each storm run [production: 120s; embedded: 15s]
+#   BENCH_RESTART_RUN  seconds the devices play after the restart [120]
 #   BENCH_MEM_PLAYERS   players of the memory runs [10000]
 #   BENCH_RESTART_PLAYERS  players online at the kill [20000]
 #   BENCH_RESTART_PLAY     seconds they play, all online, before the kill [60]
@@ -81,13 +83,15 @@ FDB_PORT=$((PORT + 4))
 REPEAT=${BENCH_REPEAT:-3}
 HALF=${BENCH_HALF:-60s}
 STEPS=${BENCH_PLAYERS:-5000 10000 20000 30000 40000 60000}
-LOGIN_RATE=${BENCH_LOGIN_RATE:-500}
+LOGIN_RATE=${BENCH_LOGIN_RATE:-}
+SETTLE=${BENCH_SETTLE:-}
 WINDOW=${BENCH_WINDOW:-75}
 STORM=${BENCH_STORM:-10000}
 STORM_DURATION=${BENCH_STORM_DURATION:-}
 MEM_PLAYERS=${BENCH_MEM_PLAYERS:-10000}
 RESTART_PLAYERS=${BENCH_RESTART_PLAYERS:-20000}
 RESTART_PLAY=${BENCH_RESTART_PLAY:-60}
+RESTART_RUN=${BENCH_RESTART_RUN:-120}
 TOPOLOGY=${BENCH_TOPOLOGY:-embedded}
 # Closed-loop runs (ratio, ws, half's saturation) keep this many exchanges
 # in flight. Every action's reply waits for its journal group commit; on a
@@ -132,7 +136,12 @@ production)
 	# Device sign-ins through stores on the generator's core take longer
 	# than the embedded path's 15 s: a run shorter than the storm never
 	# sees everyone online.
-	STORM_DURATION=${STORM_DURATION:-60s}
+	STORM_DURATION=${STORM_DURATION:-120s}
+	# A device sign-in makes five to seven S3 round trips to a versitygw
+	# that shares core 1 with the generator: ramps go slower, and the
+	# window opens 30 s after the ramp rather than 15.
+	LOGIN_RATE=${LOGIN_RATE:-300}
+	SETTLE=${SETTLE:-30}
 	BENCH_DATA=${BENCH_DATA:-/var/tmp}
 	[[ $(stat -f -c %T "$BENCH_DATA" 2>/dev/null) != tmpfs ]] ||
 		die "BENCH_DATA=$BENCH_DATA is tmpfs: the production topology keeps the journal on a real disk"
@@ -142,6 +151,8 @@ embedded)
 	PROFILE=${BENCH_PROFILE:-}
 	CLOSED_CONNS=${CLOSED_CONNS:-32}
 	STORM_DURATION=${STORM_DURATION:-15s}
+	LOGIN_RATE=${LOGIN_RATE:-500}
+	SETTLE=${SETTLE:-15}
 	if [[ -z ${BENCH_DATA:-} ]]; then
 		if [[ -d /dev/shm && -w /dev/shm ]]; then BENCH_DATA=/dev/shm; else BENCH_DATA=$TMP; fi
 	fi
@@ -337,7 +348,7 @@ launch_server() {
 		perfpid=$!
 		BG_PIDS+=("$perfpid")
 	fi
-	for _ in $(seq 3000); do
+	for _ in $(seq 6000); do
 		if curl -fs "$TARGET/healthz" >/dev/null 2>&1; then
 			LAUNCH_S=$(awk -v a="$t0" -v b="$(date +%s.%N)" 'BEGIN{printf "%.2f", b-a}')
 			if [[ -n $perfpid ]]; then
@@ -737,7 +748,7 @@ players() {
 	for n in $STEPS; do
 		local ramp=$(((n + LOGIN_RATE - 1) / LOGIN_RATE))
 		((ramp < 10)) && ramp=10
-		local after=$((ramp + 15))
+		local after=$((ramp + SETTLE))
 		start_server "players-$n"
 		# The profile covers 20 s in the middle of the window.
 		profile_at "players-$n" $((after + (WINDOW > 20 ? (WINDOW - 20) / 2 : 0))) rows
@@ -784,7 +795,13 @@ memory() {
 	say "|---|---|---|---|---|---|"
 	for tr in ws http; do
 		start_server "mem-$tr"
-		load "mem-$tr" --transport "$tr" --players "$MEM_PLAYERS" --ramp-up 20s --duration 60s --measure-after 40s --apm 0.001 \
+		# Measured before the first sockets reach the server's 70-s pong
+		# deadline (idle players answer no pings).
+		local mramp=$(((MEM_PLAYERS + LOGIN_RATE - 1) / LOGIN_RATE))
+		((mramp < 20)) && mramp=20
+		local mafter=$((mramp + SETTLE > 40 ? mramp + SETTLE : 40))
+		((mafter > 65)) && mafter=65
+		load "mem-$tr" --transport "$tr" --players "$MEM_PLAYERS" --ramp-up "${mramp}s" --duration "$((mafter + 20))s" --measure-after "${mafter}s" --apm 0.001 \
 			--conns 64 --verify=false --logout=false --server-mem --server-pid "$SPID" --id-prefix "m$tr"
 		stop_server
 		IFS=$'\t' read -r h s r g on < <($Q "$OUT/mem-$tr.json" server.heap_per_player_bytes server.stack_per_player_bytes server.rss_per_player_bytes \
@@ -801,7 +818,7 @@ memory() {
 # (its players walk away with the server); the server is started again on
 # the same data dir and stores (it replays the journal before it listens),
 # and the same N devices come back at once. The figure is from the kill
-# to all N online again, then they play 30 s more, measured.
+# to all N online again; they play on until RESTART_RUN s after the restart.
 restart() {
 	local n=$RESTART_PLAYERS
 	heading "Restart after kill -9: $n players online and playing, killed, restarted on the same data dir"
@@ -809,9 +826,10 @@ restart() {
 	((ramp < 10)) && ramp=10
 	local salt=restart-$$
 	start_server restart-a
-	echo "  restart-a: rampart loadtest --players $n --ramp-up ${ramp}s --apm 6 (killed after all online + ${RESTART_PLAY}s)" >>"$OUT/commands.txt"
-	taskset -c 1 "$RAMPART" loadtest --target "$TARGET" --json --players "$n" --ramp-up "${ramp}s" --duration "$((ramp + RESTART_PLAY + 600))s" \
-		--apm 6 --conns 256 --verify=false --logout=false --id-prefix rs --device-salt "$salt" >"$OUT/restart-a.json" 2>"$OUT/restart-a.err" &
+	local args=(--players "$n" --ramp-up "${ramp}s" --duration "$((ramp + RESTART_PLAY + 600))s" --apm 6 --conns 256
+		--verify=false --logout=false --id-prefix rs --device-salt "$salt")
+	echo "  restart-a: rampart loadtest ${args[*]} (killed with the server, ${RESTART_PLAY}s after all are online)" >>"$OUT/commands.txt"
+	taskset -c 1 "$RAMPART" loadtest --target "$TARGET" --json "${args[@]}" >"$OUT/restart-a.json" 2>"$OUT/restart-a.err" &
 	local lpid=$!
 	BG_PIDS+=("$lpid")
 	# Until all n are online (the server's own count), at most ramp + 120 s.
@@ -850,7 +868,7 @@ restart() {
 	local tload
 	tload=$(date +%s.%N)
 	profile_at restart-b 0 fromzero
-	load restart-b --players "$n" --ramp-up 0s --duration 50s --apm 6 --conns 256 \
+	load restart-b --players "$n" --ramp-up 0s --duration "${RESTART_RUN}s" --apm 6 --conns 256 \
 		--verify=false --logout=false --drain 30s --server-pid "$SPID" --id-prefix rs --device-salt "$salt"
 	local machine
 	machine=$(machine_since)
@@ -869,7 +887,7 @@ restart() {
 	say "| players | kill → /healthz s | restart → all online again s | kill → all online s | sign-in p50 / p99 / max ms | playing again (last second of the run) | HTTP / transport errors | accounts created again | players loaded |"
 	say "|---|---|---|---|---|---|---|---|---|"
 	say "| $n | $up | $all | **$total** | $p50 / $p99 / $mx | $last | $he / $te | $news | $loads |"
-	say "machine during the recovery (kill to /healthz): $mrec; during the second run (sign-ins, then 30 s of play): $machine"
+	say "machine during the recovery (kill to /healthz): $mrec; during the second run (sign-ins, then play, ${RESTART_RUN} s): $machine"
 	say "goal: <= 10 s from the kill to all $n signed in again (and nothing re-created: accounts created again must be 0)"
 	if [[ -s $OUT/restart-b.recovery.perf.txt ]]; then
 		say ""
