@@ -40,16 +40,7 @@ func TestDefaultConfigurationUnderLoad(t *testing.T) {
 	cfg.Duration = 30 * time.Second
 	cfg.APM = 60
 	cfg.IDPrefix = "e2e"
-	var progress bytes.Buffer
-	rep, err := loadtest.Execute(context.Background(), cfg, &progress)
-	if rep != nil {
-		var text bytes.Buffer
-		rep.WriteText(&text)
-		t.Logf("loadtest report:\n%s", text.String())
-	}
-	if err != nil {
-		t.Fatalf("loadtest: %v\n%s", err, progress.String())
-	}
+	rep := runLoadtest(t, cfg)
 	if rep.Ledger.Mismatches != 0 || rep.Ledger.Checked != cfg.Players {
 		t.Errorf("ledger: %d of %d players checked, %d with problems; want all checked, none", rep.Ledger.Checked, cfg.Players, rep.Ledger.Mismatches)
 	}
@@ -82,6 +73,23 @@ func TestDefaultConfigurationUnderLoad(t *testing.T) {
 			t.Errorf("%s: max %.0f ms over %d calls, want ≤ 1000 ms", row.Name, row.MaxMS, row.Calls)
 		}
 	}
+}
+
+// runLoadtest runs the load generator with cfg, logs its report and
+// fails t if the run itself failed.
+func runLoadtest(t *testing.T, cfg loadtest.Config) *loadtest.Report {
+	t.Helper()
+	var progress testenv.SyncBuffer
+	rep, err := loadtest.Execute(context.Background(), cfg, &progress)
+	if rep != nil {
+		var text bytes.Buffer
+		rep.WriteText(&text)
+		t.Logf("loadtest report:\n%s", text.String())
+	}
+	if err != nil {
+		t.Fatalf("loadtest: %v\n%s", err, progress.String())
+	}
+	return rep
 }
 
 // TestMetricsLiveScrape scrapes /metrics of the real binary after real
