@@ -296,8 +296,12 @@ func (c *Client) retry(ctx context.Context, mode resend, attempt func(ctx contex
 		if err == nil {
 			return nil
 		}
+		// A proxy's 502 or 504 (the server went away mid-request, or did
+		// not answer in time) is a lost reply like a broken connection:
+		// the request may have been applied.
 		var ne *netError
-		if errors.As(err, &ne) {
+		lost := errors.As(err, &ne) || gatewayLost(err)
+		if lost {
 			st.netErrors.Add(1)
 		} else if _, ok := retryable(err); ok {
 			st.refused.Add(1)
@@ -314,7 +318,7 @@ func (c *Client) retry(ctx context.Context, mode resend, attempt func(ctx contex
 			if wait > c.maxWait {
 				return err
 			}
-		} else if !errors.As(err, &ne) || mode != resendAlways {
+		} else if !lost || mode != resendAlways {
 			return err
 		}
 		if wait == 0 {

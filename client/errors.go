@@ -116,6 +116,13 @@ func retryAfter(h string, now time.Time) time.Duration {
 	return 0
 }
 
+// gatewayLost reports whether err is a proxy's 502 or 504: the server
+// behind it went away mid-request or did not answer in time.
+func gatewayLost(err error) bool {
+	var e *Error
+	return errors.As(err, &e) && (e.Status == http.StatusBadGateway || e.Status == http.StatusGatewayTimeout)
+}
+
 // retryable reports whether a refusal says "nothing was done, try again
 // later": 429 and 503.
 func retryable(err error) (*Error, bool) {

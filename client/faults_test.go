@@ -7,6 +7,7 @@ import (
 	"net/http/httptest"
 	"net/http/httputil"
 	"net/url"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -229,5 +230,43 @@ func TestManySessionsConcurrently(t *testing.T) {
 		for err := range errs {
 			t.Errorf("%s: %v", tr, err)
 		}
+	}
+}
+
+// TestGatewayErrorResent: a proxy's 502 or 504 (haproxy's body, not the
+// API's) is a lost reply: the request may have reached the server. Here
+// it did: the proxy forwards the first actions request, drops the answer
+// and answers 502. The session resends the same seq, gets the stored
+// result as a duplicate, and the boost is bought once.
+func TestGatewayErrorResent(t *testing.T) { eachMode(t, httpModes, gatewayErrorResent) }
+
+func gatewayErrorResent(t *testing.T, p *testenv.Rampart, m mode) {
+	for _, status := range []int{http.StatusBadGateway, http.StatusGatewayTimeout} {
+		t.Run(strconv.Itoa(status), func(t *testing.T) {
+			u, err := url.Parse(p.URL)
+			if err != nil {
+				t.Fatal(err)
+			}
+			proxy := httputil.NewSingleHostReverseProxy(u)
+			var n atomic.Int32
+			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				if r.URL.Path == "/api/v1/actions" && n.Add(1) == 1 {
+					proxy.ServeHTTP(httptest.NewRecorder(), r) // applied; the answer is lost
+					w.Header().Set("Content-Type", "text/html")
+					w.WriteHeader(status)
+					w.Write([]byte("<html><body><h1>502 Bad Gateway</h1></body></html>\n"))
+					return
+				}
+				proxy.ServeHTTP(w, r)
+			}))
+			t.Cleanup(srv.Close)
+			ctx := ctxFor(t, 30*time.Second)
+			s, before := devSession(t, ctx, newClient(t, srv.URL, m.opt()), "gateway-")
+			res := buyBoost(t, ctx, s)
+			if n.Load() != 2 || !res[0].OK || !res[0].Duplicate || res[0].Seq != 1 {
+				t.Errorf("%d requests, result %+v; want 2 requests, seq 1 answered as a duplicate", n.Load(), res)
+			}
+			checkOnce(t, ctx, s, before, 1)
+		})
 	}
 }

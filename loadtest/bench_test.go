@@ -128,8 +128,10 @@ func TestLoginStormReportsAllOnline(t *testing.T) {
 	cfg.APM = 0.01
 	cfg.Verify, cfg.FinalLogout = false, false
 	rep := execute(t, cfg)
-	if rep.AllOnlineS <= 0 || rep.AllOnlineS > 1.5 {
-		t.Errorf("all online after %.3fs, want within the first second and a half", rep.AllOnlineS)
+	// The figure is measured (a benchmark reports it), not judged here:
+	// it must be there and lie within the run.
+	if rep.AllOnlineS <= 0 || rep.AllOnlineS > rep.ElapsedS {
+		t.Errorf("all online after %.3fs of a %.3fs run: want the moment the last sign-in answered", rep.AllOnlineS, rep.ElapsedS)
 	}
 	if rep.Requests["logout"] != 0 {
 		t.Errorf("%d logouts with --logout=false", rep.Requests["logout"])

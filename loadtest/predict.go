@@ -49,6 +49,10 @@ type world struct {
 // maxSkew is the uncertainty past which the base is read again.
 const maxSkew = 1000
 
+// msSlack widens a prediction's window for the millisecond truncation of
+// the three clocks that bound it.
+const msSlack = 2
+
 // outcome is one action's answer, predicted or served.
 type outcome struct {
 	ok, pending bool
@@ -184,8 +188,11 @@ func matches(got []outcome, res []client.Result) bool {
 // returns the first action that differs and what was predicted for it
 // (at the end of the window).
 func (w *world) predict(acts []client.Action, res []client.Result, first int64, t0, t1 time.Time) (ok bool, bad int, want outcome) {
-	lo := t0.UnixMilli() + w.offLo - w.skew
-	hi := t1.UnixMilli() + w.offHi + w.skew
+	// Every clock here is whole milliseconds, truncated (ours at t0 and
+	// t1, the server's in server_time): the moment may lie up to that much
+	// outside the computed bounds on either side.
+	lo := t0.UnixMilli() + w.offLo - w.skew - msSlack
+	hi := t1.UnixMilli() + w.offHi + w.skew + msSlack
 	if hi < lo {
 		hi = lo
 	}

@@ -40,17 +40,9 @@ func (s *Store) Inspect(ctx context.Context, id string) (PlayerInfo, error) {
 		}
 		o.mu.Unlock()
 	}
-	var data []byte
-	err := s.s3.Do(ctx, "s3:get", func(ctx context.Context) error {
-		var err error
-		data, _, err = s.blobs.Get(ctx, Key(id))
-		return err
-	})
-	if errors.Is(err, ErrNotFound) {
-		return PlayerInfo{}, nil
-	}
-	if err != nil {
-		return PlayerInfo{}, fmt.Errorf("inspect player %s: %w: %w", id, ErrUnavailable, err)
+	data, _, found, err := s.getObject(ctx, id)
+	if err != nil || !found {
+		return PlayerInfo{}, err
 	}
 	p, err := decodePlayer(data)
 	if err != nil {

@@ -3,7 +3,6 @@ package state
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"sync"
 	"time"
@@ -318,17 +317,9 @@ func (s *Store) Revoke(ctx context.Context, id string, gen uint64) error {
 
 // readLease reads the lease in id's S3 object (zero when it has none).
 func (s *Store) readLease(ctx context.Context, id string) (Lease, error) {
-	var data []byte
-	err := s.s3.Do(ctx, "s3:get", func(ctx context.Context) error {
-		var err error
-		data, _, err = s.blobs.Get(ctx, Key(id))
-		return err
-	})
-	if errors.Is(err, ErrNotFound) {
-		return Lease{}, nil
-	}
-	if err != nil {
-		return Lease{}, fmt.Errorf("read lease of %s: %w: %w", id, ErrUnavailable, err)
+	data, _, found, err := s.getObject(ctx, id)
+	if err != nil || !found {
+		return Lease{}, err
 	}
 	var head struct {
 		Lease Lease `json:"lease"`

@@ -125,22 +125,12 @@ func (s *Store) settle(ctx context.Context, req *actions.RaidRequest, forward bo
 // returns ErrPrecondition when the object changed between read and write.
 func (s *Store) defendOffline(ctx context.Context, req *actions.RaidRequest) (actions.RaidResult, error) {
 	key, now := Key(req.Defender), s.cfg.Now()
-	var data []byte
-	var etag string
-	missing := false
-	err := s.s3.Do(ctx, "s3:get", func(ctx context.Context) error {
-		var err error
-		data, etag, err = s.blobs.Get(ctx, key)
-		if errors.Is(err, ErrNotFound) {
-			missing, err = true, nil
-		}
-		return err
-	})
-	if missing {
-		return actions.RaidResult{}, &actions.Error{Code: actions.CodeNoOpponent, Message: req.Defender + " has no base"}
-	}
+	data, etag, found, err := s.getObject(ctx, req.Defender)
 	if err != nil {
-		return actions.RaidResult{}, fmt.Errorf("load defender %s: %w: %w", req.Defender, ErrUnavailable, err)
+		return actions.RaidResult{}, fmt.Errorf("load defender: %w", err)
+	}
+	if !found {
+		return actions.RaidResult{}, &actions.Error{Code: actions.CodeNoOpponent, Message: req.Defender + " has no base"}
 	}
 	p, err := decodePlayer(data)
 	if err != nil {

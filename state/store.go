@@ -541,6 +541,23 @@ func (s *Store) put(ctx context.Context, key string, data []byte, cond Cond) (st
 	return etag, err
 }
 
+// getObject reads player id's S3 object through the s3 bookkeeper;
+// found is false when there is none (an answer, not a failure).
+func (s *Store) getObject(ctx context.Context, id string) (data []byte, etag string, found bool, err error) {
+	err = s.s3.Do(ctx, "s3:get", func(ctx context.Context) error {
+		var err error
+		data, etag, err = s.blobs.Get(ctx, Key(id))
+		return err
+	})
+	switch {
+	case errors.Is(err, ErrNotFound):
+		return nil, "", false, nil
+	case err != nil:
+		return nil, "", false, fmt.Errorf("read player %s: %w: %w", id, ErrUnavailable, err)
+	}
+	return data, etag, true, nil
+}
+
 // Key is the S3 key of a player's object.
 func Key(id string) string { return "players/" + id }
 

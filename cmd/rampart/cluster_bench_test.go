@@ -37,24 +37,7 @@ func BenchmarkClusterCPU(b *testing.B) {
 	for _, n := range []int{1, 2, 3} {
 		b.Run(fmt.Sprintf("servers=%d", n), func(b *testing.B) {
 			for range b.N {
-				s3 := testenv.VersityGW(b)
-				c := &testCluster{s3: s3, mongo: testenv.FerretDB(b), env: []string{
-					"RAMPART_S3_SECRET_KEY=" + s3.SecretKey,
-					"RAMPART_SESSION_SECRET=" + strings.Repeat("s", 40),
-					"RAMPART_CLUSTER_SECRET=" + strings.Repeat("c", 40),
-				}}
-				var nodes []*testenv.Rampart
-				env := map[string]string{}
-				for i := range 3 {
-					addr := testenv.FreeAddr(b)
-					env[fmt.Sprintf("RAMPART_NODE%d", i+1)] = addr
-					if i < n {
-						nodes = append(nodes, c.startTB(b, "--addr", addr, "--trusted-proxies", "127.0.0.1/32",
-							"--signin-rate", "0", "--max-conns-per-ip", "0", "--log-level", "warn"))
-					}
-				}
-				hp := testenv.StartHaproxy(b, testenv.HaproxyConfig(), env)
-				waitBackends(b, hp, n)
+				_, nodes, _, hp := behindHaproxy(b, 3, n, "--log-level", "warn")
 				ctx := context.Background()
 				cl, err := client.New(hp.URL, client.WithRetries(20))
 				if err != nil {

@@ -2,8 +2,6 @@ package main
 
 import (
 	"bufio"
-	"bytes"
-	"context"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -25,6 +23,38 @@ type testCluster struct {
 	env   []string
 }
 
+// behindHaproxy is the cluster as deployed: versitygw and FerretDB as
+// processes of their own, n of slots servers started (the others' slots
+// left empty) and haproxy with the committed config in front, every
+// server up in its checks. env names the slots' addresses.
+func behindHaproxy(tb testing.TB, slots, n int, extra ...string) (*testCluster, []*testenv.Rampart, map[string]string, *testenv.Haproxy) {
+	tb.Helper()
+	s3 := testenv.VersityGW(tb)
+	c := &testCluster{s3: s3, mongo: testenv.FerretDB(tb), env: clusterEnv(s3)}
+	var nodes []*testenv.Rampart
+	env := map[string]string{}
+	for i := range slots {
+		addr := testenv.FreeAddr(tb)
+		env[fmt.Sprintf("RAMPART_NODE%d", i+1)] = addr
+		if i < n {
+			nodes = append(nodes, c.startTB(tb, append([]string{"--addr", addr, "--trusted-proxies", "127.0.0.1/32",
+				"--signin-rate", "0", "--max-conns-per-ip", "0"}, extra...)...))
+		}
+	}
+	hp := testenv.StartHaproxy(tb, testenv.HaproxyConfig(), env)
+	waitBackends(tb, hp, n)
+	return c, nodes, env, hp
+}
+
+// clusterEnv is the servers' shared secrets and s3's key.
+func clusterEnv(s3 testenv.S3) []string {
+	return []string{
+		"RAMPART_S3_SECRET_KEY=" + s3.SecretKey,
+		"RAMPART_SESSION_SECRET=" + strings.Repeat("s", 40),
+		"RAMPART_CLUSTER_SECRET=" + strings.Repeat("c", 40),
+	}
+}
+
 // newTestCluster starts the shared stores: an S3 and a MongoDB-speaking
 // server on loopback (real wire protocols), and the shared secrets.
 func newTestCluster(t *testing.T) *testCluster {
@@ -35,11 +65,7 @@ func newTestCluster(t *testing.T) *testCluster {
 	}
 	t.Cleanup(func() { m.Close() })
 	s3 := testenv.EmbeddedS3(t)
-	return &testCluster{s3: s3, mongo: m.URI, env: []string{
-		"RAMPART_S3_SECRET_KEY=" + s3.SecretKey,
-		"RAMPART_SESSION_SECRET=" + strings.Repeat("s", 40),
-		"RAMPART_CLUSTER_SECRET=" + strings.Repeat("c", 40),
-	}}
+	return &testCluster{s3: s3, mongo: m.URI, env: clusterEnv(s3)}
 }
 
 // start runs one more server of the cluster.
@@ -236,22 +262,7 @@ func TestClusterLoadtestThroughHaproxy(t *testing.T) {
 	if testing.Short() {
 		t.Skip("-short: a 45 s run of three servers")
 	}
-	s3 := testenv.VersityGW(t)
-	c := &testCluster{s3: s3, mongo: testenv.FerretDB(t), env: []string{
-		"RAMPART_S3_SECRET_KEY=" + s3.SecretKey,
-		"RAMPART_SESSION_SECRET=" + strings.Repeat("s", 40),
-		"RAMPART_CLUSTER_SECRET=" + strings.Repeat("c", 40),
-	}}
-	var nodes []*testenv.Rampart
-	env := map[string]string{}
-	for i := range 3 {
-		addr := testenv.FreeAddr(t)
-		nodes = append(nodes, c.start(t, "--addr", addr, "--trusted-proxies", "127.0.0.1/32",
-			"--signin-rate", "0", "--max-conns-per-ip", "0"))
-		env[fmt.Sprintf("RAMPART_NODE%d", i+1)] = addr
-	}
-	hp := testenv.StartHaproxy(t, testenv.HaproxyConfig(), env)
-	waitBackends(t, hp, 3)
+	c, nodes, env, hp := behindHaproxy(t, 3, 3)
 
 	cfg := loadtest.DefaultConfig()
 	cfg.Target = hp.URL
@@ -260,9 +271,9 @@ func TestClusterLoadtestThroughHaproxy(t *testing.T) {
 	cfg.APM = 60
 	cfg.IDPrefix = "hxl"
 	cfg.ServerStats = false
-	var progress testenv.SyncBuffer
 	var crossRaids atomic.Int64
 	chaos := make(chan struct{})
+	defer func() { <-chaos }() // a failing run still waits for the schedule to end
 	go func() {
 		defer close(chaos)
 		remote := func(p *testenv.Rampart) int64 {
@@ -282,17 +293,9 @@ func TestClusterLoadtestThroughHaproxy(t *testing.T) {
 			t.Errorf("SIGTERM of the second server: %v", err)
 		}
 	}()
-	rep, err := loadtest.Execute(context.Background(), cfg, &progress)
+	rep := runLoadtest(t, cfg)
 	<-chaos
 	crossRaids.Add(int64(metricValue(t, nodes[2].URL, `rampart_cluster_events_total{kind="defend_remote"}`)))
-	if rep != nil {
-		var text bytes.Buffer
-		rep.WriteText(&text)
-		t.Logf("loadtest report:\n%s", text.String())
-	}
-	if err != nil {
-		t.Fatalf("loadtest: %v\n%s", err, progress.String())
-	}
 	if rep.Ledger.Mismatches != 0 || rep.Ledger.Checked != cfg.Players {
 		t.Errorf("ledger: %d of %d players checked, %d with problems %v", rep.Ledger.Checked, cfg.Players, rep.Ledger.Mismatches, rep.Ledger.Problems)
 	}

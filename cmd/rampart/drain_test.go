@@ -74,4 +74,3 @@ func waitServing(t *testing.T, base string) {
 		time.Sleep(10 * time.Millisecond) // polling a server starting on this goroutine's behalf, bounded
 	}
 }
-

@@ -26,7 +26,7 @@ import (
 // switched off), 300 players of the standard mix (raids and leaderboards
 // included) for 30 s. The run must end with the ledger intact, raids
 // played, the mongo bookkeeper drained within 15 s, and no API request
-// over 1 s.
+// stalled (over 2 s).
 func TestDefaultConfigurationUnderLoad(t *testing.T) {
 	if testing.Short() {
 		t.Skip("-short: the 300-player run takes about a minute")
@@ -40,16 +40,7 @@ func TestDefaultConfigurationUnderLoad(t *testing.T) {
 	cfg.Duration = 30 * time.Second
 	cfg.APM = 60
 	cfg.IDPrefix = "e2e"
-	var progress bytes.Buffer
-	rep, err := loadtest.Execute(context.Background(), cfg, &progress)
-	if rep != nil {
-		var text bytes.Buffer
-		rep.WriteText(&text)
-		t.Logf("loadtest report:\n%s", text.String())
-	}
-	if err != nil {
-		t.Fatalf("loadtest: %v\n%s", err, progress.String())
-	}
+	rep := runLoadtest(t, cfg)
 	if rep.Ledger.Mismatches != 0 || rep.Ledger.Checked != cfg.Players {
 		t.Errorf("ledger: %d of %d players checked, %d with problems; want all checked, none", rep.Ledger.Checked, cfg.Players, rep.Ledger.Mismatches)
 	}
@@ -76,12 +67,33 @@ func TestDefaultConfigurationUnderLoad(t *testing.T) {
 		time.Sleep(100 * time.Millisecond) // polling a remote process, with a deadline
 	}
 
-	// No API request took over a second.
+	// No API request stalled. A liveness bound, not a latency figure (those
+	// come from the benchmarks): the deadlock this test was written for
+	// held requests for tens of seconds, while `make test` runs this
+	// beside other packages' servers on two cores under -race, where a
+	// sign-in has taken 1.08 s.
 	for _, row := range latencyRows(t, p.URL) {
-		if isAPIRoute(row.Name) && row.MaxMS > 1000 {
-			t.Errorf("%s: max %.0f ms over %d calls, want ≤ 1000 ms", row.Name, row.MaxMS, row.Calls)
+		if isAPIRoute(row.Name) && row.MaxMS > 2000 {
+			t.Errorf("%s: max %.0f ms over %d calls, want ≤ 2000 ms", row.Name, row.MaxMS, row.Calls)
 		}
 	}
+}
+
+// runLoadtest runs the load generator with cfg, logs its report and
+// fails t if the run itself failed.
+func runLoadtest(t *testing.T, cfg loadtest.Config) *loadtest.Report {
+	t.Helper()
+	var progress testenv.SyncBuffer
+	rep, err := loadtest.Execute(context.Background(), cfg, &progress)
+	if rep != nil {
+		var text bytes.Buffer
+		rep.WriteText(&text)
+		t.Logf("loadtest report:\n%s", text.String())
+	}
+	if err != nil {
+		t.Fatalf("loadtest: %v\n%s", err, progress.String())
+	}
+	return rep
 }
 
 // TestMetricsLiveScrape scrapes /metrics of the real binary after real
