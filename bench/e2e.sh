@@ -334,8 +334,11 @@ start_server() {
 # its start until /healthz answers: a restart's journal recovery runs before
 # the server listens, so /debug/pprof cannot see it. The report is
 # NAME.recovery.perf.txt.
+# With LAUNCH_SOFT set, a server that exits before it answers makes
+# launch_server return 1 instead of ending the run.
 LAUNCH_S=
 LAUNCH_PERF=
+LAUNCH_SOFT=
 launch_server() {
 	local name=$1 t0 perfpid=
 	t0=$(date +%s.%N)
@@ -364,6 +367,13 @@ launch_server() {
 		kill -0 "$SPID" 2>/dev/null || break
 		sleep 0.1
 	done
+	if [[ -n $LAUNCH_SOFT ]]; then
+		kill -KILL "$SPID" 2>/dev/null
+		wait "$SPID" 2>/dev/null
+		SPID=
+		[[ -n $perfpid ]] && { kill -INT "$perfpid" 2>/dev/null; wait "$perfpid" 2>/dev/null; }
+		return 1
+	fi
 	cat "$OUT/$name.server.log" >&2
 	die "server did not start (see $OUT/$name.server.log)"
 }
@@ -478,7 +488,10 @@ profile_report() {
 	mode=$(cat "$OUT/$name.profmode" 2>/dev/null)
 	adelta() { awk -v a="$($Q "$a0" "$1")" -v b="$($Q "$a1" "$1")" 'BEGIN{if (a=="-"||b=="-") print "-"; else print b-a}'; }
 	local acts saves signs events appends s3calls s3sign
-	saves=$(adelta store.saves) signs=$(adelta store.logins) events=$(adelta analytics.emitted)
+	saves=$(adelta store.saves) signs=$(adelta store.logins) events=$(adelta mongodb.analytics.emitted)
+	[[ $events == - ]] && events=$(adelta analytics.emitted) # before the /debug routes moved into api
+	local dropped
+	dropped=$(adelta mongodb.analytics.dropped_queue_full)
 	if [[ $mode == fromzero ]]; then
 		local m1=$OUT/$name.metrics1.txt
 		tc() { $Q promdelta /dev/null "$m1" "rampart_request_duration_seconds_count{kind=\"internal\",route=\"$1"; }
@@ -496,6 +509,7 @@ profile_report() {
 		s3sign=$(awk -v a="$(rs s3:account_)" -v c="$(rs s3:cred_)" -v g="$(rs s3:get)" 'BEGIN{print a+c+g}')
 		appends=$acts # one record per action; the window's rows have no journal count
 	fi
+	[[ $dropped != - && $dropped != 0 ]] && say "analytics: $events events emitted in the 20 s, $dropped of them dropped (queue full: MongoDB did not keep up)" && say ""
 	say "| cost (profile samples, each stack given to the first row that claims it) | server CPU s | share | count in the 20 s | server CPU per unit |"
 	say "|---|---|---|---|---|"
 	local cat secs pct s3secs=0 signsecs=0 savesecs=0
@@ -857,10 +871,30 @@ restart() {
 	wait "$lpid" 2>/dev/null
 	SPID=
 	START_FLAGS+=(--log-level info) # the "journal recovered" line
-	LAUNCH_PERF=1
-	launch_server restart-b
-	LAUNCH_PERF=
-	local up=$LAUNCH_S mrec
+	# As a supervisor would (systemd Restart=always, RestartSec=1): a
+	# server that exits at start is started again, up to 5 times; the time
+	# still runs from the kill.
+	LAUNCH_PERF=1 LAUNCH_SOFT=1
+	local tries=0 started=
+	while ((tries < 5)); do
+		tries=$((tries + 1))
+		if launch_server restart-b; then
+			started=1
+			break
+		fi
+		cp "$OUT/restart-b.server.log" "$OUT/restart-b.try$tries.server.log"
+		say "restart try $tries: the server exited before answering: $(head -c 400 "$OUT/restart-b.try$tries.server.log")"
+		sleep 1
+	done
+	LAUNCH_PERF= LAUNCH_SOFT=
+	if [[ -z $started ]]; then
+		say "the server did not come back after $tries tries; no restart figure"
+		stop_server
+		return 0
+	fi
+	local up
+	up=$(awk -v k="$tkill" -v n="$(date +%s.%N)" 'BEGIN{printf "%.2f", n-k}')
+	local mrec
 	mrec=$(machine_since)
 	mark
 	local rec
@@ -883,7 +917,7 @@ restart() {
 	loads=$($Q promdelta /dev/null "$OUT/restart-b.metrics.txt" rampart_player_loads_total)
 	local total
 	total=$(awk -v k="$tkill" -v l="$tload" -v a="$all" 'BEGIN{if (a=="-") print "-"; else printf "%.2f", l-k+a}')
-	say "at the kill: $online online, $appends journal records since start; recovery: ${rec:-(no journal recovered line in the log)}"
+	say "at the kill: $online online, $appends journal records since start; server started $tries time(s); recovery: ${rec:-(no journal recovered line in the log)}"
 	say "| players | kill → /healthz s | restart → all online again s | kill → all online s | sign-in p50 / p99 / max ms | playing again (last second of the run) | HTTP / transport errors | accounts created again | players loaded |"
 	say "|---|---|---|---|---|---|---|---|---|"
 	say "| $n | $up | $all | **$total** | $p50 / $p99 / $mx | $last | $he / $te | $news | $loads |"
