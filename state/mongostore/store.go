@@ -96,8 +96,9 @@ var indexes = []indexSpec{
 // Open returns a Store on client's database dbName, creating the indexes
 // it needs (creating an existing index is a no-op). Every MongoDB call goes
 // through keeper. An index the server refuses (an index kind FerretDB
-// lacks) is logged and skipped: queries still work, slower. Open fails only
-// when MongoDB cannot be reached.
+// lacks) is logged and skipped: queries still work, slower. An index that
+// does not finish within its calls' timeouts (a large collection) is built
+// on in the background. Open fails only when MongoDB cannot be reached.
 func Open(ctx context.Context, client *mongo.Client, dbName string, keeper *bookkeeper.Keeper, log *slog.Logger, opts ...Option) (*Store, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
@@ -115,29 +116,71 @@ func Open(ctx context.Context, client *mongo.Client, dbName string, keeper *book
 	for _, o := range opts {
 		o(s)
 	}
-	for _, ix := range indexes {
-		var name string
-		err := keeper.Do(ctx, "mongo:create_index", func(ctx context.Context) error {
-			var err error
-			coll := db.Collection(ix.coll)
-			if ix.coll == EventsCollection {
-				coll = s.events
-			}
-			name, err = coll.Indexes().CreateOne(ctx, mongo.IndexModel{Keys: ix.keys})
-			return err
-		})
-		var se mongo.ServerError
-		switch {
-		case err == nil:
-			log.Debug("mongo index ready", "collection", ix.coll, "index", name)
-		case errors.As(err, &se) && !Retryable(err):
-			log.Warn("mongo index refused, queries will scan", "collection", ix.coll, "keys", fmt.Sprint(ix.keys), "err", err)
-		default:
+	if err := keeper.Do(ctx, "mongo:ping", func(ctx context.Context) error { return client.Ping(ctx, nil) }); err != nil {
+		return nil, fmt.Errorf("reach mongodb: %w", err)
+	}
+	for i, ix := range indexes {
+		err := s.ensureIndex(ctx, ix)
+		if err == nil {
+			continue
+		}
+		if !Retryable(err) && !errors.Is(err, context.DeadlineExceeded) {
 			return nil, fmt.Errorf("create index on %s %v: %w", ix.coll, ix.keys, err)
 		}
+		// Building an index on a large collection can outlast a call's
+		// timeout (FerretDB on PostgreSQL with 20,000 players took more
+		// than 5 s, and the server used to exit): the rest are built in
+		// the background while the game serves; queries scan meanwhile.
+		log.Warn("mongo index still building; the rest continue in the background", "collection", ix.coll, "keys", fmt.Sprint(ix.keys), "err", err)
+		go s.ensureIndexesLater(indexes[i:])
+		break
 	}
 	return s, nil
 }
+
+// ensureIndex creates ix (an existing index is a no-op). An index the
+// server refuses (a kind FerretDB lacks) is logged and skipped: queries
+// still work, slower.
+func (s *Store) ensureIndex(ctx context.Context, ix indexSpec) error {
+	var name string
+	err := s.keeper.Do(ctx, "mongo:create_index", func(ctx context.Context) error {
+		var err error
+		coll := s.db.Collection(ix.coll)
+		if ix.coll == EventsCollection {
+			coll = s.events
+		}
+		name, err = coll.Indexes().CreateOne(ctx, mongo.IndexModel{Keys: ix.keys})
+		return err
+	})
+	var se mongo.ServerError
+	switch {
+	case err == nil:
+		s.log.Debug("mongo index ready", "collection", ix.coll, "index", name)
+	case errors.As(err, &se) && !Retryable(err):
+		s.log.Warn("mongo index refused, queries will scan", "collection", ix.coll, "keys", fmt.Sprint(ix.keys), "err", err)
+		return nil
+	}
+	return err
+}
+
+// ensureIndexesLater builds ixs one by one, trying each again every
+// indexRetry until it is there (or refused).
+func (s *Store) ensureIndexesLater(ixs []indexSpec) {
+	for _, ix := range ixs {
+		for {
+			err := s.ensureIndex(context.Background(), ix)
+			if err == nil {
+				break
+			}
+			s.log.Warn("mongo index not built yet; trying again", "collection", ix.coll, "keys", fmt.Sprint(ix.keys), "in", indexRetry.String(), "err", err)
+			time.Sleep(indexRetry) // a background retry's pace, not a synchronisation
+		}
+	}
+	s.log.Info("mongo indexes ready")
+}
+
+// indexRetry paces the background index builds.
+const indexRetry = 30 * time.Second
 
 // playerDoc is a players document as read back; the lock fields are never
 // returned to callers.
