@@ -49,6 +49,10 @@ type world struct {
 // maxSkew is the uncertainty past which the base is read again.
 const maxSkew = 1000
 
+// maxSearch is the widest window (ms) searched millisecond by millisecond
+// when the samples miss: a batch of a few actions runs in microseconds.
+const maxSearch = 4 * maxSkew
+
 // msSlack widens a prediction's window for the millisecond truncation of
 // the three clocks that bound it.
 const msSlack = 2
@@ -232,6 +236,16 @@ func (w *world) predict(acts []client.Action, res []client.Result, first int64, 
 	for _, t := range cands {
 		if try(t) {
 			return true, 0, outcome{}
+		}
+	}
+	// A result that moves with the clock but not one for one (a collect's
+	// amount, a builder freed at some millisecond) can fall between the
+	// samples of a wide window (a loaded server): every millisecond then.
+	if n := hi - lo; n > samples && n <= maxSearch {
+		for t := lo + 1; t < hi; t++ {
+			if try(t) {
+				return true, 0, outcome{}
+			}
 		}
 	}
 	for i := range atHi {
