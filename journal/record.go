@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"hash/crc32"
+	"strconv"
 )
 
 // LSN is a log sequence number: a byte offset in the journal's single,
@@ -24,6 +25,25 @@ const (
 	KindReconcile  Kind = 5 // a reconcile (timers caught up, repairs)
 	KindCheckpoint Kind = 6 // marker: the player's state at Rev is saved (Hash of the saved state; Args may name the object)
 )
+
+// String names k as logs and `rampart replay` print it.
+func (k Kind) String() string {
+	switch k {
+	case KindAction:
+		return "action"
+	case KindAsync:
+		return "async"
+	case KindMail:
+		return "mail"
+	case KindGrant:
+		return "grant"
+	case KindReconcile:
+		return "reconcile"
+	case KindCheckpoint:
+		return "checkpoint"
+	}
+	return "kind " + strconv.Itoa(int(k))
+}
 
 // Record is one journaled state change: what deterministic replay needs to
 // apply it again and check that it reached the same state.

@@ -122,3 +122,12 @@ func flip(b []byte, i int) []byte {
 	c[i] ^= 0x40
 	return c
 }
+
+func TestKindString(t *testing.T) {
+	for k, want := range map[Kind]string{KindAction: "action", KindAsync: "async", KindMail: "mail", KindGrant: "grant",
+		KindReconcile: "reconcile", KindCheckpoint: "checkpoint", 0: "kind 0", 9: "kind 9"} {
+		if got := k.String(); got != want {
+			t.Errorf("Kind(%d).String() = %q, want %q", k, got, want)
+		}
+	}
+}

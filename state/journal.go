@@ -9,7 +9,6 @@ import (
 	"maps"
 	"math"
 	"slices"
-	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -237,23 +236,9 @@ func (rp Replayer) Apply(p *Player, r *journal.Record) error {
 	p.Rev = r.Rev
 	if got := stateHash(p); got != r.Hash {
 		return fmt.Errorf("player %s rev %d (%s %s at %d): state hash %016x, journal says %016x: %w",
-			p.ID, r.Rev, kindName(r.Kind), r.Name, r.At, got, r.Hash, ErrDiverged)
+			p.ID, r.Rev, r.Kind, r.Name, r.At, got, r.Hash, ErrDiverged)
 	}
 	return nil
-}
-
-func kindName(k journal.Kind) string {
-	switch k {
-	case journal.KindAction:
-		return "action"
-	case journal.KindAsync:
-		return "async"
-	case journal.KindMail:
-		return "mail"
-	case journal.KindGrant:
-		return "grant"
-	}
-	return "kind " + strconv.Itoa(int(k))
 }
 
 // applied is what applyRules did: the reply, and for an asynchronous

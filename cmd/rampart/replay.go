@@ -70,11 +70,11 @@ func replayCmd(args []string, stdout, stderr io.Writer) error {
 		}
 		at := time.UnixMilli(r.At).UTC().Format(time.RFC3339Nano)
 		if err := rp.Apply(&p, r); err != nil {
-			fmt.Fprintf(stdout, "%10d rev %-6d seq %-6d %-6s %-18s %s %s  FAILED\n", lsn, r.Rev, r.Seq, kind(r.Kind), r.Name, at, r.Args)
+			fmt.Fprintf(stdout, "%10d rev %-6d seq %-6d %-6s %-18s %s %s  FAILED\n", lsn, r.Rev, r.Seq, r.Kind, r.Name, at, r.Args)
 			return err
 		}
 		applied++
-		fmt.Fprintf(stdout, "%10d rev %-6d seq %-6d %-6s %-18s %s %s  ok %016x\n", lsn, r.Rev, r.Seq, kind(r.Kind), r.Name, at, r.Args, r.Hash)
+		fmt.Fprintf(stdout, "%10d rev %-6d seq %-6d %-6s %-18s %s %s  ok %016x\n", lsn, r.Rev, r.Seq, r.Kind, r.Name, at, r.Args, r.Hash)
 		return nil
 	})
 	if err != nil {
@@ -89,14 +89,3 @@ func replayCmd(args []string, stdout, stderr io.Writer) error {
 	return nil
 }
 
-func kind(k journal.Kind) string {
-	switch k {
-	case journal.KindAction:
-		return "action"
-	case journal.KindAsync:
-		return "async"
-	case journal.KindMail:
-		return "mail"
-	}
-	return fmt.Sprint(k)
-}
