@@ -153,3 +153,15 @@ func (s *signer) verifyRefresh(token string, now time.Time) (refreshClaims, erro
 	}
 	return refreshClaims{Player: f[0], Gen: gen, Family: f[2], Counter: ctr, Expires: exp}, nil
 }
+
+// SessionPlayer is the player id a session token names ("s1.<id>.…"),
+// unverified: for routing a request to the server the player is on, which
+// verifies it. "" if token is not a session token.
+func SessionPlayer(token string) string {
+	rest, ok := strings.CutPrefix(token, "s1.")
+	if !ok {
+		return ""
+	}
+	id, _, _ := strings.Cut(rest, ".")
+	return id
+}

@@ -7,6 +7,7 @@ import (
 	"sync"
 	"time"
 
+	"rampart/accounts"
 	"rampart/actions"
 )
 
@@ -339,6 +340,11 @@ func (s *Store) readLease(ctx context.Context, id string) (Lease, error) {
 // again (503, retried by the client).
 func (s *Store) Route(ctx context.Context, token string, hop bool) (string, error) {
 	if s.cl.c == nil {
+		return "", nil
+	}
+	// The common case, the player here, costs no signature check: the
+	// handler verifies the token anyway.
+	if _, ok := s.players.Load(accounts.SessionPlayer(token)); ok {
 		return "", nil
 	}
 	c, err := s.accts.Verify(token)
