@@ -6,6 +6,7 @@ import (
 	"os"
 	"slices"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -17,7 +18,7 @@ type nullFS struct{}
 type nullFile struct{}
 
 func (nullFS) OpenFile(string, int, os.FileMode) (File, error) { return nullFile{}, nil }
-func (nullFile) Write(p []byte) (int, error)                   { return len(p), nil }
+func (nullFile) WriteAt(p []byte, _ int64) (int, error)        { return len(p), nil }
 func (nullFile) Sync() error                                   { return nil }
 func (nullFile) Truncate(int64) error                          { return nil }
 func (nullFile) Close() error                                  { return nil }
@@ -100,6 +101,67 @@ func BenchmarkGroupCommit(b *testing.B) {
 			j.Close()
 		})
 	}
+}
+
+// BenchmarkOpenLoop: records arrive at a fixed rate, each from its own
+// goroutine that waits until durable, as the server's request handlers do
+// — the load that pacing (SyncInterval) and preallocation are for. Reports
+// the process's CPU per record (user+sys: the kernel's fdatasync work is
+// charged to the caller), records per fdatasync and the waits. Run it with
+// a count, for example -benchtime 20000x.
+func BenchmarkOpenLoop(b *testing.B) {
+	for _, rate := range []int{2000, 5000} {
+		for _, c := range []struct {
+			name     string
+			interval time.Duration
+			noPre    bool
+		}{{"paced,prealloc", 0, false}, {"unpaced,prealloc", -1, false}, {"paced,append", 0, true}, {"unpaced,append", -1, true}} {
+			b.Run(fmt.Sprintf("rate=%d/%s", rate, c.name), func(b *testing.B) {
+				j := mustOpen(b, b.TempDir(), Options{MaxDisk: 1 << 40, SyncInterval: c.interval, NoPreallocate: c.noPre})
+				defer j.Close()
+				r := benchRecord()
+				waits := make([]time.Duration, b.N)
+				var wg sync.WaitGroup
+				cpu0 := processCPU()
+				b.ResetTimer()
+				start := time.Now()
+				for i := 0; i < b.N; i++ {
+					if d := time.Until(start.Add(time.Duration(i) * time.Second / time.Duration(rate))); d > 0 {
+						time.Sleep(d)
+					}
+					wg.Add(1)
+					go func() {
+						defer wg.Done()
+						t0 := time.Now()
+						if _, err := j.Write(context.Background(), r); err != nil {
+							b.Error(err)
+						}
+						waits[i] = time.Since(t0)
+					}()
+				}
+				wg.Wait()
+				b.StopTimer()
+				cpu := processCPU() - cpu0
+				st := j.Stats()
+				slices.Sort(waits)
+				b.ReportMetric(float64(cpu.Microseconds())/float64(b.N), "cpu-µs/record")
+				b.ReportMetric(float64(waits[len(waits)/2].Microseconds()), "p50-wait-µs")
+				b.ReportMetric(float64(waits[len(waits)*99/100].Microseconds()), "p99-wait-µs")
+				b.ReportMetric(float64(waits[len(waits)-1].Microseconds()), "max-wait-µs")
+				if st.Syncs > 0 {
+					b.ReportMetric(float64(st.Records)/float64(st.Syncs), "records/fsync")
+					b.ReportMetric(float64(st.SyncNanos)/float64(st.Syncs)/1e3, "fsync-µs")
+				}
+			})
+		}
+	}
+}
+
+// processCPU is this process's user plus system CPU time so far.
+func processCPU() time.Duration {
+	var ru syscall.Rusage
+	syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 // BenchmarkAppendParallel is Append from every core at once (the mutex

@@ -27,10 +27,14 @@
 // goroutine, owned by the Journal from Open to Close, takes the batch, writes
 // it as one frame with one write(2), fdatasyncs, and closes the batch's channel. While it
 // syncs, new records fill the next batch, which is written as soon as the
-// sync returns: batch size grows with load by itself, and a lone record is
-// not delayed. Options.Window adds a wait after the first record of a batch
-// when the writer was idle (useful when fdatasync is very cheap);
-// MaxBatchRecords/MaxBatchBytes end that wait early.
+// sync returns — or, when records arrived during the sync (the journal is
+// loaded), once Options.SyncInterval (default 2 ms) has passed since that
+// sync started: batch size grows with load, the number of fdatasyncs a
+// second stays bounded (each costs the kernel 150–400 µs of CPU on a
+// virtual disk), and a lone record that finds the writer idle is not
+// delayed. Options.Window adds a wait after the first record of a batch
+// when the writer was idle; MaxBatchRecords/MaxBatchBytes end either wait
+// early.
 //
 // # On-disk format
 //
@@ -61,24 +65,32 @@
 //
 // # Torn tail and corruption
 //
-// In the newest segment, a frame that is incomplete (the file ends inside its
-// header or payload), whose payload CRC fails while it ends exactly at the
-// end of the file, or that starts a run of zero bytes to the end of the file,
-// is a torn tail: Replay ignores it (ReplayStats.TornBytes) and Open truncates
-// it away. Anything else that does not check — a bad header, a bad CRC with
-// data after it, an undecodable payload, any bad frame in an older segment —
-// is corruption: Replay returns a *CorruptError naming the file and offset
-// and stops; its Next is the next segment, where a caller that accepts the
-// loss may resume (each player's Rev must rise by one and Hash must match
-// the replayed state, so the caller sees which players lost a change). Open never fails on corruption: it starts a new segment after a
-// corrupt newest one, keeps the damaged one for inspection, and counts it
-// (Stats.CorruptSegments). A flipped byte inside the very last frame cannot
-// be told from a torn write and is treated as one.
+// The newest segment is preallocated (Options.NoPreallocate): its file is
+// SegmentSize bytes from the start, batches are written at the logical end,
+// and the rest reads as zeros. A full segment is cut to its logical size,
+// durably, before the next one is created, so only the newest ends in zeros.
+//
+// In the newest segment, the first frame that does not check (incomplete,
+// a bad header, a bad payload CRC) ends the journal when no valid frame
+// follows it anywhere in the file: the bytes written after the last good
+// frame are a torn tail, which Replay ignores (ReplayStats.TornBytes) and
+// Open cuts away, and zeros after them are unwritten space. A damaged frame
+// with a valid frame after it, an undecodable payload, and any bad frame in
+// an older segment are corruption: Replay returns a *CorruptError naming
+// the file and offset and stops; its Next is the next segment, where a
+// caller that accepts the loss may resume (each player's Rev must rise by
+// one and Hash must match the replayed state, so the caller sees which
+// players lost a change). Open never fails on corruption: it starts a new
+// segment after a corrupt newest one, keeps the damaged one for inspection,
+// and counts it (Stats.CorruptSegments). A flipped byte inside the very last
+// frame cannot be told from a torn write and is treated as one.
 //
 // # Disk bound
 //
-// The segment files plus the bytes accepted and not yet written never exceed
-// Options.MaxDisk (default 2 GiB): past it Append returns ErrDiskBudget.
+// The segments' bytes plus the bytes accepted and not yet written never
+// exceed Options.MaxDisk (default 2 GiB): past it Append returns
+// ErrDiskBudget. On disk, the newest segment's unwritten preallocation
+// (less than SegmentSize, default 64 MiB) comes on top.
 // Space comes back only through ReleaseBefore, which deletes whole segments
 // below an LSN; the caller must checkpoint players that hold the oldest
 // segment long before the budget runs out. Memory is bounded by

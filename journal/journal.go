@@ -40,6 +40,18 @@ type Options struct {
 	// batch for more to join it. Default 0: write at once; while a sync is
 	// in flight the next batch fills by itself (see the package doc).
 	Window time.Duration
+	// SyncInterval paces the group commit under load: when records arrived
+	// during a sync, the next sync starts no sooner than SyncInterval after
+	// the start of the one before, so its batch gathers more records. A
+	// record that finds the writer idle is synced at once. Each fdatasync
+	// costs the kernel 150-400 µs of CPU on a virtual disk, so pacing is
+	// what keeps the journal's share of a loaded core small; it adds at most
+	// SyncInterval to a reply. Default 2 ms; negative: no pacing.
+	SyncInterval time.Duration
+	// Each new segment's SegmentSize bytes are reserved when it is created
+	// (fallocate), so a batch's fdatasync changes no file size; the newest
+	// segment file therefore ends in zeros. NoPreallocate turns that off.
+	NoPreallocate bool
 	// MaxDisk bounds the bytes of all segments plus the bytes accepted and
 	// not yet written; Append fails with ErrDiskBudget past it. Default 2 GiB.
 	MaxDisk int64
@@ -56,6 +68,9 @@ type Options struct {
 func (o *Options) defaults() {
 	if o.SegmentSize <= 0 {
 		o.SegmentSize = 64 << 20
+	}
+	if o.SyncInterval == 0 {
+		o.SyncInterval = 2 * time.Millisecond
 	}
 	if o.MaxBatchRecords <= 0 {
 		o.MaxBatchRecords = 4096
@@ -153,6 +168,7 @@ type counters struct {
 	syncNanos, syncMaxNanos, maxRecords atomic.Int64
 	appendErrors, writeErrors, failed   atomic.Int64
 	rotateErrors, corrupt, torn         atomic.Int64
+	allocErrors                         atomic.Int64
 }
 
 // Open opens (creating if needed) the journal in dir and starts its writer
@@ -217,7 +233,7 @@ func (j *Journal) recover() error {
 		}
 		segs = append(segs, segment{base: next})
 	default:
-		f, err := j.opts.FS.OpenFile(path, os.O_WRONLY|os.O_APPEND, 0)
+		f, err := j.opts.FS.OpenFile(path, os.O_WRONLY, 0)
 		if err != nil {
 			return err
 		}
@@ -230,9 +246,12 @@ func (j *Journal) recover() error {
 				return fmt.Errorf("cut torn tail of %s at %d: %w", path, res.end, err)
 			}
 			j.st.torn.Add(res.torn)
-			disk -= res.torn
-			segs[len(segs)-1].size = res.end
+			j.allocate(f)
 		}
+		// A zero tail (the segment's preallocation) stays: batches go on
+		// being written into it.
+		disk -= res.torn + res.free
+		segs[len(segs)-1].size = res.end
 		j.f, j.base, j.size = f, last.base, res.end
 	}
 	j.segs = segs
@@ -246,10 +265,11 @@ func (j *Journal) path(base LSN) string { return filepath.Join(j.dir, segmentNam
 // create makes base the active segment: a new empty file, its directory
 // entry synced.
 func (j *Journal) create(base LSN) error {
-	f, err := j.opts.FS.OpenFile(j.path(base), os.O_WRONLY|os.O_APPEND|os.O_CREATE|os.O_TRUNC, 0o644)
+	f, err := j.opts.FS.OpenFile(j.path(base), os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o644)
 	if err != nil {
 		return err
 	}
+	j.allocate(f)
 	if err := syncDir(j.dir); err != nil {
 		f.Close()
 		return fmt.Errorf("sync directory: %w", err)
@@ -259,6 +279,17 @@ func (j *Journal) create(base LSN) error {
 	}
 	j.f, j.base, j.size = f, base, 0
 	return nil
+}
+
+// allocate reserves the active segment's blocks (see Options.NoPreallocate).
+// It is best effort: without it the segment grows with its writes, and the
+// file's zero tail is never read as data (see the package doc).
+func (j *Journal) allocate(f File) {
+	if a, ok := f.(allocator); ok && !j.opts.NoPreallocate {
+		if err := a.Allocate(j.opts.SegmentSize); err != nil {
+			j.st.allocErrors.Add(1)
+		}
+	}
 }
 
 // Append encodes r into the batch being filled and returns at once. It does
@@ -361,10 +392,19 @@ func (j *Journal) Resume(player string) {
 // truncates segment files. It exits after Close has flushed the last batch.
 func (j *Journal) run() {
 	defer close(j.exited)
-	var timer *time.Timer
-	if j.opts.Window > 0 {
-		timer = time.NewTimer(time.Hour)
-		timer.Stop()
+	timer := time.NewTimer(time.Hour)
+	timer.Stop()
+	wait := func(d time.Duration) (quit bool) {
+		timer.Reset(d)
+		select {
+		case <-timer.C:
+		case <-j.full:
+			timer.Stop()
+		case <-j.quit:
+			timer.Stop()
+			return true
+		}
+		return false
 	}
 	for {
 		quit := false
@@ -373,26 +413,28 @@ func (j *Journal) run() {
 		case <-j.quit:
 			quit = true
 		}
-		if timer != nil && !quit {
-			timer.Reset(j.opts.Window)
-			select {
-			case <-timer.C:
-			case <-j.full:
-				timer.Stop()
-			case <-j.quit:
-				quit = true
-			}
+		if j.opts.Window > 0 && !quit {
+			quit = wait(j.opts.Window)
 		}
 		// Commit until no batch is waiting: the records that arrived during
-		// a sync form the next batch and go at once.
+		// a sync form the next batch, which goes once SyncInterval has
+		// passed since the sync before it started (or once it is full).
+		var last time.Time
 		for {
+			j.mu.Lock()
+			waiting := j.cur != nil
+			j.mu.Unlock()
+			if !waiting {
+				break
+			}
+			if d := j.opts.SyncInterval - time.Since(last); !last.IsZero() && d > 0 && !quit {
+				quit = wait(d)
+			}
 			j.mu.Lock()
 			b := j.cur
 			j.cur = nil
 			j.mu.Unlock()
-			if b == nil {
-				break
-			}
+			last = time.Now()
 			j.commit(b)
 		}
 		if quit {
@@ -411,7 +453,7 @@ func (j *Journal) commit(b *batch) {
 	}
 	lsn := j.base + LSN(j.size)
 	start := time.Now()
-	n, err := j.f.Write(b.buf)
+	n, err := j.f.WriteAt(b.buf, j.size)
 	if err == nil && n < frame {
 		err = io.ErrShortWrite
 	}
@@ -472,7 +514,16 @@ func (j *Journal) prepare() error {
 	}
 	if j.size >= j.opts.SegmentSize {
 		next := j.base + LSN(j.size)
-		if err := j.create(next); err != nil {
+		// The full segment loses its preallocated tail first, durably: only
+		// the newest segment may end in zeros.
+		err := j.f.Truncate(j.size)
+		if err == nil {
+			err = j.f.Sync()
+		}
+		if err == nil {
+			err = j.create(next)
+		}
+		if err != nil {
 			// Keep appending to the full segment; retried next batch.
 			j.st.rotateErrors.Add(1)
 			return nil
@@ -493,6 +544,7 @@ func (j *Journal) tryRepair() error {
 	}
 	if err == nil {
 		j.repair = false
+		j.allocate(j.f)
 	}
 	return err
 }

@@ -14,6 +14,24 @@ import (
 	"time"
 )
 
+// assertZeroAfter checks that the segment at path holds nothing but zeros
+// (its preallocated tail) from end on.
+func assertZeroAfter(t *testing.T, path string, end int64) {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if int64(len(b)) < end {
+		t.Fatalf("%s is %d bytes, shorter than its end %d", path, len(b), end)
+	}
+	for i, c := range b[end:] {
+		if c != 0 {
+			t.Fatalf("%s: byte %d after the end %d is %#x, want only zeros", path, end+int64(i), end, c)
+		}
+	}
+}
+
 func mustOpen(t testing.TB, dir string, opts Options) *Journal {
 	t.Helper()
 	j, err := Open(dir, opts)
@@ -250,6 +268,10 @@ func TestRotationAndRelease(t *testing.T) {
 	}
 	var sum int64
 	for i, s := range segs {
+		if i == len(segs)-1 {
+			s.size = int64(st.SyncedLSN - s.base) // the rest is its preallocated zero tail
+			assertZeroAfter(t, filepath.Join(dir, segmentName(s.base)), s.size)
+		}
 		sum += s.size
 		if i > 0 && s.base != segs[i-1].base+LSN(segs[i-1].size) {
 			t.Errorf("segment %d starts at %d, the one before ends at %d", i, s.base, segs[i-1].base+LSN(segs[i-1].size))
@@ -412,10 +434,11 @@ func TestLongHistory(t *testing.T) {
 		}
 	}
 	replayed := make(map[LSN][]byte)
-	if _, err := Replay(dir, 0, func(lsn LSN, r *Record) error {
+	rst, err := Replay(dir, 0, func(lsn LSN, r *Record) error {
 		replayed[lsn] = Encode(r)
 		return nil
-	}); err != nil {
+	})
+	if err != nil {
 		t.Fatal(err)
 	}
 	check("Replay", replayed)
@@ -432,8 +455,13 @@ func TestLongHistory(t *testing.T) {
 	// The shipped chunks are the segment files' bytes, in order.
 	var files, ship2 []byte
 	segs, _ := listSegments(dir)
-	for _, s := range segs {
+	for i, s := range segs {
 		b, _ := os.ReadFile(filepath.Join(dir, segmentName(s.base)))
+		if i == len(segs)-1 {
+			end := int64(rst.End - s.base) // the rest is its preallocated zero tail
+			assertZeroAfter(t, filepath.Join(dir, segmentName(s.base)), end)
+			b = b[:end]
+		}
 		files = append(files, b...)
 	}
 	for _, c := range chunks {

@@ -186,8 +186,10 @@ func TestTornTailEveryOffset(t *testing.T) {
 		if !reflect.DeepEqual(got, want) {
 			t.Fatalf("cut at %d: got %d records, want %d", cut, len(got), len(want))
 		}
-		if st.TornBytes != int64(cut-last) {
-			t.Fatalf("cut at %d: TornBytes = %d, want %d", cut, st.TornBytes, cut-last)
+		// Torn bytes are the written ones; zeros at the very end read as
+		// unwritten (preallocated) space.
+		if want := int64(len(bytes.TrimRight(seg[last:cut], "\x00"))); st.TornBytes != want {
+			t.Fatalf("cut at %d: TornBytes = %d, want %d", cut, st.TornBytes, want)
 		}
 	}
 	// Open on a torn segment truncates it and appends after the good frames.
@@ -215,9 +217,7 @@ func TestTornTailEveryOffset(t *testing.T) {
 	if !reflect.DeepEqual(got, append(want, extra)) {
 		t.Errorf("after recovery and one append got %d records, want %d", len(got), len(want)+1)
 	}
-	if fi, _ := os.Stat(path); fi.Size() != int64(last+len(buildFrame(extra))) {
-		t.Errorf("segment is %d bytes, want %d", fi.Size(), last+len(buildFrame(extra)))
-	}
+	assertZeroAfter(t, path, int64(last+len(buildFrame(extra))))
 }
 
 func TestTornTailShapes(t *testing.T) {
@@ -227,22 +227,36 @@ func TestTornTailShapes(t *testing.T) {
 	for i := last; i < len(zeroed); i++ {
 		zeroed[i] = 0
 	}
+	// A tail of zeros is unwritten space (a preallocated segment), not a
+	// torn write: it ends the journal and counts no torn bytes.
+	partialZeroed := append([]byte(nil), seg...)
+	for i := last + frameHeader; i < len(partialZeroed); i++ {
+		partialZeroed[i] = 0
+	}
 	tests := []struct {
 		name string
 		data []byte
+		torn bool
 	}{
-		{"last payload byte flipped", flip(seg, len(seg)-1)},
-		{"last frame zeroed", zeroed},
-		{"zeros after the end", append(append([]byte(nil), seg[:last]...), make([]byte, 4096)...)},
-		{"partial header", seg[:last+5]},
+		{"last payload byte flipped", flip(seg, len(seg)-1), true},
+		{"last payload flipped, zeros after", append(flip(seg, len(seg)-1), make([]byte, 4096)...), true},
+		{"last frame zeroed", zeroed, false},
+		{"last payload zeroed, header written", partialZeroed, true},
+		{"last header zeroed, payload written", func() []byte {
+			b := append([]byte(nil), seg...)
+			clear(b[last : last+frameHeader])
+			return append(b, make([]byte, 4096)...)
+		}(), true},
+		{"zeros after the end", append(append([]byte(nil), seg[:last]...), make([]byte, 4096)...), false},
+		{"partial header", seg[:last+5], true},
 	}
 	want := flatten(fixtureBatches()[:len(starts)-1])
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			dir, _ := writeSegment(t, tt.data)
 			got, st, err := replayAll(t, dir)
-			if err != nil || st.TornBytes == 0 {
-				t.Fatalf("got err %v, TornBytes %d; want a torn tail and no error", err, st.TornBytes)
+			if err != nil || (st.TornBytes > 0) != tt.torn {
+				t.Fatalf("got err %v, TornBytes %d; want no error and torn %v", err, st.TornBytes, tt.torn)
 			}
 			if !reflect.DeepEqual(got, want) {
 				t.Errorf("got %d records, want %d", len(got), len(want))
@@ -264,19 +278,23 @@ func TestCorruptEveryByte(t *testing.T) {
 		}
 		return k
 	}
-	for i := 0; i < starts[len(starts)-1]; i++ {
-		k := frameOf(i)
-		dir, path := writeSegment(t, flip(seg, i))
-		got, st, err := replayAll(t, dir)
-		var ce *CorruptError
-		if !errors.As(err, &ce) {
-			t.Fatalf("byte %d flipped: got %v, want a *CorruptError", i, err)
-		}
-		if ce.File != path || ce.Offset != int64(starts[k]) || ce.LSN != LSN(starts[k]) || st.Corrupt != 1 {
-			t.Fatalf("byte %d flipped: got %v, want %s at offset %d", i, ce, path, starts[k])
-		}
-		if want := flatten(batches[:k]); len(got) != len(want) {
-			t.Fatalf("byte %d flipped: got %d records before the damage, want %d", i, len(got), len(want))
+	// The same with a preallocated zero tail after the frames: a damaged
+	// frame with a valid one after it is still corruption, never the end.
+	for _, tail := range []int{0, 8192} {
+		for i := 0; i < starts[len(starts)-1]; i++ {
+			k := frameOf(i)
+			dir, path := writeSegment(t, append(flip(seg, i), make([]byte, tail)...))
+			got, st, err := replayAll(t, dir)
+			var ce *CorruptError
+			if !errors.As(err, &ce) {
+				t.Fatalf("byte %d flipped: got %v, want a *CorruptError", i, err)
+			}
+			if ce.File != path || ce.Offset != int64(starts[k]) || ce.LSN != LSN(starts[k]) || st.Corrupt != 1 {
+				t.Fatalf("byte %d flipped: got %v, want %s at offset %d", i, ce, path, starts[k])
+			}
+			if want := flatten(batches[:k]); len(got) != len(want) {
+				t.Fatalf("byte %d flipped: got %d records before the damage, want %d", i, len(got), len(want))
+			}
 		}
 	}
 }

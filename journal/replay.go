@@ -80,13 +80,14 @@ func listSegments(dir string) ([]segment, error) {
 type scanResult struct {
 	end     int64 // offset after the last valid frame
 	batches int64
-	torn    int64 // bytes after end that are a torn tail
+	torn    int64 // written bytes after end that are a torn tail
+	free    int64 // zero bytes after end and the torn tail: preallocated, never written
 	corrupt *CorruptError
 }
 
 // scanSegment reads the frames of one segment in order and calls fn with each
 // valid payload and its LSN. last says whether this is the newest segment,
-// the only one that may end in a torn tail.
+// the only one that may end in a torn tail or in preallocated zeros.
 func scanSegment(path string, base LSN, last bool, fn func(LSN, []byte) error) (scanResult, error) {
 	var res scanResult
 	f, err := os.Open(path)
@@ -103,43 +104,39 @@ func scanSegment(path string, base LSN, last bool, fn func(LSN, []byte) error) (
 	var hdr [frameHeader]byte
 	var payload []byte
 	off := int64(0)
-	bad := func(reason string) (scanResult, error) {
+	// stop ends the scan at a frame that does not check. In the newest
+	// segment that is the end of the journal (a torn write, or the zeros of
+	// the preallocated tail) unless a valid frame follows; anywhere else, or
+	// with a valid frame after it, it is corruption.
+	stop := func(reason string) (scanResult, error) {
+		if last {
+			rest := make([]byte, size-off)
+			if _, err := f.ReadAt(rest, off); err != nil {
+				return res, fmt.Errorf("read %s at %d: %w", path, off, err)
+			}
+			if !frameAfter(rest) {
+				zeros := trailingZeros(rest)
+				res.torn, res.free = int64(len(rest)-zeros), int64(zeros)
+				return res, nil
+			}
+		}
 		res.corrupt = &CorruptError{File: path, Offset: off, LSN: base + LSN(off), Reason: reason}
-		return res, nil
-	}
-	torn := func() (scanResult, error) {
-		res.torn = size - off
 		return res, nil
 	}
 	for off < size {
 		rem := size - off
 		if rem < frameHeader {
-			if last {
-				return torn()
-			}
-			return bad(fmt.Sprintf("%d bytes left, less than a frame header", rem))
+			return stop(fmt.Sprintf("%d bytes left, less than a frame header", rem))
 		}
 		if _, err := io.ReadFull(br, hdr[:]); err != nil {
 			return res, fmt.Errorf("read %s at %d: %w", path, off, err)
 		}
 		n, crc, ok := parseHeader(hdr[:])
 		if !ok {
-			if last && allZero(hdr[:]) {
-				z, err := restZero(br)
-				if err != nil {
-					return res, fmt.Errorf("read %s at %d: %w", path, off, err)
-				}
-				if z {
-					return torn()
-				}
-			}
-			return bad("bad frame header")
+			return stop("bad frame header")
 		}
 		if int64(n) > rem-frameHeader {
-			if last {
-				return torn()
-			}
-			return bad(fmt.Sprintf("frame of %d bytes runs past the end of the segment", n))
+			return stop(fmt.Sprintf("frame of %d bytes runs past the end of the segment", n))
 		}
 		if cap(payload) < n {
 			payload = make([]byte, n)
@@ -149,13 +146,11 @@ func scanSegment(path string, base LSN, last bool, fn func(LSN, []byte) error) (
 			return res, fmt.Errorf("read %s at %d: %w", path, off, err)
 		}
 		if crc32.Checksum(payload, castagnoli) != crc {
-			if last && off+frameHeader+int64(n) == size {
-				return torn() // the last write, not fully on disk
-			}
-			return bad("frame checksum mismatch")
+			return stop("frame checksum mismatch")
 		}
 		if _, err := decodePayload(payload, 0, nil); err != nil {
-			return bad(err.Error())
+			res.corrupt = &CorruptError{File: path, Offset: off, LSN: base + LSN(off), Reason: err.Error()}
+			return res, nil
 		}
 		if fn != nil {
 			if err := fn(base+LSN(off+frameHeader), payload); err != nil {
@@ -169,29 +164,29 @@ func scanSegment(path string, base LSN, last bool, fn func(LSN, []byte) error) (
 	return res, nil
 }
 
-func allZero(b []byte) bool {
-	for _, c := range b {
-		if c != 0 {
-			return false
+// frameAfter reports whether a valid frame (header and payload checksums)
+// starts anywhere in b after its first byte: then what failed at b[0] is
+// damage with journal data after it, not the end of the journal. Only
+// recovery and replay of a damaged newest segment call it.
+func frameAfter(b []byte) bool {
+	for p := 1; p+frameHeader <= len(b); p++ {
+		if b[p]|b[p+1]|b[p+2]|b[p+3] == 0 {
+			continue // a frame's length is at least 1
+		}
+		n, crc, ok := parseHeader(b[p : p+frameHeader])
+		if ok && p+frameHeader+n <= len(b) && crc32.Checksum(b[p+frameHeader:p+frameHeader+n], castagnoli) == crc {
+			return true
 		}
 	}
-	return true
+	return false
 }
 
-func restZero(r io.Reader) (bool, error) {
-	buf := make([]byte, 32<<10)
-	for {
-		n, err := r.Read(buf)
-		if !allZero(buf[:n]) {
-			return false, nil
-		}
-		if err == io.EOF {
-			return true, nil
-		}
-		if err != nil {
-			return false, err
-		}
+func trailingZeros(b []byte) int {
+	n := 0
+	for n < len(b) && b[len(b)-1-n] == 0 {
+		n++
 	}
+	return n
 }
 
 // errStop lets a callback end a Replay early without an error.

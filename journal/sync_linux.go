@@ -44,3 +44,30 @@ func lockFile(f *os.File) error {
 	}
 	return lerr
 }
+
+// fallocate reserves [0, size) of f. A file system without fallocate
+// (EOPNOTSUPP) is not an error: the journal then appends as usual.
+func fallocate(f *os.File, size int64) error {
+	rc, err := f.SyscallConn()
+	if err != nil {
+		return err
+	}
+	var ferr error
+	if err := rc.Control(func(fd uintptr) {
+		for {
+			ferr = syscall.Fallocate(int(fd), 0, 0, size)
+			if ferr != syscall.EINTR {
+				return
+			}
+		}
+	}); err != nil {
+		return err
+	}
+	if ferr == syscall.EOPNOTSUPP {
+		return nil
+	}
+	if ferr != nil {
+		return &os.PathError{Op: "fallocate", Path: f.Name(), Err: ferr}
+	}
+	return nil
+}
