@@ -56,6 +56,9 @@ type Config struct {
 	// IdleTimeout closes a WebSocket that sent nothing for this long
 	// (default 10m, the player idle timeout).
 	IdleTimeout time.Duration
+	// WSPingEvery is how often an open WebSocket is pinged, and checked
+	// against IdleTimeout (default 30 s).
+	WSPingEvery time.Duration
 }
 
 // Server answers the routes of API.md.
@@ -80,6 +83,9 @@ func New(cfg Config) *Server {
 	}
 	if cfg.IdleTimeout <= 0 {
 		cfg.IdleTimeout = 10 * time.Minute
+	}
+	if cfg.WSPingEvery <= 0 {
+		cfg.WSPingEvery = wsPingEvery
 	}
 	s := &Server{cfg: cfg, signins: newSignInStats()}
 	p := cfg.Profiler

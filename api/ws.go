@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -23,7 +24,7 @@ const (
 	wsReadLimit    = 64 << 10
 	wsSendQueue    = 32               // messages queued per connection before it counts as too slow
 	wsWriteTimeout = 10 * time.Second // one message, or the close handshake
-	wsPingEvery    = 30 * time.Second
+	wsPingEvery    = 30 * time.Second // default of Config.WSPingEvery
 	wsPongWait     = 2*wsPingEvery + wsWriteTimeout // a peer silent this long (no pong either) is gone
 )
 
@@ -52,8 +53,9 @@ var upgrader = websocket.Upgrader{
 // readBuffers hold one message while it is handled.
 var readBuffers = sync.Pool{New: func() any { return new(bytes.Buffer) }}
 
-// ws upgrades GET /api/v1/ws. Each connection then has a reader and a
-// writer goroutine and no other: the HTTP handler returns at once, so
+// ws upgrades GET /api/v1/ws. Each connection then has a reader goroutine
+// and, only while it has something to write, a writer (see flush): an idle
+// socket costs one goroutine's stack. The HTTP handler returns at once, so
 // net/http frees the request's buffers.
 func (s *Server) ws() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -65,12 +67,13 @@ func (s *Server) ws() http.Handler {
 		}
 		c.SetReadLimit(wsReadLimit)
 		ctx, cancel := context.WithCancel(context.Background())
-		wc := &wsConn{s: s, c: c, ctx: ctx, cancel: cancel,
-			send: make(chan []byte, wsSendQueue), quit: make(chan struct{}), remote: r.RemoteAddr,
-			req: &http.Request{RemoteAddr: r.RemoteAddr, Header: r.Header.Clone()}}
+		wc := &wsConn{s: s, c: c, ctx: ctx, cancel: cancel, remote: r.RemoteAddr,
+			req: &http.Request{RemoteAddr: r.RemoteAddr, Header: forwardingHeaders(r.Header)}}
 		s.wsStats.Accepted.Add(1)
 		s.wsStats.Open.Add(1)
-		go wc.writeLoop()
+		wc.mu.Lock()
+		wc.pinger = time.AfterFunc(s.cfg.WSPingEvery, wc.pingDue)
+		wc.mu.Unlock()
 		go func() {
 			defer s.wsStats.Open.Add(-1)
 			wc.readLoop()
@@ -86,15 +89,18 @@ func (s *Server) ws() http.Handler {
 type wsConn struct {
 	s      *Server
 	c      *websocket.Conn
-	ctx    context.Context // the connection's lifetime: ends when the writer exits
+	ctx    context.Context // the connection's lifetime: ends when the socket is closed
 	cancel context.CancelFunc
 	remote string // for logs; a per-socket logger would cost every idle socket
 
-	send chan []byte   // to the writer; never closed
-	quit chan struct{} // closed once by shutdown
-
-	closeOnce   sync.Once
-	closeCode   int // set before quit closes
+	mu          sync.Mutex // guards the fields below
+	pinger      *time.Timer
+	queue       [][]byte   // messages for the writer, at most wsSendQueue
+	ping        bool       // a ping is due
+	writing     bool       // a flush goroutine is running
+	quit        bool       // shutdown was called: the writer closes after the queue
+	closed      bool       // the socket is closed: nothing more is written
+	closeCode   int
 	closeReason string
 
 	// lastMsg is when the client last sent a message (Unix ns): a socket
@@ -137,64 +143,133 @@ func (wc *wsConn) Close(reason string) {
 	wc.shutdown(websocket.CloseNormalClosure, reason)
 }
 
+// forwardingHeaders keeps of the upgrade request's headers the ones
+// clientAddr reads, for the socket's lifetime: the whole header would cost
+// every idle socket about a kilobyte.
+func forwardingHeaders(h http.Header) http.Header {
+	kept := http.Header{}
+	for _, k := range []string{"Forwarded", "X-Forwarded-For"} {
+		if v := h.Values(k); len(v) > 0 {
+			kept[k] = slices.Clone(v)
+		}
+	}
+	return kept
+}
+
+// enqueue queues msg for the writer, starting one if none runs. A client
+// whose queue is full is too slow and is cut off.
 func (wc *wsConn) enqueue(msg []byte) {
-	select {
-	case wc.send <- msg:
-	default:
+	wc.mu.Lock()
+	if wc.quit || wc.closed {
+		wc.mu.Unlock()
+		return // the socket is closing: what comes after the close is dropped
+	}
+	if len(wc.queue) >= wsSendQueue {
+		// A client cut off for being too slow gets its close frame next,
+		// not after the queue it could not read: otherwise it would see
+		// the connection drop (1006), not 1008.
+		clear(wc.queue)
+		wc.queue = wc.queue[:0]
+		wc.mu.Unlock()
 		wc.s.wsStats.SlowClosed.Add(1)
 		wc.logger().Warn("websocket client too slow; disconnecting", "queue", wsSendQueue)
 		wc.shutdown(websocket.ClosePolicyViolation, "send queue full: client too slow")
+		return
+	}
+	wc.queue = append(wc.queue, msg)
+	wc.wakeLocked()
+}
+
+// wakeLocked starts the writer unless it runs; it unlocks wc.mu.
+func (wc *wsConn) wakeLocked() {
+	start := !wc.writing && !wc.closed
+	wc.writing = wc.writing || start
+	wc.mu.Unlock()
+	if start {
+		go wc.flush()
 	}
 }
 
-// shutdown asks the writer to flush what is queued and close with code.
+// shutdown asks the writer to write what is queued and close with code.
 func (wc *wsConn) shutdown(code int, reason string) {
-	wc.closeOnce.Do(func() {
-		wc.closeCode, wc.closeReason = code, reason
-		close(wc.quit)
-	})
+	wc.mu.Lock()
+	if wc.quit {
+		wc.mu.Unlock()
+		return
+	}
+	wc.quit, wc.closeCode, wc.closeReason = true, code, reason
+	wc.wakeLocked()
 }
 
-// writeLoop owns every write on the socket: messages, pings and the close.
-func (wc *wsConn) writeLoop() {
-	defer wc.cancel()
-	defer wc.c.Close()
-	ping := time.NewTicker(wsPingEvery)
-	defer ping.Stop()
+// pingDue runs on the ping timer: an idle client is closed, a live one
+// pinged, and the timer set again.
+func (wc *wsConn) pingDue() {
+	if time.Since(time.Unix(0, wc.lastMsg.Load())) > wc.s.cfg.IdleTimeout {
+		wc.shutdown(websocket.CloseGoingAway, "idle timeout")
+		return
+	}
+	wc.mu.Lock()
+	if wc.quit || wc.closed {
+		wc.mu.Unlock()
+		return
+	}
+	wc.ping = true
+	wc.pinger.Reset(wc.s.cfg.WSPingEvery)
+	wc.wakeLocked()
+}
+
+// flush is the writer: the one goroutine that writes on the socket —
+// messages, pings and the close — while there is something to write; it
+// exits when the queue is empty. After shutdown it writes the close frame
+// and closes the socket.
+func (wc *wsConn) flush() {
+	var batch [][]byte
 	for {
-		select {
-		case msg := <-wc.send:
+		wc.mu.Lock()
+		batch, wc.queue = wc.queue, batch[:0]
+		ping, quit := wc.ping, wc.quit
+		wc.ping = false
+		if len(batch) == 0 && !ping && !quit {
+			wc.writing = false
+			wc.mu.Unlock()
+			return
+		}
+		wc.mu.Unlock()
+		for i, msg := range batch {
+			batch[i] = nil
 			if wc.write(msg) != nil {
+				wc.teardown()
 				return
 			}
-		case now := <-ping.C:
-			if now.Sub(time.Unix(0, wc.lastMsg.Load())) > wc.s.cfg.IdleTimeout {
-				wc.shutdown(websocket.CloseGoingAway, "idle timeout")
-				continue
-			}
-			if wc.c.WriteControl(websocket.PingMessage, nil, now.Add(wsWriteTimeout)) != nil {
-				return
-			}
-		case <-wc.quit:
-			// A client cut off for being too slow gets its close frame
-			// now, not after the queue it could not read: otherwise it
-			// would see the connection drop (1006), not 1008.
-			for wc.closeCode != websocket.ClosePolicyViolation {
-				select {
-				case msg := <-wc.send:
-					if wc.write(msg) != nil {
-						return
-					}
-					continue
-				default:
-				}
-				break
+		}
+		if ping && wc.c.WriteControl(websocket.PingMessage, nil, time.Now().Add(wsWriteTimeout)) != nil {
+			wc.teardown()
+			return
+		}
+		if quit {
+			wc.mu.Lock()
+			more := len(wc.queue) > 0
+			wc.mu.Unlock()
+			if more {
+				continue // queued before the shutdown: written first
 			}
 			wc.c.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(wc.closeCode, wc.closeReason),
 				time.Now().Add(wsWriteTimeout))
+			wc.teardown()
 			return
 		}
 	}
+}
+
+// teardown closes the socket (which ends the read loop) and the
+// connection's context; the writer calls it once, as it exits for good.
+func (wc *wsConn) teardown() {
+	wc.mu.Lock()
+	wc.closed, wc.quit, wc.queue = true, true, nil
+	wc.pinger.Stop()
+	wc.mu.Unlock()
+	wc.cancel()
+	wc.c.Close()
 }
 
 func (wc *wsConn) write(msg []byte) error {

@@ -418,6 +418,62 @@ func TestWSBadInput(t *testing.T) {
 	}
 }
 
+// TestWSPingAndIdle: an open socket is pinged again and again (the writer
+// starts for a ping and exits after it), and one whose client sends nothing
+// for the idle timeout is closed with 1001.
+func TestWSPingAndIdle(t *testing.T) {
+	tests := []struct {
+		name      string
+		idle      time.Duration
+		wantPings int
+		wantClose int
+	}{
+		{"pinged while active", time.Hour, 3, 0},
+		{"closed when idle", 150 * time.Millisecond, 0, websocket.CloseGoingAway},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			e := newEnv(t, envOptions{api: func(c *Config) { c.WSPingEvery, c.IdleTimeout = 20 * time.Millisecond, tt.idle }})
+			w := e.dial(t)
+			w.login("pat")
+			pings := make(chan struct{}, 16)
+			w.c.SetPingHandler(func(string) error {
+				select {
+				case pings <- struct{}{}:
+				default:
+				}
+				return nil
+			})
+			read := make(chan error, 1)
+			go func() {
+				for {
+					w.c.SetReadDeadline(time.Now().Add(10 * time.Second))
+					if _, _, err := w.c.ReadMessage(); err != nil {
+						read <- err
+						return
+					}
+				}
+			}()
+			for i := range tt.wantPings {
+				select {
+				case <-pings:
+				case err := <-read:
+					t.Fatalf("ping %d: socket ended first: %v", i+1, err)
+				}
+			}
+			if tt.wantClose == 0 {
+				return
+			}
+			if err := <-read; closeStatus(err) != tt.wantClose {
+				t.Fatalf("close %d (%v), want %d", closeStatus(err), err, tt.wantClose)
+			}
+			if got := e.Store.OnlineCount(); got != 1 {
+				t.Errorf("online after the idle close = %d, want 1: closing a socket is not a logout", got)
+			}
+		})
+	}
+}
+
 func TestWSSlowConsumerIsCutOff(t *testing.T) {
 	e := newWSEnv(t)
 	w := e.dial(t)
