@@ -40,6 +40,12 @@ type Config struct {
 	// is never asked once the caller's ctx is done, so it may treat
 	// context.DeadlineExceeded as a try's own timeout (see RetryTimeouts).
 	Retryable func(error) bool
+	// Answer says whether an error is the call's answer rather than a
+	// failure: S3's "no such key" for a credential that does not exist yet,
+	// or a conditional write that lost. Such a call lands as ok (so a
+	// sign-up storm does not fire error_rate) and its error is returned as
+	// is, never retried. nil: every error is a failure.
+	Answer func(error) bool
 	// Observe, if set, receives every try's duration under the op name
 	// passed to Do (the profiler hook; the bookkeeper imports nothing of ours).
 	Observe func(op string, d time.Duration)
@@ -248,6 +254,9 @@ func (k *Keeper) run(ctx context.Context, it *item, fn func(context.Context) err
 		case err == nil:
 			k.land(it, landedOK, end)
 			return nil
+		case k.cfg.Answer != nil && k.cfg.Answer(err):
+			k.land(it, landedOK, end)
+			return err
 		case ctx.Err() != nil:
 			k.land(it, landedCancelled, end)
 			return err

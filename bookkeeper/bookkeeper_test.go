@@ -65,10 +65,17 @@ func TestDoRetries(t *testing.T) {
 		maxTries   int
 		ceiling    time.Duration
 		retryable  func(error) bool
+		answer     func(error) bool
 		wantErr    error
 		wantSleeps []time.Duration
 		want       counts
 	}{
+		{
+			name: "an answer lands ok, is returned and never retried", results: []error{fmt.Errorf("get: %w", errRetry), nil}, maxTries: 3,
+			retryable: isRetry, answer: isRetry,
+			wantErr: errRetry,
+			want:    counts{Accepted: 1, Attempted: 1, OK: 1},
+		},
 		{
 			name: "ok at first try", results: []error{nil}, maxTries: 3, retryable: isRetry,
 			want: counts{Accepted: 1, Attempted: 1, OK: 1},
@@ -105,7 +112,7 @@ func TestDoRetries(t *testing.T) {
 			var sl sleeps
 			var observed []time.Duration
 			k := New(Config{
-				Name: "s3", Concurrency: 2, QueueLimit: 2, MaxTries: tt.maxTries, Retryable: tt.retryable,
+				Name: "s3", Concurrency: 2, QueueLimit: 2, MaxTries: tt.maxTries, Retryable: tt.retryable, Answer: tt.answer,
 				BackoffBase: 100 * ms, BackoffMax: tt.ceiling,
 				Jitter: func() float64 { return 0.5 }, Now: clk.Now, After: sl.After,
 				Observe: func(op string, d time.Duration) {

@@ -126,6 +126,12 @@ func TestMetricsLiveScrape(t *testing.T) {
 	if got := gaugeOrCounter(fams["rampart_bookkeeper_ok_total"], "channel", "s3"); got < float64(s3.OK) || s3.OK == 0 {
 		t.Errorf("s3 ok: /metrics %v, /debug/bookkeepers %d (read before it)", got, s3.OK)
 	}
+	// Three new devices: their credential lookups found nothing, which is
+	// S3's answer, not its failure (it would fire s3.error_rate in a
+	// sign-up storm).
+	if s3.Errors != 0 {
+		t.Errorf("s3 errors after three new devices signed in: %d, want 0", s3.Errors)
+	}
 	if got := gaugeOrCounter(fams[metrics.PlayersOnline], "", ""); got != 3 {
 		t.Errorf("%s = %v, want 3", metrics.PlayersOnline, got)
 	}
@@ -184,6 +190,7 @@ func TestMetricsLiveScrape(t *testing.T) {
 type keeperJSON struct {
 	Name            string `json:"name"`
 	OK              int64  `json:"ok"`
+	Errors          int64  `json:"errors"`
 	InQueue         int64  `json:"in_queue"`
 	OnWire          int64  `json:"on_wire"`
 	WaitingForRetry int64  `json:"waiting_for_retry"`

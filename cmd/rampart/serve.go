@@ -35,6 +35,7 @@ import (
 	"rampart/journal"
 	"rampart/profiler"
 	"rampart/state"
+	"rampart/state/blob"
 	"rampart/state/mongostore"
 	"rampart/state/s3store"
 	"rampart/web/game"
@@ -211,7 +212,7 @@ func (a *app) build(ctx context.Context) error {
 	// Every asynchronous path has a bookkeeper.
 	s3keeper := bookkeeper.New(bookkeeper.Config{
 		Name: "s3", Concurrency: 64, QueueLimit: 10000, Timeout: 2 * time.Second, MaxTries: 3,
-		Retryable: s3store.Retryable, Observe: prof.Record, Log: log,
+		Retryable: s3store.Retryable, Answer: blob.IsAnswer, Observe: prof.Record, Log: log,
 	})
 	webhookKeeper := bookkeeper.New(bookkeeper.Config{
 		Name: "webhook", Concurrency: 4, QueueLimit: 256, Timeout: 5 * time.Second, MaxTries: 3,

@@ -20,3 +20,10 @@ var (
 	// the object since we read it.
 	ErrPrecondition = errors.New("precondition failed")
 )
+
+// IsAnswer reports whether err is one of the two answers: the object
+// store said "no such key" or "your condition lost", and is working. The
+// s3 bookkeeper counts them as calls that succeeded (bookkeeper.Config.Answer).
+func IsAnswer(err error) bool {
+	return errors.Is(err, ErrNotFound) || errors.Is(err, ErrPrecondition)
+}
