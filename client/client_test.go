@@ -111,6 +111,16 @@ func eachMode(t *testing.T, ms []mode, f func(t *testing.T, p *testenv.Rampart, 
 	}
 }
 
+// signInDevice signs device in through c; t fails if it cannot.
+func signInDevice(t *testing.T, ctx context.Context, c *client.Client, device string, create bool, opts ...client.SignInOption) *client.Session {
+	t.Helper()
+	s, err := c.SignInDevice(ctx, device, create, opts...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
 // uniqueID is a fresh player or device id.
 func uniqueID(prefix string) string {
 	b := make([]byte, 12)
@@ -219,10 +229,7 @@ func TestSignInCredentials(t *testing.T) {
 				t.Fatal(err)
 			}
 			s.Close()
-			again, err := c.SignInDevice(ctx, dev, false)
-			if err != nil {
-				t.Fatal(err)
-			}
+			again := signInDevice(t, ctx, c, dev, false)
 			defer again.Close()
 			if again.PlayerID() != s.PlayerID() || again.Created() || again.NextSeq() != 2 {
 				t.Errorf("second sign-in: player %q created %v next seq %d, want %q, false, 2",
@@ -285,11 +292,7 @@ func TestSignInCredentials(t *testing.T) {
 			}
 			// Linking a device another account has is already_exists.
 			dev := uniqueID("device-")
-			d, err := c.SignInDevice(ctx, dev, true)
-			if err != nil {
-				t.Fatal(err)
-			}
-			d.Close()
+			signInDevice(t, ctx, c, dev, true).Close()
 			if err := s.LinkDevice(ctx, dev); !errors.Is(err, client.ErrAlreadyExists) {
 				t.Errorf("link a device of another account: %v, want ErrAlreadyExists", err)
 			}

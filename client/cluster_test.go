@@ -66,10 +66,7 @@ func TestPlayerHeaderForTheBalancer(t *testing.T) {
 			ctx := ctxFor(t, 30*time.Second)
 			c := newClient(t, rec.URL, m.opt())
 			device := uniqueID("hdr-")
-			s, err := c.SignInDevice(ctx, device, true)
-			if err != nil {
-				t.Fatal(err)
-			}
+			s := signInDevice(t, ctx, c, device, true)
 			id := s.PlayerID()
 			if _, err := s.Do(ctx, client.Act("ping", `{}`)); err != nil {
 				t.Fatal(err)
@@ -102,10 +99,7 @@ func TestPlayerHeaderForTheBalancer(t *testing.T) {
 				}
 			}
 
-			s, err = c.SignInDevice(ctx, device, false, client.KnownPlayer(id))
-			if err != nil {
-				t.Fatal(err)
-			}
+			s = signInDevice(t, ctx, c, device, false, client.KnownPlayer(id))
 			if s.PlayerID() != id {
 				t.Errorf("returning sign-in is player %q, want %q", s.PlayerID(), id)
 			}
@@ -128,19 +122,13 @@ func TestDoSeqResendsOnANewSession(t *testing.T) {
 		ctx := ctxFor(t, 30*time.Second)
 		c := newClient(t, p.URL, m.opt())
 		device := uniqueID("doseq-")
-		s, err := c.SignInDevice(ctx, device, true)
-		if err != nil {
-			t.Fatal(err)
-		}
+		s := signInDevice(t, ctx, c, device, true)
 		first := s.NextSeq()
 		if _, err := s.Do(ctx, client.Act("ping", `{}`)); err != nil {
 			t.Fatal(err)
 		}
 		s.Close()
-		s2, err := c.SignInDevice(ctx, device, false, client.KnownPlayer(s.PlayerID()))
-		if err != nil {
-			t.Fatal(err)
-		}
+		s2 := signInDevice(t, ctx, c, device, false, client.KnownPlayer(s.PlayerID()))
 		defer s2.Logout(ctx)
 		res, err := s2.DoSeq(ctx, nil, first, client.Act("ping", `{}`), client.Act("ping", `{}`))
 		if err != nil {

@@ -266,41 +266,60 @@ type PlayerState struct {
 // Player fetches the player's current state (over HTTP on either
 // transport).
 func (s *Session) Player(ctx context.Context) (PlayerState, error) {
-	if err := s.lock(); err != nil {
+	var ps PlayerState
+	err := s.get(ctx, "player", "/api/v1/player", func(reply []byte) error {
+		var v struct {
+			Player          json.RawMessage `json:"player"`
+			GamedataVersion string          `json:"gamedata_version"`
+			ServerTime      int64           `json:"server_time"`
+		}
+		var p struct {
+			ID      string `json:"id"`
+			LastSeq int64  `json:"last_seq"`
+			Base    struct {
+				Res map[string]int64 `json:"res"`
+			} `json:"base"`
+		}
+		if err := json.Unmarshal(reply, &v); err != nil {
+			return err
+		}
+		if err := json.Unmarshal(v.Player, &p); err != nil {
+			return err
+		}
+		s.next = max(s.next, p.LastSeq+1)
+		if v.GamedataVersion != "" {
+			s.version = v.GamedataVersion
+		}
+		if v.ServerTime != 0 {
+			s.serverTime = v.ServerTime
+		}
+		ps = PlayerState{ID: p.ID, LastSeq: p.LastSeq, Resources: p.Base.Res, ServerTime: v.ServerTime, Raw: v.Player}
+		return nil
+	})
+	if err != nil {
 		return PlayerState{}, err
 	}
+	return ps, nil
+}
+
+// get sends GET path with the session's token and hands the reply to
+// decode, all under s.mu (decode may update the session); the reply's
+// buffer is reused after decode returns. A decode error is ErrProtocol.
+// what names the call in errors.
+func (s *Session) get(ctx context.Context, what, path string, decode func(reply []byte) error) error {
+	if err := s.lock(); err != nil {
+		return err
+	}
 	defer s.mu.Unlock()
-	buf, err := s.c.call(ctx, resendAlways, http.MethodGet, "/api/v1/player", s.headers(), nil)
+	reply, err := s.c.call(ctx, resendAlways, http.MethodGet, path, s.headers(), nil)
 	if err != nil {
-		return PlayerState{}, fmt.Errorf("player: %w", err)
+		return fmt.Errorf("%s: %w", what, err)
 	}
-	defer s.c.putBuf(buf)
-	var v struct {
-		Player          json.RawMessage `json:"player"`
-		GamedataVersion string          `json:"gamedata_version"`
-		ServerTime      int64           `json:"server_time"`
+	defer s.c.putBuf(reply)
+	if err := decode(*reply); err != nil {
+		return fmt.Errorf("%s: %w: %v", what, ErrProtocol, err)
 	}
-	var p struct {
-		ID      string `json:"id"`
-		LastSeq int64  `json:"last_seq"`
-		Base    struct {
-			Res map[string]int64 `json:"res"`
-		} `json:"base"`
-	}
-	if err := json.Unmarshal(*buf, &v); err != nil {
-		return PlayerState{}, fmt.Errorf("player: %w: %v", ErrProtocol, err)
-	}
-	if err := json.Unmarshal(v.Player, &p); err != nil {
-		return PlayerState{}, fmt.Errorf("player: %w: %v", ErrProtocol, err)
-	}
-	s.next = max(s.next, p.LastSeq+1)
-	if v.GamedataVersion != "" {
-		s.version = v.GamedataVersion
-	}
-	if v.ServerTime != 0 {
-		s.serverTime = v.ServerTime
-	}
-	return PlayerState{ID: p.ID, LastSeq: p.LastSeq, Resources: p.Base.Res, ServerTime: v.ServerTime, Raw: v.Player}, nil
+	return nil
 }
 
 // Logout saves the player durably and ends the session (and its refresh

@@ -365,19 +365,16 @@ type Account struct {
 // Account fetches the account: its player id and the kinds of its
 // credentials (never a secret).
 func (s *Session) Account(ctx context.Context) (Account, error) {
-	if err := s.lock(); err != nil {
+	var a Account
+	err := s.get(ctx, "account", "/api/v1/account", func(reply []byte) error {
+		if err := json.Unmarshal(reply, &a); err != nil {
+			return err
+		}
+		a.Raw = bytes.Clone(reply)
+		return nil
+	})
+	if err != nil {
 		return Account{}, err
 	}
-	defer s.mu.Unlock()
-	reply, err := s.c.call(ctx, resendAlways, http.MethodGet, "/api/v1/account", s.headers(), nil)
-	if err != nil {
-		return Account{}, fmt.Errorf("account: %w", err)
-	}
-	defer s.c.putBuf(reply)
-	var a Account
-	if err := json.Unmarshal(*reply, &a); err != nil {
-		return Account{}, fmt.Errorf("account: %w: %v", ErrProtocol, err)
-	}
-	a.Raw = bytes.Clone(*reply)
 	return a, nil
 }

@@ -78,17 +78,12 @@ func run(args []string) error {
 		fmt.Println(format(m))
 		return nil
 	case "rowsum":
-		if len(args) != 3 {
-			return fmt.Errorf("usage: benchq rowsum FILE PREFIX")
-		}
-		doc, err := load(args[1])
+		rows, err := serverRows(args, "PREFIX", "server.rows")
 		if err != nil {
 			return err
 		}
 		var sum float64
-		rows, _ := lookup(doc, "server.rows").([]any)
-		for _, r := range rows {
-			m, _ := r.(map[string]any)
+		for _, m := range rows {
 			if name, _ := m["name"].(string); strings.HasPrefix(name, args[2]) {
 				c, _ := m["calls"].(float64)
 				sum += c
@@ -97,21 +92,14 @@ func run(args []string) error {
 		fmt.Println(format(sum))
 		return nil
 	case "row":
-		if len(args) != 3 {
-			return fmt.Errorf("usage: benchq row FILE NAME")
-		}
-		doc, err := load(args[1])
+		rows, err := serverRows(args, "NAME", "server.rows", "server.Rows")
 		if err != nil {
 			return err
 		}
-		for _, path := range []string{"server.rows", "server.Rows"} {
-			rows, _ := lookup(doc, path).([]any)
-			for _, r := range rows {
-				m, _ := r.(map[string]any)
-				if m["name"] == args[2] {
-					fmt.Printf("%s\t%s\t%s\t%s\n", show(m["calls"]), show(m["avg_ms"]), show(m["p99_ms"]), show(m["max_ms"]))
-					return nil
-				}
+		for _, m := range rows {
+			if m["name"] == args[2] {
+				fmt.Printf("%s\t%s\t%s\t%s\n", show(m["calls"]), show(m["avg_ms"]), show(m["p99_ms"]), show(m["max_ms"]))
+				return nil
 			}
 		}
 		fmt.Println("-\t-\t-\t-")
@@ -127,6 +115,28 @@ func run(args []string) error {
 	}
 	fmt.Println(strings.Join(out, "\t"))
 	return nil
+}
+
+// serverRows is `benchq CMD FILE ARG` (args; arg names ARG in the usage):
+// the rows of FILE at each of paths in turn, those that are objects.
+func serverRows(args []string, arg string, paths ...string) ([]map[string]any, error) {
+	if len(args) != 3 {
+		return nil, fmt.Errorf("usage: benchq %s FILE %s", args[0], arg)
+	}
+	doc, err := load(args[1])
+	if err != nil {
+		return nil, err
+	}
+	var rows []map[string]any
+	for _, path := range paths {
+		list, _ := lookup(doc, path).([]any)
+		for _, r := range list {
+			if m, ok := r.(map[string]any); ok {
+				rows = append(rows, m)
+			}
+		}
+	}
+	return rows, nil
 }
 
 func load(file string) (any, error) {

@@ -362,21 +362,22 @@ func raidFrom(t *testing.T, base, attacker, target string) (attackerID string) {
 		t.Fatal(err)
 	}
 	defer c.Close()
+	// outcome is what a result and an async_result event both carry.
+	type outcome struct {
+		Seq    int64           `json:"seq"`
+		OK     bool            `json:"ok"`
+		Result json.RawMessage `json:"result"`
+		Error  json.RawMessage `json:"error"`
+	}
 	type msg struct {
 		Type    string `json:"type"`
 		Results []struct {
-			Seq     int64           `json:"seq"`
-			OK      bool            `json:"ok"`
-			Pending bool            `json:"pending"`
-			Result  json.RawMessage `json:"result"`
-			Error   json.RawMessage `json:"error"`
+			outcome
+			Pending bool `json:"pending"`
 		} `json:"results"`
 		Event struct {
-			Kind   string          `json:"kind"`
-			Seq    int64           `json:"seq"`
-			OK     bool            `json:"ok"`
-			Result json.RawMessage `json:"result"`
-			Error  json.RawMessage `json:"error"`
+			outcome
+			Kind string `json:"kind"`
 		} `json:"event"`
 		Error json.RawMessage `json:"error"`
 	}
@@ -407,21 +408,21 @@ func raidFrom(t *testing.T, base, attacker, target string) (attackerID string) {
 		}
 		for {
 			m := read()
+			var o outcome
 			switch {
 			case m.Type == "results" && len(m.Results) == 1 && m.Results[0].Seq == seq:
-				r := m.Results[0]
-				if !r.OK {
-					t.Fatalf("raider %s %v: %s", name, args, r.Error)
-				}
-				if !r.Pending {
-					return r.Result
+				if o = m.Results[0].outcome; o.OK && m.Results[0].Pending {
+					continue // the outcome comes as an event
 				}
 			case m.Type == "event" && m.Event.Kind == "async_result" && m.Event.Seq == seq:
-				if !m.Event.OK {
-					t.Fatalf("raider %s: %s", name, m.Event.Error)
-				}
-				return m.Event.Result
+				o = m.Event.outcome
+			default:
+				continue
 			}
+			if !o.OK {
+				t.Fatalf("raider %s %v: %s", name, args, o.Error)
+			}
+			return o.Result
 		}
 	}
 	act("build", map[string]any{"type": "barracks", "x": 8, "y": 8})
