@@ -261,10 +261,12 @@ type Online struct {
 
 	lastActive atomic.Int64 // Unix ms of the last request
 
-	// dueAt (Unix ms, guarded by mu) is when the sweep next looks at this
-	// player: its autosave moment, spread over the interval per player so
-	// the saves do not all come in one burst.
-	dueAt int64
+	// dueAt (Unix ms; written under mu) is when the sweep next looks at
+	// this player: its autosave moment, spread over the interval per player
+	// so the saves do not all come in one burst. It is atomic so the sweep
+	// passes a player that is not due without taking its lock: at 20,000
+	// players the once-a-second sweep locking every one was 4% of the core.
+	dueAt atomic.Int64
 }
 
 // Session is an authenticated request's handle on its player.
@@ -485,7 +487,7 @@ func (s *Store) fetchOnce(ctx context.Context, id, stale string) (*Online, error
 	}
 	o.etag = etag
 	o.changes, o.saved = 1, 1
-	o.dueAt = s.nextDue(id, now)
+	o.dueAt.Store(s.nextDue(id, now))
 	// A new player needs an entry to be found by opponents; an existing
 	// one has it from the save that changed its ranking last.
 	o.published = s.summary(&o.p, now)
@@ -968,7 +970,7 @@ func (s *Store) save(ctx context.Context, o *Online, kind saveKind) error {
 			// retried logout can finish the job (the sweep retries too).
 			o.session = ending
 		}
-		o.dueAt = now.Add(min(saveRetry, s.cfg.Autosave)).UnixMilli()
+		o.dueAt.Store(now.Add(min(saveRetry, s.cfg.Autosave)).UnixMilli())
 		o.mu.Unlock()
 		return fmt.Errorf("save player %s: %w: %w", o.id, ErrUnavailable, err)
 	}
@@ -987,7 +989,7 @@ func (s *Store) save(ctx context.Context, o *Online, kind saveKind) error {
 	o.etag = etag
 	o.mu.Lock()
 	o.saved = change
-	o.dueAt = s.nextDue(o.id, now)
+	o.dueAt.Store(s.nextDue(o.id, now))
 	// Leave memory unless a new login arrived while the save was on the wire.
 	leave := final && o.leaving && o.changes == change
 	if leave {
@@ -1048,8 +1050,8 @@ const valuableWithin = 30 * time.Second
 // prioritise brings o's next checkpoint forward to valuableWithin from
 // now (o.mu held).
 func (s *Store) prioritise(o *Online, now time.Time) {
-	if due := now.Add(valuableWithin).UnixMilli(); o.dueAt > due {
-		o.dueAt = due
+	if due := now.Add(valuableWithin).UnixMilli(); o.dueAt.Load() > due {
+		o.dueAt.Store(due)
 	}
 }
 
@@ -1085,10 +1087,13 @@ func (s *Store) Sweep(ctx context.Context) int {
 	g.SetLimit(s.cfg.SaveConcurrency)
 	s.players.Range(func(_, v any) bool {
 		o := v.(*Online)
+		if o.dueAt.Load() > now {
+			return true
+		}
 		o.mu.Lock()
 		dirty := o.changes != o.saved
 		idle := o.lastActive.Load() < idleBefore
-		due := o.dueAt <= now && (dirty || idle || o.leaving || o.p.Lease.Until < renewBefore)
+		due := o.dueAt.Load() <= now && (dirty || idle || o.leaving || o.p.Lease.Until < renewBefore)
 		o.mu.Unlock()
 		if due {
 			g.Go(func() error {
