@@ -18,6 +18,7 @@ import (
 
 	"rampart/accounts"
 	"rampart/state"
+	"rampart/state/push"
 )
 
 // ticket is a studio's HS256 ticket for sub, expiring at exp.
@@ -276,7 +277,7 @@ func TestRefreshRotationAndReuse(t *testing.T) {
 	if code, _, _ := e.call(t, "GET", "/api/v1/player", second.Session, "", nil, nil); code != 401 {
 		t.Fatalf("session after the reuse, HTTP: %d, want 401", code)
 	}
-	if m := w.expect("event"); m["event"].(map[string]any)["kind"] != state.EventReplaced {
+	if m := w.expect("event"); m["event"].(map[string]any)["kind"] != push.Replaced {
 		t.Fatalf("socket after the reuse: %v, want a replaced event", m)
 	}
 	if _, m := e.wsLogin(t, second.Session); wsCode(m) != "unauthorized" {
@@ -339,7 +340,7 @@ func TestBanSignsOut(t *testing.T) {
 	if code, ec := e.post(t, "/admin/v1/players/"+r.PlayerID+"/ban", admin, fmt.Sprintf(`{"until":%d,"reason":"cheating"}`, until), nil); code != 200 {
 		t.Fatalf("ban: %d %s", code, ec)
 	}
-	if m := w.expect("event"); m["event"].(map[string]any)["kind"] != state.EventReplaced {
+	if m := w.expect("event"); m["event"].(map[string]any)["kind"] != push.Replaced {
 		t.Fatalf("socket of the banned player: %v, want replaced", m)
 	}
 	if _, err := w.tryRecv(); closeStatus(err) != websocket.CloseNormalClosure {

@@ -17,6 +17,7 @@ import (
 
 	"rampart/profiler"
 	"rampart/state"
+	"rampart/state/push"
 )
 
 // WebSocket limits.
@@ -85,7 +86,7 @@ func (s *Server) ws() http.Handler {
 	})
 }
 
-// wsConn is one WebSocket. It implements state.Conn.
+// wsConn is one WebSocket. It implements push.Conn.
 type wsConn struct {
 	s      *Server
 	c      *websocket.Conn
@@ -123,9 +124,9 @@ type wsConn struct {
 // with 1008: it is not slowing down.
 const wsMaxLimited = 3
 
-var _ state.Conn = (*wsConn)(nil)
+var _ push.Conn = (*wsConn)(nil)
 
-// Push implements state.Conn: queue an event without blocking; a client
+// Push implements push.Conn: queue an event without blocking; a client
 // whose queue is full is too slow and is cut off.
 func (wc *wsConn) Push(ev json.RawMessage) {
 	msg := make([]byte, 0, len(ev)+26)
@@ -135,9 +136,9 @@ func (wc *wsConn) Push(ev json.RawMessage) {
 	wc.enqueue(msg)
 }
 
-// Close implements state.Conn.
+// Close implements push.Conn.
 func (wc *wsConn) Close(reason string) {
-	if reason == state.EventReplaced {
+	if reason == push.Replaced {
 		wc.s.wsStats.Replaced.Add(1)
 	}
 	wc.shutdown(websocket.CloseNormalClosure, reason)

@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"rampart/state"
+	"rampart/state/push"
 )
 
 // heldIndex is a player index whose Top waits until the test lets it go:
@@ -46,7 +47,7 @@ func TestWSReconnectDuringAsyncAction(t *testing.T) {
 	close(idx.release)
 	m := w2.recv()
 	ev, _ := m["event"].(map[string]any)
-	if m["type"] != "event" || ev["kind"] != state.EventAsyncResult || ev["seq"] != float64(1) || ev["ok"] != true {
+	if m["type"] != "event" || ev["kind"] != push.AsyncResult || ev["seq"] != float64(1) || ev["ok"] != true {
 		t.Fatalf("after reconnecting: got %v, want the async_result of seq 1", m)
 	}
 	// And a resend of the seq now answers with the result, not "pending".

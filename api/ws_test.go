@@ -22,6 +22,7 @@ import (
 	"rampart/internal/testenv"
 	"rampart/profiler"
 	"rampart/state"
+	"rampart/state/push"
 	"rampart/state/s3store"
 )
 
@@ -358,7 +359,7 @@ func TestWSPushWhenUpgradeFinishes(t *testing.T) {
 	e.Clock.Advance(24 * time.Hour)
 	m := w.recv()
 	ev, _ := m["event"].(map[string]any)
-	if m["type"] != "event" || ev["kind"] != state.EventUpgradeDone || ev["type"] != "barracks" || ev["level"] != float64(1) {
+	if m["type"] != "event" || ev["kind"] != push.UpgradeDone || ev["type"] != "barracks" || ev["level"] != float64(1) {
 		t.Fatalf("after the build time: got %v, want an upgrade_done event for the barracks at level 1", m)
 	}
 }
@@ -480,7 +481,7 @@ func TestWSSlowConsumerIsCutOff(t *testing.T) {
 	w.login("erin")
 	// The client stops reading; events pile up past the socket buffers and
 	// the send queue.
-	big := state.NewEvent("test", map[string]any{"pad": strings.Repeat("x", 16<<10)})
+	big := push.Event("test", map[string]any{"pad": strings.Repeat("x", 16<<10)})
 	for i := 0; i < 5000 && e.Srv.WSStats().SlowClosed.Load() == 0; i++ {
 		e.Store.Broadcast(big)
 	}

@@ -11,6 +11,7 @@ import (
 	"rampart/actions"
 	"rampart/journal"
 	"rampart/profiler"
+	"rampart/state/push"
 )
 
 // Asynchronous actions follow DESIGN.md principle 3. The rules are pure
@@ -26,12 +27,6 @@ import (
 //     pushed as an "async_result" event. A raid's result does not come
 //     back this way: it travels as mail, like its other side, so a seq has
 //     one async entry however the player is reached.
-
-// EventAsyncResult and EventRaided are pushed to players.
-const (
-	EventAsyncResult = "async_result"
-	EventRaided      = "raided"
-)
 
 // Mongo is the MongoDB side of the store, handed to NewStore. A nil part
 // switches off what needs it: without Index the asynchronous actions
@@ -168,7 +163,7 @@ func (s *Store) complete(o *Online, j *job, res any, err error) {
 		return
 	}
 	if fresh {
-		s.push(o, AsyncResult{Seq: j.seq, Name: j.name, OK: out.OK, Result: out.Result, Error: out.Error, At: now.UnixMilli()})
+		s.pushResult(o, AsyncResult{Seq: j.seq, Name: j.name, OK: out.OK, Result: out.Result, Error: out.Error, At: now.UnixMilli()})
 	}
 }
 
@@ -183,15 +178,15 @@ func answered(p *Player, seq int64) bool {
 }
 
 // push sends r to o's connection as an async_result event (o.mu held).
-func (s *Store) push(o *Online, r AsyncResult) {
-	if o.conn == nil {
+func (s *Store) pushResult(o *Online, r AsyncResult) {
+	if !o.push.Connected() {
 		return
 	}
 	ev, _ := json.Marshal(struct {
 		Kind string `json:"kind"`
 		AsyncResult
-	}{EventAsyncResult, r})
-	o.conn.Push(ev)
+	}{push.AsyncResult, r})
+	o.push.Push(ev)
 }
 
 // withOnline runs fn with id's lock held if id is online here, and

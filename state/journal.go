@@ -106,7 +106,6 @@ func (s *Store) dropPoisoned(o *Online) {
 	if o.savingFloor != 0 && (floor == 0 || o.savingFloor < floor) {
 		floor = o.savingFloor
 	}
-	s.replaceConnQuiet(o)
 	s.leaveMemory(o)
 	o.mu.Unlock()
 	s.tailMu.Lock()

@@ -12,6 +12,7 @@ import (
 
 	"rampart/actions"
 	"rampart/journal"
+	"rampart/state/push"
 )
 
 // MailRaidAttack carries a raid's result to its attacker.
@@ -91,9 +92,9 @@ func (s *Store) settle(ctx context.Context, req *actions.RaidRequest, forward bo
 			if t, jerr = s.journaled(o, journal.KindMail, recDefend, 0, now, reqJSON); jerr != nil {
 				return
 			}
-			if o.conn != nil {
+			if o.push.Connected() {
 				body, _ := json.Marshal(&res)
-				o.conn.Push(event(EventRaided, map[string]any{"raid": json.RawMessage(body)}))
+				o.push.Push(push.Event(push.Raided, map[string]any{"raid": json.RawMessage(body)}))
 			}
 		}) {
 			// The defender's loss is durable before the attacker gains.
@@ -230,7 +231,7 @@ func (s *Store) applyMail(o *Online, m Mail) bool {
 		return true
 	}
 	if fresh {
-		s.push(o, AsyncResult{Seq: seq, Name: actions.Attack, OK: true, Result: m.Body, At: now.UnixMilli()})
+		s.pushResult(o, AsyncResult{Seq: seq, Name: actions.Attack, OK: true, Result: m.Body, At: now.UnixMilli()})
 	}
 	return true
 }

@@ -22,6 +22,7 @@ import (
 	"rampart/gamedata"
 	"rampart/journal"
 	"rampart/profiler"
+	"rampart/state/push"
 )
 
 // Errors the api maps onto statuses (API.md).
@@ -224,11 +225,11 @@ type Online struct {
 	// limiter is the player's request budget (API.md rate limits); set
 	// by the first login, it has its own lock.
 	limiter *rate.Limiter
-	changes uint64 // bumped by every change to p
-	saved   uint64 // changes as of the last durable save
-	gone    bool   // left memory; holders of this pointer must log in again
-	leaving bool   // logout asked: leaves memory once a final save lands
-	conn    Conn   // the live connection events are pushed to, if any
+	changes uint64    // bumped by every change to p
+	saved   uint64    // changes as of the last durable save
+	gone    bool      // left memory; holders of this pointer must log in again
+	leaving bool      // logout asked: leaves memory once a final save lands
+	push    push.Slot // the live connection events are pushed to, and its timer
 	// mailDone lists applied mail to delete from MongoDB once a save
 	// holding its effect has landed.
 	mailDone []string
@@ -250,10 +251,6 @@ type Online struct {
 	// poisoned: memory holds a change the journal could not take; the
 	// player leaves memory unsaved.
 	poisoned bool
-	// stopTimer cancels the timer due at timerAt (Unix ms) that pushes
-	// the next finished upgrade or training; nil when none is armed.
-	stopTimer func() bool
-	timerAt   int64
 
 	// saveMu serializes saves and guards etag, the ETag of our last write.
 	saveMu sync.Mutex
@@ -320,7 +317,7 @@ func (s *Store) Login(ctx context.Context, id string, c accounts.Claims) (LoginR
 		if o.limiter == nil {
 			o.limiter = rate.NewLimiter(rate.Limit(s.cfg.RateLimit), s.cfg.RateBurst)
 		}
-		s.replaceConn(o, nil)
+		o.push.Replace(nil)
 		s.schedule(o)
 		o.lastActive.Store(now.UnixMilli())
 		actions.CatchUp(&o.p.Base, s.gd.Current(), now)
@@ -869,10 +866,9 @@ func (s *Store) signOut(ctx context.Context, o *Online, gen uint64, tell bool) e
 	// gives it back; the raised gen keeps the revoked tokens out anyway.
 	o.leaving = true
 	if tell {
-		s.replaceConn(o, nil)
-	} else {
-		s.replaceConnQuiet(o)
+		o.push.Replace(nil)
 	}
+	o.push.Close()
 	o.mu.Unlock()
 	return s.save(ctx, o, saveRenew)
 }
@@ -1010,7 +1006,7 @@ func (s *Store) drop(o *Online) {
 // (o.mu held), so a login that finds it gone finds the registry clean.
 func (s *Store) leaveMemory(o *Online) {
 	o.gone = true
-	s.replaceConnQuiet(o)
+	o.push.Close()
 	if s.players.CompareAndDelete(o.id, o) {
 		s.online.Add(-1)
 	}
@@ -1243,7 +1239,7 @@ func (s *Store) Players(limit int) []OnlineInfo {
 		o := v.(*Online)
 		o.mu.Lock()
 		out = append(out, OnlineInfo{ID: o.id, LastActiveMS: o.lastActive.Load(), LastSeq: o.p.LastSeq,
-			Unsaved: o.changes != o.saved, Connected: o.conn != nil, Leaving: o.leaving, LeaseUntilMS: o.p.Lease.Until})
+			Unsaved: o.changes != o.saved, Connected: o.push.Connected(), Leaving: o.leaving, LeaseUntilMS: o.p.Lease.Until})
 		o.mu.Unlock()
 		return limit <= 0 || len(out) < limit
 	})

@@ -10,6 +10,7 @@ import (
 	"rampart/gamedata"
 	"rampart/profiler"
 	"rampart/state"
+	"rampart/state/push"
 )
 
 // reloader wires gamedata's Reload into the server, on SIGHUP and on
@@ -33,7 +34,7 @@ func (rl *reloader) Reload() (string, error) {
 		return "", err
 	}
 	if old.Version != b.Version {
-		rl.store.Broadcast(state.NewEvent(state.EventGamedata, map[string]any{"version": b.Version}))
+		rl.store.Broadcast(push.Event(push.Gamedata, map[string]any{"version": b.Version}))
 	}
 	return b.Version, nil
 }
