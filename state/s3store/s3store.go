@@ -87,15 +87,38 @@ func (b *Blobs) Get(ctx context.Context, key string) ([]byte, string, error) {
 		return nil, "", classify(err)
 	}
 	defer out.Body.Close()
-	n := 0
-	if out.ContentLength != nil && *out.ContentLength > 0 && *out.ContentLength < 64<<20 {
-		n = int(*out.ContentLength)
-	}
-	buf := bytes.NewBuffer(make([]byte, 0, n))
-	if _, err := io.Copy(buf, out.Body); err != nil {
+	data, err := readBody(out.Body, out.ContentLength)
+	if err != nil {
 		return nil, "", fmt.Errorf("read %s: %w", key, err)
 	}
-	return buf.Bytes(), aws.ToString(out.ETag), nil
+	return data, aws.ToString(out.ETag), nil
+}
+
+// readBody reads a response body of the length announced into one slice
+// of that size (bytes.Buffer grew a full one by 512 bytes first, so every
+// Get allocated the document twice over), and whatever is there when the
+// length is unknown or implausible.
+func readBody(body io.Reader, length *int64) ([]byte, error) {
+	if length == nil || *length < 0 || *length >= 64<<20 {
+		return io.ReadAll(body)
+	}
+	data := make([]byte, *length)
+	if _, err := io.ReadFull(body, data); err != nil {
+		return nil, err
+	}
+	// The body must end where its length said; more is read as before.
+	var one [1]byte
+	switch n, err := body.Read(one[:]); {
+	case n > 0:
+		rest, err := io.ReadAll(body)
+		if err != nil {
+			return nil, err
+		}
+		return append(append(data, one[0]), rest...), nil
+	case err != nil && err != io.EOF:
+		return nil, err
+	}
+	return data, nil
 }
 
 // Put implements Blobs.
