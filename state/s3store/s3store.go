@@ -61,6 +61,7 @@ func New(cfg Config, defaults aws.Config) *Blobs {
 			o.HTTPClient = cfg.HTTPClient
 		}
 		o.APIOptions = append(o.APIOptions, trimStack)
+		o.EndpointResolverV2 = &cachedEndpoints{next: s3.NewDefaultEndpointResolverV2()}
 	}
 	return &Blobs{client: s3.NewFromConfig(defaults, opts), bucket: cfg.Bucket}
 }
