@@ -10,29 +10,15 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 )
 
-// logBuf is a concurrency-safe buffer for a JSON slog handler.
-type logBuf struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *logBuf) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *logBuf) lines(t *testing.T) []map[string]any {
+// logLines decodes the lines of a JSON slog handler's output.
+func logLines(t *testing.T, out string) []map[string]any {
 	t.Helper()
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	var out []map[string]any
-	for _, line := range strings.Split(strings.TrimSpace(l.b.String()), "\n") {
+	var lines []map[string]any
+	for _, line := range strings.Split(strings.TrimSpace(out), "\n") {
 		if line == "" {
 			continue
 		}
@@ -40,14 +26,14 @@ func (l *logBuf) lines(t *testing.T) []map[string]any {
 		if err := json.Unmarshal([]byte(line), &m); err != nil {
 			t.Fatalf("log line %q: %v", line, err)
 		}
-		out = append(out, m)
+		lines = append(lines, m)
 	}
-	return out
+	return lines
 }
 
 func TestAlertFiresWhenSustainedAndResolves(t *testing.T) {
 	clk := newClock()
-	var logs logBuf
+	var logs bytes.Buffer // Evaluate logs on this goroutine
 	a := NewAlerts(AlertOptions{Now: clk.Now, Log: slog.New(slog.NewJSONHandler(&logs, nil))})
 	load := 0.0
 	if err := a.AddRule(Rule{Name: "load", Unit: "%", For: 10 * time.Second,
@@ -115,7 +101,7 @@ func TestAlertFiresWhenSustainedAndResolves(t *testing.T) {
 		t.Errorf("resolved event %+v, want value 30, fired %v, resolved 2s later, later seq", resolved, firedAt)
 	}
 
-	lines := logs.lines(t)
+	lines := logLines(t, logs.String())
 	if len(lines) != 2 {
 		t.Fatalf("%d log lines, want 2: %v", len(lines), lines)
 	}
@@ -196,9 +182,7 @@ func TestWebhookReceivesTransitions(t *testing.T) {
 	_ = a.AddRule(Rule{Name: "disk", Unit: "%", Check: func(time.Time) (float64, bool) { return 97, firing },
 		Detail: func() string { return "/data" }})
 
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error)
-	go func() { done <- a.Run(ctx) }()
+	_, stop := goRun(t, a.Run)
 
 	for _, want := range []string{StateFiring, StateResolved} {
 		ticks <- clk.Now() // Run evaluates
@@ -217,10 +201,7 @@ func TestWebhookReceivesTransitions(t *testing.T) {
 		firing = false
 		clk.Advance(time.Second)
 	}
-	cancel()
-	if err := <-done; err != nil {
-		t.Errorf("Run = %v, want nil", err)
-	}
+	stop()
 }
 
 func TestWebhookErrors(t *testing.T) {
