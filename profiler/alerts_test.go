@@ -243,37 +243,56 @@ func TestLoadRule(t *testing.T) {
 	}
 }
 
-func TestHardLimitRule(t *testing.T) {
+// hardLimitStep is one evaluation of a HardLimitRule after the clock
+// advances and do runs: the rule's state and value then, and the firing
+// event's detail when detail is set.
+type hardLimitStep struct {
+	advance time.Duration
+	do      func()
+	state   string
+	value   float64
+	detail  string
+}
+
+// newHardLimit is a profiler and an alert engine on one test clock, with
+// HardLimitRule holding for a minute as the engine's only rule.
+func newHardLimit() (*clock, *Profiler, *Alerts) {
 	clk := newClock()
 	p := NewWithOptions(Options{Now: clk.Now})
 	a := NewAlerts(AlertOptions{Now: clk.Now, Log: slog.New(slog.DiscardHandler)})
 	_ = a.AddRule(HardLimitRule(p, time.Minute))
-	req := p.Row("POST /api/v1/actions")
+	return clk, p, a
+}
 
-	steps := []struct {
-		advance time.Duration
-		record  func()
-		state   string
-		value   float64
-	}{
-		{0, func() { req.Record(150 * time.Millisecond); p.Record("s3:get", 2*time.Second) }, StateOK, 0},
-		{time.Second, func() { req.Record(250 * time.Millisecond); p.Record("GET /api/v1/state", 210*time.Millisecond) }, StateFiring, 250},
-		{30 * time.Second, func() { req.Record(400 * time.Millisecond) }, StateFiring, 400},
-		{59 * time.Second, nil, StateFiring, 400},
-		{time.Second, nil, StateOK, 0},
-		{time.Second, func() { req.Record(300 * time.Millisecond) }, StateFiring, 300}, // a new episode
-	}
+func runHardLimitSteps(t *testing.T, clk *clock, a *Alerts, steps []hardLimitStep) {
+	t.Helper()
 	for i, st := range steps {
 		clk.Advance(st.advance)
-		if st.record != nil {
-			st.record()
+		if st.do != nil {
+			st.do()
 		}
 		a.Evaluate()
 		rs := a.Snapshot().Rules[0]
 		if rs.State != st.state || rs.Value != st.value {
 			t.Errorf("step %d: %s %v, want %s %v", i, rs.State, rs.Value, st.state, st.value)
 		}
+		if st.detail != "" && (rs.Firing == nil || rs.Firing.Detail != st.detail) {
+			t.Errorf("step %d: firing %+v, want detail %q", i, rs.Firing, st.detail)
+		}
 	}
+}
+
+func TestHardLimitRule(t *testing.T) {
+	clk, p, a := newHardLimit()
+	req := p.Row("POST /api/v1/actions")
+	runHardLimitSteps(t, clk, a, []hardLimitStep{
+		{0, func() { req.Record(150 * time.Millisecond); p.Record("s3:get", 2*time.Second) }, StateOK, 0, ""},
+		{time.Second, func() { req.Record(250 * time.Millisecond); p.Record("GET /api/v1/state", 210*time.Millisecond) }, StateFiring, 250, ""},
+		{30 * time.Second, func() { req.Record(400 * time.Millisecond) }, StateFiring, 400, ""},
+		{59 * time.Second, nil, StateFiring, 400, ""},
+		{time.Second, nil, StateOK, 0, ""},
+		{time.Second, func() { req.Record(300 * time.Millisecond) }, StateFiring, 300, ""}, // a new episode
+	})
 	first := a.Snapshot().Recent[2] // newest first: fire, resolve, fire
 	if first.State != StateFiring || first.Detail != "GET /api/v1/state 210ms, POST /api/v1/actions 250ms" {
 		t.Errorf("first firing %+v, want the two slow rows in the detail", first)
