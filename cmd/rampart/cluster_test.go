@@ -13,7 +13,6 @@ import (
 
 	"rampart/internal/devstores"
 	"rampart/internal/testenv"
-	"rampart/loadtest"
 )
 
 // testCluster is real servers on one S3 and one MongoDB, as a cluster.
@@ -86,6 +85,19 @@ func pingBatch(from, n int) string {
 	return b.String()
 }
 
+// lastSeq is the status of GET /api/v1/player on base with token, and the
+// player's last_seq in it.
+func lastSeq(t *testing.T, base, token string) (int, int64) {
+	t.Helper()
+	var view struct {
+		Player struct {
+			LastSeq int64 `json:"last_seq"`
+		} `json:"player"`
+	}
+	code := call(t, "GET", base+"/api/v1/player", token, "", &view)
+	return code, view.Player.LastSeq
+}
+
 // TestClusterHandoffAndForwarding: a sign-in on B for a player live on A
 // succeeds within 2 s with nothing lost (A hands the player over, saved);
 // a request reaching the server that does not own the player is served
@@ -139,13 +151,8 @@ func TestClusterHandoffAndForwarding(t *testing.T) {
 			}
 		})
 	}
-	var view struct {
-		Player struct {
-			LastSeq int64 `json:"last_seq"`
-		} `json:"player"`
-	}
-	if code := call(t, "GET", a.URL+"/api/v1/player", lr2.Session, "", &view); code != 200 || view.Player.LastSeq != 8 {
-		t.Fatalf("player through A: %d last_seq %d, want 200 and 8", code, view.Player.LastSeq)
+	if code, seq := lastSeq(t, a.URL, lr2.Session); code != 200 || seq != 8 {
+		t.Fatalf("player through A: %d last_seq %d, want 200 and 8", code, seq)
 	}
 }
 
@@ -217,13 +224,8 @@ func TestClusterServerLoss(t *testing.T) {
 		time.Sleep(250 * time.Millisecond) // a client's retry pacing, on the wall clock
 	}
 	t.Logf("kill -9 to playing on another server: %v (%d retries)", time.Since(killed), retries)
-	var view struct {
-		Player struct {
-			LastSeq int64 `json:"last_seq"`
-		} `json:"player"`
-	}
-	if code := call(t, "GET", b.URL+"/api/v1/player", lk.Session, "", &view); code != 200 || view.Player.LastSeq != 21 {
-		t.Fatalf("after the takeover: %d last_seq %d, want 21 (20 acknowledged before the kill, 1 after)", code, view.Player.LastSeq)
+	if code, seq := lastSeq(t, b.URL, lk.Session); code != 200 || seq != 21 {
+		t.Fatalf("after the takeover: %d last_seq %d, want 21 (20 acknowledged before the kill, 1 after)", code, seq)
 	}
 }
 
@@ -264,12 +266,7 @@ func TestClusterLoadtestThroughHaproxy(t *testing.T) {
 	}
 	c, nodes, env, hp := behindHaproxy(t, 3, 3)
 
-	cfg := loadtest.DefaultConfig()
-	cfg.Target = hp.URL
-	cfg.Players = 60
-	cfg.Duration = 45 * time.Second
-	cfg.APM = 60
-	cfg.IDPrefix = "hxl"
+	cfg := loadConfig(hp.URL, "hxl", 60, 45*time.Second)
 	cfg.ServerStats = false
 	var crossRaids atomic.Int64
 	chaos := make(chan struct{})
