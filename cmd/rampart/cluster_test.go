@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"context"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -36,7 +37,7 @@ func behindHaproxy(tb testing.TB, slots, n int, extra ...string) (*testCluster, 
 		addr := testenv.FreeAddr(tb)
 		env[fmt.Sprintf("RAMPART_NODE%d", i+1)] = addr
 		if i < n {
-			nodes = append(nodes, c.startTB(tb, append([]string{"--addr", addr, "--trusted-proxies", "127.0.0.1/32",
+			nodes = append(nodes, c.start(tb, append([]string{"--addr", addr, "--trusted-proxies", "127.0.0.1/32",
 				"--signin-rate", "0", "--max-conns-per-ip", "0"}, extra...)...))
 		}
 	}
@@ -68,8 +69,32 @@ func newTestCluster(t *testing.T) *testCluster {
 }
 
 // start runs one more server of the cluster.
-func (c *testCluster) start(t *testing.T, extra ...string) *testenv.Rampart {
-	return c.startTB(t, extra...)
+func (c *testCluster) start(tb testing.TB, extra ...string) *testenv.Rampart {
+	tb.Helper()
+	args := append([]string{"--s3-endpoint", c.s3.Endpoint, "--s3-access-key", c.s3.AccessKey, "--mongo-uri", c.mongo,
+		"--cluster-addr", "127.0.0.1:0", "--rate-limit", "100000", "--rate-burst", "100000"}, extra...)
+	return testenv.StartRampart(tb, c.env, args...)
+}
+
+// waitBackends waits until haproxy sees n servers up.
+func waitBackends(tb testing.TB, hp *testenv.Haproxy, n int) {
+	tb.Helper()
+	for deadline := time.Now().Add(20 * time.Second); ; {
+		srvs, err := hp.Servers(context.Background())
+		up := 0
+		for _, s := range srvs {
+			if s.Status == "UP" {
+				up++
+			}
+		}
+		if err == nil && up >= n {
+			return
+		}
+		if time.Now().After(deadline) {
+			tb.Fatalf("haproxy sees %d servers up, want %d (%v)", up, n, err)
+		}
+		time.Sleep(100 * time.Millisecond) // polling haproxy's checks, bounded
+	}
 }
 
 func pingBatch(from, n int) string {
