@@ -142,18 +142,10 @@ func NewAlerts(o AlertOptions) *Alerts {
 	if o.Now == nil {
 		o.Now = time.Now
 	}
-	if o.Interval <= 0 {
-		o.Interval = DefaultEvalInterval
-	}
-	if o.History <= 0 {
-		o.History = DefaultAlertHistory
-	}
-	if o.NotifyQueue <= 0 {
-		o.NotifyQueue = DefaultNotifyQueue
-	}
-	if o.NotifyTimeout <= 0 {
-		o.NotifyTimeout = DefaultNotifyTimeout
-	}
+	positiveOr(&o.Interval, DefaultEvalInterval)
+	positiveOr(&o.History, DefaultAlertHistory)
+	positiveOr(&o.NotifyQueue, DefaultNotifyQueue)
+	positiveOr(&o.NotifyTimeout, DefaultNotifyTimeout)
 	a := &Alerts{
 		opts:   o,
 		log:    o.Log,
@@ -192,20 +184,7 @@ func (a *Alerts) Run(ctx context.Context) error {
 	if a.notify != nil {
 		wg.Go(func() { a.sendLoop(ctx) })
 	}
-	ticks := a.opts.Ticks
-	if ticks == nil {
-		t := time.NewTicker(a.opts.Interval)
-		defer t.Stop()
-		ticks = t.C
-	}
-	for {
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-ticks:
-			a.Evaluate()
-		}
-	}
+	return every(ctx, a.opts.Ticks, a.opts.Interval, a.Evaluate)
 }
 
 func (a *Alerts) sendLoop(ctx context.Context) {

@@ -10,29 +10,15 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 )
 
-// logBuf is a concurrency-safe buffer for a JSON slog handler.
-type logBuf struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *logBuf) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *logBuf) lines(t *testing.T) []map[string]any {
+// logLines decodes the lines of a JSON slog handler's output.
+func logLines(t *testing.T, out string) []map[string]any {
 	t.Helper()
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	var out []map[string]any
-	for _, line := range strings.Split(strings.TrimSpace(l.b.String()), "\n") {
+	var lines []map[string]any
+	for _, line := range strings.Split(strings.TrimSpace(out), "\n") {
 		if line == "" {
 			continue
 		}
@@ -40,14 +26,14 @@ func (l *logBuf) lines(t *testing.T) []map[string]any {
 		if err := json.Unmarshal([]byte(line), &m); err != nil {
 			t.Fatalf("log line %q: %v", line, err)
 		}
-		out = append(out, m)
+		lines = append(lines, m)
 	}
-	return out
+	return lines
 }
 
 func TestAlertFiresWhenSustainedAndResolves(t *testing.T) {
 	clk := newClock()
-	var logs logBuf
+	var logs bytes.Buffer // Evaluate logs on this goroutine
 	a := NewAlerts(AlertOptions{Now: clk.Now, Log: slog.New(slog.NewJSONHandler(&logs, nil))})
 	load := 0.0
 	if err := a.AddRule(Rule{Name: "load", Unit: "%", For: 10 * time.Second,
@@ -115,7 +101,7 @@ func TestAlertFiresWhenSustainedAndResolves(t *testing.T) {
 		t.Errorf("resolved event %+v, want value 30, fired %v, resolved 2s later, later seq", resolved, firedAt)
 	}
 
-	lines := logs.lines(t)
+	lines := logLines(t, logs.String())
 	if len(lines) != 2 {
 		t.Fatalf("%d log lines, want 2: %v", len(lines), lines)
 	}
@@ -196,9 +182,7 @@ func TestWebhookReceivesTransitions(t *testing.T) {
 	_ = a.AddRule(Rule{Name: "disk", Unit: "%", Check: func(time.Time) (float64, bool) { return 97, firing },
 		Detail: func() string { return "/data" }})
 
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error)
-	go func() { done <- a.Run(ctx) }()
+	_, stop := goRun(t, a.Run)
 
 	for _, want := range []string{StateFiring, StateResolved} {
 		ticks <- clk.Now() // Run evaluates
@@ -217,10 +201,7 @@ func TestWebhookReceivesTransitions(t *testing.T) {
 		firing = false
 		clk.Advance(time.Second)
 	}
-	cancel()
-	if err := <-done; err != nil {
-		t.Errorf("Run = %v, want nil", err)
-	}
+	stop()
 }
 
 func TestWebhookErrors(t *testing.T) {
@@ -262,37 +243,56 @@ func TestLoadRule(t *testing.T) {
 	}
 }
 
-func TestHardLimitRule(t *testing.T) {
+// hardLimitStep is one evaluation of a HardLimitRule after the clock
+// advances and do runs: the rule's state and value then, and the firing
+// event's detail when detail is set.
+type hardLimitStep struct {
+	advance time.Duration
+	do      func()
+	state   string
+	value   float64
+	detail  string
+}
+
+// newHardLimit is a profiler and an alert engine on one test clock, with
+// HardLimitRule holding for a minute as the engine's only rule.
+func newHardLimit() (*clock, *Profiler, *Alerts) {
 	clk := newClock()
 	p := NewWithOptions(Options{Now: clk.Now})
 	a := NewAlerts(AlertOptions{Now: clk.Now, Log: slog.New(slog.DiscardHandler)})
 	_ = a.AddRule(HardLimitRule(p, time.Minute))
-	req := p.Row("POST /api/v1/actions")
+	return clk, p, a
+}
 
-	steps := []struct {
-		advance time.Duration
-		record  func()
-		state   string
-		value   float64
-	}{
-		{0, func() { req.Record(150 * time.Millisecond); p.Record("s3:get", 2*time.Second) }, StateOK, 0},
-		{time.Second, func() { req.Record(250 * time.Millisecond); p.Record("GET /api/v1/state", 210*time.Millisecond) }, StateFiring, 250},
-		{30 * time.Second, func() { req.Record(400 * time.Millisecond) }, StateFiring, 400},
-		{59 * time.Second, nil, StateFiring, 400},
-		{time.Second, nil, StateOK, 0},
-		{time.Second, func() { req.Record(300 * time.Millisecond) }, StateFiring, 300}, // a new episode
-	}
+func runHardLimitSteps(t *testing.T, clk *clock, a *Alerts, steps []hardLimitStep) {
+	t.Helper()
 	for i, st := range steps {
 		clk.Advance(st.advance)
-		if st.record != nil {
-			st.record()
+		if st.do != nil {
+			st.do()
 		}
 		a.Evaluate()
 		rs := a.Snapshot().Rules[0]
 		if rs.State != st.state || rs.Value != st.value {
 			t.Errorf("step %d: %s %v, want %s %v", i, rs.State, rs.Value, st.state, st.value)
 		}
+		if st.detail != "" && (rs.Firing == nil || rs.Firing.Detail != st.detail) {
+			t.Errorf("step %d: firing %+v, want detail %q", i, rs.Firing, st.detail)
+		}
 	}
+}
+
+func TestHardLimitRule(t *testing.T) {
+	clk, p, a := newHardLimit()
+	req := p.Row("POST /api/v1/actions")
+	runHardLimitSteps(t, clk, a, []hardLimitStep{
+		{0, func() { req.Record(150 * time.Millisecond); p.Record("s3:get", 2*time.Second) }, StateOK, 0, ""},
+		{time.Second, func() { req.Record(250 * time.Millisecond); p.Record("GET /api/v1/state", 210*time.Millisecond) }, StateFiring, 250, ""},
+		{30 * time.Second, func() { req.Record(400 * time.Millisecond) }, StateFiring, 400, ""},
+		{59 * time.Second, nil, StateFiring, 400, ""},
+		{time.Second, nil, StateOK, 0, ""},
+		{time.Second, func() { req.Record(300 * time.Millisecond) }, StateFiring, 300, ""}, // a new episode
+	})
 	first := a.Snapshot().Recent[2] // newest first: fire, resolve, fire
 	if first.State != StateFiring || first.Detail != "GET /api/v1/state 210ms, POST /api/v1/actions 250ms" {
 		t.Errorf("first firing %+v, want the two slow rows in the detail", first)

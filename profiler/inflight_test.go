@@ -2,7 +2,6 @@ package profiler
 
 import (
 	"fmt"
-	"log/slog"
 	"sync"
 	"testing"
 	"time"
@@ -171,21 +170,12 @@ func TestRecordStatusOutcomes(t *testing.T) {
 }
 
 func TestHardLimitRuleSeesRunningRequests(t *testing.T) {
-	clk := newClock()
-	p := NewWithOptions(Options{Now: clk.Now})
-	a := NewAlerts(AlertOptions{Now: clk.Now, Log: slog.New(slog.DiscardHandler)})
-	_ = a.AddRule(HardLimitRule(p, time.Minute))
+	clk, p, a := newHardLimit()
 	req := p.Row("POST /api/v1/actions")
 	internal := p.Row("s3:get")
 
 	var hung Flight
-	steps := []struct {
-		advance time.Duration
-		do      func()
-		state   string
-		value   float64
-		detail  string
-	}{
+	runHardLimitSteps(t, clk, a, []hardLimitStep{
 		{0, func() { hung = req.Begin(clk.Now()); internal.Begin(clk.Now()) }, StateOK, 0, ""},
 		{150 * time.Millisecond, nil, StateOK, 0, ""},
 		// Still running at 250 ms: it fires without having finished.
@@ -195,22 +185,7 @@ func TestHardLimitRuleSeesRunningRequests(t *testing.T) {
 		{time.Second, func() { hung.End(2250 * time.Millisecond) }, StateFiring, 2250, ""},
 		{59 * time.Second, nil, StateFiring, 2250, ""},
 		{time.Second, nil, StateOK, 0, ""},
-	}
-	for i, st := range steps {
-		clk.Advance(st.advance)
-		if st.do != nil {
-			st.do()
-		}
-		a.Evaluate()
-		s := a.Snapshot()
-		rs := s.Rules[0]
-		if rs.State != st.state || rs.Value != st.value {
-			t.Errorf("step %d: %s %v, want %s %v", i, rs.State, rs.Value, st.state, st.value)
-		}
-		if st.detail != "" && (rs.Firing == nil || rs.Firing.Detail != st.detail) {
-			t.Errorf("step %d: firing %+v, want detail %q", i, rs.Firing, st.detail)
-		}
-	}
+	})
 }
 
 func TestExporterMatchesSnapshot(t *testing.T) {

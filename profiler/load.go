@@ -93,12 +93,8 @@ type loadSample struct {
 
 // NewSampler returns a sampler that has taken no sample yet.
 func NewSampler(o SamplerOptions) *Sampler {
-	if o.Interval <= 0 {
-		o.Interval = DefaultSampleInterval
-	}
-	if o.Window <= 0 {
-		o.Window = DefaultLoadWindow
-	}
+	positiveOr(&o.Interval, DefaultSampleInterval)
+	positiveOr(&o.Window, DefaultLoadWindow)
 	if o.Now == nil {
 		o.Now = time.Now
 	}
@@ -110,21 +106,8 @@ func NewSampler(o SamplerOptions) *Sampler {
 
 // Run samples every interval until ctx is done.
 func (s *Sampler) Run(ctx context.Context) error {
-	ticks := s.opts.Ticks
-	if ticks == nil {
-		t := time.NewTicker(s.opts.Interval)
-		defer t.Stop()
-		ticks = t.C
-	}
 	s.Sample()
-	for {
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-ticks:
-			s.Sample()
-		}
-	}
+	return every(ctx, s.opts.Ticks, s.opts.Interval, s.Sample)
 }
 
 // Sample takes one reading and updates Load.

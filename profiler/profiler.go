@@ -1,6 +1,7 @@
 package profiler
 
 import (
+	"cmp"
 	"context"
 	"math/rand/v2"
 	"strings"
@@ -56,26 +57,43 @@ func (o *Options) fill() {
 	if o.Now == nil {
 		o.Now = time.Now
 	}
-	if o.SigFigs == 0 {
-		o.SigFigs = DefaultSigFigs
-	}
-	if o.WindowSigFigs == 0 {
-		o.WindowSigFigs = DefaultWindowSigFigs
-	}
-	if o.Slots <= 0 {
-		o.Slots = DefaultSlots
-	}
-	if o.SlotWidth <= 0 {
-		o.SlotWidth = DefaultSlotWidth
-	}
-	if o.Highest <= 0 {
-		o.Highest = DefaultHighest
-	}
-	if o.HardLimit == 0 {
-		o.HardLimit = DefaultHardLimit
-	}
+	// SigFigs and HardLimit: only zero takes the default (a negative hard
+	// limit means none).
+	o.SigFigs = cmp.Or(o.SigFigs, DefaultSigFigs)
+	o.WindowSigFigs = cmp.Or(o.WindowSigFigs, DefaultWindowSigFigs)
+	o.HardLimit = cmp.Or(o.HardLimit, DefaultHardLimit)
+	positiveOr(&o.Slots, DefaultSlots)
+	positiveOr(&o.SlotWidth, DefaultSlotWidth)
+	positiveOr(&o.Highest, DefaultHighest)
 	if o.IsRequest == nil {
 		o.IsRequest = IsRequestName
+	}
+}
+
+// positiveOr sets *v to def unless it is positive: how the options of this
+// package take their defaults.
+func positiveOr[T int | time.Duration](v *T, def T) {
+	if *v <= 0 {
+		*v = def
+	}
+}
+
+// every calls f on each of ticks until ctx is done, and returns nil; with
+// no ticks it ticks every interval. The Run loops of the profiler, the
+// sampler and the alert engine.
+func every(ctx context.Context, ticks <-chan time.Time, interval time.Duration, f func()) error {
+	if ticks == nil {
+		t := time.NewTicker(interval)
+		defer t.Stop()
+		ticks = t.C
+	}
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-ticks:
+			f()
+		}
 	}
 }
 
@@ -219,16 +237,7 @@ func (p *Profiler) Reset() {
 // Run the window rotates only when it is read, and measurements made
 // between reads may leave the window up to a slot early.
 func (p *Profiler) Run(ctx context.Context) error {
-	t := time.NewTicker(min(time.Second, p.opts.SlotWidth))
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-t.C:
-			p.rotate(p.opts.Now())
-		}
-	}
+	return every(ctx, nil, min(time.Second, p.opts.SlotWidth), func() { p.rotate(p.opts.Now()) })
 }
 
 // rotate advances the window to now, emptying the slots that fall out of it

@@ -7,6 +7,28 @@ import (
 	"time"
 )
 
+// goRun runs run on a context of its own; done receives what it returns.
+// stop ends the context and checks run returns nil within 10 s.
+func goRun(t *testing.T, run func(context.Context) error) (done <-chan error, stop func()) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	ch := make(chan error, 1)
+	go func() { ch <- run(ctx) }()
+	return ch, func() {
+		t.Helper()
+		cancel()
+		select {
+		case err := <-ch:
+			if err != nil {
+				t.Errorf("Run = %v, want nil", err)
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatal("Run did not return within 10 s of its context ending")
+		}
+	}
+}
+
 // TestSamplerRun runs the sampling loop on injected ticks: Run samples
 // once at start and once per tick, and returns nil when its context ends.
 // Each reading is handed to Read by the test, so a sample's clock reading
@@ -16,10 +38,7 @@ func TestSamplerRun(t *testing.T) {
 	ticks := make(chan time.Time)
 	readings := make(chan RuntimeReading)
 	s := NewSampler(SamplerOptions{Now: clk.Now, Ticks: ticks, Read: func() RuntimeReading { return <-readings }})
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	done := make(chan error, 1)
-	go func() { done <- s.Run(ctx) }()
+	_, stop := goRun(t, s.Run)
 
 	const procs = 2
 	give := func(cpu time.Duration) {
@@ -42,15 +61,7 @@ func TestSamplerRun(t *testing.T) {
 		}
 		give(cpu)
 	}
-	cancel()
-	select {
-	case err := <-done:
-		if err != nil {
-			t.Errorf("Run = %v, want nil", err)
-		}
-	case <-time.After(10 * time.Second):
-		t.Fatal("Run did not return within 10 s of its context ending")
-	}
+	stop()
 	// Run has returned, so its last sample is complete.
 	l := s.Load()
 	if !l.Valid || !l.At.Equal(clk.Now()) || l.Span != 2*time.Second || math.Abs(l.Unhalted-0.5) > 1e-9 ||
@@ -64,10 +75,7 @@ func TestSamplerRun(t *testing.T) {
 func TestSamplerRunOwnTicker(t *testing.T) {
 	readings := make(chan RuntimeReading)
 	s := NewSampler(SamplerOptions{Interval: time.Millisecond, Read: func() RuntimeReading { return <-readings }})
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	done := make(chan error, 1)
-	go func() { done <- s.Run(ctx) }()
+	_, stop := goRun(t, s.Run)
 	for i := range 3 {
 		select {
 		case readings <- RuntimeReading{CPU: time.Duration(i) * time.Millisecond, Procs: 1}:
@@ -75,15 +83,7 @@ func TestSamplerRunOwnTicker(t *testing.T) {
 			t.Fatalf("Run took %d samples in 10 s on a 1 ms ticker, want 3", i)
 		}
 	}
-	cancel()
-	select {
-	case err := <-done:
-		if err != nil {
-			t.Errorf("Run = %v, want nil", err)
-		}
-	case <-time.After(10 * time.Second):
-		t.Fatal("Run did not return within 10 s of its context ending")
-	}
+	stop()
 	if l := s.Load(); !l.Valid || l.Procs != 1 {
 		t.Errorf("load after 3 samples: %+v, want valid on 1 proc", l)
 	}
@@ -99,10 +99,7 @@ func TestProfilerRun(t *testing.T) {
 	p := NewWithOptions(Options{Now: clk.Now, Slots: slots, SlotWidth: width})
 	r := p.Row("GET /api/v1/player")
 	r.Record(3 * time.Millisecond)
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	done := make(chan error, 1)
-	go func() { done <- p.Run(ctx) }()
+	done, stop := goRun(t, p.Run)
 
 	if rec := p.Snapshot(Recent); len(rec.Rows) != 1 || rec.Rows[0].Calls != 1 {
 		t.Fatalf("recent window before the clock moved: %+v, want the one call", rec.Rows)
@@ -124,13 +121,5 @@ func TestProfilerRun(t *testing.T) {
 	if st := p.Snapshot(SinceReset); st.All.Calls != 1 {
 		t.Errorf("since-reset calls after rotation: %d, want 1 (rotation empties only the window)", st.All.Calls)
 	}
-	cancel()
-	select {
-	case err := <-done:
-		if err != nil {
-			t.Errorf("Run = %v, want nil", err)
-		}
-	case <-time.After(10 * time.Second):
-		t.Fatal("Run did not return within 10 s of its context ending")
-	}
+	stop()
 }

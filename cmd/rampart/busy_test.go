@@ -4,8 +4,6 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 
@@ -20,11 +18,7 @@ import (
 // lease), the second signs her in with her saved progress.
 func TestPlayerBusyAcrossLoneServers(t *testing.T) {
 	s3 := testenv.EmbeddedS3(t)
-	secret := filepath.Join(t.TempDir(), "s3-secret")
-	if err := os.WriteFile(secret, []byte(s3.SecretKey), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	shared := []string{"--s3-endpoint", s3.Endpoint, "--s3-access-key", s3.AccessKey, "--s3-secret-key-file", secret}
+	shared := []string{"--s3-endpoint", s3.Endpoint, "--s3-access-key", s3.AccessKey, "--s3-secret-key-file", secretFile(t, s3.SecretKey)}
 	a := startServer(t, t.TempDir(), shared...)
 	b := startServer(t, t.TempDir(), shared...)
 

@@ -14,7 +14,6 @@ import (
 	"time"
 
 	"rampart/client"
-	"rampart/internal/testenv"
 )
 
 // BenchmarkClusterCPU: the same load per server on clusters of 1, 2 and
@@ -94,35 +93,6 @@ func BenchmarkClusterCPU(b *testing.B) {
 				b.ReportMetric(cross/took.Seconds(), "crossings/s")
 			}
 		})
-	}
-}
-
-// startTB is start for a benchmark.
-func (c *testCluster) startTB(tb testing.TB, extra ...string) *testenv.Rampart {
-	tb.Helper()
-	args := append([]string{"--s3-endpoint", c.s3.Endpoint, "--s3-access-key", c.s3.AccessKey, "--mongo-uri", c.mongo,
-		"--cluster-addr", "127.0.0.1:0", "--rate-limit", "100000", "--rate-burst", "100000"}, extra...)
-	return testenv.StartRampart(tb, c.env, args...)
-}
-
-// waitBackends waits until haproxy sees n servers up.
-func waitBackends(tb testing.TB, hp *testenv.Haproxy, n int) {
-	tb.Helper()
-	for deadline := time.Now().Add(20 * time.Second); ; {
-		srvs, err := hp.Servers(context.Background())
-		up := 0
-		for _, s := range srvs {
-			if s.Status == "UP" {
-				up++
-			}
-		}
-		if err == nil && up >= n {
-			return
-		}
-		if time.Now().After(deadline) {
-			tb.Fatalf("haproxy sees %d servers up, want %d (%v)", up, n, err)
-		}
-		time.Sleep(100 * time.Millisecond) // polling haproxy's checks, bounded
 	}
 }
 

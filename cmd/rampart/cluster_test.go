@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"context"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -13,7 +14,6 @@ import (
 
 	"rampart/internal/devstores"
 	"rampart/internal/testenv"
-	"rampart/loadtest"
 )
 
 // testCluster is real servers on one S3 and one MongoDB, as a cluster.
@@ -37,7 +37,7 @@ func behindHaproxy(tb testing.TB, slots, n int, extra ...string) (*testCluster, 
 		addr := testenv.FreeAddr(tb)
 		env[fmt.Sprintf("RAMPART_NODE%d", i+1)] = addr
 		if i < n {
-			nodes = append(nodes, c.startTB(tb, append([]string{"--addr", addr, "--trusted-proxies", "127.0.0.1/32",
+			nodes = append(nodes, c.start(tb, append([]string{"--addr", addr, "--trusted-proxies", "127.0.0.1/32",
 				"--signin-rate", "0", "--max-conns-per-ip", "0"}, extra...)...))
 		}
 	}
@@ -69,8 +69,32 @@ func newTestCluster(t *testing.T) *testCluster {
 }
 
 // start runs one more server of the cluster.
-func (c *testCluster) start(t *testing.T, extra ...string) *testenv.Rampart {
-	return c.startTB(t, extra...)
+func (c *testCluster) start(tb testing.TB, extra ...string) *testenv.Rampart {
+	tb.Helper()
+	args := append([]string{"--s3-endpoint", c.s3.Endpoint, "--s3-access-key", c.s3.AccessKey, "--mongo-uri", c.mongo,
+		"--cluster-addr", "127.0.0.1:0", "--rate-limit", "100000", "--rate-burst", "100000"}, extra...)
+	return testenv.StartRampart(tb, c.env, args...)
+}
+
+// waitBackends waits until haproxy sees n servers up.
+func waitBackends(tb testing.TB, hp *testenv.Haproxy, n int) {
+	tb.Helper()
+	for deadline := time.Now().Add(20 * time.Second); ; {
+		srvs, err := hp.Servers(context.Background())
+		up := 0
+		for _, s := range srvs {
+			if s.Status == "UP" {
+				up++
+			}
+		}
+		if err == nil && up >= n {
+			return
+		}
+		if time.Now().After(deadline) {
+			tb.Fatalf("haproxy sees %d servers up, want %d (%v)", up, n, err)
+		}
+		time.Sleep(100 * time.Millisecond) // polling haproxy's checks, bounded
+	}
 }
 
 func pingBatch(from, n int) string {
@@ -84,6 +108,19 @@ func pingBatch(from, n int) string {
 	}
 	b.WriteString(`]}`)
 	return b.String()
+}
+
+// lastSeq is the status of GET /api/v1/player on base with token, and the
+// player's last_seq in it.
+func lastSeq(t *testing.T, base, token string) (int, int64) {
+	t.Helper()
+	var view struct {
+		Player struct {
+			LastSeq int64 `json:"last_seq"`
+		} `json:"player"`
+	}
+	code := call(t, "GET", base+"/api/v1/player", token, "", &view)
+	return code, view.Player.LastSeq
 }
 
 // TestClusterHandoffAndForwarding: a sign-in on B for a player live on A
@@ -139,13 +176,8 @@ func TestClusterHandoffAndForwarding(t *testing.T) {
 			}
 		})
 	}
-	var view struct {
-		Player struct {
-			LastSeq int64 `json:"last_seq"`
-		} `json:"player"`
-	}
-	if code := call(t, "GET", a.URL+"/api/v1/player", lr2.Session, "", &view); code != 200 || view.Player.LastSeq != 8 {
-		t.Fatalf("player through A: %d last_seq %d, want 200 and 8", code, view.Player.LastSeq)
+	if code, seq := lastSeq(t, a.URL, lr2.Session); code != 200 || seq != 8 {
+		t.Fatalf("player through A: %d last_seq %d, want 200 and 8", code, seq)
 	}
 }
 
@@ -217,13 +249,8 @@ func TestClusterServerLoss(t *testing.T) {
 		time.Sleep(250 * time.Millisecond) // a client's retry pacing, on the wall clock
 	}
 	t.Logf("kill -9 to playing on another server: %v (%d retries)", time.Since(killed), retries)
-	var view struct {
-		Player struct {
-			LastSeq int64 `json:"last_seq"`
-		} `json:"player"`
-	}
-	if code := call(t, "GET", b.URL+"/api/v1/player", lk.Session, "", &view); code != 200 || view.Player.LastSeq != 21 {
-		t.Fatalf("after the takeover: %d last_seq %d, want 21 (20 acknowledged before the kill, 1 after)", code, view.Player.LastSeq)
+	if code, seq := lastSeq(t, b.URL, lk.Session); code != 200 || seq != 21 {
+		t.Fatalf("after the takeover: %d last_seq %d, want 21 (20 acknowledged before the kill, 1 after)", code, seq)
 	}
 }
 
@@ -264,12 +291,7 @@ func TestClusterLoadtestThroughHaproxy(t *testing.T) {
 	}
 	c, nodes, env, hp := behindHaproxy(t, 3, 3)
 
-	cfg := loadtest.DefaultConfig()
-	cfg.Target = hp.URL
-	cfg.Players = 60
-	cfg.Duration = 45 * time.Second
-	cfg.APM = 60
-	cfg.IDPrefix = "hxl"
+	cfg := loadConfig(hp.URL, "hxl", 60, 45*time.Second)
 	cfg.ServerStats = false
 	var crossRaids atomic.Int64
 	chaos := make(chan struct{})

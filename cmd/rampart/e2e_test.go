@@ -34,12 +34,7 @@ func TestDefaultConfigurationUnderLoad(t *testing.T) {
 	// The default configuration, but for the per-address sign-in budget:
 	// 300 players sign in from one loopback address.
 	p := testenv.StartRampart(t, nil, "--signin-rate", "0")
-	cfg := loadtest.DefaultConfig()
-	cfg.Target = p.URL
-	cfg.Players = 300
-	cfg.Duration = 30 * time.Second
-	cfg.APM = 60
-	cfg.IDPrefix = "e2e"
+	cfg := loadConfig(p.URL, "e2e", 300, 30*time.Second)
 	rep := runLoadtest(t, cfg)
 	if rep.Ledger.Mismatches != 0 || rep.Ledger.Checked != cfg.Players {
 		t.Errorf("ledger: %d of %d players checked, %d with problems; want all checked, none", rep.Ledger.Checked, cfg.Players, rep.Ledger.Mismatches)
@@ -81,6 +76,18 @@ func TestDefaultConfigurationUnderLoad(t *testing.T) {
 
 // runLoadtest runs the load generator with cfg, logs its report and
 // fails t if the run itself failed.
+// loadConfig is the load generator's standard mix on target: players
+// (their ids prefixed) at 60 actions a minute each, for d.
+func loadConfig(target, prefix string, players int, d time.Duration) loadtest.Config {
+	cfg := loadtest.DefaultConfig()
+	cfg.Target = target
+	cfg.Players = players
+	cfg.Duration = d
+	cfg.APM = 60
+	cfg.IDPrefix = prefix
+	return cfg
+}
+
 func runLoadtest(t *testing.T, cfg loadtest.Config) *loadtest.Report {
 	t.Helper()
 	var progress testenv.SyncBuffer

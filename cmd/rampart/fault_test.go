@@ -342,6 +342,17 @@ func (p *player) login() (int, time.Duration, error) {
 	return code, took, nil
 }
 
+// mustPlay logs p in, which must answer 200, and sends n pings (act).
+func (p *player) mustPlay(t testing.TB, n int) {
+	t.Helper()
+	if code, _, err := p.login(); err != nil || code != 200 {
+		t.Fatalf("login %s: %d %v", p.id, code, err)
+	}
+	if err := p.act(n); err != nil {
+		t.Fatal(err)
+	}
+}
+
 // act sends a batch of n pings; every one must be applied. A logged-in
 // player is never refused: 401 here means the server dropped it.
 func (p *player) act(n int) error {
@@ -449,26 +460,26 @@ type load struct {
 func startLoad(t *testing.T, env *faultEnv, players []*player, tick time.Duration, seed uint64) *load {
 	l := &load{t: t, env: env, stop: make(chan struct{})}
 	for i, p := range players {
-		l.wg.Go(func() {
-			rng := rand.New(rand.NewPCG(seed, uint64(i)))
-			tk := time.NewTicker(tick)
-			defer tk.Stop()
-			for {
-				select {
-				case <-l.stop:
-					return
-				case <-tk.C:
-				}
-				if err := l.step(p, rng); err != nil {
-					t.Error(err)
-					return
-				}
-			}
-		})
+		rng := rand.New(rand.NewPCG(seed, uint64(i)))
+		l.every(tick, func() error { return l.step(p, rng) })
 	}
 	// Every snapshot of the counters adds up, whatever the faults.
+	l.every(100*time.Millisecond, func() error {
+		s, err := s3Stats(env.URL)
+		if err == nil {
+			err = balanced(s)
+		}
+		return err
+	})
+	t.Cleanup(l.halt)
+	return l
+}
+
+// every runs f on a goroutine of the load every tick until stop; an error
+// fails the test and ends that goroutine.
+func (l *load) every(tick time.Duration, f func() error) {
 	l.wg.Go(func() {
-		tk := time.NewTicker(100 * time.Millisecond)
+		tk := time.NewTicker(tick)
 		defer tk.Stop()
 		for {
 			select {
@@ -476,18 +487,12 @@ func startLoad(t *testing.T, env *faultEnv, players []*player, tick time.Duratio
 				return
 			case <-tk.C:
 			}
-			s, err := s3Stats(env.URL)
-			if err == nil {
-				err = balanced(s)
-			}
-			if err != nil {
-				t.Error(err)
+			if err := f(); err != nil {
+				l.t.Error(err)
 				return
 			}
 		}
 	})
-	t.Cleanup(l.halt)
-	return l
 }
 
 func (l *load) step(p *player, rng *rand.Rand) error {
@@ -643,12 +648,7 @@ func TestFaultStorageDown(t *testing.T) {
 	env := startFaultEnv(t, 5)
 	alice, bob := &player{id: "alice", base: env.URL}, &player{id: "bob", base: env.URL}
 	for _, p := range []*player{alice, bob} {
-		if code, _, err := p.login(); err != nil || code != 200 {
-			t.Fatalf("login %s: %d %v", p.id, code, err)
-		}
-		if err := p.act(3); err != nil {
-			t.Fatal(err)
-		}
+		p.mustPlay(t, 3)
 	}
 	before := mustS3Stats(t, env.URL)
 
@@ -949,12 +949,7 @@ func TestFaultLostReplyKeepsPlayer(t *testing.T) {
 func lostReply(t *testing.T, script func(*testenv.FaultProxy) testenv.Faults, during func(*faultEnv, *player)) {
 	env := startFaultEnv(t, 9)
 	p := &player{id: "dora", base: env.URL}
-	if code, _, err := p.login(); err != nil || code != 200 {
-		t.Fatalf("login: %d %v", code, err)
-	}
-	if err := p.act(3); err != nil {
-		t.Fatal(err)
-	}
+	p.mustPlay(t, 3)
 	env.Proxy.SetFaults(script(env.Proxy))
 	during(env, p)
 	env.Proxy.SetFaults(testenv.Faults{})
@@ -993,12 +988,7 @@ func waitPuts(t *testing.T, env *faultEnv, puts *atomic.Int64, n int64) {
 func TestFaultLeaseRetryKeepsCondition(t *testing.T) {
 	env := startFaultEnv(t, 11)
 	p := &player{id: "erin", base: env.URL}
-	if code, _, err := p.login(); err != nil || code != 200 {
-		t.Fatalf("login: %d %v", code, err)
-	}
-	if err := p.act(2); err != nil {
-		t.Fatal(err)
-	}
+	p.mustPlay(t, 2)
 	if code, _, err := p.logout(); err != nil || code != 200 {
 		t.Fatalf("logout: %d %v", code, err)
 	}
@@ -1045,12 +1035,7 @@ func TestFaultSIGTERMWhileSavesRetry(t *testing.T) {
 
 	players := newPlayers(base, "term", 5)
 	for i, p := range players {
-		if code, _, err := p.login(); err != nil || code != 200 {
-			t.Fatalf("login %s: %d %v", p.id, code, err)
-		}
-		if err := p.act(5 + i); err != nil {
-			t.Fatal(err)
-		}
+		p.mustPlay(t, 5+i)
 	}
 	proxy.SetFaults(testenv.Faults{Down: true})
 	before := proxy.Counts()

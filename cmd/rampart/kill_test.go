@@ -28,10 +28,7 @@ func TestKill9LosesNothingAcknowledged(t *testing.T) {
 	dir := t.TempDir()
 	p := testenv.StartRampart(t, nil, "--data-dir", dir, "--rate-limit", "100000", "--rate-burst", "100000")
 	ctx := context.Background()
-	c, err := client.New(p.URL, client.WithRetries(0))
-	if err != nil {
-		t.Fatal(err)
-	}
+	c := noRetryClient(t, p.URL)
 	const players = 20
 	type ledger struct {
 		id          string       // the test's name (its device id derives from it)
@@ -87,10 +84,7 @@ func TestKill9LosesNothingAcknowledged(t *testing.T) {
 	restarted := time.Now()
 	p2 := testenv.StartRampart(t, nil, "--data-dir", dir, "--rate-limit", "100000", "--rate-burst", "100000")
 	ready := time.Since(restarted)
-	c2, err := client.New(p2.URL, client.WithRetries(0))
-	if err != nil {
-		t.Fatal(err)
-	}
+	c2 := noRetryClient(t, p2.URL)
 	var slowest time.Duration
 	for _, l := range ls {
 		t0 := time.Now()
@@ -109,6 +103,17 @@ func TestKill9LosesNothingAcknowledged(t *testing.T) {
 		}
 	}
 	t.Logf("restart to serving %v; slowest sign-in after it %v", ready, slowest)
+}
+
+// noRetryClient is a client of base that retries nothing: each test here
+// counts what one try got.
+func noRetryClient(t *testing.T, base string) *client.Client {
+	t.Helper()
+	c, err := client.New(base, client.WithRetries(0))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
 }
 
 // checkReplayTool runs `rampart replay` on the dead server's journal: the
@@ -178,10 +183,7 @@ func TestMachineLossTakeover(t *testing.T) {
 	dirA := t.TempDir()
 	a := testenv.StartRampart(t, s3env, append([]string{"--data-dir", dirA, "--lease-ttl", "3s", "--autosave", "1h"}, s3flags...)...)
 	ctx := context.Background()
-	ca, err := client.New(a.URL, client.WithRetries(0))
-	if err != nil {
-		t.Fatal(err)
-	}
+	ca := noRetryClient(t, a.URL)
 	const players = 10
 	type ack struct {
 		seq int64
@@ -228,15 +230,13 @@ func TestMachineLossTakeover(t *testing.T) {
 	}
 
 	b := testenv.StartRampart(t, s3env, append([]string{"--data-dir", t.TempDir()}, s3flags...)...)
-	cb, err := client.New(b.URL, client.WithRetries(0))
-	if err != nil {
-		t.Fatal(err)
-	}
+	cb := noRetryClient(t, b.URL)
 	lost, total := 0, 0
 	for i := range players {
 		id := fmt.Sprintf("ml-%02d", i)
 		// 409 until A's lease (3 s) runs out; then B takes the player.
 		var sess *client.Session
+		var err error
 		for deadline := time.Now().Add(20 * time.Second); ; {
 			sess, err = cb.SignInDevice(ctx, deviceID(id), false) // the same account, in the shared S3
 			if err == nil || !errors.Is(err, client.ErrPlayerBusy) || time.Now().After(deadline) {
