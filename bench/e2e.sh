@@ -57,7 +57,9 @@
 #                  [production: 1; embedded: off]
 #   BENCH_CLOSED_CONNS  exchanges in flight in the closed-loop runs (ratio,
 #                  ws, profiler; twice as many for half's saturation)
-#                  [production: 256; embedded: 32]
+#                  [production: 256; embedded: 32]; the A/B runs (ratio,
+#                  ws, profiler) play 8,192 players over them (loadtest's
+#                  --players-per-conn default), so none outruns its budget
 #   BENCH_STORE_DATA    parent of the stores' data dirs [BENCH_DATA]
 #   BENCH_PG_FSYNC=off  PostgreSQL without fsync (production runs it with
 #                  fsync on, as a studio does)
@@ -599,18 +601,40 @@ machine_since() {
 	echo "$line"
 }
 
+# rate_limited NAME: a loud line when the A/B run NAME had 429
+# rate_limited replies in its measured slices (its rates are then the
+# per-player budget's, not the server's), nothing otherwise.
+rate_limited() {
+	local n a b players ppc
+	IFS=$'\t' read -r n a b players ppc < <($Q "$OUT/$1.json" rate_limited a.rate_limited b.rate_limited players players_per_conn)
+	[[ -z $n || $n == - || $n == 0 ]] && return 0
+	say "**$1: RATE-LIMITED — $n replies 429 rate_limited in the measured slices (A $a, B $b; $players players, $ppc per connection): its rates are the per-player budget's, NOT the server's.** Raise --players-per-conn."
+}
+
+# refused NAME: a loud line when the client of the run NAME (standard
+# mix) was answered 429 or 503 and resent after Retry-After: its figures
+# hold those waits.
+refused() {
+	local n
+	n=$($Q "$OUT/$1.json" client_refused)
+	[[ -z $n || $n == - || $n == 0 ]] && return 0
+	say "**$1: REFUSED — $n attempts answered 429 rate_limited or 503 and resent after Retry-After: its figures hold those waits, NOT the server's alone.**"
+}
+
 ratio() {
 	heading "Efficiency ratio: 1-action ping batch vs GET /healthz (keep-alive, saturating)"
 	start_server ratio
 	local rs=() cs=()
-	say "| run | healthz/s | ping/s | server CPU healthz / ping | ratio | per-core ratio |"
-	say "|---|---|---|---|---|---|"
+	say "| run | players | healthz/s | ping/s (per player) | server CPU healthz / ping | ratio | per-core ratio | 429s |"
+	say "|---|---|---|---|---|---|---|---|"
 	for i in $(seq "$REPEAT"); do
 		load "ratio-$i" --mix healthz-vs-ping --conns "$CLOSED_CONNS" --duration 20s --slice 1s --server-pid "$SPID" --id-prefix "r$i"
-		IFS=$'\t' read -r a b ca cb r c < <($Q "$OUT/ratio-$i.json" a.rate_per_s b.rate_per_s a.server_cpu_pct b.server_cpu_pct ratio per_core_ratio)
-		say "| $i | $a | $b | $ca% / $cb% | $r | $c |"
+		IFS=$'\t' read -r a b ca cb r c n pl bp < <($Q "$OUT/ratio-$i.json" a.rate_per_s b.rate_per_s a.server_cpu_pct b.server_cpu_pct ratio per_core_ratio \
+			rate_limited players b.per_player_rate_per_s)
+		say "| $i | $pl | $a | $b ($bp) | $ca% / $cb% | $r | $c | $n |"
 		rs+=("$r") cs+=("$c")
 	done
+	for i in $(seq "$REPEAT"); do rate_limited "ratio-$i"; done
 	say "median ratio $($Q median "${rs[@]}") (per server core $($Q median "${cs[@]}")); goal >= 0.5"
 	stop_server
 }
@@ -619,19 +643,25 @@ ws() {
 	heading "Single-action messages per server core: HTTP keep-alive vs WebSocket (same run)"
 	start_server ws
 	local hs=() ws=() rs=()
-	say "| run | HTTP/s | WS/s | server CPU HTTP / WS | HTTP per core/s | WS per core/s | WS/HTTP |"
-	say "|---|---|---|---|---|---|---|"
+	say "| run | players | HTTP/s | WS/s | server CPU HTTP / WS | HTTP per core/s | WS per core/s | WS/HTTP | 429s |"
+	say "|---|---|---|---|---|---|---|---|---|"
 	for i in $(seq "$REPEAT"); do
 		load "ws-$i" --mix http-vs-ws --conns "$CLOSED_CONNS" --duration 20s --slice 1s --server-pid "$SPID" --id-prefix "w$i"
-		IFS=$'\t' read -r a b ca cb pa pb r < <($Q "$OUT/ws-$i.json" a.rate_per_s b.rate_per_s a.server_cpu_pct b.server_cpu_pct a.per_core_per_s b.per_core_per_s per_core_ratio)
-		say "| $i | $a | $b | $ca% / $cb% | $pa | $pb | $r |"
+		IFS=$'\t' read -r a b ca cb pa pb r n pl < <($Q "$OUT/ws-$i.json" a.rate_per_s b.rate_per_s a.server_cpu_pct b.server_cpu_pct a.per_core_per_s b.per_core_per_s per_core_ratio \
+			rate_limited players)
+		say "| $i | $pl | $a | $b | $ca% / $cb% | $pa | $pb | $r | $n |"
 		hs+=("$pa") ws+=("$pb") rs+=("$r")
 	done
+	for i in $(seq "$REPEAT"); do rate_limited "ws-$i"; done
 	say "median per server core: WebSocket $($Q median "${ws[@]}")/s, HTTP $($Q median "${hs[@]}")/s; goal WebSocket >= 50,000/s"
 	stop_server
 }
 
 # saturate NAME PREFIX: the standard mix, closed loop, 2,000 players.
+# They share the 2 × CLOSED_CONNS workers (the scheduler hands out the
+# player due longest), so each sends the saturation rate / 2,000 (about
+# 1/s at 1,851 actions/s), far inside the per-player budget: not the A/B
+# mixes' one player per worker. client_refused (refused) says if not.
 saturate() {
 	load "$1" --players 2000 --ramp-up 3s --duration 25s --measure-after 8s --apm 60000 --conns "$((CLOSED_CONNS * 2))" \
 		--verify=false --logout=false --server-pid "$SPID" --id-prefix "$2"
@@ -665,6 +695,7 @@ profiler() {
 		say "| $i | ${ra%.*} | ${rb%.*} | $ca | $cb | $r | $c |"
 		rr+=("$r") cr+=("$c")
 	done
+	for i in $(seq "$REPEAT"); do rate_limited "prof-$i"; done
 	local mr mc
 	mr=$($Q median "${rr[@]}") mc=$($Q median "${cr[@]}")
 	say "median on/off: rate $mr ($(awk -v r="$mr" 'BEGIN{printf "%+.1f%%", 100*(r-1)}')), CPU per ping $mc ($(awk -v r="$mc" 'BEGIN{printf "%+.1f%%", 100*(r-1)}')); goal within 3%"
@@ -751,6 +782,8 @@ half() {
 	say "| $HALF | ${t%.*} | $c% / $lm% | $ap99 / $amax | $p99 ($pr) / $mx ($mr) | $ap / $am | $sp | $cp |"
 	say "machine over the run: $machine"
 	say "goal: p99 <= 1 ms, max <= 20 ms (server-side, request rows)"
+	refused half-sat
+	refused half
 }
 
 players() {

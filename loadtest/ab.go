@@ -1,10 +1,12 @@
 package loadtest
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"io"
+	"net/http"
 	"net/url"
 	"slices"
 	"strconv"
@@ -19,13 +21,27 @@ import (
 )
 
 // A/B mixes compare two kinds of request on the same server, the same
-// connections and the same run. Every worker owns one logged-in player and
-// its connections and sends back to back (closed loop, no think time), so
-// the server is saturated. Time is cut into slices (--slice) that
-// alternate between side A and side B; each slice's completions count for
-// the side it belongs to. Alternating slices rather than running A and
-// then B keeps slow drifts (other processes on the machine, the heap
-// growing) out of the comparison.
+// connections and the same run. Every worker owns its connections and
+// sends back to back (closed loop, no think time), so the server is
+// saturated. Time is cut into slices (--slice) that alternate between side
+// A and side B; each slice's completions count for the side it belongs
+// to. Alternating slices rather than running A and then B keeps slow
+// drifts (other processes on the machine, the heap growing) out of the
+// comparison.
+//
+// The server budgets each player (--rate-limit, default 20 requests/s,
+// bursts of 40; past it 429 rate_limited). A worker playing one player
+// would measure that budget, not the server: each worker plays
+// --players-per-conn players in turn, one exchange each, over its HTTP
+// connection (the raw client's keep-alive pool holds one connection per
+// worker: a worker has one exchange in flight). Choose it so that
+// conns × players-per-conn players share the fastest rate a side reaches
+// with each of them well under the budget: rate / (conns × ppc) ≤ about
+// half of --rate-limit. The default, 8192 players in all, keeps each
+// under 10/s up to 80,000 requests/s. Over the WebSocket of http-vs-ws
+// each player has its own socket (a session owns one in the client).
+// Every rate_limited reply is counted for its side and slice; a measured
+// slice that has one measured the budget, and the report says so.
 //
 // With --server-pid the server's CPU time is read at every slice boundary,
 // so each side also gets its server CPU per request and thus its rate per
@@ -67,24 +83,42 @@ type ABSide struct {
 	// answers.
 	ServerCPUPerReqUs float64 `json:"server_cpu_per_request_us,omitempty"`
 	PerCorePerS       float64 `json:"per_core_per_s,omitempty"`
-	Latency           Latency `json:"latency_ms"`
-	Errors            int64   `json:"errors"`
+	// PlayerRatePerS is RatePerS per player: what the server's budget
+	// (--rate-limit) is held against.
+	PlayerRatePerS float64 `json:"per_player_rate_per_s"`
+	Latency        Latency `json:"latency_ms"`
+	Errors         int64   `json:"errors"`
+	// RateLimited counts the replies 429 rate_limited (over the socket:
+	// error messages rate_limited) in this side's measured slices;
+	// RateLimitedRun in the whole run, warm-up and cool-down included.
+	// Each was waited out (Retry-After, else 1 s) and sent again. Any in
+	// the measured slices means RatePerS is the budget's, not the
+	// server's.
+	RateLimited    int64 `json:"rate_limited"`
+	RateLimitedRun int64 `json:"rate_limited_run"`
 }
 
 // ABReport is the outcome of an A/B run.
 type ABReport struct {
-	Target   string    `json:"target"`
-	Mix      string    `json:"mix"`
-	Conns    int       `json:"conns"`
-	SliceS   float64   `json:"slice_s"`
-	RunS     float64   `json:"run_s"`
-	A        ABSide    `json:"a"`
-	B        ABSide    `json:"b"`
-	Ratio    float64   `json:"ratio"`                    // B rate / A rate
-	CoreRat  float64   `json:"per_core_ratio,omitempty"` // B per core / A per core
-	Checked  int       `json:"ledger_checked"`
-	Problems []string  `json:"problems,omitempty"`
-	Server   *ABServer `json:"server,omitempty"`
+	Target string `json:"target"`
+	Mix    string `json:"mix"`
+	Conns  int    `json:"conns"`
+	// Players is Conns × PlayersPerConn: every one is signed in and
+	// checked.
+	Players        int     `json:"players"`
+	PlayersPerConn int     `json:"players_per_conn"`
+	SliceS         float64 `json:"slice_s"`
+	RunS           float64 `json:"run_s"`
+	A              ABSide  `json:"a"`
+	B              ABSide  `json:"b"`
+	Ratio          float64 `json:"ratio"`                    // B rate / A rate
+	CoreRat        float64 `json:"per_core_ratio,omitempty"` // B per core / A per core
+	// RateLimited is A's and B's RateLimited: above 0, the rates measured
+	// the per-player budget.
+	RateLimited int64     `json:"rate_limited"`
+	Checked     int       `json:"ledger_checked"`
+	Problems    []string  `json:"problems,omitempty"`
+	Server      *ABServer `json:"server,omitempty"`
 }
 
 // ABServer is the server's latency table rows of the run.
@@ -93,8 +127,8 @@ type ABServer struct {
 	Errors []string    `json:"errors,omitempty"`
 }
 
-type abWorker struct {
-	idx    int
+// abPlayer is one player of an A/B run. Owned by its worker's goroutine.
+type abPlayer struct {
 	id     string
 	device string          // the player's device credential
 	a      *client.Session // over HTTP
@@ -103,26 +137,46 @@ type abWorker struct {
 	// The same player on the second server (target-vs-b).
 	b       *client.Session
 	seqB    int64
+	problem string
+	// notBefore is when the server's last refusal (Retry-After) lets the
+	// player send again.
+	notBefore time.Time
+}
+
+// abWorker is one closed loop: it sends for its players in turn, one
+// exchange at a time. Owned by its goroutine.
+type abWorker struct {
+	players []*abPlayer
+	turn    int // the player of the next exchange (see next)
 	res     []client.Result
 	hist    [2]*hdrhistogram.Histogram
 	errs    [2]int64
-	problem string
+	limited [2]int64 // rate_limited replies over the whole run
 }
 
 // abClients are the clients of an A/B run: HTTP to the target, and a
 // WebSocket one (http-vs-ws) or HTTP to the second server (target-vs-b).
+//
+// None of them waits out a refusal by itself, so that every 429 is seen
+// and counted (see unrefused): over HTTP a Retry-After above zero is
+// returned (WithMaxRetryWait(0)); over the socket a rate_limited error
+// has no Retry-After and the client would resend it after its backoff,
+// so the socket client does not resend at all (WithRetries(0)): a lost
+// reply is an error of the run, and the next exchange reconnects.
 type abClients struct{ a, ws, b *client.Client }
 
 func newABClients(cfg Config) (abClients, error) {
 	var cl abClients
-	opts := []client.Option{client.WithRequestTimeout(cfg.Timeout), client.WithUserAgent("rampart-loadtest"), client.WithRawHTTP(cfg.Conns)}
+	opts := []client.Option{client.WithRequestTimeout(cfg.Timeout), client.WithUserAgent("rampart-loadtest"),
+		client.WithRawHTTP(cfg.Conns), client.WithMaxRetryWait(0)}
 	var err error
 	if cl.a, err = client.New(cfg.Target, opts...); err != nil {
 		return cl, err
 	}
 	switch cfg.Mix {
 	case "http-vs-ws":
-		cl.ws, err = client.New(cfg.Target, append(opts, client.WithTransport(client.WebSocket), client.WithEventFunc(func(*client.Session, client.Event) {}))...)
+		cl.ws, err = client.New(cfg.Target, append(opts, client.WithTransport(client.WebSocket), client.WithRetries(0),
+			client.WithEventFunc(func(*client.Session, client.Event) {}))...)
 	case "target-vs-b":
 		cl.b, err = client.New(cfg.TargetB, opts...)
 	}
@@ -163,11 +217,12 @@ func ExecuteAB(ctx context.Context, cfg Config, progress io.Writer) (*ABReport, 
 	stopAbort := context.AfterFunc(ctx, cancelAbort)
 	defer stopAbort()
 
-	// Log every worker's player in.
+	// Sign every worker's players in.
 	salt := cfg.DeviceSalt
 	if salt == "" {
 		salt = randomSalt()
 	}
+	ppc := cfg.playersPerConn()
 	workers := make([]*abWorker, cfg.Conns)
 	cl, err := newABClients(cfg)
 	if err != nil {
@@ -181,20 +236,25 @@ func ExecuteAB(ctx context.Context, cfg Config, progress io.Writer) (*ABReport, 
 		}
 	}()
 	var lg sync.WaitGroup
-	loginErrs := make(chan error, cfg.Conns)
+	loginErrs := make(chan error, cfg.Conns*ppc)
 	sem := make(chan struct{}, 64)
 	for i := range workers {
-		w := &abWorker{idx: i, id: cfg.IDPrefix + "-" + strconv.FormatUint(cfg.Seed, 10) + "-" + strconv.Itoa(i),
-			device: deviceID(cfg.IDPrefix+"-"+strconv.FormatUint(cfg.Seed, 10)+"-"+strconv.Itoa(i), salt)}
+		w := &abWorker{players: make([]*abPlayer, ppc)}
 		w.hist[0], w.hist[1] = newHist(), newHist()
 		workers[i] = w
-		lg.Go(func() {
-			sem <- struct{}{}
-			defer func() { <-sem }()
-			if err := w.login(abort, cl); err != nil {
-				loginErrs <- fmt.Errorf("player %s: %w", w.id, err)
-			}
-		})
+		for j := range w.players {
+			// Player n of the run; with one per worker, n is the worker's index.
+			id := cfg.IDPrefix + "-" + strconv.FormatUint(cfg.Seed, 10) + "-" + strconv.Itoa(i*ppc+j)
+			p := &abPlayer{id: id, device: deviceID(id, salt)}
+			w.players[j] = p
+			lg.Go(func() {
+				sem <- struct{}{}
+				defer func() { <-sem }()
+				if err := p.login(abort, cl); err != nil {
+					loginErrs <- fmt.Errorf("player %s: %w", p.id, err)
+				}
+			})
+		}
 	}
 	lg.Wait()
 	close(loginErrs)
@@ -216,6 +276,7 @@ func ExecuteAB(ctx context.Context, cfg Config, progress io.Writer) (*ABReport, 
 		return nil, fmt.Errorf("loadtest: duration %v holds %d slices of %v; want at least 4", cfg.Duration, nSlices, slice)
 	}
 	counts := make([][2]atomic.Int64, nSlices)
+	limited := make([][2]atomic.Int64, nSlices) // rate_limited replies, by slice of the reply
 	// cpu[ph][k] is the CPU time, at slice boundary k, of the server side
 	// ph is sent to (one server unless target-vs-b).
 	var cpu [2][]float64
@@ -254,6 +315,9 @@ func ExecuteAB(ctx context.Context, cfg Config, progress io.Writer) (*ABReport, 
 				if c := cpu[ph]; pids[ph] > 0 && c[k-1] > 0 {
 					line += fmt.Sprintf("  server cpu %3.0f%%", 100*(c[k]-c[k-1])/slice.Seconds())
 				}
+				if l := limited[k-1][0].Load() + limited[k-1][1].Load(); l > 0 {
+					line += fmt.Sprintf("  RATE-LIMITED %d", l)
+				}
 				fmt.Fprintln(progress, line)
 			}
 		}
@@ -273,11 +337,29 @@ func ExecuteAB(ctx context.Context, cfg Config, progress io.Writer) (*ABReport, 
 				}
 				k := int(now.Sub(start) / slice)
 				ph := k % 2
-				ok := w.exchange(abort, cfg, ph)
+				p := w.next(abort, now, start.Add(time.Duration(k+1)*slice), cfg.Mix != "healthz-vs-ping" || ph == 1)
+				if p == nil {
+					continue // every player waited out a refusal: now one may send
+				}
+				ok, refused := w.exchange(abort, cfg, p, ph)
 				done := time.Now()
+				if refused != nil {
+					// Nothing was applied: the player's seq stays, and it
+					// sends again once the server's Retry-After is over.
+					if refused.Code == "rate_limited" {
+						w.limited[ph]++
+						if kd := int(done.Sub(start) / slice); kd < nSlices {
+							limited[kd][ph].Add(1)
+						}
+					} else {
+						w.errs[ph]++
+					}
+					p.notBefore = done.Add(cmp.Or(refused.RetryAfter, time.Second))
+					continue
+				}
 				if !ok {
 					w.errs[ph]++
-					time.Sleep(10 * time.Millisecond) // the client's retries are spent: do not spin
+					pause(abort, 10*time.Millisecond) // the client's retries are spent: do not spin
 					continue
 				}
 				recordHist(w.hist[ph], done.Sub(now))
@@ -289,8 +371,8 @@ func ExecuteAB(ctx context.Context, cfg Config, progress io.Writer) (*ABReport, 
 	}
 	wg.Wait()
 	bg.Wait()
-	rep := &ABReport{Target: cfg.Target, Mix: cfg.Mix, Conns: cfg.Conns, SliceS: slice.Seconds(),
-		RunS: end.Sub(start).Seconds()}
+	rep := &ABReport{Target: cfg.Target, Mix: cfg.Mix, Conns: cfg.Conns, Players: cfg.Conns * ppc, PlayersPerConn: ppc,
+		SliceS: slice.Seconds(), RunS: end.Sub(start).Seconds()}
 	if watch != nil {
 		if l, err := watch.latency(abort); err != nil {
 			watch.errorf("latency: %v", err)
@@ -305,15 +387,28 @@ func ExecuteAB(ctx context.Context, cfg Config, progress io.Writer) (*ABReport, 
 		}
 	}
 
-	// Check every player: its last_seq is what it had acknowledged.
+	// Check every player: its last_seq is what it had acknowledged. Each
+	// worker checks its own players, so the check takes as long as one
+	// worker's share.
+	var cg sync.WaitGroup
 	for _, w := range workers {
-		w.check(abort, cfg)
-		if w.problem != "" {
-			if len(rep.Problems) < maxReportProblems {
-				rep.Problems = append(rep.Problems, w.id+": "+w.problem)
+		cg.Go(func() {
+			for _, p := range w.players {
+				p.check(abort, cfg)
 			}
-		} else {
-			rep.Checked++
+		})
+	}
+	cg.Wait()
+	nProblems := 0
+	for _, w := range workers {
+		for _, p := range w.players {
+			if p.problem == "" {
+				rep.Checked++
+				continue
+			}
+			if nProblems++; len(rep.Problems) < maxReportProblems {
+				rep.Problems = append(rep.Problems, p.id+": "+p.problem)
+			}
 		}
 	}
 	closeAB(workers)
@@ -324,6 +419,7 @@ func ExecuteAB(ctx context.Context, cfg Config, progress io.Writer) (*ABReport, 
 		for _, w := range workers {
 			h.Merge(w.hist[ph])
 			side.Errors += w.errs[ph]
+			side.RateLimitedRun += w.limited[ph]
 		}
 		side.Latency = summarize(h)
 		var cpuPer, load []float64
@@ -333,6 +429,7 @@ func ExecuteAB(ctx context.Context, cfg Config, progress io.Writer) (*ABReport, 
 			}
 			n := counts[k][ph].Load()
 			side.Requests += n
+			side.RateLimited += limited[k][ph].Load()
 			side.RatesPerS = append(side.RatesPerS, round1(float64(n)/slice.Seconds()))
 			if c := cpu[ph][k+1] - cpu[ph][k]; pids[ph] > 0 && cpu[ph][k] > 0 && n > 0 {
 				cpuPer = append(cpuPer, c/float64(n)*1e6)
@@ -340,6 +437,7 @@ func ExecuteAB(ctx context.Context, cfg Config, progress io.Writer) (*ABReport, 
 			}
 		}
 		side.RatePerS = median(side.RatesPerS)
+		side.PlayerRatePerS = round1(side.RatePerS / float64(rep.Players))
 		if len(cpuPer) > 0 {
 			side.ServerCPUPerReqUs = round1(median(cpuPer))
 			side.ServerCPUPct = round1(median(load))
@@ -354,8 +452,9 @@ func ExecuteAB(ctx context.Context, cfg Config, progress io.Writer) (*ABReport, 
 	if rep.A.PerCorePerS > 0 {
 		rep.CoreRat = float64(int64(1000*rep.B.PerCorePerS/rep.A.PerCorePerS)) / 1000
 	}
-	if len(rep.Problems) > 0 {
-		return rep, fmt.Errorf("loadtest: %d players failed the check", len(rep.Problems))
+	rep.RateLimited = rep.A.RateLimited + rep.B.RateLimited
+	if nProblems > 0 {
+		return rep, fmt.Errorf("loadtest: %d players failed the check", nProblems)
 	}
 	return rep, nil
 }
@@ -372,11 +471,69 @@ func drainErrs(ch <-chan error) []error {
 
 func closeAB(workers []*abWorker) {
 	for _, w := range workers {
-		for _, s := range []*client.Session{w.a, w.ws, w.b} {
-			if s != nil {
-				s.Close()
+		for _, p := range w.players {
+			for _, s := range []*client.Session{p.a, p.ws, p.b} {
+				if s != nil {
+					s.Close()
+				}
 			}
 		}
+	}
+}
+
+// next is the player whose turn it is: the next in rotation that no
+// refusal holds back, unless the exchange spends no player's budget
+// (budgeted false: GET /healthz). When all are held back it waits until
+// the first may send again or the slice ends at sliceEnd (the other side
+// may have exchanges to make), or ctx ends, and returns nil.
+func (w *abWorker) next(ctx context.Context, now, sliceEnd time.Time, budgeted bool) *abPlayer {
+	first := w.players[w.turn]
+	for range w.players {
+		p := w.players[w.turn]
+		w.turn = (w.turn + 1) % len(w.players)
+		if !budgeted || !now.Before(p.notBefore) {
+			return p
+		}
+		if p.notBefore.Before(first.notBefore) {
+			first = p
+		}
+	}
+	pause(ctx, min(first.notBefore.Sub(now), sliceEnd.Sub(now)))
+	return nil
+}
+
+// pause waits d, or until ctx ends.
+func pause(ctx context.Context, d time.Duration) {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+	case <-ctx.Done():
+	}
+}
+
+// refusal is err's refusal, 429 or 503 (the server applied nothing and
+// says when to try again), or nil.
+func refusal(err error) *client.Error {
+	var e *client.Error
+	if errors.As(err, &e) && (e.Status == http.StatusTooManyRequests || e.Status == http.StatusServiceUnavailable) {
+		return e
+	}
+	return nil
+}
+
+// unrefused runs call until it is not refused, waiting out each refusal
+// (the A/B clients return them: see abClients), at most 5 times: for the
+// calls outside the measured slices (sign-ins, the check), which a
+// player's spent budget may refuse at first.
+func unrefused(ctx context.Context, call func() error) error {
+	for n := 0; ; n++ {
+		err := call()
+		e := refusal(err)
+		if e == nil || n == 4 || ctx.Err() != nil {
+			return err
+		}
+		pause(ctx, cmp.Or(e.RetryAfter, time.Second))
 	}
 }
 
@@ -392,88 +549,109 @@ func median(xs []float64) float64 {
 	return (s[len(s)/2-1] + s[len(s)/2]) / 2
 }
 
-// login logs the worker's player in (over its WebSocket when useWS, so the
-// socket is attached) and reads its last_seq.
-func (w *abWorker) login(ctx context.Context, cl abClients) error {
-	var err error
-	if w.a, err = cl.a.SignInDevice(ctx, w.device, true); err != nil {
+// login signs the player in over HTTP (and on the second server for
+// target-vs-b), resumes the session on a WebSocket for http-vs-ws, and
+// reads its last seq.
+func (p *abPlayer) login(ctx context.Context, cl abClients) error {
+	err := unrefused(ctx, func() (err error) {
+		p.a, err = cl.a.SignInDevice(ctx, p.device, true)
+		return err
+	})
+	if err != nil {
 		return err
 	}
-	w.seq = w.a.NextSeq() - 1
+	p.seq = p.a.NextSeq() - 1
 	if cl.ws != nil {
 		// The same session on a socket: both sides play one player.
-		if w.ws, err = cl.ws.Resume(ctx, w.a.Token(), w.a.RefreshToken(), client.KnownPlayer(w.a.PlayerID())); err != nil {
+		err := unrefused(ctx, func() (err error) {
+			p.ws, err = cl.ws.Resume(ctx, p.a.Token(), p.a.RefreshToken(), client.KnownPlayer(p.a.PlayerID()))
+			return err
+		})
+		if err != nil {
 			return fmt.Errorf("websocket: %w", err)
 		}
 	}
 	if cl.b != nil {
-		if w.b, err = cl.b.SignInDevice(ctx, w.device, true); err != nil {
+		err := unrefused(ctx, func() (err error) {
+			p.b, err = cl.b.SignInDevice(ctx, p.device, true)
+			return err
+		})
+		if err != nil {
 			return fmt.Errorf("target-b: %w", err)
 		}
-		w.seqB = w.b.NextSeq() - 1
+		p.seqB = p.b.NextSeq() - 1
 	}
 	return nil
 }
 
-// exchange sends one request of side ph and reports whether it got the
-// answer it should.
-func (w *abWorker) exchange(ctx context.Context, cfg Config, ph int) bool {
+// exchange sends one request of side ph for p and reports whether it got
+// the answer it should, or the server's refusal (nothing applied).
+func (w *abWorker) exchange(ctx context.Context, cfg Config, p *abPlayer, ph int) (bool, *client.Error) {
 	switch {
 	case cfg.Mix == "healthz-vs-ping" && ph == 0:
-		return w.a.Ping(ctx) == nil // GET /healthz over HTTP
-	case w.b != nil && ph == 1:
-		return w.ping(ctx, w.b, &w.seqB)
-	case w.ws != nil && ph == 1:
-		return w.ping(ctx, w.ws, &w.seq)
+		err := p.a.Ping(ctx) // GET /healthz over HTTP
+		return err == nil, refusal(err)
+	case p.b != nil && ph == 1:
+		return w.ping(ctx, p, p.b, &p.seqB)
+	case p.ws != nil && ph == 1:
+		return w.ping(ctx, p, p.ws, &p.seq)
 	}
-	return w.ping(ctx, w.a, &w.seq)
+	return w.ping(ctx, p, p.a, &p.seq)
 }
 
-// ping sends one ping on s with the seq after *last: the HTTP and the
-// socket session of http-vs-ws share the player's seqs.
-func (w *abWorker) ping(ctx context.Context, s *client.Session, last *int64) bool {
+// ping sends one ping for p on s with the seq after *last: the HTTP and
+// the socket session of http-vs-ws share the player's seqs. A refused
+// ping leaves *last: it is sent again with the same seq.
+func (w *abWorker) ping(ctx context.Context, p *abPlayer, s *client.Session, last *int64) (bool, *client.Error) {
 	seq := *last + 1
 	var err error
 	w.res, err = s.DoSeq(ctx, w.res[:0], seq, client.Action{Name: "ping"})
+	if e := refusal(err); e != nil {
+		return false, e
+	}
 	if err != nil {
-		w.problem = "ping: " + err.Error()
+		p.problem = "ping: " + err.Error()
 		*last = seq // may have been applied: the check reads it back
-		return false
+		return false, nil
 	}
 	if len(w.res) != 1 || w.res[0].Seq != seq || !w.res[0].OK || w.res[0].Duplicate {
-		w.problem = fmt.Sprintf("ping seq %d: unexpected reply %+v", seq, w.res)
-		return false
+		p.problem = fmt.Sprintf("ping seq %d: unexpected reply %+v", seq, w.res)
+		return false, nil
 	}
 	*last = seq
-	w.problem = ""
-	return true
+	p.problem = ""
+	return true, nil
 }
 
 // check reads the player back over HTTP: last_seq must be the last
 // acknowledged seq. Then it logs out.
-func (w *abWorker) check(ctx context.Context, cfg Config) {
-	if w.a == nil || w.problem != "" && w.seq == 0 {
+func (p *abPlayer) check(ctx context.Context, cfg Config) {
+	if p.a == nil || p.problem != "" && p.seq == 0 {
 		return
 	}
-	w.problem = ""
-	w.checkOn(ctx, cfg, w.a, w.seq, "")
-	if w.b != nil && w.problem == "" {
-		w.checkOn(ctx, cfg, w.b, w.seqB, "target-b: ")
+	p.problem = ""
+	p.checkOn(ctx, cfg, p.a, p.seq, "")
+	if p.b != nil && p.problem == "" {
+		p.checkOn(ctx, cfg, p.b, p.seqB, "target-b: ")
 	}
 }
 
-func (w *abWorker) checkOn(ctx context.Context, cfg Config, s *client.Session, seq int64, where string) {
-	ps, err := s.Player(ctx)
+func (p *abPlayer) checkOn(ctx context.Context, cfg Config, s *client.Session, seq int64, where string) {
+	var ps client.PlayerState
+	err := unrefused(ctx, func() (err error) {
+		ps, err = s.Player(ctx)
+		return err
+	})
 	if err != nil {
-		w.problem = where + "read back: " + err.Error()
+		p.problem = where + "read back: " + err.Error()
 		return
 	}
 	if ps.LastSeq != seq {
-		w.problem = fmt.Sprintf("%slast_seq %d, acknowledged %d", where, ps.LastSeq, seq)
+		p.problem = fmt.Sprintf("%slast_seq %d, acknowledged %d", where, ps.LastSeq, seq)
 		return
 	}
 	if cfg.FinalLogout {
-		s.Logout(ctx)
+		unrefused(ctx, func() error { return s.Logout(ctx) })
 	}
 }
 
@@ -485,18 +663,26 @@ func (rep *ABReport) WriteJSON(out io.Writer) error {
 // WriteText writes the report for people.
 func (rep *ABReport) WriteText(out io.Writer) {
 	var b strings.Builder
-	fmt.Fprintf(&b, "loadtest %s, mix %s: %d connections, %.0fs in slices of %.1fs alternating A and B\n",
-		rep.Target, rep.Mix, rep.Conns, rep.RunS, rep.SliceS)
-	b.WriteString("\nside            requests    rate/s  server cpu  cpu/req µs  per core/s   p50 ms   p99 ms   max ms  errors\n")
+	fmt.Fprintf(&b, "loadtest %s, mix %s: %d connections, %d players (%d per connection), %.0fs in slices of %.3gs alternating A and B\n",
+		rep.Target, rep.Mix, rep.Conns, rep.Players, rep.PlayersPerConn, rep.RunS, rep.SliceS)
+	b.WriteString("\nside            requests    rate/s  per player/s  server cpu  cpu/req µs  per core/s   p50 ms   p99 ms   max ms  errors  429s\n")
 	for _, s := range []ABSide{rep.A, rep.B} {
-		fmt.Fprintf(&b, "  %-12s %10d %9.0f %10.0f%% %11.1f %11.0f %8.3f %8.3f %8.3f %7d\n", s.Name, s.Requests, s.RatePerS,
-			s.ServerCPUPct, s.ServerCPUPerReqUs, s.PerCorePerS, s.Latency.P50, s.Latency.P99, s.Latency.Max, s.Errors)
+		fmt.Fprintf(&b, "  %-12s %10d %9.0f %13.1f %10.0f%% %11.1f %11.0f %8.3f %8.3f %8.3f %7d %5d\n", s.Name, s.Requests, s.RatePerS,
+			s.PlayerRatePerS, s.ServerCPUPct, s.ServerCPUPerReqUs, s.PerCorePerS, s.Latency.P50, s.Latency.P99, s.Latency.Max, s.Errors, s.RateLimited)
 	}
 	fmt.Fprintf(&b, "\nratio B/A: %.3f by rate", rep.Ratio)
 	if rep.CoreRat > 0 {
 		fmt.Fprintf(&b, ", %.3f per server core", rep.CoreRat)
 	}
 	b.WriteString("\n")
+	if rep.RateLimited > 0 {
+		fmt.Fprintf(&b, "\n!!! RATE-LIMITED: %d replies in the measured slices were 429 rate_limited (%s %d, %s %d).\n",
+			rep.RateLimited, rep.A.Name, rep.A.RateLimited, rep.B.Name, rep.B.RateLimited)
+		fmt.Fprintf(&b, "!!! These rates and the ratio are the per-player budget's (--rate-limit), NOT the server's:\n")
+		fmt.Fprintf(&b, "!!! raise --players-per-conn (now %d, so %d players) until no side is refused.\n", rep.PlayersPerConn, rep.Players)
+	} else if n := rep.A.RateLimitedRun + rep.B.RateLimitedRun; n > 0 {
+		fmt.Fprintf(&b, "(%d replies rate_limited outside the measured slices, in warm-up or cool-down)\n", n)
+	}
 	if rep.Server != nil && len(rep.Server.Rows) > 0 {
 		b.WriteString("\nserver latency table (request rows)      calls   avg ms   p99 ms   max ms\n")
 		for _, r := range rep.Server.Rows {

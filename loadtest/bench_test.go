@@ -19,6 +19,7 @@ func TestABMixesAgainstServer(t *testing.T) {
 			cfg.IDPrefix = mix
 			cfg.Mix = mix
 			cfg.Conns = 3
+			cfg.PlayersPerConn = 2
 			cfg.Slice = 100 * time.Millisecond
 			cfg.Duration = 800 * time.Millisecond
 			cfg.ServerStats = true
@@ -28,8 +29,8 @@ func TestABMixesAgainstServer(t *testing.T) {
 			if err != nil {
 				t.Fatalf("ExecuteAB: %v\n%s", err, progress.String())
 			}
-			if rep.Checked != cfg.Conns || len(rep.Problems) > 0 {
-				t.Errorf("checked %d players, problems %v; want %d, none", rep.Checked, rep.Problems, cfg.Conns)
+			if want := cfg.Conns * cfg.PlayersPerConn; rep.Checked != want || len(rep.Problems) > 0 {
+				t.Errorf("checked %d players, problems %v; want %d, none", rep.Checked, rep.Problems, want)
 			}
 			if rep.A.Requests == 0 || rep.B.Requests == 0 || rep.Ratio <= 0 {
 				t.Errorf("A %d requests, B %d, ratio %v: want both sides served", rep.A.Requests, rep.B.Requests, rep.Ratio)
@@ -37,8 +38,9 @@ func TestABMixesAgainstServer(t *testing.T) {
 			if n := len(rep.A.RatesPerS) + len(rep.B.RatesPerS); n != 5 {
 				t.Errorf("%d measured slices, want 5 (8 minus two warm-up slices and the last)", n)
 			}
-			if rep.A.Errors+rep.B.Errors != 0 {
-				t.Errorf("errors: A %d, B %d", rep.A.Errors, rep.B.Errors)
+			if rep.A.Errors+rep.B.Errors != 0 || rep.A.RateLimitedRun+rep.B.RateLimitedRun != 0 {
+				t.Errorf("errors: A %d, B %d; rate limited: A %d, B %d; want none with the budgets open",
+					rep.A.Errors, rep.B.Errors, rep.A.RateLimitedRun, rep.B.RateLimitedRun)
 			}
 			if rep.Server == nil || len(rep.Server.Rows) == 0 {
 				t.Errorf("no server rows: %+v", rep.Server)
@@ -48,7 +50,7 @@ func TestABMixesAgainstServer(t *testing.T) {
 			}
 			var out bytes.Buffer
 			rep.WriteText(&out)
-			if !strings.Contains(out.String(), "ratio B/A") || !strings.Contains(out.String(), "ledger OK") {
+			if !strings.Contains(out.String(), "ratio B/A") || !strings.Contains(out.String(), "ledger OK") || strings.Contains(out.String(), "RATE-LIMITED") {
 				t.Errorf("text report:\n%s", out.String())
 			}
 		})
@@ -60,7 +62,8 @@ func TestTargetVsBAgainstTwoServers(t *testing.T) {
 	cfg := testConfig(a.URL)
 	cfg.IDPrefix = "tvb"
 	cfg.Mix, cfg.TargetB = "target-vs-b", b.URL
-	cfg.Conns = 2
+	cfg.Conns, cfg.PlayersPerConn = 2, 3
+	cfg.DeviceSalt = "tvb"
 	cfg.Slice = 100 * time.Millisecond
 	cfg.Duration = 600 * time.Millisecond
 	cfg.ServerPID, cfg.ServerPIDB = a.Cmd.Process.Pid, b.Cmd.Process.Pid
@@ -68,8 +71,11 @@ func TestTargetVsBAgainstTwoServers(t *testing.T) {
 	if err != nil {
 		t.Fatalf("ExecuteAB: %v", err)
 	}
-	if rep.Checked != cfg.Conns || rep.A.Requests == 0 || rep.B.Requests == 0 {
-		t.Errorf("checked %d, A %d requests, B %d: want both servers played and checked", rep.Checked, rep.A.Requests, rep.B.Requests)
+	if rep.Checked != 6 || rep.A.Requests == 0 || rep.B.Requests == 0 {
+		t.Errorf("checked %d, A %d requests, B %d: want both servers played and 6 players checked", rep.Checked, rep.A.Requests, rep.B.Requests)
+	}
+	for _, srv := range []string{a.URL, b.URL} {
+		checkEveryPlayerPlayed(t, srv, cfg)
 	}
 	if rep.A.ServerCPUPerReqUs <= 0 || rep.B.ServerCPUPerReqUs <= 0 {
 		t.Errorf("server CPU per request A %v µs, B %v µs: want each server's read", rep.A.ServerCPUPerReqUs, rep.B.ServerCPUPerReqUs)
@@ -148,13 +154,37 @@ func TestBenchConfigValidation(t *testing.T) {
 		{"measure after the end", func(c *Config) { c.MeasureAfter = c.Duration }, "measure-after"},
 		{"A/B over ws", func(c *Config) { c.Mix = "http-vs-ws"; c.Transport = "ws" }, "chooses its own transports"},
 		{"tiny slice", func(c *Config) { c.Mix = "healthz-vs-ping"; c.Slice = time.Millisecond }, "slice"},
+		{"negative players per conn", func(c *Config) { c.Mix = "healthz-vs-ping"; c.PlayersPerConn = -1 }, "players-per-conn"},
+		{"too many players", func(c *Config) { c.Mix = "target-vs-b"; c.TargetB = c.Target; c.Conns = 20_000; c.PlayersPerConn = 51 }, "players-per-conn"},
+		{"a socket per player", func(c *Config) { c.Mix = "http-vs-ws"; c.Conns = 32; c.PlayersPerConn = 100 }, "open files"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			cfg := testConfig("http://127.0.0.1:1")
 			tc.mutate(&cfg)
-			_, err := cfg.validate(context.Background(), 0)
+			_, err := cfg.validate(context.Background(), 1024)
 			if err == nil || !strings.Contains(err.Error(), tc.want) {
 				t.Errorf("validate: %v; want an error about %q", err, tc.want)
+			}
+		})
+	}
+}
+
+func TestPlayersPerConn(t *testing.T) {
+	for _, tc := range []struct {
+		name       string
+		conns, ppc int
+		want       int
+	}{
+		{"given", 3, 2, 2},
+		{"default, production's 256 conns", 256, 0, 32},
+		{"default, embedded's 32 conns", 32, 0, 256},
+		{"default rounds up", 3, 0, 2731},
+		{"default, more conns than players", 20_000, 0, 1},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg := Config{Conns: tc.conns, PlayersPerConn: tc.ppc}
+			if got := cfg.playersPerConn(); got != tc.want {
+				t.Errorf("%d conns, --players-per-conn %d: %d per conn, want %d", tc.conns, tc.ppc, got, tc.want)
 			}
 		})
 	}

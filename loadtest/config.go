@@ -86,6 +86,12 @@ type Config struct {
 	// process id.
 	TargetB    string
 	ServerPIDB int
+	// PlayersPerConn is how many players each worker of an A/B mix plays
+	// in rotation, over its connection: the server budgets each player
+	// (--rate-limit, default 20 requests/s), so a closed loop with one
+	// player per worker measures that budget, not the server. Zero picks
+	// enough for abPlayers players in all (see playersPerConn).
+	PlayersPerConn int
 }
 
 // Hard bounds: a load test is a bounded experiment, not a daemon.
@@ -95,7 +101,22 @@ const (
 	maxConns    = 20_000
 	maxAPM      = 60_000
 	maxBatch    = 100
+
+	// abPlayers is the default number of players of an A/B run: at the
+	// fastest this server has been measured (about 75,000 single-action
+	// WebSocket messages/s on one core) each of them sends under 10/s,
+	// half the default per-player budget.
+	abPlayers = 8192
 )
+
+// playersPerConn is PlayersPerConn, or when it is 0 enough players per
+// worker that the A/B run has about abPlayers.
+func (c *Config) playersPerConn() int {
+	if c.PlayersPerConn > 0 || c.Conns < 1 {
+		return c.PlayersPerConn
+	}
+	return (abPlayers + c.Conns - 1) / c.Conns
+}
 
 // DefaultConfig is a small, short run against a local server.
 func DefaultConfig() Config {
@@ -155,6 +176,7 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs.DurationVar(&cfg.Slice, "slice", cfg.Slice, "A/B mixes: length of one slice")
 	fs.StringVar(&cfg.TargetB, "target-b", cfg.TargetB, "target-vs-b mix: the second server's base URL")
 	fs.IntVar(&cfg.ServerPIDB, "server-pid-b", cfg.ServerPIDB, "target-vs-b mix: the second server's process id")
+	fs.IntVar(&cfg.PlayersPerConn, "players-per-conn", cfg.PlayersPerConn, "A/B mixes: players each worker plays in rotation, so that none exceeds the server's per-player --rate-limit (0: 8192 players in all, ceil(8192/conns) each)")
 	asJSON := fs.Bool("json", false, "write the final report as JSON")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -272,6 +294,9 @@ func (c *Config) validate(ctx context.Context, fileLimit uint64) (*url.URL, erro
 	if isAB(c.Mix) && c.Slice < 100*time.Millisecond {
 		bad("slice %v: want at least 100ms", c.Slice)
 	}
+	if isAB(c.Mix) && (c.PlayersPerConn < 0 || c.Conns >= 1 && c.playersPerConn() > maxPlayers/c.Conns) {
+		bad("players-per-conn %d: want 0 or more, and at most %d players in all (conns × players-per-conn)", c.PlayersPerConn, maxPlayers)
+	}
 	if (c.Mix == "target-vs-b") != (c.TargetB != "") {
 		bad("--target-b goes with --mix target-vs-b, and that mix needs it")
 	}
@@ -286,7 +311,10 @@ func (c *Config) validate(ctx context.Context, fileLimit uint64) (*url.URL, erro
 	}
 	// Every connection is a file; keep headroom for the runtime and logs.
 	files := uint64(c.Conns) + 64
-	if c.Mix == "http-vs-ws" || c.Mix == "target-vs-b" {
+	switch c.Mix {
+	case "http-vs-ws": // a socket per player
+		files += uint64(c.Conns) * uint64(max(c.playersPerConn(), 0))
+	case "target-vs-b":
 		files += uint64(c.Conns)
 	}
 	switch c.Transport {
@@ -299,7 +327,10 @@ func (c *Config) validate(ctx context.Context, fileLimit uint64) (*url.URL, erro
 	default:
 		bad("transport %q: want http or ws", c.Transport)
 	}
-	if fileLimit > 0 && files > fileLimit {
+	if fileLimit > 0 && files > fileLimit && isAB(c.Mix) {
+		bad("mix %s with %d conns and %d players per conn needs about %d open files; the limit is %d",
+			c.Mix, c.Conns, c.playersPerConn(), files, fileLimit)
+	} else if fileLimit > 0 && files > fileLimit {
 		bad("%s transport with %d players and %d conns needs about %d open files; the limit is %d",
 			c.Transport, c.Players, c.Conns, files, fileLimit)
 	}

@@ -112,6 +112,9 @@ func TestExecuteAgainstServer(t *testing.T) {
 			if len(rep.HTTPErrors) != 0 || len(rep.TransportErrors) != 0 || len(rep.ActionFailures) != 0 {
 				t.Errorf("errors: http %v transport %v actions %v; want none", rep.HTTPErrors, rep.TransportErrors, rep.ActionFailures)
 			}
+			if rep.Refused != 0 {
+				t.Errorf("%d attempts refused at 10 actions/s per player, inside the budget of 20: want none", rep.Refused)
+			}
 			if rep.PeakOnline == 0 || rep.PeakOnline > int64(cfg.Players) {
 				t.Errorf("peak online %d, want 1..%d", rep.PeakOnline, cfg.Players)
 			}
@@ -131,6 +134,29 @@ func TestExecuteAgainstServer(t *testing.T) {
 				t.Errorf("text report lacks the ledger or prediction verdict:\n%s", text.String())
 			}
 		})
+	}
+}
+
+// Players past their budget are refused 429 and the client resends after
+// Retry-After: the report counts it and says the figures are not the
+// server's alone.
+func TestReportCountsRefused(t *testing.T) {
+	srv := server(t, "--rate-limit", "2", "--rate-burst", "2")
+	cfg := testConfig(srv.URL)
+	cfg.IDPrefix = "refused"
+	cfg.Mix, cfg.Players, cfg.APM = "ping", 2, 6000 // 100 a second each
+	cfg.Duration = time.Second
+	rep := execute(t, cfg)
+	if rep.Refused == 0 {
+		t.Errorf("client refused 0 attempts at 100 actions/s on a budget of 2/s, want some")
+	}
+	if rep.Ledger.Mismatches != 0 {
+		t.Errorf("ledger mismatches %d, want 0 (refused batches were applied once): %v", rep.Ledger.Mismatches, rep.Ledger.Problems)
+	}
+	var text bytes.Buffer
+	rep.WriteText(&text)
+	if !strings.Contains(text.String(), "REFUSED") {
+		t.Errorf("text report does not say the run was refused:\n%s", text.String())
 	}
 }
 

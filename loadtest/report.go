@@ -49,6 +49,11 @@ type Report struct {
 	// Resends counts the client's resends after a lost reply or a 429/503
 	// (the same seqs; the server answers applied ones duplicate).
 	Resends int64 `json:"client_resends"`
+	// Refused counts the attempts answered 429 or 503 that the client
+	// waited out (Retry-After) and resent. A 429 is a player past its
+	// budget (--rate-limit): throughput and latency then hold the
+	// budget's waits, not only the server's work.
+	Refused int64 `json:"client_refused"`
 	// ReSignins counts fresh device sign-ins of a player whose session
 	// was lost while it played (a 401 on a live session: its server went
 	// away), by why; not errors.
@@ -209,6 +214,7 @@ func (r *runner) report(end time.Time, interrupted, aborted bool) *Report {
 	cs := r.client.Stats()
 	rep.Dials = cs.HTTPDials + cs.WSDials
 	rep.Resends = cs.Resends
+	rep.Refused = cs.Refused
 	r.eventsMu.Lock()
 	rep.Events = maps.Clone(r.events)
 	r.eventsMu.Unlock()
@@ -277,6 +283,10 @@ func (rep *Report) WriteText(w io.Writer) {
 	b.WriteString("\n")
 	fmt.Fprintf(&b, "throughput: %.0f requests/s, %.0f actions/s (%d actions, %d connections opened, %d client resends)\n",
 		rep.RequestsPerS, rep.ActionsPerS, rep.Actions, rep.Dials, rep.Resends)
+	if rep.Refused > 0 {
+		fmt.Fprintf(&b, "!!! REFUSED: %d attempts were answered 429 rate_limited or 503 and resent after Retry-After: the figures hold those waits;\n", rep.Refused)
+		fmt.Fprintf(&b, "!!! a 429 is a player past its --rate-limit, so they are NOT the server's alone (spread the load over more --players)\n")
+	}
 	if rep.AllOnlineS > 0 {
 		fmt.Fprintf(&b, "all %d players online %.2fs after the first login started\n", rep.Players, rep.AllOnlineS)
 	}
