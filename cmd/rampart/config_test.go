@@ -84,3 +84,20 @@ func TestREADMEListsEveryPackage(t *testing.T) {
 		}
 	}
 }
+
+func TestMinProcs(t *testing.T) {
+	tests := []struct {
+		env       string
+		cur, want int
+	}{
+		{"", 1, 2},  // one CPU: a second P for the fdatasync
+		{"", 2, 2},  // enough already
+		{"", 8, 8},  // never lowered
+		{"1", 1, 1}, // the operator said so
+	}
+	for _, tt := range tests {
+		if got := minProcs(tt.env, tt.cur); got != tt.want {
+			t.Errorf("minProcs(%q, %d) = %d, want %d", tt.env, tt.cur, got, tt.want)
+		}
+	}
+}
