@@ -74,10 +74,12 @@
 // The original server had one event loop, and "unhalted load" was the share
 // of wall time it spent handling requests rather than waiting for the next
 // one; past 50% requests queue. The Go process has GOMAXPROCS threads
-// running Go code, so here
+// running Go code on the CPUs it may use, so here
 //
-//	unhalted load = Δ process CPU time / (Δ wall time × GOMAXPROCS)
+//	unhalted load = Δ process CPU time / (Δ wall time × min(GOMAXPROCS, NumCPU))
 //
+// (a server on one CPU runs two Ps, so that a thread blocked in fdatasync
+// does not stop it, and its load is still the share of that one CPU)
 // over the last 10 s (Load.Unhalted; Load.Recent over the last 1 s
 // sample), where process CPU time is user + system time from getrusage(2).
 // It counts everything the process does — handlers, GC, the runtime — which

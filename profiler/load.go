@@ -20,7 +20,7 @@ const schedMetric = "/sched/latencies:seconds"
 // RuntimeReading is one reading of the process's cumulative counters.
 type RuntimeReading struct {
 	CPU   time.Duration // user+system CPU time used since the process started
-	Procs int           // GOMAXPROCS
+	Procs int           // the threads' CPUs: GOMAXPROCS, at most the CPUs the process may run on
 	// Sched is the cumulative histogram of how long runnable goroutines
 	// waited for a thread (/sched/latencies:seconds); nil if unknown.
 	Sched *metrics.Float64Histogram
@@ -31,7 +31,7 @@ type RuntimeReading struct {
 func ReadRuntime() RuntimeReading {
 	s := []metrics.Sample{{Name: schedMetric}}
 	metrics.Read(s)
-	r := RuntimeReading{CPU: processCPU(), Procs: runtime.GOMAXPROCS(0)}
+	r := RuntimeReading{CPU: processCPU(), Procs: min(runtime.GOMAXPROCS(0), runtime.NumCPU())}
 	if s[0].Value.Kind() == metrics.KindFloat64Histogram {
 		r.Sched = s[0].Value.Float64Histogram()
 	}
@@ -62,7 +62,7 @@ type Load struct {
 	At    time.Time
 	Valid bool // false until two samples exist
 	// Unhalted is the share (0–1, can exceed 1 slightly by measurement
-	// skew) of GOMAXPROCS × wall time the process spent on CPU over Span.
+	// skew) of Procs × wall time the process spent on CPU over Span.
 	Unhalted float64
 	Span     time.Duration // the wall time Unhalted covers (≤ Window)
 	// Recent is the same share over the last interval only; the load alert
