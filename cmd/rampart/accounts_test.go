@@ -35,6 +35,7 @@ func TestServeRefuses(t *testing.T) {
 		{"empty secret file", []string{"--admin-token-file", "/dev/null"}, nil, "empty"},
 		{"short session secret", nil, map[string]string{"RAMPART_SESSION_SECRET": "short"}, "at least 32"},
 		{"bad trusted proxy", []string{"--trusted-proxies", "10.0.0.0/8,nonsense"}, nil, "--trusted-proxies"},
+		{"no S3 call allowed", []string{"--s3-concurrency", "0"}, nil, "--s3-concurrency"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

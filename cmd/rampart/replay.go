@@ -88,4 +88,3 @@ func replayCmd(args []string, stdout, stderr io.Writer) error {
 	}
 	return nil
 }
-

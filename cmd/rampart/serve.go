@@ -84,6 +84,9 @@ func newApp(args []string, getenv func(string) string, stderr io.Writer) (*app, 
 	if err := cfg.checkCluster(); err != nil {
 		return nil, err
 	}
+	if cfg.S3Concurrency < 1 {
+		return nil, fmt.Errorf("--s3-concurrency %d: at least 1 call must be allowed on the wire", cfg.S3Concurrency)
+	}
 	trusted, err := cfg.trustedProxies()
 	if err != nil {
 		return nil, err
@@ -208,12 +211,13 @@ func (a *app) build(ctx context.Context) error {
 		}
 	}
 	// The SDK's default transport keeps 10 idle connections per host while
-	// the s3 bookkeeper runs 64 calls at once: every call past 10 would dial
-	// anew (measured: a login storm spent 10% of its CPU dialling).
+	// the s3 bookkeeper runs --s3-concurrency calls at once: every call past
+	// 10 would dial anew (measured: a login storm spent 10% of its CPU
+	// dialling).
 	s3cfg.HTTPClient = &http.Client{Transport: &http.Transport{
 		Proxy:               http.ProxyFromEnvironment,
-		MaxIdleConns:        256,
-		MaxIdleConnsPerHost: 128,
+		MaxIdleConns:        2 * cfg.S3Concurrency,
+		MaxIdleConnsPerHost: cfg.S3Concurrency,
 		IdleConnTimeout:     90 * time.Second,
 		TLSHandshakeTimeout: 10 * time.Second,
 		ForceAttemptHTTP2:   true,
@@ -231,7 +235,7 @@ func (a *app) build(ctx context.Context) error {
 
 	// Every asynchronous path has a bookkeeper.
 	s3keeper := bookkeeper.New(bookkeeper.Config{
-		Name: "s3", Concurrency: 64, QueueLimit: 10000, Timeout: 2 * time.Second, MaxTries: 3,
+		Name: "s3", Concurrency: cfg.S3Concurrency, QueueLimit: 10000, Timeout: 2 * time.Second, MaxTries: 3,
 		Retryable: s3store.Retryable, Answer: blob.IsAnswer, Observe: prof.Record, Log: log,
 	})
 	webhookKeeper := bookkeeper.New(bookkeeper.Config{

@@ -98,7 +98,13 @@ var indexes = []indexSpec{
 // through keeper. An index the server refuses (an index kind FerretDB
 // lacks) is logged and skipped: queries still work, slower. An index that
 // does not finish within its calls' timeouts (a large collection) is built
-// on in the background. Open fails only when MongoDB cannot be reached.
+// on in the background. MongoDB that does not answer (down, or busy — a
+// FerretDB still working through a killed server's backlog took more than
+// the ping's three tries after a kill -9 with 20,000 players) does not stop
+// the start either: the game's source of truth is S3, every MongoDB path
+// already copes with an outage, and /readyz reports it; the indexes are
+// built once it answers. Open fails only on an error MongoDB will not get
+// over (a refused login, a bad database name).
 func Open(ctx context.Context, client *mongo.Client, dbName string, keeper *bookkeeper.Keeper, log *slog.Logger, opts ...Option) (*Store, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
@@ -116,8 +122,18 @@ func Open(ctx context.Context, client *mongo.Client, dbName string, keeper *book
 	for _, o := range opts {
 		o(s)
 	}
-	if err := keeper.Do(ctx, "mongo:ping", func(ctx context.Context) error { return client.Ping(ctx, nil) }); err != nil {
-		return nil, fmt.Errorf("reach mongodb: %w", err)
+	// One try, briefly: a MongoDB that does not answer is no reason to
+	// hold the start (see above).
+	pctx, cancel := context.WithTimeout(ctx, startPing)
+	err := keeper.Do(pctx, "mongo:ping", func(ctx context.Context) error { return client.Ping(ctx, nil) })
+	cancel()
+	if err != nil {
+		if !Retryable(err) && !errors.Is(err, context.DeadlineExceeded) {
+			return nil, fmt.Errorf("reach mongodb: %w", err)
+		}
+		log.Warn("mongodb does not answer; starting without it, indexes built once it does", "err", err)
+		go s.ensureIndexesLater(indexes)
+		return s, nil
 	}
 	for i, ix := range indexes {
 		err := s.ensureIndex(ctx, ix)
@@ -137,6 +153,9 @@ func Open(ctx context.Context, client *mongo.Client, dbName string, keeper *book
 	}
 	return s, nil
 }
+
+// startPing bounds Open's ping of MongoDB.
+const startPing = 2 * time.Second
 
 // ensureIndex creates ix (an existing index is a no-op). An index the
 // server refuses (a kind FerretDB lacks) is logged and skipped: queries
