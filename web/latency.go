@@ -24,7 +24,7 @@ type LatencyJSON struct {
 	UnhaltedLoadPct     *float64 `json:"unhalted_load_pct"` // null until the sampler has two samples
 	UnhaltedLoadSeconds float64  `json:"unhalted_load_window_seconds"`
 	SchedLatencyP99Ms   *float64 `json:"sched_latency_p99_ms"`
-	GOMAXPROCS          int      `json:"gomaxprocs,omitempty"`
+	GOMAXPROCS          int      `json:"gomaxprocs,omitempty"` // the CPUs the load is over: GOMAXPROCS, at most the CPUs the process may use
 	AvgRequestMs        float64  `json:"avg_request_ms"`
 	HardLimitMs         float64  `json:"hard_limit_ms"`
 	HardLimitBreaches   uint64   `json:"hard_limit_breaches"`
