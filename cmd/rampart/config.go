@@ -107,7 +107,7 @@ func (c *serveConfig) flags(fs *flag.FlagSet) {
 	fs.DurationVar(&c.HardLimit, "hard-limit", 200*time.Millisecond, "a request slower than this raises the hard-limit alert")
 	fs.Float64Var(&c.AlertLoad, "alert-load", 0.5, "unhalted load (0-1) that, sustained for 10s, raises an alert")
 	fs.StringVar(&c.AlertWebhook, "alert-webhook", "", "URL that receives every alert transition as JSON (POST)")
-	fs.IntVar(&c.S3Concurrency, "s3-concurrency", 256, "S3 calls on the wire at once (the s3 bookkeeper's limit, and the idle connections kept)")
+	fs.IntVar(&c.S3Concurrency, "s3-concurrency", 64, "S3 calls on the wire at once (the s3 bookkeeper's limit, and the idle connections kept)")
 	fs.IntVar(&c.GCPercent, "gc-percent", 400, "garbage collector target (as GOGC); the GOGC environment variable, if set, wins")
 	fs.StringVar(&c.ClusterAddr, "cluster-addr", "", "listener for server-to-server calls (handoff, forwarding, raids); empty runs one server alone. Needs --s3-endpoint, --mongo-uri, a shared --session-secret and --cluster-secret")
 	fs.StringVar(&c.ClusterAdvertise, "cluster-advertise", "", "host:port the other servers reach --cluster-addr at; empty is --cluster-addr as bound")
