@@ -27,7 +27,7 @@ func (s *Store) Detach(sess Session, c push.Conn) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	if o.push.Is(c) {
-		o.push.Replace(nil)
+		o.push.Detach()
 		s.schedule(o)
 	}
 }

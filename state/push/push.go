@@ -76,6 +76,10 @@ func (s *Slot) Replace(c Conn) {
 	s.conn = c
 }
 
+// Detach forgets the connection without a word to it: the socket went
+// away by itself (or is handing the player over), the player stays.
+func (s *Slot) Detach() { s.conn = nil }
+
 // Close closes the connection because the player left memory (logout,
 // idle timeout, shutdown, lost ownership), and disarms the timer.
 func (s *Slot) Close() {

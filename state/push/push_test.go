@@ -39,8 +39,9 @@ func TestSlotConnections(t *testing.T) {
 			s.Push(Event(Gamedata, nil))
 		}, conn{pushed: []string{Gamedata}}, conn{}, true, false},
 		{"close says logged out", func(s *Slot, a, b *conn) { s.Replace(a); s.Close() }, conn{closed: []string{"logged out"}}, conn{}, false, false},
-		{"detach by replacing with none", func(s *Slot, a, b *conn) { s.Replace(a); s.Replace(nil) },
+		{"signed in elsewhere: replaced by none", func(s *Slot, a, b *conn) { s.Replace(a); s.Replace(nil) },
 			conn{pushed: []string{Replaced}, closed: []string{Replaced}}, conn{}, false, false},
+		{"detach says nothing", func(s *Slot, a, b *conn) { s.Replace(a); s.Detach() }, conn{}, conn{}, false, false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
