@@ -66,8 +66,10 @@ func journaledStore(t *testing.T, blobs Blobs, clk *clock, id, dir string, fs jo
 }
 
 // script is a mid-game session: builds, upgrades, trains, collects over
-// simulated hours, with failures (the rules refuse some) mixed in.
-func script(t *testing.T, s *Store, sess Session, clk *clock) (acked int64) {
+// simulated hours, with failures (the rules refuse some) mixed in. look,
+// if set, runs three times in each wait (the player looked at between
+// actions).
+func script(t *testing.T, s *Store, sess Session, clk *clock, look func()) (acked int64) {
 	t.Helper()
 	steps := []struct {
 		name, args string
@@ -78,10 +80,12 @@ func script(t *testing.T, s *Store, sess Session, clk *clock) (acked int64) {
 		{"upgrade_building", `{"building_id":"b1"}`, 10 * time.Second},
 		{"collect", `{}`, time.Hour},
 		{"train_units", `{"building_id":"b6","unit":"militia","count":3}`, time.Minute},
+		{"no_such_action", `{}`, 7 * time.Second},
 		{"upgrade_building", `{"building_id":"b999"}`, 0}, // not_found
-		{"buy_item", `{"item":"gold_small"}`, 0},
+		{"buy_item", `{"item":"gold_small"}`, 3 * time.Second},
 		{"collect", `{}`, 2 * time.Hour},
-		{"speed_up", `{"building_id":"b6"}`, 0},
+		{"speed_up", `{"building_id":"b6"}`, 1500 * time.Millisecond},
+		{"collect", `{}`, 333 * time.Millisecond},
 		{"move_building", `{"building_id":"b6","x":30,"y":30}`, time.Minute},
 	}
 	for i, st := range steps {
@@ -90,7 +94,14 @@ func script(t *testing.T, s *Store, sess Session, clk *clock) (acked int64) {
 			t.Fatalf("step %d %s: %v", seq, st.name, err)
 		}
 		acked = seq
-		clk.Advance(st.wait)
+		if look == nil {
+			clk.Advance(st.wait)
+			continue
+		}
+		for range 3 {
+			clk.Advance(st.wait / 3)
+			look()
+		}
 	}
 	return acked
 }
@@ -106,7 +117,7 @@ func TestJournalRecoversUnsavedPlayer(t *testing.T) {
 			dir := t.TempDir()
 			a, ja := journaledStore(t, blobs, clk, "server-x", dir, nil)
 			sess := login(t, a, "carol")
-			acked := script(t, a, sess, clk)
+			acked := script(t, a, sess, clk, nil)
 			sess.o.mu.Lock()
 			want, _ := publicPlayer(&sess.o.p)
 			wantHash := stateHash(&sess.o.p)
