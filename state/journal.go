@@ -352,6 +352,7 @@ type RecoveryStats struct {
 	Diverged int   `json:"diverged"` // players whose replay stopped at a hash mismatch or gap
 	Skipped  int   `json:"skipped"`  // players owned by another server now
 	Corrupt  int   `json:"corrupt"`  // corrupt frames skipped
+	Loaded   int   `json:"loaded"`   // players a sign-in loaded (and replayed) before recovery reached them
 	Took     int64 `json:"took_ms"`
 }
 
@@ -362,13 +363,78 @@ type RecoveryStats struct {
 // that checked out, and logged.
 func (s *Store) Recover(ctx context.Context, dir string) (RecoveryStats, error) {
 	t0 := time.Now()
-	var st RecoveryStats
-	recs := map[string][]journal.Record{}
+	recs, first, st, err := s.scanJournal(dir)
+	if err != nil {
+		return st, err
+	}
+	s.holdTails(recs, first)
+	st, err = s.recoverAll(ctx, recs, st, recoverConcurrency)
+	if err != nil {
+		return st, err
+	}
+	// Everything recovered is checkpointed: shipping starts from here, and
+	// what this server shipped before it died is not needed any more.
+	s.shipMu.Lock()
+	s.ship.next = s.jrnl.SyncedLSN()
+	s.shipMu.Unlock()
+	s.forgetShipped(ctx, s.cfg.ServerID)
+	st.Took = time.Since(t0).Milliseconds()
+	return st, nil
+}
+
+// RecoverInBackground is Recover without the wait: it reads the journal,
+// makes every player in it replay its records from memory at its next load
+// (a sign-in, a takeover: replayTail), and recovers the others in the
+// background, recoverBackground at once. The server serves as soon as it
+// returns: at 20,000 players, saving everyone first kept it from listening
+// for 54 s after a kill -9 (BENCHMARKS.md). done gets the stats once every
+// player is recovered or loaded; until then the journal keeps their
+// segments and this server's shipped tail stays in S3.
+func (s *Store) RecoverInBackground(ctx context.Context, dir string) (pending int, done <-chan RecoveryResult, err error) {
+	t0 := time.Now()
+	recs, first, st, err := s.scanJournal(dir)
+	if err != nil {
+		return 0, nil, err
+	}
+	s.holdTails(recs, first)
+	// Shipping goes on from the end of what was read; what this server
+	// shipped before it died stays until the journal releases it, that is
+	// until every player in it is checkpointed (a takeover may need it).
+	s.shipMu.Lock()
+	s.ship.next = s.jrnl.SyncedLSN()
+	s.shipMu.Unlock()
+	ch := make(chan RecoveryResult, 1)
+	go func() {
+		s.adoptShipped(ctx)
+		st, err := s.recoverAll(ctx, recs, st, recoverBackground)
+		st.Took = time.Since(t0).Milliseconds()
+		ch <- RecoveryResult{Stats: st, Err: err}
+	}()
+	return len(recs), ch, nil
+}
+
+// RecoveryResult is what a background recovery ends with.
+type RecoveryResult struct {
+	Stats RecoveryStats
+	Err   error
+}
+
+// recoverBackground is how many players the background recovery saves at
+// once: fewer than a blocking recovery, to leave S3 to the sign-ins.
+const recoverBackground = 8
+
+// scanJournal reads every record of dir, by player, skipping corrupt
+// frames (logged and counted).
+func (s *Store) scanJournal(dir string) (recs map[string][]journal.Record, first map[string]journal.LSN, st RecoveryStats, err error) {
+	recs, first = map[string][]journal.Record{}, map[string]journal.LSN{}
 	from := journal.LSN(0)
 	for {
 		_, err := journal.Replay(dir, from, func(lsn journal.LSN, r *journal.Record) error {
 			c := *r
 			c.Args = slices.Clone(r.Args)
+			if _, ok := first[r.Player]; !ok {
+				first[r.Player] = lsn
+			}
 			recs[r.Player] = append(recs[r.Player], c)
 			return nil
 		})
@@ -380,24 +446,69 @@ func (s *Store) Recover(ctx context.Context, dir string) (RecoveryStats, error) 
 			continue
 		}
 		if err != nil {
-			return st, fmt.Errorf("recover from journal %s: %w", dir, err)
+			return nil, nil, st, fmt.Errorf("recover from journal %s: %w", dir, err)
 		}
 		break
 	}
 	st.Players = len(recs)
+	return recs, first, st, nil
+}
+
+// holdTails makes each player of recs wait for its records: a load replays
+// them from memory (replayTail), and the journal keeps their segments
+// until the player is checkpointed (releaseJournal reads the tails).
+func (s *Store) holdTails(recs map[string][]journal.Record, first map[string]journal.LSN) {
+	s.tailMu.Lock()
+	defer s.tailMu.Unlock()
+	if s.pending == nil {
+		s.pending = map[string][]journal.Record{}
+	}
+	for id, rs := range recs {
+		s.pending[id] = rs
+		if f, ok := s.tails[id]; !ok || first[id]+1 < f {
+			s.tails[id] = first[id] + 1
+		}
+	}
+}
+
+// tailDone forgets id's waiting records once they are in a landed
+// checkpoint (recovery's save, or the lease write of the load that replayed
+// them), and lets the journal take its records again.
+func (s *Store) tailDone(id string) {
+	s.tailMu.Lock()
+	delete(s.pending, id)
+	delete(s.tails, id)
+	s.tailMu.Unlock()
+	if s.jrnl != nil {
+		s.jrnl.Resume(id)
+	}
+}
+
+// recoverAll recovers every player of recs still waiting (one a sign-in
+// loaded meanwhile has replayed its records itself), many at once.
+func (s *Store) recoverAll(ctx context.Context, recs map[string][]journal.Record, st RecoveryStats, limit int) (RecoveryStats, error) {
 	// Players recover independently (their own S3 objects), many at once:
 	// one at a time cost 2.7 ms each, 55 s for 20,000 before the server
 	// could listen (BENCHMARKS.md, production topology).
 	var mu sync.Mutex
 	g, gctx := errgroup.WithContext(ctx)
-	g.SetLimit(recoverConcurrency)
+	g.SetLimit(limit)
 	for _, id := range slices.Sorted(maps.Keys(recs)) {
 		g.Go(func() error {
+			if !s.stillPending(id) {
+				mu.Lock()
+				st.Loaded++
+				mu.Unlock()
+				return nil
+			}
 			n, saved, err := s.recoverPlayer(gctx, id, recs[id])
 			mu.Lock()
 			defer mu.Unlock()
 			st.Replayed += n
 			switch {
+			case errors.Is(err, ErrPrecondition):
+				st.Loaded++ // a sign-in loaded it between our read and our write
+				return nil
 			case errors.Is(err, ErrPlayerBusy):
 				st.Skipped++
 				s.log.Warn("recovery: player owned by another server; its journal tail is not ours to apply", "player", id, "err", err)
@@ -410,20 +521,22 @@ func (s *Store) Recover(ctx context.Context, dir string) (RecoveryStats, error) 
 			if saved {
 				st.Saved++
 			}
+			if err == nil || saved || errors.Is(err, ErrPlayerBusy) {
+				s.tailDone(id)
+			}
 			return nil
 		})
 	}
-	if err := g.Wait(); err != nil {
-		return st, err
-	}
-	// Everything recovered is checkpointed: shipping starts from here, and
-	// what this server shipped before it died is not needed any more.
-	s.shipMu.Lock()
-	s.ship.next = s.jrnl.SyncedLSN()
-	s.shipMu.Unlock()
-	s.forgetShipped(ctx, s.cfg.ServerID)
-	st.Took = time.Since(t0).Milliseconds()
-	return st, nil
+	err := g.Wait()
+	return st, err
+}
+
+// stillPending reports whether id's journal records still wait for it.
+func (s *Store) stillPending(id string) bool {
+	s.tailMu.Lock()
+	defer s.tailMu.Unlock()
+	_, ok := s.pending[id]
+	return ok
 }
 
 // recoverConcurrency is how many players recovery saves at once (the s3
@@ -501,17 +614,29 @@ func (s *Store) replayer() Replayer {
 	}}
 }
 
-// replayTail replays what the local journal holds of id above p's
-// checkpoint: after a journal failure dropped the player, at its next
-// load.
+// replayTail replays what the journal holds of p above its checkpoint, at
+// its load: after a restart (the records recovery read, from memory) or
+// after a journal failure dropped it (read from the journal). The caller
+// calls tailDone once the result is in a landed write.
 func (s *Store) replayTail(p *Player) error {
 	s.tailMu.Lock()
+	recs, inMemory := s.pending[p.ID]
 	from, ok := s.tails[p.ID]
 	s.tailMu.Unlock()
+	rp := s.replayer()
+	if inMemory {
+		for i := range recs {
+			if r := &recs[i]; r.Rev > p.Rev {
+				if err := rp.Apply(p, r); err != nil {
+					return err
+				}
+			}
+		}
+		return nil
+	}
 	if !ok || s.jrnlDir == "" {
 		return nil
 	}
-	rp := s.replayer()
 	var applyErr error
 	_, err := journal.Replay(s.jrnlDir, from-1, func(lsn journal.LSN, r *journal.Record) error {
 		if r.Player != p.ID || r.Rev <= p.Rev {
@@ -529,13 +654,15 @@ func (s *Store) replayTail(p *Player) error {
 	if err != nil {
 		return fmt.Errorf("replay journal tail of %s: %w", p.ID, err)
 	}
-	s.tailMu.Lock()
-	delete(s.tails, p.ID)
-	s.tailMu.Unlock()
-	if s.jrnl != nil {
-		s.jrnl.Resume(p.ID)
-	}
 	return nil
+}
+
+// hasTail reports whether id has journal records waiting for its load.
+func (s *Store) hasTail(id string) bool {
+	s.tailMu.Lock()
+	defer s.tailMu.Unlock()
+	_, ok := s.tails[id]
+	return ok
 }
 
 // ReleaseJournal deletes the journal segments every checkpoint covers

@@ -205,6 +205,37 @@ func (s *Store) readShipped(ctx context.Context, owner string) (map[string][]jou
 	return recs, nil
 }
 
+// adoptShipped takes the chunks this server shipped before a restart into
+// the live list, ending at the journal's end at the restart, so shipOnce
+// deletes them once the journal has released that far: once every player
+// they hold is checkpointed. Chunks shipped since are not touched.
+func (s *Store) adoptShipped(ctx context.Context) {
+	if s.chunks == nil {
+		return
+	}
+	var keys []string
+	if err := s.s3.Do(ctx, "s3:ship_list", func(ctx context.Context) error {
+		var err error
+		keys, err = s.chunks.List(ctx, chunkPrefix(s.cfg.ServerID))
+		return err
+	}); err != nil {
+		s.log.Warn("journal shipping: could not list old chunks; they stay", "err", err)
+		return
+	}
+	s.shipMu.Lock()
+	defer s.shipMu.Unlock()
+	end := s.ship.next // set to the journal's end by RecoverInBackground
+	var old []shipped
+	for _, key := range keys {
+		start, err := strconv.ParseInt(strings.TrimPrefix(key, chunkPrefix(s.cfg.ServerID)), 10, 64)
+		if err != nil || journal.LSN(start) >= end {
+			continue // not a chunk, or shipped since the restart
+		}
+		old = append(old, shipped{key: key, start: journal.LSN(start), end: end})
+	}
+	s.ship.live = append(old, s.ship.live...)
+}
+
 // forgetShipped deletes what server shipped (after its journal was
 // recovered and checkpointed).
 func (s *Store) forgetShipped(ctx context.Context, server string) {

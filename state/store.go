@@ -95,6 +95,9 @@ type Store struct {
 	// (LSN+1) their next load replays the journal from.
 	tailMu sync.Mutex
 	tails  map[string]journal.LSN
+	// pending are the records recovery read for players not recovered
+	// yet, replayed from memory at their load (guarded by tailMu).
+	pending map[string][]journal.Record
 
 	chunks       Chunks // nil: the journal is not shipped
 	shipMu       sync.Mutex
@@ -446,8 +449,11 @@ func (s *Store) fetchOnce(ctx context.Context, id, stale string) (*Online, error
 			return nil, fmt.Errorf("load player %s: owned by %s until %d: %w", id, p.Lease.Owner, p.Lease.Until, ErrPlayerBusy)
 		}
 	}
-	if err := s.replayTail(&p); err != nil { // after a journal failure dropped it
-		return nil, fmt.Errorf("load player %s: %w: %w", id, ErrUnavailable, err)
+	tail := s.hasTail(id) // after a restart, or after a journal failure dropped it
+	if tail {
+		if err := s.replayTail(&p); err != nil {
+			return nil, fmt.Errorf("load player %s: %w: %w", id, ErrUnavailable, err)
+		}
 	}
 	if owner := p.Lease.Owner; owner != "" && owner != s.cfg.ServerID {
 		// Its owner's lease ran out without a final save: the owner died.
@@ -478,6 +484,9 @@ func (s *Store) fetchOnce(ctx context.Context, id, stale string) (*Online, error
 		return nil, err
 	case err != nil:
 		return nil, fmt.Errorf("lease player %s: %w: %w", id, ErrUnavailable, err)
+	}
+	if tail {
+		s.tailDone(id) // the lease write holds the replayed records
 	}
 	if fresh {
 		s.counts.NewPlayers.Add(1)

@@ -305,14 +305,24 @@ func (a *app) build(ctx context.Context) error {
 		updates.SetOnDrop(store.Unindexed)
 	}
 	if jrnl != nil {
-		// Before any request: what the journal holds beyond the
-		// checkpoints is replayed and saved, so players sign in at once.
-		st, err := store.Recover(ctx, jdir)
+		// Before any request the journal is read: a player it holds
+		// records of replays them at its load, so players sign in at
+		// once, and the others are recovered (replayed and saved) in the
+		// background.
+		pending, done, err := store.RecoverInBackground(context.WithoutCancel(ctx), jdir)
 		if err != nil {
 			return err
 		}
-		log.Info("journal recovered", "players", st.Players, "records", st.Replayed, "saved", st.Saved,
-			"diverged", st.Diverged, "skipped", st.Skipped, "corrupt_frames", st.Corrupt, "took_ms", st.Took)
+		log.Info("journal read; recovering its players in the background", "players", pending)
+		go func() {
+			r := <-done
+			st := r.Stats
+			if r.Err != nil {
+				log.Error("journal recovery stopped; the rest is recovered at their sign-in or the next start", "err", r.Err)
+			}
+			log.Info("journal recovered", "players", st.Players, "records", st.Replayed, "saved", st.Saved,
+				"loaded_first", st.Loaded, "diverged", st.Diverged, "skipped", st.Skipped, "corrupt_frames", st.Corrupt, "took_ms", st.Took)
+		}()
 	}
 
 	alertOpts := profiler.AlertOptions{Log: log}
