@@ -127,6 +127,8 @@ type app struct {
 	ln        net.Listener
 
 	drainBegins context.CancelFunc
+	// stopRecovery ends the background journal recovery (nil: none runs).
+	stopRecovery context.CancelFunc
 	stopLoops   context.CancelFunc
 	loopsDone   chan struct{}
 	closers     []func()
@@ -309,7 +311,12 @@ func (a *app) build(ctx context.Context) error {
 		// records of replays them at its load, so players sign in at
 		// once, and the others are recovered (replayed and saved) in the
 		// background.
-		pending, done, err := store.RecoverInBackground(context.WithoutCancel(ctx), jdir)
+		// It stops when the drain begins: what it has not reached is
+		// recovered at the next start (the journal keeps it).
+		recovering, stopRecovery := context.WithCancel(context.WithoutCancel(ctx))
+		a.onClose(stopRecovery)
+		a.stopRecovery = stopRecovery
+		pending, done, err := store.RecoverInBackground(recovering, jdir)
 		if err != nil {
 			return err
 		}
@@ -455,6 +462,9 @@ func (a *app) drain() error {
 		a.srv.Drain()
 		store.Drain()
 		a.drainBegins()
+		if a.stopRecovery != nil {
+			a.stopRecovery() // the rest of the journal waits for the next start
+		}
 	})
 	if a.cl != nil {
 		// /readyz answers 503 now; keep serving for the balancer's checks
