@@ -521,8 +521,8 @@ func (s *Store) recoverAll(ctx context.Context, recs map[string][]journal.Record
 			if saved {
 				st.Saved++
 			}
-			if err == nil || saved || errors.Is(err, ErrPlayerBusy) {
-				s.tailDone(id)
+			if err == nil || saved || errors.Is(err, ErrPlayerBusy) || errors.Is(err, ErrDiverged) {
+				s.tailDone(id) // a record that does not check out is given up, as its successors
 			}
 			return nil
 		})
@@ -626,10 +626,20 @@ func (s *Store) replayTail(p *Player) error {
 	rp := s.replayer()
 	if inMemory {
 		for i := range recs {
-			if r := &recs[i]; r.Rev > p.Rev {
-				if err := rp.Apply(p, r); err != nil {
+			r := &recs[i]
+			if r.Rev <= p.Rev {
+				continue
+			}
+			before := *p
+			if err := rp.Apply(p, r); err != nil {
+				if !errors.Is(err, ErrDiverged) {
 					return err
 				}
+				// As recovery does: the player goes on as of the last record
+				// that checked out.
+				*p = before
+				s.log.Error("replay at load diverged; the player goes on as of the last record that checked out", "player", p.ID, "err", err)
+				return nil
 			}
 		}
 		return nil
