@@ -23,9 +23,9 @@ import (
 // WebSocket limits.
 const (
 	wsReadLimit    = 64 << 10
-	wsSendQueue    = 32               // messages queued per connection before it counts as too slow
-	wsWriteTimeout = 10 * time.Second // one message, or the close handshake
-	wsPingEvery    = 30 * time.Second // default of Config.WSPingEvery
+	wsSendQueue    = 32                             // messages queued per connection before it counts as too slow
+	wsWriteTimeout = 10 * time.Second               // one message, or the close handshake
+	wsPingEvery    = 30 * time.Second               // default of Config.WSPingEvery
 	wsPongWait     = 2*wsPingEvery + wsWriteTimeout // a peer silent this long (no pong either) is gone
 )
 
@@ -96,11 +96,11 @@ type wsConn struct {
 
 	mu          sync.Mutex // guards the fields below
 	pinger      *time.Timer
-	queue       [][]byte   // messages for the writer, at most wsSendQueue
-	ping        bool       // a ping is due
-	writing     bool       // a flush goroutine is running
-	quit        bool       // shutdown was called: the writer closes after the queue
-	closed      bool       // the socket is closed: nothing more is written
+	queue       [][]byte // messages for the writer, at most wsSendQueue
+	ping        bool     // a ping is due
+	writing     bool     // a flush goroutine is running
+	quit        bool     // shutdown was called: the writer closes after the queue
+	closed      bool     // the socket is closed: nothing more is written
 	closeCode   int
 	closeReason string
 

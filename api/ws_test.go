@@ -434,7 +434,7 @@ func TestWSPingAndIdle(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			e := newEnv(t, envOptions{api: func(c *Config) { c.WSPingEvery, c.IdleTimeout = 20 * time.Millisecond, tt.idle }})
+			e := newEnv(t, envOptions{api: func(c *Config) { c.WSPingEvery, c.IdleTimeout = 20*time.Millisecond, tt.idle }})
 			w := e.dial(t)
 			w.login("pat")
 			pings := make(chan struct{}, 16)

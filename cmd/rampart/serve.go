@@ -129,9 +129,9 @@ type app struct {
 	drainBegins context.CancelFunc
 	// stopRecovery ends the background journal recovery (nil: none runs).
 	stopRecovery context.CancelFunc
-	stopLoops   context.CancelFunc
-	loopsDone   chan struct{}
-	closers     []func()
+	stopLoops    context.CancelFunc
+	loopsDone    chan struct{}
+	closers      []func()
 	// drained lists the drain's steps as they run (drain order test).
 	drained []string
 }
