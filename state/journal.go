@@ -574,20 +574,7 @@ func (s *Store) recoverPlayer(ctx context.Context, id string, recs []journal.Rec
 	if p.Lease.Owner != "" && p.Lease.Owner != s.cfg.ServerID && p.Lease.Until > now.UnixMilli() {
 		return 0, false, fmt.Errorf("owned by %s: %w", p.Lease.Owner, ErrPlayerBusy)
 	}
-	rp := s.replayer()
-	var replayErr error
-	for i := range recs {
-		r := &recs[i]
-		if r.Rev <= p.Rev {
-			continue // in the checkpoint already
-		}
-		before := p
-		if replayErr = rp.Apply(&p, r); replayErr != nil {
-			p = before
-			break
-		}
-		replayed++
-	}
+	replayed, replayErr := s.replayOnto(&p, recs)
 	if replayed == 0 {
 		return 0, false, replayErr
 	}
@@ -623,27 +610,17 @@ func (s *Store) replayTail(p *Player) error {
 	recs, inMemory := s.pending[p.ID]
 	from, ok := s.tails[p.ID]
 	s.tailMu.Unlock()
-	rp := s.replayer()
 	if inMemory {
-		for i := range recs {
-			r := &recs[i]
-			if r.Rev <= p.Rev {
-				continue
-			}
-			before := *p
-			if err := rp.Apply(p, r); err != nil {
-				if !errors.Is(err, ErrDiverged) {
-					return err
-				}
-				// As recovery does: the player goes on as of the last record
-				// that checked out.
-				*p = before
-				s.log.Error("replay at load diverged; the player goes on as of the last record that checked out", "player", p.ID, "err", err)
-				return nil
-			}
+		_, err := s.replayOnto(p, recs)
+		if errors.Is(err, ErrDiverged) {
+			// As recovery does: the player goes on as of the last record
+			// that checked out.
+			s.log.Error("replay at load diverged; the player goes on as of the last record that checked out", "player", p.ID, "err", err)
+			return nil
 		}
-		return nil
+		return err
 	}
+	rp := s.replayer()
 	if !ok || s.jrnlDir == "" {
 		return nil
 	}
@@ -665,6 +642,52 @@ func (s *Store) replayTail(p *Player) error {
 		return fmt.Errorf("replay journal tail of %s: %w", p.ID, err)
 	}
 	return nil
+}
+
+// replayOnto applies the records of recs above p's revision, in order,
+// and returns how many it applied. A record that does not check out stops
+// it with ErrDiverged, and p is then exactly as of the record before: it
+// is rebuilt from p as it came, encoded before the first record was
+// applied (a record's changes are made in place, so they cannot be taken
+// back one by one), with the records that checked out.
+func (s *Store) replayOnto(p *Player, recs []journal.Record) (int, error) {
+	rp := s.replayer()
+	var orig []byte
+	n := 0
+	for i := range recs {
+		r := &recs[i]
+		if r.Rev <= p.Rev {
+			continue // in the checkpoint already
+		}
+		if orig == nil {
+			var err error
+			if orig, err = encodePlayer(p); err != nil {
+				return n, err
+			}
+		}
+		err := rp.Apply(p, r)
+		if err == nil {
+			n++
+			continue
+		}
+		if !errors.Is(err, ErrDiverged) {
+			return n, err // refused before changing p: a gap, a missing bundle, bad arguments
+		}
+		good, derr := decodePlayer(orig)
+		if derr != nil {
+			return n, errors.Join(err, derr)
+		}
+		for j := range recs[:i] {
+			if recs[j].Rev > good.Rev {
+				if aerr := rp.Apply(&good, &recs[j]); aerr != nil {
+					return n, errors.Join(err, aerr)
+				}
+			}
+		}
+		*p = good
+		return n, err
+	}
+	return n, nil
 }
 
 // hasTail reports whether id has journal records waiting for its load.

@@ -2,7 +2,14 @@ package state
 
 import (
 	"context"
+	"encoding/json"
+	"errors"
+	"slices"
 	"testing"
+	"time"
+
+	"rampart/actions"
+	"rampart/journal"
 )
 
 // TestRecoveryAfterObservedSession: the session of
@@ -85,4 +92,73 @@ func TestRecoverInBackground(t *testing.T) {
 			t.Errorf("%s after the background recovery: hash %016x, want %016x", name, got, want[s.o.id])
 		}
 	}
+}
+
+// TestReplayOntoDivergence: a record that does not check out leaves the
+// player exactly as of the record before it — not with the bad record's
+// changes half kept, which a shallow copy of the player could not undo.
+func TestReplayOntoDivergence(t *testing.T) {
+	s, j := journaledStore(t, newBlobs(t, s3Targets(t)[0]), newClock(), "server-x", t.TempDir(), nil)
+	defer j.Close()
+	gd := s.gd.Current()
+	now := time.Date(2026, 11, 21, 12, 0, 0, 0, time.UTC)
+	start := Player{Schema: Schema, ID: "dave", Base: actions.New(gd, now), Created: now.UnixMilli()}
+	// The live side: three builds, each recorded as Store.journaled does.
+	live, err := decodePlayer(mustEncode(t, &start))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var recs []journal.Record
+	var hashes []uint64
+	for i, args := range []string{`{"type":"barracks","x":8,"y":8}`, `{"type":"army_camp","x":8,"y":30}`, `{"type":"cannon","x":20,"y":20}`} {
+		at := now.Add(time.Duration(i) * time.Minute)
+		a := Action{Seq: int64(i + 1), Name: "build", Args: json.RawMessage(args)}
+		rep := applyRules(&live, gd, at, &a).reply
+		live.LastSeq = a.Seq
+		live.remember(rep)
+		settle(&live, gd, at)
+		live.Rev++
+		hashes = append(hashes, stateHash(&live))
+		recs = append(recs, journal.Record{Player: "dave", Rev: live.Rev, Seq: a.Seq, Kind: journal.KindAction, Name: a.Name,
+			At: at.UnixMilli(), Version: gd.Version, Args: a.Args, Hash: hashes[i]})
+	}
+	tests := []struct {
+		name     string
+		tamper   int // index of the record whose hash is wrong; -1: none
+		wantN    int
+		wantRev  uint64
+		wantHash uint64
+	}{
+		{"all check out", -1, 3, 3, hashes[2]},
+		{"the last diverges", 2, 2, 2, hashes[1]},
+		{"the first diverges", 0, 0, 0, stateHash(&start)},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			rs := slices.Clone(recs)
+			if tt.tamper >= 0 {
+				rs[tt.tamper].Hash ^= 1
+			}
+			p, err := decodePlayer(mustEncode(t, &start))
+			if err != nil {
+				t.Fatal(err)
+			}
+			n, err := s.replayOnto(&p, rs)
+			if (tt.tamper >= 0) != errors.Is(err, ErrDiverged) || n != tt.wantN {
+				t.Fatalf("replayOnto: %d applied, %v; want %d and diverged %v", n, err, tt.wantN, tt.tamper >= 0)
+			}
+			if p.Rev != tt.wantRev || stateHash(&p) != tt.wantHash {
+				t.Errorf("after replay: rev %d hash %016x, want rev %d hash %016x", p.Rev, stateHash(&p), tt.wantRev, tt.wantHash)
+			}
+		})
+	}
+}
+
+func mustEncode(t *testing.T, p *Player) []byte {
+	t.Helper()
+	data, err := encodePlayer(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return data
 }
