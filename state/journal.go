@@ -495,13 +495,18 @@ func (s *Store) recoverAll(ctx context.Context, recs map[string][]journal.Record
 	g.SetLimit(limit)
 	for _, id := range slices.Sorted(maps.Keys(recs)) {
 		g.Go(func() error {
-			if !s.stillPending(id) {
+			release, cerr := s.claimTail(gctx, id, false)
+			if cerr != nil || !s.stillPending(id) {
+				if release != nil {
+					release()
+				}
 				mu.Lock()
-				st.Loaded++
+				st.Loaded++ // a load replays it, or has
 				mu.Unlock()
 				return nil
 			}
 			n, saved, err := s.recoverPlayer(gctx, id, recs[id])
+			defer release()
 			mu.Lock()
 			defer mu.Unlock()
 			st.Replayed += n
@@ -689,6 +694,47 @@ func (s *Store) replayOnto(p *Player, recs []journal.Record) (int, error) {
 	}
 	return n, nil
 }
+
+// claimTail makes the caller the one hand handling id's waiting journal
+// records, if it has any, and returns the release. A load (wait) waits for
+// the hand before it; the background recovery (!wait) gets ok false
+// instead, and leaves the player to the load, which replays it.
+func (s *Store) claimTail(ctx context.Context, id string, wait bool) (release func(), err error) {
+	for {
+		s.tailMu.Lock()
+		if _, ok := s.tails[id]; !ok {
+			s.tailMu.Unlock()
+			return func() {}, nil
+		}
+		busy, ok := s.tailBusy[id]
+		if !ok {
+			if s.tailBusy == nil {
+				s.tailBusy = map[string]chan struct{}{}
+			}
+			ch := make(chan struct{})
+			s.tailBusy[id] = ch
+			s.tailMu.Unlock()
+			return func() {
+				s.tailMu.Lock()
+				delete(s.tailBusy, id)
+				s.tailMu.Unlock()
+				close(ch)
+			}, nil
+		}
+		s.tailMu.Unlock()
+		if !wait {
+			return nil, errTailBusy
+		}
+		select {
+		case <-busy:
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+	}
+}
+
+// errTailBusy: a load is handling the player's waiting records.
+var errTailBusy = errors.New("journal records being replayed by a load")
 
 // hasTail reports whether id has journal records waiting for its load.
 func (s *Store) hasTail(id string) bool {

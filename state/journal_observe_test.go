@@ -4,7 +4,10 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"slices"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -161,4 +164,119 @@ func mustEncode(t *testing.T, p *Player) []byte {
 		t.Fatal(err)
 	}
 	return data
+}
+
+// TestRecoverInBackgroundRacesLoads: every player signs in while the
+// background recovery runs. Whoever reaches a player first replays it; no
+// sign-in may load a checkpoint the recovery is rewriting and then write
+// its stale copy over it (found by TestKill9LosesNothingAcknowledged: a
+// player back at last_seq 0).
+func TestRecoverInBackgroundRacesLoads(t *testing.T) {
+	blobs := newBlobs(t, s3Targets(t)[0])
+	clk := newClock()
+	dir := t.TempDir()
+	a, ja := journaledStore(t, blobs, clk, "server-x", dir, nil)
+	const players = 12
+	want := map[string]int64{}
+	for i := range players {
+		sess := login(t, a, fmt.Sprintf("racer%d", i))
+		want[sess.o.id] = script(t, a, sess, clk, nil)
+	}
+	ja.Close()
+
+	b, jb := journaledStore(t, blobs, clk, "server-x", dir, nil)
+	defer jb.Close()
+	_, done, err := b.RecoverInBackground(context.Background(), dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	got := make([]Session, players)
+	for i := range players {
+		wg.Go(func() { got[i] = login(t, b, fmt.Sprintf("racer%d", i)) })
+	}
+	wg.Wait()
+	if r := <-done; r.Err != nil || r.Stats.Diverged != 0 {
+		t.Fatalf("background recovery: %+v %v", r.Stats, r.Err)
+	}
+	for _, sess := range got {
+		sess.o.mu.Lock()
+		last := sess.o.p.LastSeq
+		sess.o.mu.Unlock()
+		if last != want[sess.o.id] {
+			t.Errorf("%s signed in during recovery at last_seq %d, want %d", sess.o.id, last, want[sess.o.id])
+		}
+		// What S3 holds is the same: a checkpoint of the recovered player.
+		data, _, err := blobs.Get(context.Background(), Key(sess.o.id))
+		if err != nil {
+			t.Fatal(err)
+		}
+		p, err := decodePlayer(data)
+		if err != nil || p.LastSeq != want[sess.o.id] {
+			t.Errorf("%s in S3 at last_seq %d (%v), want %d", sess.o.id, p.LastSeq, err, want[sess.o.id])
+		}
+	}
+}
+
+// gatedBlobs holds the first Get of key after it has read the object,
+// until hold is closed: a load that has read a checkpoint and not yet
+// looked for the player's waiting records.
+type gatedBlobs struct {
+	Blobs
+	key       string
+	got, hold chan struct{}
+	gated     atomic.Bool
+}
+
+func (g *gatedBlobs) Get(ctx context.Context, key string) ([]byte, string, error) {
+	data, etag, err := g.Blobs.Get(ctx, key)
+	if key == g.key && g.gated.CompareAndSwap(false, true) { // the first only; later ones pass
+		close(g.got)
+		<-g.hold
+	}
+	return data, etag, err
+}
+
+// TestRecoveryWaitsForALoadInFlight: a sign-in has read the player's
+// checkpoint when the background recovery reaches the player. The recovery
+// must leave the player to that load, which replays its records; had it
+// rewritten the checkpoint under the load, the load's lease write would
+// have put the stale copy back (put adopts what this process wrote).
+func TestRecoveryWaitsForALoadInFlight(t *testing.T) {
+	blobs := newBlobs(t, s3Targets(t)[0])
+	clk := newClock()
+	dir := t.TempDir()
+	a, ja := journaledStore(t, blobs, clk, "server-x", dir, nil)
+	sess := login(t, a, "gina")
+	id := sess.o.id
+	acked := script(t, a, sess, clk, nil)
+	ja.Close()
+
+	g := &gatedBlobs{Blobs: blobs, key: Key(id), got: make(chan struct{}), hold: make(chan struct{})}
+	b, jb := journaledStore(t, g, clk, "server-x", dir, nil)
+	defer jb.Close()
+	recs, first, st, err := b.scanJournal(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b.holdTails(recs, first)
+	loaded := make(chan Session)
+	go func() { loaded <- login(t, b, "gina") }()
+	<-g.got // the load has read the old checkpoint
+	if st, err = b.recoverAll(context.Background(), recs, st, recoverBackground); err != nil || st.Loaded != 1 || st.Saved != 0 {
+		t.Errorf("recovery beside a load in flight: %+v %v; want the player left to the load", st, err)
+	}
+	close(g.hold)
+	sess = <-loaded
+	sess.o.mu.Lock()
+	last := sess.o.p.LastSeq
+	sess.o.mu.Unlock()
+	data, _, err := blobs.Get(context.Background(), Key(id))
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := decodePlayer(data)
+	if last != acked || err != nil || p.LastSeq != acked {
+		t.Fatalf("after the load: online at last_seq %d, S3 at %d (%v); want %d", last, p.LastSeq, err, acked)
+	}
 }

@@ -98,6 +98,9 @@ type Store struct {
 	// pending are the records recovery read for players not recovered
 	// yet, replayed from memory at their load (guarded by tailMu).
 	pending map[string][]journal.Record
+	// tailBusy holds the players whose waiting records a load or the
+	// background recovery is handling now (guarded by tailMu).
+	tailBusy map[string]chan struct{}
 
 	chunks       Chunks // nil: the journal is not shipped
 	shipMu       sync.Mutex
@@ -405,6 +408,15 @@ func (s *Store) fetch(ctx context.Context, id string) (*Online, error) {
 }
 
 func (s *Store) fetchOnce(ctx context.Context, id, stale string) (*Online, error) {
+	// A player with journal records waiting is loaded by one hand at a
+	// time: a background recovery writing it between our read and our
+	// lease write would otherwise be overwritten (put adopts a version this
+	// process wrote).
+	release, err := s.claimTail(ctx, id, true)
+	if err != nil {
+		return nil, err
+	}
+	defer release()
 	key := Key(id)
 	now := s.cfg.Now()
 	s.counts.Loads.Add(1)
@@ -413,7 +425,7 @@ func (s *Store) fetchOnce(ctx context.Context, id, stale string) (*Online, error
 	var etag string
 	t0 := time.Now()
 	fresh := false
-	err := s.s3.Do(ctx, "s3:get", func(ctx context.Context) error {
+	err = s.s3.Do(ctx, "s3:get", func(ctx context.Context) error {
 		var err error
 		data, etag, err = s.blobs.Get(ctx, key)
 		if errors.Is(err, ErrNotFound) { // a new player: an answer, not a failure
