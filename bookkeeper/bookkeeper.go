@@ -122,10 +122,11 @@ type Keeper struct {
 	accepted, attempted, ok, errs, retries, dropped, cancelled int64
 	gauge                                                      [numStates]int
 
-	live []*item       // every call accepted and not landed; guarded by mu
-	free []*item       // recycled items, at most freeListCap; guarded by mu
-	idle chan struct{} // closed when live empties; nil when nobody waits; guarded by mu
-	win  window        // tries and failures of the last RateWindow; guarded by mu
+	live  []*item       // every call accepted and not landed; guarded by mu
+	free  []*item       // recycled items, at most freeListCap; guarded by mu
+	dones int           // Go calls whose done has not returned yet; guarded by mu
+	idle  chan struct{} // closed when live and dones are empty; nil when nobody waits; guarded by mu
+	win   window        // tries and failures of the last RateWindow; guarded by mu
 }
 
 // New returns a bookkeeper for cfg.
@@ -183,12 +184,20 @@ func (k *Keeper) Do(ctx context.Context, op string, fn func(ctx context.Context)
 // Go returns waits for it. If Go returns an error (ErrDropped, or ctx
 // already done) fn does not run and done is not called; otherwise done, if
 // not nil, is called exactly once with Do's result, on the goroutine that
-// ran fn. Work that must outlive a request should pass a ctx that does
-// (context.WithoutCancel, or the server's lifetime ctx).
+// ran fn, and WaitIdle waits for it to return. Work that must outlive a
+// request should pass a ctx that does (context.WithoutCancel, or the
+// server's lifetime ctx).
 func (k *Keeper) Go(ctx context.Context, op string, fn func(ctx context.Context) error, done func(error)) error {
 	it, err := k.admit(ctx, op)
 	if err != nil {
 		return err
+	}
+	if done != nil {
+		// Counted while the item is live, so no WaitIdle can return between
+		// the item's landing and done's end.
+		k.mu.Lock()
+		k.dones++
+		k.mu.Unlock()
 	}
 	go k.runAsync(ctx, it, fn, done)
 	return nil
@@ -196,9 +205,16 @@ func (k *Keeper) Go(ctx context.Context, op string, fn func(ctx context.Context)
 
 func (k *Keeper) runAsync(ctx context.Context, it *item, fn func(context.Context) error, done func(error)) {
 	err := k.run(ctx, it, fn)
-	if done != nil {
-		done(err)
+	if done == nil {
+		return
 	}
+	defer func() {
+		k.mu.Lock()
+		k.dones--
+		k.wakeIdleLocked()
+		k.mu.Unlock()
+	}()
+	done(err)
 }
 
 // admit accepts a call and puts it on the wire or in the queue, or drops it.
@@ -394,20 +410,26 @@ func (k *Keeper) land(it *item, o outcome, now time.Time) {
 		*it = item{}
 		k.free = append(k.free, it)
 	}
-	if last == 0 && k.idle != nil {
-		close(k.idle)
-		k.idle = nil
-	}
+	k.wakeIdleLocked()
 	k.mu.Unlock()
 }
 
+// wakeIdleLocked wakes the WaitIdle callers once nothing is live and no
+// done callback is running.
+func (k *Keeper) wakeIdleLocked() {
+	if len(k.live) == 0 && k.dones == 0 && k.idle != nil {
+		close(k.idle)
+		k.idle = nil
+	}
+}
+
 // WaitIdle returns nil when nothing is in flight (queued, on the wire or
-// waiting to retry), or an error wrapping ctx.Err() when ctx ends first; then
+// waiting to retry) and no done callback of Go is running, or an error wrapping ctx.Err() when ctx ends first; then
 // it logs what is still in flight, oldest first. It does not stop new work
 // from arriving: stop the producers first.
 func (k *Keeper) WaitIdle(ctx context.Context) error {
 	k.mu.Lock()
-	if len(k.live) == 0 {
+	if len(k.live) == 0 && k.dones == 0 {
 		k.mu.Unlock()
 		return nil
 	}

@@ -454,6 +454,53 @@ func TestWaitIdle(t *testing.T) {
 	}
 }
 
+// TestWaitIdleWaitsForDone checks that a drain does not end while a Go
+// call's done callback is still running: the callback is part of the work
+// (it records what the call did), and a process that exits after WaitIdle
+// must not cut it off.
+func TestWaitIdleWaitsForDone(t *testing.T) {
+	tests := []struct {
+		name string
+		err  error // what fn returns
+	}{
+		{"after a success", nil},
+		{"after a failure", errFatal},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			k := New(Config{Name: "mongo", Concurrency: 1, Retryable: isRetry})
+			entered, release := make(chan struct{}), make(chan struct{})
+			var got error
+			done := func(err error) {
+				close(entered)
+				<-release
+				got = err
+			}
+			if err := k.Go(context.Background(), "mongo:insert", func(context.Context) error { return tt.err }, done); err != nil {
+				t.Fatal(err)
+			}
+			<-entered // the call has landed; done is running
+			if s := k.Stats(); s.InQueue+s.OnWire+s.WaitingForRetry != 0 {
+				t.Fatalf("in flight while done runs: %+v, want 0", countsOf(s))
+			}
+			ctx, cancel := context.WithCancel(t.Context())
+			cancel()
+			if err := k.WaitIdle(ctx); !errors.Is(err, context.Canceled) {
+				t.Fatalf("WaitIdle while done runs: got %v, want it to wait (context.Canceled)", err)
+			}
+			errc := make(chan error, 1)
+			go func() { errc <- k.WaitIdle(t.Context()) }()
+			close(release)
+			if err := <-errc; err != nil {
+				t.Fatalf("WaitIdle after done: %v", err)
+			}
+			if !errors.Is(got, tt.err) {
+				t.Errorf("done got %v, want %v", got, tt.err)
+			}
+		})
+	}
+}
+
 // TestMissingUnderLoad runs a random mix of outcomes, cancellations, drops
 // and both call forms from many goroutines while another keeps checking that
 // nothing is ever missing.
