@@ -94,7 +94,8 @@
 // Space comes back only through ReleaseBefore, which deletes whole segments
 // below an LSN; the caller must checkpoint players that hold the oldest
 // segment long before the budget runs out. Memory is bounded by
-// MaxPendingBytes (default 16 MiB; ErrBacklog past it) plus one spare buffer.
+// MaxPendingBytes (default 16 MiB; ErrBacklog past it) plus two spare
+// buffers of MaxBatchBytes.
 //
 // # Failure behaviour
 //
