@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"hash/fnv"
 	"maps"
 	"math"
 	"slices"
@@ -139,20 +138,26 @@ func (s *Store) dropPoisoned(o *Online) {
 // leaves out what a catch-up may represent differently (harvester
 // accrual, training queue progress), which shows in resources and army.
 func stateHash(p *Player) uint64 {
-	h := fnv.New64a()
-	var buf [8]byte
+	// FNV-1a, 64 bits, written out so that hashing allocates nothing (it
+	// runs for every record); TestStateHashIsFNV1a holds it to hash/fnv.
+	h := fnvOffset64
 	num := func(v int64) {
 		for i := range 8 {
-			buf[i] = byte(v >> (8 * i))
+			h = (h ^ uint64(byte(v>>(8*i)))) * fnvPrime64
 		}
-		h.Write(buf[:])
 	}
-	str := func(s string) { h.Write([]byte(s)); h.Write([]byte{0}) }
+	str := func(s string) {
+		for i := range len(s) {
+			h = (h ^ uint64(s[i])) * fnvPrime64
+		}
+		h *= fnvPrime64 // the 0 that ends a string
+	}
 	num(p.LastSeq)
 	num(int64(p.Rev))
 	num(int64(p.RaidsOut))
 	b := &p.Base
-	for _, k := range slices.Sorted(maps.Keys(b.Res)) {
+	var keys [32]string // resources and units: a few dozen at most
+	for _, k := range sortedKeys(keys[:0], b.Res) {
 		str(k)
 		num(b.Res[k])
 	}
@@ -164,7 +169,7 @@ func stateHash(p *Player) uint64 {
 		num(int64(bl.X)<<32 | int64(bl.Y))
 		num(bl.Done)
 	}
-	for _, k := range slices.Sorted(maps.Keys(b.Army)) {
+	for _, k := range sortedKeys(keys[:0], b.Army) {
 		str(k)
 		num(int64(b.Army[k]))
 	}
@@ -175,7 +180,21 @@ func stateHash(p *Player) uint64 {
 		str(p.Found.ID)
 		num(p.Found.Until)
 	}
-	return h.Sum64()
+	return h
+}
+
+const (
+	fnvOffset64 uint64 = 14695981039346656037
+	fnvPrime64  uint64 = 1099511628211
+)
+
+// sortedKeys appends m's keys to dst and sorts them.
+func sortedKeys[V any](dst []string, m map[string]V) []string {
+	for k := range m {
+		dst = append(dst, k)
+	}
+	slices.Sort(dst)
+	return dst
 }
 
 // ErrDiverged means replaying a record did not reach the state it
