@@ -168,7 +168,11 @@ func (s *Server) kickRevoked(r *http.Request, id string) {
 
 // adopt brings g's player online under g's session and answers.
 func (s *Server) adopt(w http.ResponseWriter, r *http.Request, g accounts.Grant) error {
-	res, err := s.cfg.Store.Login(r.Context(), g.PlayerID, g.Claims)
+	login := s.cfg.Store.Login
+	if g.Created {
+		login = s.cfg.Store.LoginCreated // no player to read yet
+	}
+	res, err := login(r.Context(), g.PlayerID, g.Claims)
 	if err != nil {
 		return err
 	}
