@@ -219,68 +219,70 @@ func (d *decoder) array(elem func() bool) bool {
 	}
 }
 
+// Each object's decoder below returns, for a key, the key's bit and
+// whether its value decoded; the helpers read one value into its field.
+
+// set stores what read decodes in *p and reports whether it decoded.
+func set[T any](p *T, read func() (T, bool)) bool {
+	v, ok := read()
+	*p = v
+	return ok
+}
+
+// mapOf reads {"key": value, ...} into a new map *m, each value with read.
+func mapOf[T any](d *decoder, m *map[string]T, read func() (T, bool)) bool {
+	*m = map[string]T{}
+	return d.object(func(k []byte) (uint32, bool) {
+		v, ok := read()
+		(*m)[string(k)] = v
+		return 0, ok
+	})
+}
+
+// sliceOf reads [value, ...] into a new slice *s of capacity n, each
+// element with read.
+func sliceOf[T any](d *decoder, s *[]T, n int, read func(*T) bool) bool {
+	*s = make([]T, 0, n)
+	return d.array(func() bool {
+		var x T
+		*s = append(*s, x)
+		return read(&(*s)[len(*s)-1])
+	})
+}
+
 func (d *decoder) base(b *Base) bool {
 	return d.object(func(k []byte) (uint32, bool) {
-		var ok bool
 		switch string(k) {
 		case "res":
-			b.Res = map[string]int64{}
-			ok = d.object(func(k []byte) (uint32, bool) {
-				v, ok := d.int()
-				b.Res[string(k)] = v
-				return 0, ok
-			})
-			return 1 << 0, ok
+			return 1 << 0, mapOf(d, &b.Res, d.int)
 		case "bld":
-			b.Buildings = make([]Building, 0, 16)
-			ok = d.array(func() bool {
-				b.Buildings = append(b.Buildings, Building{})
-				return d.building(&b.Buildings[len(b.Buildings)-1])
-			})
-			return 1 << 1, ok
+			return 1 << 1, sliceOf(d, &b.Buildings, 16, d.building)
 		case "army":
-			b.Army = map[string]int{}
-			ok = d.object(func(k []byte) (uint32, bool) {
-				v, ok := d.intInt()
-				b.Army[string(k)] = v
-				return 0, ok
-			})
-			return 1 << 2, ok
+			return 1 << 2, mapOf(d, &b.Army, d.intInt)
 		case "boosts":
-			b.Boosts = []Boost{}
-			ok = d.array(func() bool {
-				var x Boost
-				ok := d.object(func(k []byte) (uint32, bool) {
-					var ok bool
-					switch string(k) {
-					case "res":
-						x.Res, ok = d.str()
-						return 1 << 0, ok
-					case "x":
-						x.Factor, ok = d.int()
-						return 1 << 1, ok
-					case "until":
-						x.Until, ok = d.int()
-						return 1 << 2, ok
-					}
-					return 0, false
-				})
-				b.Boosts = append(b.Boosts, x)
-				return ok
-			})
-			return 1 << 3, ok
+			return 1 << 3, sliceOf(d, &b.Boosts, 0, d.boost)
 		case "trophies":
-			b.Trophies, ok = d.intInt()
-			return 1 << 4, ok
+			return 1 << 4, set(&b.Trophies, d.intInt)
 		case "shield_until":
-			b.ShieldUntil, ok = d.int()
-			return 1 << 5, ok
+			return 1 << 5, set(&b.ShieldUntil, d.int)
 		case "next_id":
-			b.NextID, ok = d.intInt()
-			return 1 << 6, ok
+			return 1 << 6, set(&b.NextID, d.intInt)
 		case "gd":
-			b.GD, ok = d.uniq()
-			return 1 << 7, ok
+			return 1 << 7, set(&b.GD, d.uniq)
+		}
+		return 0, false
+	})
+}
+
+func (d *decoder) boost(x *Boost) bool {
+	return d.object(func(k []byte) (uint32, bool) {
+		switch string(k) {
+		case "res":
+			return 1 << 0, set(&x.Res, d.str)
+		case "x":
+			return 1 << 1, set(&x.Factor, d.int)
+		case "until":
+			return 1 << 2, set(&x.Until, d.int)
 		}
 		return 0, false
 	})
@@ -288,55 +290,39 @@ func (d *decoder) base(b *Base) bool {
 
 func (d *decoder) building(bl *Building) bool {
 	return d.object(func(k []byte) (uint32, bool) {
-		var ok bool
 		switch string(k) {
 		case "id":
-			bl.ID, ok = d.uniq()
-			return 1 << 0, ok
+			return 1 << 0, set(&bl.ID, d.uniq)
 		case "t":
-			bl.Type, ok = d.str()
-			return 1 << 1, ok
+			return 1 << 1, set(&bl.Type, d.str)
 		case "lv":
-			bl.Level, ok = d.intInt()
-			return 1 << 2, ok
+			return 1 << 2, set(&bl.Level, d.intInt)
 		case "x":
-			bl.X, ok = d.intInt()
-			return 1 << 3, ok
+			return 1 << 3, set(&bl.X, d.intInt)
 		case "y":
-			bl.Y, ok = d.intInt()
-			return 1 << 4, ok
+			return 1 << 4, set(&bl.Y, d.intInt)
 		case "done":
-			bl.Done, ok = d.int()
-			return 1 << 5, ok
+			return 1 << 5, set(&bl.Done, d.int)
 		case "since":
-			bl.Since, ok = d.int()
-			return 1 << 6, ok
+			return 1 << 6, set(&bl.Since, d.int)
 		case "stored":
-			bl.Stored, ok = d.int()
-			return 1 << 7, ok
+			return 1 << 7, set(&bl.Stored, d.int)
 		case "q":
-			bl.Queue = []Training{}
-			ok = d.array(func() bool {
-				var q Training
-				ok := d.object(func(k []byte) (uint32, bool) {
-					var ok bool
-					switch string(k) {
-					case "u":
-						q.Unit, ok = d.str()
-						return 1 << 0, ok
-					case "n":
-						q.N, ok = d.intInt()
-						return 1 << 1, ok
-					}
-					return 0, false
-				})
-				bl.Queue = append(bl.Queue, q)
-				return ok
-			})
-			return 1 << 8, ok
+			return 1 << 8, sliceOf(d, &bl.Queue, 0, d.training)
 		case "qat":
-			bl.QAt, ok = d.int()
-			return 1 << 9, ok
+			return 1 << 9, set(&bl.QAt, d.int)
+		}
+		return 0, false
+	})
+}
+
+func (d *decoder) training(q *Training) bool {
+	return d.object(func(k []byte) (uint32, bool) {
+		switch string(k) {
+		case "u":
+			return 1 << 0, set(&q.Unit, d.str)
+		case "n":
+			return 1 << 1, set(&q.N, d.intInt)
 		}
 		return 0, false
 	})
@@ -345,32 +331,23 @@ func (d *decoder) building(bl *Building) bool {
 // args decodes action arguments (see DecodeArgs).
 func (d *decoder) args(a *Args) bool {
 	return d.object(func(k []byte) (uint32, bool) {
-		var ok bool
 		switch string(k) {
 		case "building_id":
-			a.BuildingID, ok = d.uniq()
-			return 1 << 0, ok
+			return 1 << 0, set(&a.BuildingID, d.uniq)
 		case "type":
-			a.Type, ok = d.uniq()
-			return 1 << 1, ok
+			return 1 << 1, set(&a.Type, d.uniq)
 		case "x":
-			a.X, ok = d.intInt()
-			return 1 << 2, ok
+			return 1 << 2, set(&a.X, d.intInt)
 		case "y":
-			a.Y, ok = d.intInt()
-			return 1 << 3, ok
+			return 1 << 3, set(&a.Y, d.intInt)
 		case "unit":
-			a.Unit, ok = d.uniq()
-			return 1 << 4, ok
+			return 1 << 4, set(&a.Unit, d.uniq)
 		case "count":
-			a.Count, ok = d.intInt()
-			return 1 << 5, ok
+			return 1 << 5, set(&a.Count, d.intInt)
 		case "item":
-			a.Item, ok = d.uniq()
-			return 1 << 6, ok
+			return 1 << 6, set(&a.Item, d.uniq)
 		case "kind":
-			a.Kind, ok = d.uniq()
-			return 1 << 7, ok
+			return 1 << 7, set(&a.Kind, d.uniq)
 		}
 		return 0, false
 	})

@@ -163,15 +163,12 @@ func TestWriteFaults(t *testing.T) {
 // in flight fail with it, so no player's later change lands without its
 // earlier one.
 func TestFailureFailsTheBatchBehind(t *testing.T) {
-	g := &gateFS{entered: make(chan struct{}), release: make(chan struct{})}
+	g := newGateFS()
 	ffs := &faultFS{syncErr: syscall.EIO}
 	j := mustOpen(t, t.TempDir(), Options{FS: gateOver{g, ffs}})
 	first, _ := j.Append(testRecord("alice", 1))
 	<-g.entered
-	behind, err := j.Append(testRecord("alice", 2))
-	if err != nil {
-		t.Fatal(err)
-	}
+	behind := mustAppend(t, j, testRecord("alice", 2))
 	other, _ := j.Append(testRecord("zed", 1))
 	// From here on let every sync through (the cut-back after the failure syncs too).
 	go func() {

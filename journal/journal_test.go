@@ -41,6 +41,15 @@ func mustOpen(t testing.TB, dir string, opts Options) *Journal {
 	return j
 }
 
+func mustAppend(t testing.TB, j *Journal, r Record) Ticket {
+	t.Helper()
+	tk, err := j.Append(r)
+	if err != nil {
+		t.Fatalf("Append: %v", err)
+	}
+	return tk
+}
+
 func mustClose(t testing.TB, j *Journal) {
 	t.Helper()
 	if err := j.Close(); err != nil {
@@ -122,6 +131,10 @@ type gateFS struct {
 	release chan struct{}
 }
 
+func newGateFS() *gateFS {
+	return &gateFS{entered: make(chan struct{}), release: make(chan struct{})}
+}
+
 type gateFile struct {
 	File
 	g *gateFS
@@ -144,19 +157,13 @@ func (f gateFile) Sync() error {
 // TestGroupCommitBatchesBehindSync: records appended while a sync is in
 // flight go to disk together, with one sync.
 func TestGroupCommitBatchesBehindSync(t *testing.T) {
-	g := &gateFS{entered: make(chan struct{}), release: make(chan struct{})}
+	g := newGateFS()
 	j := mustOpen(t, t.TempDir(), Options{FS: g})
-	first, err := j.Append(testRecord("p0", 0))
-	if err != nil {
-		t.Fatal(err)
-	}
+	first := mustAppend(t, j, testRecord("p0", 0))
 	<-g.entered // the writer is syncing the first batch
 	var tickets []Ticket
 	for i := range 100 {
-		tk, err := j.Append(testRecord(fmt.Sprintf("p%d", i%10), i+1))
-		if err != nil {
-			t.Fatal(err)
-		}
+		tk := mustAppend(t, j, testRecord(fmt.Sprintf("p%d", i%10), i+1))
 		tickets = append(tickets, tk)
 	}
 	g.release <- struct{}{}
@@ -225,10 +232,7 @@ func TestWindowEndsWhenBatchIsFull(t *testing.T) {
 	j := mustOpen(t, t.TempDir(), Options{Window: time.Hour, MaxBatchRecords: 10})
 	var tickets []Ticket
 	for i := range 10 {
-		tk, err := j.Append(testRecord("a", i))
-		if err != nil {
-			t.Fatal(err)
-		}
+		tk := mustAppend(t, j, testRecord("a", i))
 		tickets = append(tickets, tk)
 	}
 	for _, tk := range tickets {
@@ -240,10 +244,7 @@ func TestWindowEndsWhenBatchIsFull(t *testing.T) {
 		t.Errorf("got %d syncs, want 1", st.Syncs)
 	}
 	// Close flushes a batch still inside its window.
-	tk, err := j.Append(testRecord("a", 10))
-	if err != nil {
-		t.Fatal(err)
-	}
+	tk := mustAppend(t, j, testRecord("a", 10))
 	mustClose(t, j)
 	if _, err := tk.Wait(t.Context()); err != nil {
 		t.Errorf("record appended before Close: %v", err)
@@ -491,12 +492,9 @@ func TestReadDurableReleased(t *testing.T) {
 }
 
 func TestWaitContext(t *testing.T) {
-	g := &gateFS{entered: make(chan struct{}), release: make(chan struct{})}
+	g := newGateFS()
 	j := mustOpen(t, t.TempDir(), Options{FS: g})
-	tk, err := j.Append(testRecord("a", 1))
-	if err != nil {
-		t.Fatal(err)
-	}
+	tk := mustAppend(t, j, testRecord("a", 1))
 	<-g.entered
 	ctx, cancel := context.WithCancel(t.Context())
 	cancel()

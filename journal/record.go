@@ -154,17 +154,14 @@ func (d *decoder) uvarint() uint64 {
 	return v
 }
 
+// varint undoes the zigzag encoding of a uvarint, as binary.Varint does.
 func (d *decoder) varint() int64 {
-	if d.err != nil {
-		return 0
+	ux := d.uvarint()
+	x := int64(ux >> 1)
+	if ux&1 != 0 {
+		x = ^x
 	}
-	v, n := binary.Varint(d.b[d.off:])
-	if n <= 0 {
-		d.err = errShort
-		return 0
-	}
-	d.off += n
-	return v
+	return x
 }
 
 func (d *decoder) bytes() []byte {

@@ -9,7 +9,6 @@ import (
 	"net/http"
 	"net/url"
 	"slices"
-	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -244,7 +243,7 @@ func ExecuteAB(ctx context.Context, cfg Config, progress io.Writer) (*ABReport, 
 		workers[i] = w
 		for j := range w.players {
 			// Player n of the run; with one per worker, n is the worker's index.
-			id := cfg.IDPrefix + "-" + strconv.FormatUint(cfg.Seed, 10) + "-" + strconv.Itoa(i*ppc+j)
+			id := cfg.playerID(i*ppc + j)
 			p := &abPlayer{id: id, device: deviceID(id, salt)}
 			w.players[j] = p
 			lg.Go(func() {

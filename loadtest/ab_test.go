@@ -23,7 +23,7 @@ func checkEveryPlayerPlayed(t *testing.T, url string, cfg Config) {
 	}
 	n := cfg.Conns * cfg.playersPerConn()
 	for i := range n {
-		id := cfg.IDPrefix + "-" + strconv.FormatUint(cfg.Seed, 10) + "-" + strconv.Itoa(i)
+		id := cfg.playerID(i)
 		s, err := c.SignInDevice(context.Background(), deviceID(id, cfg.DeviceSalt), false)
 		if err != nil {
 			t.Errorf("player %d of %d (%s) on %s: %v", i, n, id, url, err)

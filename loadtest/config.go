@@ -8,6 +8,7 @@ import (
 	"io"
 	"net"
 	"net/url"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -116,6 +117,11 @@ func (c *Config) playersPerConn() int {
 		return c.PlayersPerConn
 	}
 	return (abPlayers + c.Conns - 1) / c.Conns
+}
+
+// playerID is the id of player n of the run: <prefix>-<seed>-<n>.
+func (c *Config) playerID(n int) string {
+	return c.IDPrefix + "-" + strconv.FormatUint(c.Seed, 10) + "-" + strconv.Itoa(n)
 }
 
 // DefaultConfig is a small, short run against a local server.

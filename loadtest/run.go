@@ -17,8 +17,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	hdrhistogram "github.com/HdrHistogram/hdrhistogram-go"
-
 	"rampart/client"
 	"rampart/gamedata"
 )
@@ -132,7 +130,7 @@ func Execute(ctx context.Context, cfg Config, progress io.Writer) (*Report, erro
 	for i := range r.players {
 		p := &player{
 			idx: i,
-			id:  cfg.IDPrefix + "-" + strconv.FormatUint(cfg.Seed, 10) + "-" + strconv.Itoa(i),
+			id:  cfg.playerID(i),
 			rng: rand.New(rand.NewPCG(cfg.Seed, uint64(i))),
 		}
 		p.device = deviceID(p.id, r.salt)
@@ -386,7 +384,7 @@ func (r *runner) changeOnline(d int64) {
 func (r *runner) progressLoop(done <-chan struct{}) {
 	tick := time.NewTicker(time.Second)
 	defer tick.Stop()
-	h := hdrhistogram.New(histMin, histMax, histSig)
+	h := newHist()
 	last := time.Now()
 	for {
 		select {
