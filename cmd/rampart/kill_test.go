@@ -48,12 +48,7 @@ func TestKill9LosesNothingAcknowledged(t *testing.T) {
 		}
 		l.pid = sess.PlayerID()
 		wg.Go(func() {
-			for n := 0; ; n++ {
-				select {
-				case <-stop:
-					return
-				default:
-				}
+			untilClosed(stop, func(n int) bool {
 				seq := sess.NextSeq()
 				l.sent.Store(seq)
 				a := client.Act("ping", `{}`)
@@ -61,11 +56,12 @@ func TestKill9LosesNothingAcknowledged(t *testing.T) {
 					a = client.Act("collect", `{}`)
 				}
 				if _, err := sess.Do(ctx, a); err != nil {
-					return // the server died under us
+					return false // the server died under us
 				}
 				l.acked.Store(seq)
 				total.Add(1)
-			}
+				return true
+			})
 		})
 	}
 	deadline := time.Now().Add(60 * time.Second)
@@ -199,19 +195,15 @@ func TestMachineLossTakeover(t *testing.T) {
 			t.Fatal(err)
 		}
 		wg.Go(func() {
-			for {
-				select {
-				case <-stop:
-					return
-				default:
-				}
+			untilClosed(stop, func(int) bool {
 				seq := sess.NextSeq()
 				if _, err := sess.Do(ctx, client.Act("ping", `{}`)); err != nil {
-					return
+					return false
 				}
 				acks[i] = append(acks[i], ack{seq, time.Now()})
 				acked.Add(1)
-			}
+				return true
+			})
 		})
 	}
 	// Play long enough for several shipments (one a second).
