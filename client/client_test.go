@@ -3,10 +3,7 @@ package client_test
 import (
 	"bytes"
 	"context"
-	"crypto/hmac"
 	"crypto/rand"
-	"crypto/sha256"
-	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -56,16 +53,6 @@ func serveHasFlag(t testing.TB, name string) bool {
 		}
 	})
 	return name != "" && bytes.Contains(serveFlags.help, []byte("-"+name))
-}
-
-// hs256Ticket is a studio's ticket: a compact JWS, HS256, claims sub and exp.
-func hs256Ticket(secret, sub string, exp time.Time) string {
-	enc := base64.RawURLEncoding
-	head := enc.EncodeToString([]byte(`{"alg":"HS256","typ":"JWT"}`))
-	claims := enc.EncodeToString([]byte(fmt.Sprintf(`{"sub":%q,"exp":%d}`, sub, exp.Unix())))
-	mac := hmac.New(sha256.New, []byte(secret))
-	mac.Write([]byte(head + "." + claims))
-	return head + "." + claims + "." + enc.EncodeToString(mac.Sum(nil))
 }
 
 func newClient(t testing.TB, base string, opts ...client.Option) *client.Client {
@@ -312,12 +299,12 @@ func TestSignInCredentials(t *testing.T) {
 		// Secrets come from the environment (the command line is refused).
 		c = newClient(t, startServerEnv(t, []string{"RAMPART_TICKET_SECRET=" + secret}).URL)
 		sub := uniqueID("studio-user-")
-		s, err := c.SignInTicket(ctx, hs256Ticket(secret, sub, time.Now().Add(5*time.Minute)), true)
+		s, err := c.SignInTicket(ctx, fixture.HS256Ticket(secret, sub, time.Now().Add(5*time.Minute)), true)
 		if err != nil {
 			t.Fatal(err)
 		}
 		s.Close()
-		again, err := c.SignInTicket(ctx, hs256Ticket(secret, sub, time.Now().Add(5*time.Minute)), false)
+		again, err := c.SignInTicket(ctx, fixture.HS256Ticket(secret, sub, time.Now().Add(5*time.Minute)), false)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -327,8 +314,8 @@ func TestSignInCredentials(t *testing.T) {
 				s.Created(), again.Created(), s.PlayerID(), again.PlayerID())
 		}
 		for name, ticket := range map[string]string{
-			"expired":      hs256Ticket(secret, sub, time.Now().Add(-time.Minute)),
-			"wrong secret": hs256Ticket("another-secret-0123456789", sub, time.Now().Add(time.Minute)),
+			"expired":      fixture.HS256Ticket(secret, sub, time.Now().Add(-time.Minute)),
+			"wrong secret": fixture.HS256Ticket("another-secret-0123456789", sub, time.Now().Add(time.Minute)),
 		} {
 			if _, err := c.SignInTicket(ctx, ticket, false); !errors.Is(err, client.ErrBadCredentials) {
 				t.Errorf("%s ticket: %v, want ErrBadCredentials", name, err)
