@@ -255,6 +255,17 @@ start_pg() {
 	die "postgres did not start (see $OUT/postgres.log)"
 }
 
+# reap VAR [DIR]: if the variable VAR holds a process id, kill -9 that
+# process, wait for it, empty VAR and remove DIR (its data).
+reap() {
+	local -n reap_pid=$1
+	[[ -n $reap_pid ]] || return 0
+	kill -KILL "$reap_pid" 2>/dev/null
+	wait "$reap_pid" 2>/dev/null
+	reap_pid=
+	[[ -z ${2:-} ]] || rm -rf "$2"
+}
+
 stop_pg() {
 	[[ -n $PGPID ]] || return 0
 	kill -INT "$PGPID" 2>/dev/null # fast shutdown
@@ -262,10 +273,7 @@ stop_pg() {
 		kill -0 "$PGPID" 2>/dev/null || break
 		sleep 0.1
 	done
-	kill -KILL "$PGPID" 2>/dev/null
-	wait "$PGPID" 2>/dev/null
-	PGPID=
-	rm -rf "$PGDIR"
+	reap PGPID "$PGDIR"
 }
 
 # start_stores NAME: the stores of one server, fresh: versitygw (posix
@@ -301,18 +309,8 @@ start_stores() {
 }
 
 stop_stores() {
-	if [[ -n $FDBPID ]]; then
-		kill -KILL "$FDBPID" 2>/dev/null
-		wait "$FDBPID" 2>/dev/null
-		FDBPID=
-		rm -rf "$FDBDATA"
-	fi
-	if [[ -n $S3PID ]]; then
-		kill -KILL "$S3PID" 2>/dev/null
-		wait "$S3PID" 2>/dev/null
-		S3PID=
-		rm -rf "$S3DATA"
-	fi
+	reap FDBPID "$FDBDATA"
+	reap S3PID "$S3DATA"
 }
 
 # start_server NAME [serve flags...]: a fresh server on core 0 with its own
@@ -370,9 +368,7 @@ launch_server() {
 		sleep 0.1
 	done
 	if [[ -n $LAUNCH_SOFT ]]; then
-		kill -KILL "$SPID" 2>/dev/null
-		wait "$SPID" 2>/dev/null
-		SPID=
+		reap SPID
 		[[ -n $perfpid ]] && { kill -INT "$perfpid" 2>/dev/null; wait "$perfpid" 2>/dev/null; }
 		return 1
 	fi
@@ -382,17 +378,8 @@ launch_server() {
 
 # stop_server: the data is thrown away, so no drain is needed.
 stop_server() {
-	if [[ -n $SECOND_PID ]]; then
-		kill -KILL "$SECOND_PID" 2>/dev/null
-		wait "$SECOND_PID" 2>/dev/null
-		SECOND_PID=
-		rm -rf "$SECOND_DATA"
-	fi
-	if [[ -n $SPID ]]; then
-		kill -KILL "$SPID" 2>/dev/null
-		wait "$SPID" 2>/dev/null
-		SPID=
-	fi
+	reap SECOND_PID "$SECOND_DATA"
+	reap SPID
 	stop_stores
 	if [[ -n $SDATA ]]; then
 		rm -rf "$SDATA"

@@ -3,10 +3,7 @@ package client_test
 import (
 	"bytes"
 	"context"
-	"crypto/hmac"
 	"crypto/rand"
-	"crypto/sha256"
-	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -17,7 +14,6 @@ import (
 	"reflect"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -57,16 +53,6 @@ func serveHasFlag(t testing.TB, name string) bool {
 		}
 	})
 	return name != "" && bytes.Contains(serveFlags.help, []byte("-"+name))
-}
-
-// hs256Ticket is a studio's ticket: a compact JWS, HS256, claims sub and exp.
-func hs256Ticket(secret, sub string, exp time.Time) string {
-	enc := base64.RawURLEncoding
-	head := enc.EncodeToString([]byte(`{"alg":"HS256","typ":"JWT"}`))
-	claims := enc.EncodeToString([]byte(fmt.Sprintf(`{"sub":%q,"exp":%d}`, sub, exp.Unix())))
-	mac := hmac.New(sha256.New, []byte(secret))
-	mac.Write([]byte(head + "." + claims))
-	return head + "." + claims + "." + enc.EncodeToString(mac.Sum(nil))
 }
 
 func newClient(t testing.TB, base string, opts ...client.Option) *client.Client {
@@ -313,12 +299,12 @@ func TestSignInCredentials(t *testing.T) {
 		// Secrets come from the environment (the command line is refused).
 		c = newClient(t, startServerEnv(t, []string{"RAMPART_TICKET_SECRET=" + secret}).URL)
 		sub := uniqueID("studio-user-")
-		s, err := c.SignInTicket(ctx, hs256Ticket(secret, sub, time.Now().Add(5*time.Minute)), true)
+		s, err := c.SignInTicket(ctx, fixture.HS256Ticket(secret, sub, time.Now().Add(5*time.Minute)), true)
 		if err != nil {
 			t.Fatal(err)
 		}
 		s.Close()
-		again, err := c.SignInTicket(ctx, hs256Ticket(secret, sub, time.Now().Add(5*time.Minute)), false)
+		again, err := c.SignInTicket(ctx, fixture.HS256Ticket(secret, sub, time.Now().Add(5*time.Minute)), false)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -328,8 +314,8 @@ func TestSignInCredentials(t *testing.T) {
 				s.Created(), again.Created(), s.PlayerID(), again.PlayerID())
 		}
 		for name, ticket := range map[string]string{
-			"expired":      hs256Ticket(secret, sub, time.Now().Add(-time.Minute)),
-			"wrong secret": hs256Ticket("another-secret-0123456789", sub, time.Now().Add(time.Minute)),
+			"expired":      fixture.HS256Ticket(secret, sub, time.Now().Add(-time.Minute)),
+			"wrong secret": fixture.HS256Ticket("another-secret-0123456789", sub, time.Now().Add(time.Minute)),
 		} {
 			if _, err := c.SignInTicket(ctx, ticket, false); !errors.Is(err, client.ErrBadCredentials) {
 				t.Errorf("%s ticket: %v, want ErrBadCredentials", name, err)
@@ -516,115 +502,6 @@ func TestSeqAcrossSignIns(t *testing.T) {
 			t.Errorf("player after it all: last_seq %d (%v), want %d", st.LastSeq, err, want-1)
 		}
 	})
-}
-
-// boostGems is what buying gold_boost costs: spending it twice would show.
-const boostGems = 50
-
-// TestLostReplyHTTP: the proxy delivers the actions request and resets
-// the connection instead of answering. The session resends the same seq,
-// the server answers with the stored result, and the action was applied
-// once.
-func TestLostReplyHTTP(t *testing.T) { eachMode(t, httpModes, lostReplyHTTP) }
-
-func lostReplyHTTP(t *testing.T, p *testenv.Rampart, m mode) {
-	fp := testenv.StartFaultProxy(t, p.URL, 1)
-	var lose atomic.Int32
-	lose.Store(1)
-	if err := fp.SetFaults(testenv.Faults{LostReplyRate: 1, Match: func(r *http.Request) bool {
-		return r.URL.Path == "/api/v1/actions" && lose.Add(-1) == 0
-	}}); err != nil {
-		t.Fatal(err)
-	}
-	ctx := ctxFor(t, 30*time.Second)
-	c := newClient(t, fp.URL, m.opt(), client.WithBackoff(time.Millisecond, 10*time.Millisecond))
-	s, before := devSession(t, ctx, c, "lost-")
-	res := buyBoost(t, ctx, s)
-	if n := fp.Counts().LostReplies; n != 1 {
-		t.Fatalf("the proxy lost %d replies, want 1", n)
-	}
-	if len(res) != 1 || !res[0].OK || !res[0].Duplicate || res[0].Seq != 1 {
-		t.Errorf("results %+v, want seq 1 ok and duplicate (the stored result of the first copy)", res)
-	}
-	if st := c.Stats(); st.Resends != 1 {
-		t.Errorf("stats %+v, want 1 resend", st)
-	}
-	checkOnce(t, ctx, s, before, 1)
-}
-
-// devSession signs a fresh player in through c's development door (its
-// id made from prefix), closes the session when t ends, and returns it
-// with the player's state before anything was sent.
-func devSession(t *testing.T, ctx context.Context, c *client.Client, prefix string) (*client.Session, client.PlayerState) {
-	t.Helper()
-	s, err := c.DevLogin(ctx, uniqueID(prefix))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { s.Close() })
-	before, err := s.Player(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return s, before
-}
-
-// buyBoost sends the one action whose effect checkOnce counts.
-func buyBoost(t *testing.T, ctx context.Context, s *client.Session) []client.Result {
-	t.Helper()
-	res, err := s.Do(ctx, client.Act("buy_item", `{"item":"gold_boost"}`))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return res
-}
-
-func checkOnce(t *testing.T, ctx context.Context, s *client.Session, before client.PlayerState, seq int64) {
-	t.Helper()
-	after, err := s.Player(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if after.LastSeq != seq {
-		t.Errorf("last_seq %d, want %d", after.LastSeq, seq)
-	}
-	if got, want := after.Resources["gems"], before.Resources["gems"]-boostGems; got != want {
-		t.Errorf("gems %d, want %d (the boost bought once)", got, want)
-	}
-}
-
-// TestLostReplyWebSocket: the proxy delivers the actions message and cuts
-// the socket before the results come back. The session reconnects,
-// resumes and resends the same seq; the action was applied once.
-func TestLostReplyWebSocket(t *testing.T) {
-	p := startServer(t)
-	u, _ := url.Parse(p.URL)
-	cp := startCutProxy(t, u.Host)
-	ctx := ctxFor(t, 30*time.Second)
-	c := newClient(t, cp.URL(), client.WithTransport(client.WebSocket), client.WithBackoff(time.Millisecond, 10*time.Millisecond))
-	s, before := devSession(t, ctx, c, "lostws-")
-	token := s.Token()
-	sockets := cp.accepted.Load()
-	cp.loseNextReply()
-	res := buyBoost(t, ctx, s)
-	if cp.lost.Load() != 1 {
-		t.Fatalf("the proxy lost %d replies, want 1", cp.lost.Load())
-	}
-	if got := cp.accepted.Load() - sockets; got != 1 {
-		t.Errorf("%d new connections through the proxy, want 1 (the resumed socket)", got)
-	}
-	// Which copy the server applied first is a race between the old
-	// socket's reader and the new one; either way, it is applied once.
-	if len(res) != 1 || !res[0].OK || res[0].Seq != 1 {
-		t.Errorf("results %+v, want seq 1 ok", res)
-	}
-	if st := c.Stats(); st.Resends != 1 || st.NetErrors != 1 || st.WSDials != 2 || st.WSLogins != 2 {
-		t.Errorf("stats %+v, want 1 resend after 1 network error, 2 sockets, 2 logins", st)
-	}
-	if s.Token() != token {
-		t.Errorf("the resume changed the session token; the player was online and should have kept it")
-	}
-	checkOnce(t, ctx, s, before, 1)
 }
 
 // TestWebSocketResume: the socket is closed under the session; the next

@@ -17,6 +17,115 @@ import (
 	"rampart/internal/testenv"
 )
 
+// boostGems is what buying gold_boost costs: spending it twice would show.
+const boostGems = 50
+
+// TestLostReplyHTTP: the proxy delivers the actions request and resets
+// the connection instead of answering. The session resends the same seq,
+// the server answers with the stored result, and the action was applied
+// once.
+func TestLostReplyHTTP(t *testing.T) { eachMode(t, httpModes, lostReplyHTTP) }
+
+func lostReplyHTTP(t *testing.T, p *testenv.Rampart, m mode) {
+	fp := testenv.StartFaultProxy(t, p.URL, 1)
+	var lose atomic.Int32
+	lose.Store(1)
+	if err := fp.SetFaults(testenv.Faults{LostReplyRate: 1, Match: func(r *http.Request) bool {
+		return r.URL.Path == "/api/v1/actions" && lose.Add(-1) == 0
+	}}); err != nil {
+		t.Fatal(err)
+	}
+	ctx := ctxFor(t, 30*time.Second)
+	c := newClient(t, fp.URL, m.opt(), client.WithBackoff(time.Millisecond, 10*time.Millisecond))
+	s, before := devSession(t, ctx, c, "lost-")
+	res := buyBoost(t, ctx, s)
+	if n := fp.Counts().LostReplies; n != 1 {
+		t.Fatalf("the proxy lost %d replies, want 1", n)
+	}
+	if len(res) != 1 || !res[0].OK || !res[0].Duplicate || res[0].Seq != 1 {
+		t.Errorf("results %+v, want seq 1 ok and duplicate (the stored result of the first copy)", res)
+	}
+	if st := c.Stats(); st.Resends != 1 {
+		t.Errorf("stats %+v, want 1 resend", st)
+	}
+	checkOnce(t, ctx, s, before, 1)
+}
+
+// devSession signs a fresh player in through c's development door (its
+// id made from prefix), closes the session when t ends, and returns it
+// with the player's state before anything was sent.
+func devSession(t *testing.T, ctx context.Context, c *client.Client, prefix string) (*client.Session, client.PlayerState) {
+	t.Helper()
+	s, err := c.DevLogin(ctx, uniqueID(prefix))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	before, err := s.Player(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s, before
+}
+
+// buyBoost sends the one action whose effect checkOnce counts.
+func buyBoost(t *testing.T, ctx context.Context, s *client.Session) []client.Result {
+	t.Helper()
+	res, err := s.Do(ctx, client.Act("buy_item", `{"item":"gold_boost"}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return res
+}
+
+func checkOnce(t *testing.T, ctx context.Context, s *client.Session, before client.PlayerState, seq int64) {
+	t.Helper()
+	after, err := s.Player(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if after.LastSeq != seq {
+		t.Errorf("last_seq %d, want %d", after.LastSeq, seq)
+	}
+	if got, want := after.Resources["gems"], before.Resources["gems"]-boostGems; got != want {
+		t.Errorf("gems %d, want %d (the boost bought once)", got, want)
+	}
+}
+
+// TestLostReplyWebSocket: the proxy delivers the actions message and cuts
+// the socket before the results come back. The session reconnects,
+// resumes and resends the same seq; the action was applied once.
+func TestLostReplyWebSocket(t *testing.T) {
+	p := startServer(t)
+	u, _ := url.Parse(p.URL)
+	cp := startCutProxy(t, u.Host)
+	ctx := ctxFor(t, 30*time.Second)
+	c := newClient(t, cp.URL(), client.WithTransport(client.WebSocket), client.WithBackoff(time.Millisecond, 10*time.Millisecond))
+	s, before := devSession(t, ctx, c, "lostws-")
+	token := s.Token()
+	sockets := cp.accepted.Load()
+	cp.loseNextReply()
+	res := buyBoost(t, ctx, s)
+	if cp.lost.Load() != 1 {
+		t.Fatalf("the proxy lost %d replies, want 1", cp.lost.Load())
+	}
+	if got := cp.accepted.Load() - sockets; got != 1 {
+		t.Errorf("%d new connections through the proxy, want 1 (the resumed socket)", got)
+	}
+	// Which copy the server applied first is a race between the old
+	// socket's reader and the new one; either way, it is applied once.
+	if len(res) != 1 || !res[0].OK || res[0].Seq != 1 {
+		t.Errorf("results %+v, want seq 1 ok", res)
+	}
+	if st := c.Stats(); st.Resends != 1 || st.NetErrors != 1 || st.WSDials != 2 || st.WSLogins != 2 {
+		t.Errorf("stats %+v, want 1 resend after 1 network error, 2 sockets, 2 logins", st)
+	}
+	if s.Token() != token {
+		t.Errorf("the resume changed the session token; the player was online and should have kept it")
+	}
+	checkOnce(t, ctx, s, before, 1)
+}
+
 // refuser is an HTTP fault injector in front of the real server: the
 // first n requests to path are answered with status, a Retry-After and an
 // API error body, without reaching the server; the rest pass through.

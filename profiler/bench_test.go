@@ -23,19 +23,26 @@ var durations = func() []time.Duration {
 	return ds
 }()
 
-// BenchmarkRecord is one measurement through a row pointer resolved once.
-func BenchmarkRecord(b *testing.B) {
-	p := New()
-	r := p.Row("POST /api/v1/actions")
+// benchRow runs loop on each of b.RunParallel's goroutines with p's row
+// name, allocations reported. loop owns its pb.Next loop, so what is timed
+// is exactly that loop's body.
+func benchRow(b *testing.B, p *Profiler, name string, loop func(r *Row, pb *testing.PB)) {
+	r := p.Row(name)
 	b.ReportAllocs()
-	b.RunParallel(func(pb *testing.PB) {
-		i := 0
-		for pb.Next() {
-			r.Record(durations[i&1023])
-			i++
-		}
-	})
+	b.RunParallel(func(pb *testing.PB) { loop(r, pb) })
 }
+
+// recordSpread records the durations in turn.
+func recordSpread(r *Row, pb *testing.PB) {
+	i := 0
+	for pb.Next() {
+		r.Record(durations[i&1023])
+		i++
+	}
+}
+
+// BenchmarkRecord is one measurement through a row pointer resolved once.
+func BenchmarkRecord(b *testing.B) { benchRow(b, New(), "POST /api/v1/actions", recordSpread) }
 
 // BenchmarkRecordByName includes the row lookup by name.
 func BenchmarkRecordByName(b *testing.B) {
@@ -59,10 +66,7 @@ func BenchmarkRecordByName(b *testing.B) {
 // BenchmarkRecordSameValue is the worst case: every recorder bumps the same
 // counter.
 func BenchmarkRecordSameValue(b *testing.B) {
-	p := New()
-	r := p.Row("action:build")
-	b.ReportAllocs()
-	b.RunParallel(func(pb *testing.PB) {
+	benchRow(b, New(), "action:build", func(r *Row, pb *testing.PB) {
 		for pb.Next() {
 			r.Record(3 * time.Microsecond)
 		}
@@ -71,10 +75,7 @@ func BenchmarkRecordSameValue(b *testing.B) {
 
 // BenchmarkRecordTimed is what a caller pays: two clock reads and a record.
 func BenchmarkRecordTimed(b *testing.B) {
-	p := New()
-	r := p.Row("action:build")
-	b.ReportAllocs()
-	b.RunParallel(func(pb *testing.PB) {
+	benchRow(b, New(), "action:build", func(r *Row, pb *testing.PB) {
 		for pb.Next() {
 			t0 := time.Now()
 			r.Record(time.Since(t0))
@@ -86,15 +87,7 @@ func BenchmarkRecordTimed(b *testing.B) {
 func BenchmarkRecordDisabled(b *testing.B) {
 	p := New()
 	p.SetEnabled(false)
-	r := p.Row("action:build")
-	b.ReportAllocs()
-	b.RunParallel(func(pb *testing.PB) {
-		i := 0
-		for pb.Next() {
-			r.Record(durations[i&1023])
-			i++
-		}
-	})
+	benchRow(b, p, "action:build", recordSpread)
 }
 
 var sink atomic.Pointer[Table]
@@ -134,11 +127,8 @@ func BenchmarkTableMemory(b *testing.B) {
 // BenchmarkRecordInFlight is BenchmarkRecord with in-flight tracking:
 // Begin and End around each measurement instead of Record alone.
 func BenchmarkRecordInFlight(b *testing.B) {
-	p := New()
-	r := p.Row("POST /api/v1/actions")
 	t0 := time.Now()
-	b.ReportAllocs()
-	b.RunParallel(func(pb *testing.PB) {
+	benchRow(b, New(), "POST /api/v1/actions", func(r *Row, pb *testing.PB) {
 		i := 0
 		for pb.Next() {
 			f := r.Begin(t0)
@@ -151,10 +141,7 @@ func BenchmarkRecordInFlight(b *testing.B) {
 // BenchmarkRecordTimedInFlight is BenchmarkRecordTimed with in-flight
 // tracking: what api's timed wrapper pays per request.
 func BenchmarkRecordTimedInFlight(b *testing.B) {
-	p := New()
-	r := p.Row("action:build")
-	b.ReportAllocs()
-	b.RunParallel(func(pb *testing.PB) {
+	benchRow(b, New(), "action:build", func(r *Row, pb *testing.PB) {
 		for pb.Next() {
 			t0 := time.Now()
 			f := r.Begin(t0)

@@ -86,12 +86,7 @@ func TestLoadAlertFiresAndResolves(t *testing.T) {
 		go func() {
 			defer wg.Done()
 			seq := int64(0)
-			for {
-				select {
-				case <-stop:
-					return
-				default:
-				}
+			untilClosed(stop, func(int) bool {
 				batch := make([]int64, 50)
 				for j := range batch {
 					seq++
@@ -103,7 +98,8 @@ func TestLoadAlertFiresAndResolves(t *testing.T) {
 					io.Copy(io.Discard, resp.Body)
 					resp.Body.Close()
 				}
-			}
+				return true
+			})
 		}()
 	}
 	// Generous: on a busy machine the server gets less than its core.

@@ -3,9 +3,13 @@ package main
 import (
 	"context"
 	"io"
+	"net/http"
 	"slices"
+	"strings"
 	"testing"
 	"time"
+
+	"rampart/internal/testenv"
 )
 
 // TestDrainOrder: the drain runs its steps in the order that loses
@@ -73,4 +77,33 @@ func waitServing(t *testing.T, base string) {
 		}
 		time.Sleep(10 * time.Millisecond) // polling a server starting on this goroutine's behalf, bounded
 	}
+}
+
+// TestSIGTERMWithAnOpenStream: an SSE stream open on /debug/alerts/stream
+// must not hold the drain: SIGTERM ends the stream at once, saves every
+// player and exits 0 (it used to spend the whole 30 s drain on the stream
+// and exit 1 with players unsaved).
+func TestSIGTERMWithAnOpenStream(t *testing.T) {
+	p := testenv.StartRampart(t, nil, "--drain-timeout", "30s")
+	lr := loginAs(t, p.URL, "streamer")
+	if code := call(t, "POST", p.URL+"/api/v1/actions", lr.Session, pings(1), nil); code != 200 {
+		t.Fatalf("actions: %d", code)
+	}
+	resp, err := http.Get(p.URL + "/debug/alerts/stream")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	ended := make(chan struct{})
+	go func() { io.Copy(io.Discard, resp.Body); close(ended) }()
+
+	t0 := time.Now()
+	if err := p.Stop(25 * time.Second); err != nil {
+		t.Fatalf("SIGTERM with an open stream: %v\n%s", err, p.Stderr())
+	}
+	<-ended
+	if !strings.Contains(p.Stderr(), "shutdown complete") {
+		t.Fatalf("no clean shutdown in the log:\n%s", p.Stderr())
+	}
+	t.Logf("exited 0 %v after SIGTERM", time.Since(t0))
 }

@@ -826,12 +826,7 @@ func TestOutage60sMidPlay(t *testing.T) {
 	stopNew := make(chan struct{})
 	var wg sync.WaitGroup
 	wg.Go(func() {
-		for i := 0; ; i++ {
-			select {
-			case <-stopNew:
-				return
-			default:
-			}
+		untilClosed(stopNew, func(i int) bool {
 			p := &player{id: fmt.Sprintf("newcomer%03d", i), base: env.URL}
 			code, took, err := p.login()
 			if err == nil && (code != 503 || took > loginBudget) {
@@ -840,16 +835,17 @@ func TestOutage60sMidPlay(t *testing.T) {
 			if err != nil {
 				if env.Proxy.Faults().Down {
 					t.Error(err)
-					return
+					return false
 				}
 				if code == 200 { // S3 came back mid-login
 					p.logout()
 				}
-				continue
+				return true
 			}
 			newcomers.Add(1)
 			slowest.Store(max(slowest.Load(), int64(took)))
-		}
+			return true
+		})
 	})
 
 	for _, mode := range []testenv.DownMode{testenv.Down503, testenv.DownRefuse, testenv.DownHang} {

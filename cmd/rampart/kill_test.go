@@ -1,15 +1,10 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
-	"io"
-	"net/http"
 	"os"
-	"path/filepath"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -48,12 +43,7 @@ func TestKill9LosesNothingAcknowledged(t *testing.T) {
 		}
 		l.pid = sess.PlayerID()
 		wg.Go(func() {
-			for n := 0; ; n++ {
-				select {
-				case <-stop:
-					return
-				default:
-				}
+			untilClosed(stop, func(n int) bool {
 				seq := sess.NextSeq()
 				l.sent.Store(seq)
 				a := client.Act("ping", `{}`)
@@ -61,11 +51,12 @@ func TestKill9LosesNothingAcknowledged(t *testing.T) {
 					a = client.Act("collect", `{}`)
 				}
 				if _, err := sess.Do(ctx, a); err != nil {
-					return // the server died under us
+					return false // the server died under us
 				}
 				l.acked.Store(seq)
 				total.Add(1)
-			}
+				return true
+			})
 		})
 	}
 	deadline := time.Now().Add(60 * time.Second)
@@ -116,60 +107,6 @@ func noRetryClient(t *testing.T, base string) *client.Client {
 	return c
 }
 
-// checkReplayTool runs `rampart replay` on the dead server's journal: the
-// player's history verifies up to at least acked; a checkpoint that does
-// not match the journal is a divergence and fails.
-func checkReplayTool(t *testing.T, dataDir, id string, acked int64) {
-	t.Helper()
-	jdir := filepath.Join(dataDir, "journal")
-	var out, errOut bytes.Buffer
-	if err := run(context.Background(), []string{"replay", "--journal-dir", jdir, "--player", id}, os.Getenv, &out, &errOut); err != nil {
-		t.Fatalf("rampart replay: %v\n%s", err, out.String())
-	}
-	var applied int64
-	lines := strings.Split(strings.TrimSpace(out.String()), "\n")
-	last := lines[len(lines)-1]
-	if _, err := fmt.Sscanf(last, "%d records applied and verified", &applied); err != nil || applied < acked {
-		t.Fatalf("rampart replay: %q; want at least %d records verified", last, acked)
-	}
-	bad := filepath.Join(t.TempDir(), "checkpoint.json")
-	os.WriteFile(bad, []byte(`{"schema":1,"id":"`+id+`","rev":0,"base":{"res":{"gold":1}}}`), 0o644)
-	out.Reset()
-	err := run(context.Background(), []string{"replay", "--journal-dir", jdir, "--player", id, "--checkpoint", bad}, os.Getenv, &out, &errOut)
-	if err == nil || !strings.Contains(err.Error(), "diverged") {
-		t.Fatalf("replay from a checkpoint the journal does not continue: %v, want a divergence", err)
-	}
-}
-
-// TestSIGTERMWithAnOpenStream: an SSE stream open on /debug/alerts/stream
-// must not hold the drain: SIGTERM ends the stream at once, saves every
-// player and exits 0 (it used to spend the whole 30 s drain on the stream
-// and exit 1 with players unsaved).
-func TestSIGTERMWithAnOpenStream(t *testing.T) {
-	p := testenv.StartRampart(t, nil, "--drain-timeout", "30s")
-	lr := loginAs(t, p.URL, "streamer")
-	if code := call(t, "POST", p.URL+"/api/v1/actions", lr.Session, pings(1), nil); code != 200 {
-		t.Fatalf("actions: %d", code)
-	}
-	resp, err := http.Get(p.URL + "/debug/alerts/stream")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	ended := make(chan struct{})
-	go func() { io.Copy(io.Discard, resp.Body); close(ended) }()
-
-	t0 := time.Now()
-	if err := p.Stop(25 * time.Second); err != nil {
-		t.Fatalf("SIGTERM with an open stream: %v\n%s", err, p.Stderr())
-	}
-	<-ended
-	if !strings.Contains(p.Stderr(), "shutdown complete") {
-		t.Fatalf("no clean shutdown in the log:\n%s", p.Stderr())
-	}
-	t.Logf("exited 0 %v after SIGTERM", time.Since(t0))
-}
-
 // TestMachineLossTakeover: the owner dies with its disk (kill -9, data dir
 // deleted). Another server on the same S3 takes its players once their
 // leases run out and replays what the dead one shipped: nothing
@@ -199,19 +136,15 @@ func TestMachineLossTakeover(t *testing.T) {
 			t.Fatal(err)
 		}
 		wg.Go(func() {
-			for {
-				select {
-				case <-stop:
-					return
-				default:
-				}
+			untilClosed(stop, func(int) bool {
 				seq := sess.NextSeq()
 				if _, err := sess.Do(ctx, client.Act("ping", `{}`)); err != nil {
-					return
+					return false
 				}
 				acks[i] = append(acks[i], ack{seq, time.Now()})
 				acked.Add(1)
-			}
+				return true
+			})
 		})
 	}
 	// Play long enough for several shipments (one a second).

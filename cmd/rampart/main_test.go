@@ -140,6 +140,22 @@ func loginAs(t *testing.T, base, name string) loginReply {
 	return lr
 }
 
+// untilClosed calls step(0), step(1), … back to back until stop is
+// closed (checked before each step) or step returns false: the loop of a
+// test's load goroutine.
+func untilClosed(stop <-chan struct{}, step func(n int) bool) {
+	for n := 0; ; n++ {
+		select {
+		case <-stop:
+			return
+		default:
+		}
+		if !step(n) {
+			return
+		}
+	}
+}
+
 func pings(seqs ...int64) string {
 	var b strings.Builder
 	b.WriteString(`{"actions":[`)
