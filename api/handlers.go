@@ -111,11 +111,13 @@ type actionsReply struct {
 // dispatch runs a batch for sess: the one code path of every action,
 // whatever transport it came by.
 func (s *Server) dispatch(sess state.Session, batch []state.Action) (actionsReply, error) {
-	results, version, err := s.cfg.Store.Apply(sess, batch)
+	b, err := s.cfg.Store.ApplyBatch(sess, batch)
 	if err != nil {
 		return actionsReply{}, err
 	}
-	return actionsReply{Results: results, GamedataVersion: version, ServerTime: s.cfg.Now().UnixMilli()}, nil
+	// server_time is the moment the batch ran at, which every timer and
+	// amount in the results was computed for.
+	return actionsReply{Results: b.Replies, GamedataVersion: b.Version, ServerTime: b.At.UnixMilli()}, nil
 }
 
 func (s *Server) actions() handlerFunc {

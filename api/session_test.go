@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"rampart/actions"
+	"rampart/gamedata"
 	"rampart/internal/testenv/fixture"
 )
 
@@ -206,5 +207,56 @@ func TestNewPlayerScriptOverHTTP(t *testing.T) {
 		if ok != (st.Code == "") || code != st.Code {
 			t.Fatalf("step %d %s %s: got ok=%v code %q, want %q", i, st.Name, st.Args, ok, code, st.Code)
 		}
+	}
+}
+
+// TestActionsServerTimeIsTheApplyMoment checks that an actions reply's
+// server_time is the moment the batch ran at (every timer in its results
+// counts from it), not the moment the reply was written after the journal
+// sync: the API's clock here runs an hour apart from the store's.
+func TestActionsServerTimeIsTheApplyMoment(t *testing.T) {
+	var e *wsEnv
+	e = newEnv(t, envOptions{api: func(c *Config) {
+		c.Now = func() time.Time { return e.Clock.Now().Add(time.Hour) }
+	}})
+	gd, err := gamedata.Embedded()
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name, kind string
+		x          int
+	}{
+		{"a barracks", "barracks", 8},
+		{"a cannon, a minute later", "cannon", 12},
+	}
+	p := e.httpLogin(t, "clockwatcher")
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			e.Clock.Advance(time.Minute)
+			applied := e.Clock.Now().UnixMilli()
+			p.seq++
+			var ar struct {
+				Results []struct {
+					OK     bool `json:"ok"`
+					Result struct {
+						Done int64 `json:"done"`
+					} `json:"result"`
+					Error json.RawMessage `json:"error"`
+				} `json:"results"`
+				ServerTime int64 `json:"server_time"`
+			}
+			p.do("POST", "/api/v1/actions", fmt.Sprintf(`{"actions":[{"seq":%d,"name":"build","args":{"type":%q,"x":%d,"y":8}}]}`,
+				p.seq, tt.kind, tt.x), &ar)
+			if len(ar.Results) != 1 || !ar.Results[0].OK {
+				t.Fatalf("build: %+v (%s)", ar, ar.Results[0].Error)
+			}
+			if ar.ServerTime != applied {
+				t.Errorf("server_time %d, want the store's moment %d (the API's clock says %d)", ar.ServerTime, applied, applied+time.Hour.Milliseconds())
+			}
+			if want := ar.ServerTime + gd.Building(tt.kind).Level(1).TimeS*1000; ar.Results[0].Result.Done != want {
+				t.Errorf("done %d, want server_time + build time = %d", ar.Results[0].Result.Done, want)
+			}
+		})
 	}
 }

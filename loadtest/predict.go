@@ -190,8 +190,10 @@ func matches(got []outcome, res []client.Result) bool {
 // the window [t0, t1] (widened by the skew) at which the batch reproduces
 // every result, and adopts the base of that moment. When there is none it
 // returns the first action that differs and what was predicted for it
-// (at the end of the window).
-func (w *world) predict(acts []client.Action, res []client.Result, first int64, t0, t1 time.Time) (ok bool, bad int, want outcome) {
+// (at the end of the window). at is the reply's server_time, the moment
+// the server ran the batch at: tried first, it leaves no doubt about the
+// base's timestamps when it reproduces the results.
+func (w *world) predict(acts []client.Action, res []client.Result, first, at int64, t0, t1 time.Time) (ok bool, bad int, want outcome) {
 	// Every clock here is whole milliseconds, truncated (ours at t0 and
 	// t1, the server's in server_time): the moment may lie up to that much
 	// outside the computed bounds on either side.
@@ -206,8 +208,13 @@ func (w *world) predict(acts []client.Action, res []client.Result, first int64, 
 			return false
 		}
 		w.base, w.found = b, found
-		w.skew = min(w.skew+(t1.UnixMilli()-t0.UnixMilli()), maxSkew)
+		if ms != at {
+			w.skew = min(w.skew+(t1.UnixMilli()-t0.UnixMilli()), maxSkew)
+		}
 		return true
+	}
+	if at >= lo && at <= hi && try(at) {
+		return true, 0, outcome{}
 	}
 	_, _, atHi := w.run(acts, first, hi)
 	if matches(atHi, res) {

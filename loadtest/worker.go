@@ -382,7 +382,7 @@ func (w *worker) predict(p *player, first int64, t0, t1 time.Time) {
 			return
 		}
 	}
-	ok, bad, want := pw.predict(w.acts, w.res, first, t0, t1)
+	ok, bad, want := pw.predict(w.acts, w.res, first, p.sess.ServerTime(), t0, t1)
 	w.st.mu.Lock()
 	w.st.predictedBatches++
 	w.st.predicted += int64(len(w.res))

@@ -139,7 +139,8 @@ func (s *Store) dropPoisoned(o *Online) {
 // accrual, training queue progress), which shows in resources and army.
 func stateHash(p *Player) uint64 {
 	// FNV-1a, 64 bits, written out so that hashing allocates nothing (it
-	// runs for every record); TestStateHashIsFNV1a holds it to hash/fnv.
+	// runs for every record); TestStateHashDigestsAreStable holds it to
+	// the digests of the first implementation, on hash/fnv.
 	h := fnvOffset64
 	num := func(v int64) {
 		for i := range 8 {

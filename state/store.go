@@ -673,18 +673,33 @@ var ErrBadSeq = errors.New("seq out of bounds")
 // Apply runs a batch of actions in order for sess's player and returns one
 // reply each, plus the game data version they ran on.
 func (s *Store) Apply(sess Session, batch []Action) ([]Reply, string, error) {
+	b, err := s.ApplyBatch(sess, batch)
+	return b.Replies, b.Version, err
+}
+
+// Applied is what ApplyBatch answers.
+type Applied struct {
+	Replies []Reply
+	Version string    // the game data version the batch ran on
+	At      time.Time // the server's moment the whole batch was applied at
+}
+
+// ApplyBatch is Apply, telling also the moment the batch ran at: the
+// replies' server_time, so that a client can redo the rules (a timer's
+// end, a collect's amount) at the very millisecond the server did.
+func (s *Store) ApplyBatch(sess Session, batch []Action) (Applied, error) {
 	gd := s.gd.Current()
 	if err := s.fenced(); err != nil {
-		return nil, "", err
+		return Applied{}, err
 	}
 	if err := s.lock(sess); err != nil {
-		return nil, "", err
+		return Applied{}, err
 	}
 	o := sess.o
 	for i := range batch {
 		if seq := batch[i].Seq; seq > MaxSeq || seq > o.p.LastSeq+MaxSeqJump {
 			o.mu.Unlock()
-			return nil, "", fmt.Errorf("seq %d: at most %d and at most %d above the last applied %d: %w",
+			return Applied{}, fmt.Errorf("seq %d: at most %d and at most %d above the last applied %d: %w",
 				seq, int64(MaxSeq), int64(MaxSeqJump), o.p.LastSeq, ErrBadSeq)
 		}
 	}
@@ -710,10 +725,10 @@ func (s *Store) Apply(sess Session, batch []Action) ([]Reply, string, error) {
 	o.mu.Unlock()
 	// 200 means durable: the reply waits for the batch's group commit.
 	if err := s.durable(context.Background(), o, t, jerr); err != nil {
-		return nil, "", err
+		return Applied{}, err
 	}
 	s.start(o, jobs)
-	return replies, gd.Version, nil
+	return Applied{Replies: replies, Version: gd.Version, At: now}, nil
 }
 
 // applyOne runs one action with o.mu held and journals it. An
