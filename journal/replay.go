@@ -2,6 +2,7 @@ package journal
 
 import (
 	"bufio"
+	"bytes"
 	"errors"
 	"fmt"
 	"hash/crc32"
@@ -170,8 +171,17 @@ func scanSegment(path string, base LSN, last bool, fn func(LSN, []byte) error) (
 // recovery and replay of a damaged newest segment call it.
 func frameAfter(b []byte) bool {
 	for p := 1; p+frameHeader <= len(b); p++ {
+		// A frame's length, its first 4 bytes, is at least 1: no frame
+		// starts at q while b[q:q+4] is zero. The preallocated tail is
+		// megabytes of zeros, skipped a block at a time.
+		for p+len(zeroBlock) <= len(b) && bytes.Equal(b[p:p+len(zeroBlock)], zeroBlock[:]) {
+			p += len(zeroBlock) - 3
+		}
+		if p+frameHeader > len(b) {
+			break
+		}
 		if b[p]|b[p+1]|b[p+2]|b[p+3] == 0 {
-			continue // a frame's length is at least 1
+			continue
 		}
 		n, crc, ok := parseHeader(b[p : p+frameHeader])
 		if ok && p+frameHeader+n <= len(b) && crc32.Checksum(b[p+frameHeader:p+frameHeader+n], castagnoli) == crc {
@@ -181,8 +191,14 @@ func frameAfter(b []byte) bool {
 	return false
 }
 
+// zeroBlock is what frameAfter and trailingZeros compare zeros with.
+var zeroBlock [4096]byte
+
 func trailingZeros(b []byte) int {
 	n := 0
+	for n+len(zeroBlock) <= len(b) && bytes.Equal(b[len(b)-n-len(zeroBlock):len(b)-n], zeroBlock[:]) {
+		n += len(zeroBlock)
+	}
 	for n < len(b) && b[len(b)-1-n] == 0 {
 		n++
 	}
