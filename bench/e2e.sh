@@ -41,6 +41,8 @@
 #   BENCH_HALF     measured length of the half-load run [60s; 300s is the 5-minute figure]
 #   BENCH_PLAYERS  player steps ["5000 10000 20000 30000 40000 60000"]
 #   BENCH_ALL_STEPS=1   keep stepping after the first failing step
+#   BENCH_TRANSPORT=ws  players steps on a WebSocket per player, as the
+#                  browser client plays [http: 256 pooled keep-alive connections]
 #   BENCH_LOGIN_RATE    sign-ins per second during ramp-up [production: 300; embedded: 500]
 #   BENCH_SETTLE   seconds from the end of a players step's ramp to its window [production: 30; embedded: 15]
 #   BENCH_WINDOW   measured steady state per player step, seconds [75]
@@ -774,9 +776,15 @@ half() {
 }
 
 players() {
-	heading "Online players per core (standard mix, --apm 6, 256 pooled keep-alive connections)"
+	# BENCH_TRANSPORT=ws plays every player on a WebSocket of its own, as
+	# the browser client does (it signs in over HTTP, then plays on a socket).
+	local tr=${BENCH_TRANSPORT:-http} row="POST /api/v1/actions" how="256 pooled keep-alive connections"
+	if [[ $tr == ws ]]; then
+		row="ws:actions" how="a WebSocket per player"
+	fi
+	heading "Online players per core (standard mix, --apm 6, $how)"
 	say "pass: server-side request p99 <= 10 ms and max <= 100 ms, mean CPU load over the window < 50%"
-	say "| players | ramp-up s | window s | actions/s | CPU load mean | 10-s load max | request p99 ms (row) | request max ms (row) | POST /api/v1/actions p99 / max ms | sched p99 max ms | client p99 ms | verdict | machine over the run |"
+	say "| players | ramp-up s | window s | actions/s | CPU load mean | 10-s load max | request p99 ms (row) | request max ms (row) | $row p99 / max ms | sched p99 max ms | client p99 ms | verdict | machine over the run |"
 	say "|---|---|---|---|---|---|---|---|---|---|---|---|---|"
 	local best=0 failed=
 	for n in $STEPS; do
@@ -788,7 +796,7 @@ players() {
 		profile_at "players-$n" $((after + (WINDOW > 20 ? (WINDOW - 20) / 2 : 0))) rows
 		mark
 		load "players-$n" --players "$n" --ramp-up "${ramp}s" --duration "$((after + WINDOW))s" --measure-after "${after}s" \
-			--apm 6 --conns 256 --verify=false --logout=false --drain 30s --server-pid "$SPID" --id-prefix "n$n"
+			--apm 6 --conns 256 --transport "$tr" --verify=false --logout=false --drain 30s --server-pid "$SPID" --id-prefix "n$n"
 		wait_profile
 		local machine
 		machine=$(machine_since)
@@ -800,7 +808,7 @@ players() {
 			verdict=FAIL
 		fi
 		local ap99 amax
-		IFS=$'\t' read -r _ _ ap99 amax < <($Q row "$OUT/players-$n.json" "POST /api/v1/actions")
+		IFS=$'\t' read -r _ _ ap99 amax < <($Q row "$OUT/players-$n.json" "$row")
 		say "| $n | $ramp | $WINDOW | ${t%.*} | $c% | $lm% | $p99 ($pr) | $mx ($mr) | $ap99 / $amax | $sp | $cp | $verdict (online at window start: $online) | $machine |"
 		PLAYERS_PROFILES+=("$n")
 		if [[ $verdict == pass ]]; then
