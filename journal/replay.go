@@ -111,13 +111,12 @@ func scanSegment(path string, base LSN, last bool, fn func(LSN, []byte) error) (
 	// with a valid frame after it, it is corruption.
 	stop := func(reason string) (scanResult, error) {
 		if last {
-			rest := make([]byte, size-off)
-			if _, err := f.ReadAt(rest, off); err != nil {
-				return res, fmt.Errorf("read %s at %d: %w", path, off, err)
+			found, zeros, err := tailScan(f, off, size, tailChunk)
+			if err != nil {
+				return res, fmt.Errorf("read %s after %d: %w", path, off, err)
 			}
-			if !frameAfter(rest) {
-				zeros := trailingZeros(rest)
-				res.torn, res.free = int64(len(rest)-zeros), int64(zeros)
+			if !found {
+				res.torn, res.free = size-off-zeros, zeros
 				return res, nil
 			}
 		}
@@ -165,33 +164,65 @@ func scanSegment(path string, base LSN, last bool, fn func(LSN, []byte) error) (
 	return res, nil
 }
 
-// frameAfter reports whether a valid frame (header and payload checksums)
-// starts anywhere in b after its first byte: then what failed at b[0] is
-// damage with journal data after it, not the end of the journal. Only
-// recovery and replay of a damaged newest segment call it.
-func frameAfter(b []byte) bool {
-	for p := 1; p+frameHeader <= len(b); p++ {
-		// A frame's length, its first 4 bytes, is at least 1: no frame
-		// starts at q while b[q:q+4] is zero. The preallocated tail is
-		// megabytes of zeros, skipped a block at a time.
-		for p+len(zeroBlock) <= len(b) && bytes.Equal(b[p:p+len(zeroBlock)], zeroBlock[:]) {
-			p += len(zeroBlock) - 3
+// tailChunk is how much of a segment's tail tailScan reads at a time.
+const tailChunk = 1 << 20
+
+// tailScan looks at what follows the frame at off that did not check, in
+// the newest segment of size bytes: whether a valid frame (header and
+// payload checksums) starts anywhere after off, which makes the bad frame
+// damage with journal data after it rather than the end of the journal,
+// and how many zero bytes end the segment. It reads the rest chunk bytes
+// at a time: the preallocated tail is up to SegmentSize of zeros, read but
+// never held in memory at once. Only recovery and replay of a damaged
+// newest segment call it.
+func tailScan(r io.ReaderAt, off, size int64, chunk int) (found bool, zeros int64, err error) {
+	buf := make([]byte, chunk+frameHeader)
+	lastNonZero := off - 1 // the last nonzero byte seen after off, absolute
+	for pos := off; pos < size; pos += int64(chunk) {
+		n := int(min(int64(len(buf)), size-pos))
+		b := buf[:n]
+		if _, err := r.ReadAt(b, pos); err != nil {
+			return false, 0, err
 		}
-		if p+frameHeader > len(b) {
-			break
+		starts := min(chunk, n) // frames starting in this chunk; the rest of b is the next one's
+		if z := trailingZeros(b[:starts]); z < starts {
+			lastNonZero = pos + int64(starts-z) - 1
 		}
-		if b[p]|b[p+1]|b[p+2]|b[p+3] == 0 {
-			continue
+		first := 0
+		if pos == off {
+			first = 1 // the frame that failed
 		}
-		n, crc, ok := parseHeader(b[p : p+frameHeader])
-		if ok && p+frameHeader+n <= len(b) && crc32.Checksum(b[p+frameHeader:p+frameHeader+n], castagnoli) == crc {
-			return true
+		for p := first; p < starts && p+frameHeader <= n; p++ {
+			// A frame's length, its first 4 bytes, is at least 1: no frame
+			// starts at q while b[q:q+4] is zero, so a zero block rules
+			// out all but its last 3 offsets.
+			for p+len(zeroBlock) <= n && bytes.Equal(b[p:p+len(zeroBlock)], zeroBlock[:]) {
+				p += len(zeroBlock) - 3
+			}
+			if p >= starts || p+frameHeader > n {
+				break
+			}
+			if b[p]|b[p+1]|b[p+2]|b[p+3] == 0 {
+				continue
+			}
+			fn, crc, ok := parseHeader(b[p : p+frameHeader])
+			at := pos + int64(p) + frameHeader
+			if !ok || at+int64(fn) > size {
+				continue
+			}
+			payload := make([]byte, fn)
+			if _, err := r.ReadAt(payload, at); err != nil {
+				return false, 0, err
+			}
+			if crc32.Checksum(payload, castagnoli) == crc {
+				return true, 0, nil
+			}
 		}
 	}
-	return false
+	return false, size - lastNonZero - 1, nil
 }
 
-// zeroBlock is what frameAfter and trailingZeros compare zeros with.
+// zeroBlock is what tailScan and trailingZeros compare zeros with.
 var zeroBlock [4096]byte
 
 func trailingZeros(b []byte) int {

@@ -1,13 +1,16 @@
 package journal
 
 import (
+	"bytes"
+	"fmt"
 	"testing"
 )
 
-// TestFrameAfterAndTrailingZeros holds the block-at-a-time zero skipping
-// to the byte-at-a-time rule: a frame hidden at any offset around a block
-// edge is found, and the zeros at the end are counted exactly.
-func TestFrameAfterAndTrailingZeros(t *testing.T) {
+// TestTailScan holds the chunked, block-at-a-time search after a bad frame
+// to the byte-at-a-time rule: a frame hidden at any offset around a zero
+// block's or a read chunk's edge is found, and the zeros at the end are
+// counted exactly.
+func TestTailScan(t *testing.T) {
 	frame := encodeTestFrame(t)
 	tests := []struct {
 		name      string
@@ -25,21 +28,30 @@ func TestFrameAfterAndTrailingZeros(t *testing.T) {
 		{"short of a block", 100, 40, -1, true, 60 - len(frame)},
 	}
 	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			b := make([]byte, tt.size)
-			if tt.at >= 0 {
-				copy(b[tt.at:], frame)
-			}
-			if tt.junk >= 0 {
-				b[tt.junk] = 0x5a
-			}
-			if got := frameAfter(b); got != tt.wantFound {
-				t.Errorf("frameAfter: %v, want %v", got, tt.wantFound)
-			}
-			if got := trailingZeros(b); got != tt.wantZeros {
-				t.Errorf("trailingZeros: %d, want %d", got, tt.wantZeros)
-			}
-		})
+		for _, chunk := range []int{64, 1000, len(zeroBlock) + 7, tailChunk} {
+			t.Run(fmt.Sprintf("%s, chunks of %d", tt.name, chunk), func(t *testing.T) {
+				b := make([]byte, tt.size)
+				if tt.at >= 0 {
+					copy(b[tt.at:], frame)
+				}
+				if tt.junk >= 0 {
+					b[tt.junk] = 0x5a
+				}
+				found, zeros, err := tailScan(bytes.NewReader(b), 0, int64(len(b)), chunk)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if found != tt.wantFound {
+					t.Errorf("found a frame: %v, want %v", found, tt.wantFound)
+				}
+				if !found && zeros != int64(tt.wantZeros) {
+					t.Errorf("zeros at the end: %d, want %d", zeros, tt.wantZeros)
+				}
+				if got := trailingZeros(b); got != tt.wantZeros {
+					t.Errorf("trailingZeros: %d, want %d", got, tt.wantZeros)
+				}
+			})
+		}
 	}
 }
 
@@ -54,14 +66,14 @@ func encodeTestFrame(t *testing.T) []byte {
 	return buf
 }
 
-// BenchmarkFrameAfterZeros is the end of a recovery: the newest segment's
+// BenchmarkTailScanZeros is the end of a recovery: the newest segment's
 // preallocated 64 MiB of zeros, searched for a frame after a torn one.
-func BenchmarkFrameAfterZeros(b *testing.B) {
-	z := make([]byte, 64<<20)
-	b.SetBytes(int64(len(z)))
+func BenchmarkTailScanZeros(b *testing.B) {
+	z := bytes.NewReader(make([]byte, 64<<20))
+	b.SetBytes(z.Size())
 	for b.Loop() {
-		if frameAfter(z) || trailingZeros(z) != len(z) {
-			b.Fatal("zeros hold a frame")
+		if found, zeros, err := tailScan(z, 0, z.Size(), tailChunk); err != nil || found || zeros != z.Size() {
+			b.Fatalf("zeros: found %v, %d zeros, %v", found, zeros, err)
 		}
 	}
 }
