@@ -599,6 +599,7 @@ func (s *Store) recoverPlayer(ctx context.Context, id string, recs []journal.Rec
 	if p.Lease.Owner != "" && p.Lease.Owner != s.cfg.ServerID && p.Lease.Until > now.UnixMilli() {
 		return 0, false, fmt.Errorf("owned by %s: %w", p.Lease.Owner, ErrPlayerBusy)
 	}
+	indexed := s.summary(&p, now) // what the index holds: the checkpoint's save published it
 	replayed, replayErr := s.replayOnto(&p, recs)
 	if replayed == 0 {
 		return 0, false, replayErr
@@ -611,7 +612,12 @@ func (s *Store) recoverPlayer(ctx context.Context, id string, recs []journal.Rec
 	if _, err := s.put(ctx, Key(id), data, Cond{IfMatch: etag, IfNoneMatch: fresh}); err != nil {
 		return replayed, false, fmt.Errorf("checkpoint after replay: %w", err)
 	}
-	s.publish(&p, now)
+	// As a live save does, write the index only when what its queries
+	// select by moved (a raid): a restart of 20,000 players wrote 20,000
+	// entries, the stores' core busy with them while everyone signed in.
+	if fresh || !sameRanking(indexed, s.summary(&p, now)) {
+		s.publish(&p, now)
+	}
 	return replayed, true, replayErr
 }
 

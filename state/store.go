@@ -479,7 +479,9 @@ func (s *Store) fetchOnce(ctx context.Context, id, stale string, assumeNew bool)
 		}
 	}
 	tail := s.hasTail(id) // after a restart, or after a journal failure dropped it
+	var indexed Summary   // with a tail: the index's entry, the checkpoint's
 	if tail {
+		indexed = s.summary(&p, now)
 		if err := s.replayTail(&p); err != nil {
 			return nil, fmt.Errorf("load player %s: %w: %w", id, ErrUnavailable, err)
 		}
@@ -524,8 +526,13 @@ func (s *Store) fetchOnce(ctx context.Context, id, stale string, assumeNew bool)
 	o.changes, o.saved = 1, 1
 	o.dueAt.Store(s.nextDue(id, now))
 	// A new player needs an entry to be found by opponents; an existing
-	// one has it from the save that changed its ranking last.
+	// one has it from the save that changed its ranking last, which for
+	// replayed records is the checkpoint's: the next save writes what they
+	// moved.
 	o.published = s.summary(&o.p, now)
+	if tail {
+		o.published = indexed
+	}
 	if fresh && s.mongo.Updates != nil {
 		s.mongo.Updates.Create(o.published)
 	}
