@@ -43,31 +43,44 @@ func TestRecoveryAfterObservedSession(t *testing.T) {
 	}
 }
 
+// diedAfterScripts plays carol, dave and erin through script on a
+// journaled store that then dies with nothing saved since their logins,
+// and returns a second store on the same journal and bucket (its index
+// writes going to index, if set), not yet recovered, with each player's
+// state hash at the death.
+func diedAfterScripts(t *testing.T, index Updates) (b *Store, clk *clock, want map[string]uint64) {
+	t.Helper()
+	blobs := newBlobs(t, s3Targets(t)[0])
+	clk = newClock()
+	dir := t.TempDir()
+	a, ja := journaledStore(t, blobs, clk, "server-x", dir, nil)
+	want = map[string]uint64{}
+	for _, name := range []string{"carol", "dave", "erin"} {
+		sess := login(t, a, name)
+		script(t, a, sess, clk, nil) // builds, upgrades, trains, collects: no raid
+		sess.o.mu.Lock()
+		want[sess.o.id] = stateHash(&sess.o.p)
+		sess.o.mu.Unlock()
+	}
+	ja.Close() // the process dies: nothing saved since the logins
+	b, jb := journaledStore(t, blobs, clk, "server-x", dir, nil)
+	t.Cleanup(func() { jb.Close() })
+	if index != nil {
+		b.mongo.Updates = index
+	}
+	return b, clk, want
+}
+
 // TestRecoverInBackground: after a crash the server serves at once. A
 // player who signs in before the background recovery reaches it replays
 // its records from memory at its load; the others are replayed and saved
 // in the background; both end byte for byte where the dead server left
 // them, and the journal keeps their segments until then.
 func TestRecoverInBackground(t *testing.T) {
-	blobs := newBlobs(t, s3Targets(t)[0])
-	clk := newClock()
-	dir := t.TempDir()
-	a, ja := journaledStore(t, blobs, clk, "server-x", dir, nil)
-	want := map[string]uint64{}
-	for _, name := range []string{"carol", "dave", "erin"} {
-		sess := login(t, a, name)
-		script(t, a, sess, clk, nil)
-		sess.o.mu.Lock()
-		want[sess.o.id] = stateHash(&sess.o.p)
-		sess.o.mu.Unlock()
-	}
-	ja.Close() // the process dies: nothing saved since the logins
-
-	b, jb := journaledStore(t, blobs, clk, "server-x", dir, nil)
-	defer jb.Close()
+	b, _, want := diedAfterScripts(t, nil)
 	// RecoverInBackground's two steps, with carol's sign-in between them so
 	// that her load is sure to replay from memory.
-	recs, first, st, err := b.scanJournal(dir)
+	recs, first, st, err := b.scanJournal(b.jrnlDir)
 	if err != nil || len(recs) != 3 {
 		t.Fatalf("journal scan: %d players, %v; want 3", len(recs), err)
 	}
@@ -278,5 +291,37 @@ func TestRecoveryWaitsForALoadInFlight(t *testing.T) {
 	p, err := decodePlayer(data)
 	if last != acked || err != nil || p.LastSeq != acked {
 		t.Fatalf("after the load: online at last_seq %d, S3 at %d (%v); want %d", last, p.LastSeq, err, acked)
+	}
+}
+
+// TestRecoveryWritesTheIndexOnlyForAMovedRanking: a restart replays every
+// player's records and saves them, but writes an index entry only where
+// the records moved what the index's queries select by (trophies, shield),
+// as a live save does. Builds and trains do not; a restart of 20,000
+// players wrote 20,000 entries. A player brought back by its own sign-in
+// keeps the checkpoint's entry as the one published.
+func TestRecoveryWritesTheIndexOnlyForAMovedRanking(t *testing.T) {
+	index := &recordingUpdates{}
+	b, clk, _ := diedAfterScripts(t, index)
+	recs, first, st, err := b.scanJournal(b.jrnlDir)
+	if err != nil || len(recs) != 3 {
+		t.Fatalf("journal scan: %d players, %v; want 3", len(recs), err)
+	}
+	b.holdTails(recs, first)
+	sess := login(t, b, "carol") // replays her records at her load
+	if st, err = b.recoverAll(context.Background(), recs, st, recoverBackground); err != nil || st.Saved != 2 || st.Diverged != 0 {
+		t.Fatalf("background recovery: %+v %v; want 2 saved, none diverged", st, err)
+	}
+	if got := index.take(); len(got) != 0 {
+		t.Errorf("index entries written by the recovery: %v, want none (no record moved a ranking)", got)
+	}
+	sess.o.mu.Lock()
+	indexed, now := sess.o.published, b.summary(&sess.o.p, clk.Now())
+	sess.o.mu.Unlock()
+	if !sameRanking(indexed, now) || indexed.ID != sess.o.id {
+		t.Errorf("carol's published entry after her replaying load: %+v, want her ranking %+v", indexed, now)
+	}
+	if got := index.take(); slices.Contains(got, "carol") {
+		t.Errorf("carol's load wrote the index: %v", got)
 	}
 }
