@@ -63,6 +63,8 @@
 #                  ws, profiler) play 8,192 players over them (loadtest's
 #                  --players-per-conn default), so none outruns its budget
 #   BENCH_STORE_DATA    parent of the stores' data dirs [BENCH_DATA]
+#   BENCH_S3_PROCS      GOMAXPROCS of versitygw (an A/B; empty: Go's default,
+#                  one P on its one core)
 #   BENCH_PG_FSYNC=off  PostgreSQL without fsync (production runs it with
 #                  fsync on, as a studio does)
 #   BENCH_SERVE_FLAGS   extra flags for every server (e.g. "--autosave 2m")
@@ -287,7 +289,7 @@ start_stores() {
 	STORE_FLAGS=("${MONGO[@]}")
 	if [[ $S3_MODE == versitygw ]]; then
 		S3DATA=$(mktemp -d "$STORE_DATA/rampart-bench-s3.XXXXXX")
-		ROOT_ACCESS_KEY_ID=rampartroot ROOT_SECRET_ACCESS_KEY=rampartrootsecret \
+		ROOT_ACCESS_KEY_ID=rampartroot ROOT_SECRET_ACCESS_KEY=rampartrootsecret GOMAXPROCS=${BENCH_S3_PROCS:-} \
 			taskset -c 1 "$BIN/versitygw" --port "127.0.0.1:$S3_PORT" --keep-alive posix "$S3DATA" >"$OUT/$name.s3.log" 2>&1 &
 		S3PID=$!
 		wait_port "$S3_PORT" "$S3PID" versitygw "$OUT/$name.s3.log"
