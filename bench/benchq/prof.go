@@ -51,14 +51,17 @@ var costs = []struct {
 	re   *regexp.Regexp
 }{
 	{"profiler itself (pprof)", regexp.MustCompile(`^(runtime/pprof|net/http/pprof)\.`)},
-	{"sign-in (device auth, account, load from S3, lease)", regexp.MustCompile(`^rampart/(api\..*\(\*Server\)\.(signIn|countSignIn|refresh|adopt)\b|api\.\(\*wsConn\)\.login|state\.\(\*Store\)\.(Login|Resume)\b|accounts\.)`)},
+	{"sign-in (device auth, account, load from S3, lease)", regexp.MustCompile(`^rampart/(api\..*\(\*Server\)\.(signIn|countSignIn|refresh|adopt)\b|api\.\(\*wsConn\)\.login|state\.\(\*Store\)\.(Login|LoginCreated|login|Resume)\b|accounts\.)`)},
 	{"sign-out (logout, final save)", regexp.MustCompile(`^rampart/(api\..*\(\*Server\)\.logout\b|state\.\(\*Store\)\.(Logout|signOut|Kick)\b)`)},
 	{"checkpoint (autosave to S3)", regexp.MustCompile(`^rampart/state\.\(\*Store\)\.(save|Sweep|SaveAll|saveAllOnce|Run)\b`)},
 	{"journal recovery (restart)", regexp.MustCompile(`^rampart/state\.\(\*Store\)\.(Recover|recoverPlayer)\b`)},
 	{"analytics events (batching, BSON, insert into MongoDB)", regexp.MustCompile(`^rampart/state/mongostore\.\(\*Analytics\)`)},
 	{"other MongoDB (leaderboard, index, mail, probes)", regexp.MustCompile(`^(rampart/state/mongostore\.|go\.mongodb\.org/)`)},
 	{"journal (group commit, write, fdatasync)", regexp.MustCompile(`^rampart/journal\.`)},
-	{"actions (decode, apply, reply)", regexp.MustCompile(`^rampart/(api\..*\(\*Server\)\.(actions|dispatch)\b|api\.\(\*wsConn\)\.actions\b|state\.\(\*Store\)\.Apply\b)`)},
+	{"actions (decode, apply, reply)", regexp.MustCompile(`^rampart/(api\..*\(\*Server\)\.(actions|dispatch)\b|api\.\(\*wsConn\)\.actions\b|state\.\(\*Store\)\.Apply(Batch)?\b)`)},
+	// A socket's reader and writer are rampart/api frames too: without
+	// this row the next one took them.
+	{"WebSocket I/O (reading frames, writing replies and events)", regexp.MustCompile(`^(github\.com/gorilla/websocket\.|rampart/api\.\(\*wsConn\)\.(readLoop|flush|write|ping|pinger|close)\b)`)},
 	{"other API routes (player view, gamedata, healthz)", regexp.MustCompile(`^rampart/api\.`)},
 	// S3 calls are made in line by their callers, but the SDK's middleware
 	// stack is deeper than the 64 frames a CPU profile keeps, so most S3
@@ -66,7 +69,7 @@ var costs = []struct {
 	// checkpoints and sign-outs that the rows above could not claim (the
 	// SDK, request signing, and the client side of the connections).
 	{"S3 client (SDK, signing, transport; caller cut off)", regexp.MustCompile(`^(github\.com/aws/|net/http\.\(\*(persistConn|Transport)\))`)},
-	{"server HTTP and WebSocket I/O (reading requests, connections)", regexp.MustCompile(`^(net/http\.|net\.|internal/poll\.|github\.com/coder/websocket)`)},
+	{"server HTTP I/O (reading requests, writing replies, connections)", regexp.MustCompile(`^(net/http\.|net\.|internal/poll\.)`)},
 	{"metrics, latency table, load sampler", regexp.MustCompile(`^(rampart/(profiler|metrics|web)\.|github\.com/prometheus/)`)},
 	{"GC (background mark, sweep, scavenge)", regexp.MustCompile(`^runtime\.(gcBgMarkWorker|bgsweep|bgscavenge|gcStart|gcMarkDone|gcMarkTermination|forEachP)\b`)},
 	{"scheduler, timers, netpoll", regexp.MustCompile(`^runtime\.(schedule|findRunnable|mcall|park_m|goexit0|netpoll|sysmon|mstart|timerproc|runOneTimer)\b`)},
