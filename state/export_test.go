@@ -62,3 +62,10 @@ func (s *Store) DevLogin(ctx context.Context, id string) (LoginResult, error) {
 // Deliver sends m to its player as a raid's result would travel (tests
 // of mail across servers).
 func (s *Store) Deliver(ctx context.Context, m Mail) { s.deliver(ctx, m) }
+
+// Apply is ApplyBatch for the tests that want only the replies and the
+// game data version.
+func (s *Store) Apply(sess Session, batch []Action) ([]Reply, string, error) {
+	b, err := s.ApplyBatch(sess, batch)
+	return b.Replies, b.Version, err
+}

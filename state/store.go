@@ -677,21 +677,14 @@ const (
 // in the batch was applied.
 var ErrBadSeq = errors.New("seq out of bounds")
 
-// Apply runs a batch of actions in order for sess's player and returns one
-// reply each, plus the game data version they ran on.
-func (s *Store) Apply(sess Session, batch []Action) ([]Reply, string, error) {
-	b, err := s.ApplyBatch(sess, batch)
-	return b.Replies, b.Version, err
-}
-
 // Applied is what ApplyBatch answers.
 type Applied struct {
-	Replies []Reply
+	Replies []Reply   // one per action, in order
 	Version string    // the game data version the batch ran on
 	At      time.Time // the server's moment the whole batch was applied at
 }
 
-// ApplyBatch is Apply, telling also the moment the batch ran at: the
+// ApplyBatch runs a batch of actions in order for sess's player. At is the
 // replies' server_time, so that a client can redo the rules (a timer's
 // end, a collect's amount) at the very millisecond the server did.
 func (s *Store) ApplyBatch(sess Session, batch []Action) (Applied, error) {
