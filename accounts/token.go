@@ -157,8 +157,15 @@ func (s *signer) verifyRefresh(token string, now time.Time) (refreshClaims, erro
 // SessionPlayer is the player id a session token names ("s1.<id>.…"),
 // unverified: for routing a request to the server the player is on, which
 // verifies it. "" if token is not a session token.
-func SessionPlayer(token string) string {
-	rest, ok := strings.CutPrefix(token, "s1.")
+func SessionPlayer(token string) string { return tokenPlayer(token, "s1.") }
+
+// RefreshPlayer is the player id a refresh token names ("r1.<id>.…"),
+// unverified: for acting on what the account itself then says. "" if token
+// is not a refresh token.
+func RefreshPlayer(token string) string { return tokenPlayer(token, "r1.") }
+
+func tokenPlayer(token, prefix string) string {
+	rest, ok := strings.CutPrefix(token, prefix)
 	if !ok {
 		return ""
 	}

@@ -62,21 +62,25 @@ func checkToken(t *testing.T, s *signer, tok string, now time.Time) {
 	}
 }
 
-// TestSessionPlayer: the unverified peek names the player a session token
-// was signed for, and nothing for any other token.
-func TestSessionPlayer(t *testing.T) {
+// TestTokenPlayer: the unverified peeks name the player a session or a
+// refresh token was signed for, and nothing for any other token.
+func TestTokenPlayer(t *testing.T) {
 	s := newSigner([]byte("peek-token-key-0123456789abcdefghijkl"))
 	session := s.signSession(Claims{Player: "u-alice_1", Gen: 3, Session: "sid", Expires: 1})
 	refresh := s.signRefresh(refreshClaims{Player: "u-alice_1", Gen: 3, Family: "f", Expires: 1})
-	for _, tt := range []struct{ token, want string }{
-		{session, "u-alice_1"},
-		{refresh, ""},
-		{"", ""},
-		{"s1.", ""},
-		{"garbage", ""},
+	for _, tt := range []struct{ token, session, refresh string }{
+		{session, "u-alice_1", ""},
+		{refresh, "", "u-alice_1"},
+		{"", "", ""},
+		{"s1.", "", ""},
+		{"r1.", "", ""},
+		{"garbage", "", ""},
 	} {
-		if got := SessionPlayer(tt.token); got != tt.want {
-			t.Errorf("SessionPlayer(%q) = %q, want %q", tt.token, got, tt.want)
+		if got := SessionPlayer(tt.token); got != tt.session {
+			t.Errorf("SessionPlayer(%q) = %q, want %q", tt.token, got, tt.session)
+		}
+		if got := RefreshPlayer(tt.token); got != tt.refresh {
+			t.Errorf("RefreshPlayer(%q) = %q, want %q", tt.token, got, tt.refresh)
 		}
 	}
 }

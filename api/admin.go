@@ -87,12 +87,8 @@ type banRequest struct {
 
 func (s *Server) adminBan() handlerFunc {
 	return s.admin("ban", func(w http.ResponseWriter, r *http.Request, id string, extra map[string]any) error {
-		body, err := readBody(w, r, s.cfg.MaxBody)
-		if err != nil {
-			return err
-		}
 		var req banRequest
-		if err := unmarshal(body, &req); err != nil {
+		if err := s.readJSON(w, r, &req); err != nil {
 			return err
 		}
 		if req.Until < 0 || len(req.Reason) > 1024 {
@@ -138,12 +134,8 @@ type grantRequest struct {
 
 func (s *Server) adminGrant() handlerFunc {
 	return s.admin("grant", func(w http.ResponseWriter, r *http.Request, id string, extra map[string]any) error {
-		body, err := readBody(w, r, s.cfg.MaxBody)
-		if err != nil {
-			return err
-		}
 		var req grantRequest
-		if err := unmarshal(body, &req); err != nil {
+		if err := s.readJSON(w, r, &req); err != nil {
 			return err
 		}
 		extra["grant"], extra["resources"], extra["reason"] = req.ID, req.Resources, req.Reason

@@ -86,7 +86,7 @@ func (s *Server) signIn(kind string) handlerFunc {
 		if err := s.allowAddr(r); err != nil {
 			return err
 		}
-		body, err := readBody(w, r, s.cfg.MaxBody)
+		body, err := s.readBody(w, r)
 		if err != nil {
 			return err
 		}
@@ -115,12 +115,8 @@ func (s *Server) refresh() handlerFunc {
 		if err := s.allowAddr(r); err != nil {
 			return err
 		}
-		body, err := readBody(w, r, s.cfg.MaxBody)
-		if err != nil {
-			return err
-		}
 		var req credentialRequest
-		if err := unmarshal(body, &req); err != nil {
+		if err := s.readJSON(w, r, &req); err != nil {
 			return err
 		}
 		if req.Refresh == "" {
@@ -131,24 +127,13 @@ func (s *Server) refresh() handlerFunc {
 			// A reused token revokes the whole account: sign the player
 			// out here too, or its live session would outlast the
 			// revocation on this server.
-			s.kickRevoked(r, refreshPlayer(req.Refresh))
+			s.kickRevoked(r, accounts.RefreshPlayer(req.Refresh))
 		}
 		if err != nil {
 			return err
 		}
 		return s.adopt(w, r, g)
 	}
-}
-
-// refreshPlayer is the player id a refresh token names ("r1.<id>.…"),
-// unverified: kickRevoked acts only on what the account itself says.
-func refreshPlayer(token string) string {
-	rest, ok := strings.CutPrefix(token, "r1.")
-	if !ok {
-		return ""
-	}
-	id, _, _ := strings.Cut(rest, ".")
-	return id
 }
 
 // kickRevoked signs id out of this server if its account's generation
@@ -187,7 +172,7 @@ func (s *Server) adopt(w http.ResponseWriter, r *http.Request, g accounts.Grant)
 // only with Config.DevLogin).
 func (s *Server) devLogin() handlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) error {
-		body, err := readBody(w, r, s.cfg.MaxBody)
+		body, err := s.readBody(w, r)
 		if err != nil {
 			return err
 		}
@@ -229,11 +214,7 @@ var errDevClosed = &Error{Status: http.StatusNotFound, Code: "not_found", Messag
 // link serves POST /api/v1/account/link.
 func (s *Server) link() handlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) error {
-		sess, err := s.session(r)
-		if err != nil {
-			return err
-		}
-		body, err := readBody(w, r, s.cfg.MaxBody)
+		sess, body, err := s.sessionBody(w, r)
 		if err != nil {
 			return err
 		}

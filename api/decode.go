@@ -17,10 +17,10 @@ const MaxBody = 64 << 10
 // MaxBatch is the most actions one request may carry.
 const MaxBatch = 100
 
-// readBody reads r's body up to limit; past it the error is a
+// readBody reads r's body up to Config.MaxBody; past it the error is a
 // *http.MaxBytesError (413).
-func readBody(w http.ResponseWriter, r *http.Request, limit int64) ([]byte, error) {
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, limit))
+func (s *Server) readBody(w http.ResponseWriter, r *http.Request) ([]byte, error) {
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, s.cfg.MaxBody))
 	var tooLarge *http.MaxBytesError
 	switch {
 	case errors.As(err, &tooLarge):
@@ -29,6 +29,15 @@ func readBody(w http.ResponseWriter, r *http.Request, limit int64) ([]byte, erro
 		return nil, fmt.Errorf("read body: %w: %w", errBodyRead, err)
 	}
 	return body, nil
+}
+
+// readJSON reads r's body into v, one JSON object (400 otherwise).
+func (s *Server) readJSON(w http.ResponseWriter, r *http.Request, v any) error {
+	body, err := s.readBody(w, r)
+	if err != nil {
+		return err
+	}
+	return unmarshal(body, v)
 }
 
 // errBodyRead means the client stopped sending its body part-way.

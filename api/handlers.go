@@ -63,6 +63,17 @@ func (s *Server) session(r *http.Request) (state.Session, error) {
 	return sess, nil
 }
 
+// sessionBody authenticates r, then reads its body: the start of every
+// authenticated POST that carries one.
+func (s *Server) sessionBody(w http.ResponseWriter, r *http.Request) (state.Session, []byte, error) {
+	sess, err := s.session(r)
+	if err != nil {
+		return sess, nil, err
+	}
+	body, err := s.readBody(w, r)
+	return sess, body, err
+}
+
 func (s *Server) logout() handlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) error {
 		sess, err := s.session(r)
@@ -122,11 +133,7 @@ func (s *Server) dispatch(sess state.Session, batch []state.Action) (actionsRepl
 
 func (s *Server) actions() handlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) error {
-		sess, err := s.session(r)
-		if err != nil {
-			return err
-		}
-		body, err := readBody(w, r, s.cfg.MaxBody)
+		sess, body, err := s.sessionBody(w, r)
 		if err != nil {
 			return err
 		}
