@@ -81,6 +81,13 @@ func clusterOfTB(t testing.TB, w *world, ids ...string) []*node {
 	return nodes
 }
 
+// twoNodes is clusterOf(t, w, "A", "B").
+func twoNodes(t *testing.T, w *world) (a, b *node) {
+	t.Helper()
+	nodes := clusterOf(t, w, "A", "B")
+	return nodes[0], nodes[1]
+}
+
 // refresh beats every node's heartbeat and lists the others again: after
 // the test moved the clock, nobody should look dead.
 func refresh(t testing.TB, nodes []*node) {
@@ -109,8 +116,7 @@ func TestRaidAcrossServers(t *testing.T) {
 	arming := w.login("attacker")
 	arming.armUp(10)
 	arming.logout()
-	nodes := clusterOf(t, w, "A", "B")
-	a, b := nodes[0], nodes[1]
+	a, b := twoNodes(t, w)
 	def := b.login("defender")
 	att := a.login("attacker")
 	before := def.gold() + att.gold()
@@ -146,8 +152,7 @@ func TestRaidAcrossServers(t *testing.T) {
 // loads it with everything A acknowledged.
 func TestHandoffAcrossServers(t *testing.T) {
 	w := newWorld(t)
-	nodes := clusterOf(t, w, "A", "B")
-	a, b := nodes[0], nodes[1]
+	a, b := twoNodes(t, w)
 	p := a.login("mover")
 	p.must("ping", `{}`)
 	p.must("ping", `{}`)
@@ -172,8 +177,7 @@ func TestHandoffAcrossServers(t *testing.T) {
 // without waiting out the lease.
 func TestDeadServerTakenOver(t *testing.T) {
 	w := newWorld(t)
-	nodes := clusterOf(t, w, "A", "B")
-	a, b := nodes[0], nodes[1]
+	a, b := twoNodes(t, w)
 	p := a.login("orphan")
 	p.act("ping", `{}`)
 	a.srv.Close() // A is gone: no heartbeat, no answers
@@ -267,8 +271,7 @@ func BenchmarkHandoff(b *testing.B) {
 // once, which applies it: no waiting for the next load, no polling.
 func TestMailReachesPlayerOnAnotherServer(t *testing.T) {
 	w := newWorld(t)
-	nodes := clusterOf(t, w, "A", "B")
-	a, b := nodes[0], nodes[1]
+	a, b := twoNodes(t, w)
 	att := b.login("far")
 	before := att.gold()
 	body := `{"raid_id":"far-7","attacker":"far","defender":"someone","stars":1,"loot":{"gold":100},"units_sent":{},"units_lost":0}`

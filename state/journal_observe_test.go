@@ -31,13 +31,7 @@ func TestRecoveryAfterObservedSession(t *testing.T) {
 			t.Fatalf("view: %v", err)
 		}
 	})
-	ja.Close()
-	b, jb := journaledStore(t, blobs, clk, "server-x", dir, nil)
-	defer jb.Close()
-	st, err := b.Recover(context.Background(), dir)
-	if err != nil {
-		t.Fatal(err)
-	}
+	_, st := diesAndRecovers(t, ja, blobs, clk, "server-x", dir)
 	if st.Diverged != 0 || st.Replayed != int(acked) {
 		t.Fatalf("recovery %+v, want %d records replayed, none diverged", st, acked)
 	}
@@ -58,9 +52,7 @@ func diedAfterScripts(t *testing.T, index Updates) (b *Store, clk *clock, want m
 	for _, name := range []string{"carol", "dave", "erin"} {
 		sess := login(t, a, name)
 		script(t, a, sess, clk, nil) // builds, upgrades, trains, collects: no raid
-		sess.o.mu.Lock()
-		want[sess.o.id] = stateHash(&sess.o.p)
-		sess.o.mu.Unlock()
+		want[sess.o.id] = hashOf(sess)
 	}
 	ja.Close() // the process dies: nothing saved since the logins
 	b, jb := journaledStore(t, blobs, clk, "server-x", dir, nil)
@@ -86,10 +78,7 @@ func TestRecoverInBackground(t *testing.T) {
 	}
 	b.holdTails(recs, first)
 	sess := login(t, b, "carol")
-	sess.o.mu.Lock()
-	got := stateHash(&sess.o.p)
-	sess.o.mu.Unlock()
-	if got != want[sess.o.id] {
+	if got := hashOf(sess); got != want[sess.o.id] {
 		t.Errorf("carol signed in during recovery: hash %016x, want %016x", got, want[sess.o.id])
 	}
 	if st, err = b.recoverAll(context.Background(), recs, st, recoverBackground); err != nil ||
@@ -101,10 +90,7 @@ func TestRecoverInBackground(t *testing.T) {
 	}
 	for _, name := range []string{"dave", "erin"} {
 		s := login(t, b, name)
-		s.o.mu.Lock()
-		got := stateHash(&s.o.p)
-		s.o.mu.Unlock()
-		if got != want[s.o.id] {
+		if got := hashOf(s); got != want[s.o.id] {
 			t.Errorf("%s after the background recovery: hash %016x, want %016x", name, got, want[s.o.id])
 		}
 	}

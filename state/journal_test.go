@@ -12,12 +12,9 @@ import (
 	"time"
 
 	"rampart/actions"
-	"rampart/bookkeeper"
 	"rampart/gamedata"
 	"rampart/internal/testenv"
 	"rampart/journal"
-	"rampart/profiler"
-	"rampart/state/s3store"
 )
 
 // faultyFS fails fdatasync while fail is set: a disk that went bad.
@@ -53,16 +50,32 @@ func journaledStore(t *testing.T, blobs Blobs, clk *clock, id, dir string, fs jo
 	if err != nil {
 		t.Fatal(err)
 	}
-	gd, err := gamedata.Embedded()
+	deps := testDeps(t, blobs, clk.Now)
+	deps.Journal, deps.JournalDir = j, dir
+	s := NewStore(Config{ServerID: id, Autosave: time.Hour, IdleTimeout: 10 * time.Hour, LeaseTTL: 2 * time.Minute, Now: clk.Now}, deps)
+	return s, j
+}
+
+// diesAndRecovers is a crash and the restart: dead, the store on journal
+// j, stops (nothing more is saved); a new store with the same id on the
+// same journal dir and bucket recovers it, and is closed with the test.
+func diesAndRecovers(t *testing.T, j *journal.Journal, blobs Blobs, clk *clock, id, dir string) (*Store, RecoveryStats) {
+	t.Helper()
+	j.Close()
+	s, next := journaledStore(t, blobs, clk, id, dir, nil)
+	t.Cleanup(func() { next.Close() })
+	st, err := s.Recover(context.Background(), dir)
 	if err != nil {
 		t.Fatal(err)
 	}
-	keeper := bookkeeper.New(bookkeeper.Config{Name: "s3", Concurrency: 16, QueueLimit: 1000,
-		Timeout: 5 * time.Second, MaxTries: 2, Retryable: s3store.Retryable})
-	s := NewStore(Config{ServerID: id, Autosave: time.Hour, IdleTimeout: 10 * time.Hour, LeaseTTL: 2 * time.Minute, Now: clk.Now},
-		Deps{Blobs: blobs, S3: keeper, GameData: gamedata.NewHolder(gd), Accounts: DevAccounts(t, blobs, clk.Now),
-			Profiler: profiler.New(), Log: testenv.Discard, Journal: j, JournalDir: dir})
-	return s, j
+	return s, st
+}
+
+// hashOf is the state hash of sess's player now.
+func hashOf(sess Session) uint64 {
+	sess.o.mu.Lock()
+	defer sess.o.mu.Unlock()
+	return stateHash(&sess.o.p)
 }
 
 // script is a mid-game session: builds, upgrades, trains, collects over
@@ -120,24 +133,18 @@ func TestJournalRecoversUnsavedPlayer(t *testing.T) {
 			acked := script(t, a, sess, clk, nil)
 			sess.o.mu.Lock()
 			want, _ := publicPlayer(&sess.o.p)
-			wantHash := stateHash(&sess.o.p)
 			sess.o.mu.Unlock()
-			ja.Close() // the process dies: nothing saved since the login
-
-			b, jb := journaledStore(t, blobs, clk, "server-x", dir, nil)
-			defer jb.Close()
-			st, err := b.Recover(context.Background(), dir)
-			if err != nil {
-				t.Fatal(err)
-			}
+			wantHash := hashOf(sess)
+			// The process dies: nothing saved since the login.
+			b, st := diesAndRecovers(t, ja, blobs, clk, "server-x", dir)
 			if st.Players != 1 || st.Replayed != int(acked) || st.Saved != 1 || st.Diverged != 0 {
 				t.Fatalf("recovery %+v, want 1 player, %d records replayed and saved, none diverged", st, acked)
 			}
 			sess = login(t, b, "carol")
 			sess.o.mu.Lock()
 			got, _ := publicPlayer(&sess.o.p)
-			gotHash := stateHash(&sess.o.p)
 			sess.o.mu.Unlock()
+			gotHash := hashOf(sess)
 			if gotHash != wantHash {
 				t.Errorf("state hash after recovery %016x, want %016x", gotHash, wantHash)
 			}
@@ -256,14 +263,8 @@ func TestGrantIsJournaled(t *testing.T) {
 	sess.o.mu.Lock()
 	wantHash, wantGems := stateHash(&sess.o.p), sess.o.p.Base.Res["gems"]
 	sess.o.mu.Unlock()
-	ja.Close() // the process dies: nothing saved since the login
-
-	b, jb := journaledStore(t, blobs, clk, "server-g", dir, nil)
-	defer jb.Close()
-	st, err := b.Recover(context.Background(), dir)
-	if err != nil {
-		t.Fatal(err)
-	}
+	// The process dies: nothing saved since the login.
+	b, st := diesAndRecovers(t, ja, blobs, clk, "server-g", dir)
 	if st.Replayed != 3 || st.Diverged != 0 {
 		t.Fatalf("recovery %+v, want 3 records (ping, grant, ping) replayed, none diverged", st)
 	}

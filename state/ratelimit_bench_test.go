@@ -4,13 +4,8 @@ import (
 	"context"
 	"sync/atomic"
 	"testing"
-	"time"
 
-	"rampart/bookkeeper"
-	"rampart/gamedata"
 	"rampart/internal/testenv"
-	"rampart/profiler"
-	"rampart/state/s3store"
 )
 
 // BenchmarkRateLimit is what the per-player budget costs each request
@@ -68,13 +63,5 @@ func BenchmarkRateLimit(b *testing.B) {
 
 func rateStore(b *testing.B, blobs Blobs, limit float64, burst int) *Store {
 	b.Helper()
-	gd, err := gamedata.Embedded()
-	if err != nil {
-		b.Fatal(err)
-	}
-	keeper := bookkeeper.New(bookkeeper.Config{Name: "s3", Concurrency: 8, QueueLimit: 100,
-		Timeout: 5 * time.Second, MaxTries: 2, Retryable: s3store.Retryable})
-	return NewStore(Config{ServerID: "bench-" + NewSessionID(), RateLimit: limit, RateBurst: burst},
-		Deps{Blobs: blobs, S3: keeper, GameData: gamedata.NewHolder(gd), Accounts: DevAccounts(b, blobs, nil),
-			Profiler: profiler.New(), Log: testenv.Discard})
+	return NewStore(Config{ServerID: "bench-" + NewSessionID(), RateLimit: limit, RateBurst: burst}, testDeps(b, blobs, nil))
 }

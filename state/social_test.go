@@ -309,6 +309,15 @@ func (p *player) armUp(n int) {
 	}
 }
 
+// offlineRaid signs "defender" in and out (its base saved, offline) and
+// "attacker" in with n militia: the opening of a raid on an offline base.
+func (w *world) offlineRaid(n int) (att *player) {
+	w.login("defender").logout()
+	att = w.login("attacker")
+	att.armUp(n)
+	return att
+}
+
 func code(r state.Reply) string {
 	if r.Error == nil {
 		return ""
@@ -406,10 +415,7 @@ func raidResult(t *testing.T, r state.Reply) actions.RaidResult {
 // exactly what the defender lost.
 func TestRaidDefenderOffline(t *testing.T) {
 	w := newWorld(t)
-	def := w.login("defender")
-	def.logout()
-	att := w.login("attacker")
-	att.armUp(10)
+	att := w.offlineRaid(10)
 	attGold := att.gold()
 
 	res := raidResult(t, raid(t, att, "defender"))
@@ -423,7 +429,7 @@ func TestRaidDefenderOffline(t *testing.T) {
 	if pending, err := w.ms.Pending(context.Background(), "defender"); err != nil || len(pending) != 0 {
 		t.Fatalf("defender's mailbox: %d messages (%v), want none: the raid settled on its object", len(pending), err)
 	}
-	def = w.login("defender")
+	def := w.login("defender")
 	dv := def.view()
 	if len(dv.Raids) != 1 {
 		t.Fatalf("defender raids after login = %d, want 1", len(dv.Raids))
@@ -470,9 +476,7 @@ func TestRaidDefenderOnline(t *testing.T) {
 // online and settles on the live base. Applied once, nothing created.
 func TestRaidDefenderLogsInDuringRaid(t *testing.T) {
 	w := newWorld(t)
-	w.login("defender").logout()
-	att := w.login("attacker")
-	att.armUp(10)
+	att := w.offlineRaid(10)
 	att.must("find_opponent", `{"retry":5}`)
 	attGold := att.gold()
 
@@ -569,10 +573,7 @@ func TestMailAppliesOnce(t *testing.T) {
 // players sign in and out with their progress.
 func TestMongoDown(t *testing.T) {
 	w := newWorld(t)
-	def := w.login("defender")
-	def.logout()
-	att := w.login("attacker")
-	att.armUp(5)
+	att := w.offlineRaid(5)
 	att.must("find_opponent", `{"retry":5}`)
 	flushCtx, cancelFlush := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancelFlush()
@@ -653,9 +654,7 @@ func TestMongoDown(t *testing.T) {
 // attack's seq.
 func TestAttackerLogsOutMidRaid(t *testing.T) {
 	w := newWorld(t)
-	w.login("defender").logout()
-	att := w.login("attacker")
-	att.armUp(10)
+	att := w.offlineRaid(10)
 	att.must("find_opponent", `{"retry":5}`)
 
 	reached, release := w.blobs.holdPut(state.Key("defender"))

@@ -54,16 +54,23 @@ func newBlobs(t testing.TB, s3 testenv.S3) *countingBlobs {
 
 func newStore(t testing.TB, blobs Blobs, clk *clock, id string) *Store {
 	t.Helper()
+	return NewStore(Config{ServerID: id, Autosave: 30 * time.Second, IdleTimeout: 10 * time.Minute,
+		LeaseTTL: 2 * time.Minute, Now: clk.Now}, testDeps(t, blobs, clk.Now))
+}
+
+// testDeps is what a test's Store runs on: blobs behind an S3 bookkeeper,
+// the embedded game data, development accounts, no MongoDB, no journal.
+// Tests set the other fields they need.
+func testDeps(t testing.TB, blobs Blobs, now func() time.Time) Deps {
+	t.Helper()
 	gd, err := gamedata.Embedded()
 	if err != nil {
 		t.Fatal(err)
 	}
 	keeper := bookkeeper.New(bookkeeper.Config{Name: "s3", Concurrency: 16, QueueLimit: 1000,
 		Timeout: 5 * time.Second, MaxTries: 2, Retryable: s3store.Retryable})
-	return NewStore(Config{ServerID: id, Autosave: 30 * time.Second, IdleTimeout: 10 * time.Minute,
-		LeaseTTL: 2 * time.Minute, Now: clk.Now},
-		Deps{Blobs: blobs, S3: keeper, GameData: gamedata.NewHolder(gd), Accounts: DevAccounts(t, blobs, clk.Now),
-			Profiler: profiler.New(), Log: testenv.Discard})
+	return Deps{Blobs: blobs, S3: keeper, GameData: gamedata.NewHolder(gd), Accounts: DevAccounts(t, blobs, now),
+		Profiler: profiler.New(), Log: testenv.Discard}
 }
 
 // s3Targets are the real S3 servers the persistence suite runs on.
@@ -473,14 +480,7 @@ func TestLogoutDuringOutage(t *testing.T) {
 func TestPurchasesCheckpointSooner(t *testing.T) {
 	blobs := newBlobs(t, testenv.EmbeddedS3(t))
 	clk := newClock()
-	gd, err := gamedata.Embedded()
-	if err != nil {
-		t.Fatal(err)
-	}
-	keeper := bookkeeper.New(bookkeeper.Config{Name: "s3", Concurrency: 16, Timeout: 5 * time.Second, MaxTries: 2, Retryable: s3store.Retryable})
-	s := NewStore(Config{ServerID: "a", Autosave: 5 * time.Minute, Now: clk.Now},
-		Deps{Blobs: blobs, S3: keeper, GameData: gamedata.NewHolder(gd), Accounts: DevAccounts(t, blobs, clk.Now),
-			Profiler: profiler.New(), Log: testenv.Discard})
+	s := NewStore(Config{ServerID: "a", Autosave: 5 * time.Minute, Now: clk.Now}, testDeps(t, blobs, clk.Now))
 	ctx := context.Background()
 	tests := []struct {
 		name   string
@@ -538,15 +538,10 @@ func (r *recordingUpdates) take() []string {
 func TestDroppedIndexEntryIsWrittenAgain(t *testing.T) {
 	blobs := newBlobs(t, testenv.EmbeddedS3(t))
 	clk := newClock()
-	gd, err := gamedata.Embedded()
-	if err != nil {
-		t.Fatal(err)
-	}
 	rec := &recordingUpdates{}
-	keeper := bookkeeper.New(bookkeeper.Config{Name: "s3", Concurrency: 16, Timeout: 5 * time.Second, MaxTries: 2, Retryable: s3store.Retryable})
-	s := NewStore(Config{ServerID: "a", Autosave: 30 * time.Second, Now: clk.Now},
-		Deps{Blobs: blobs, S3: keeper, GameData: gamedata.NewHolder(gd), Accounts: DevAccounts(t, blobs, clk.Now),
-			Profiler: profiler.New(), Log: testenv.Discard, Mongo: Mongo{Updates: rec}})
+	deps := testDeps(t, blobs, clk.Now)
+	deps.Mongo = Mongo{Updates: rec}
+	s := NewStore(Config{ServerID: "a", Autosave: 30 * time.Second, Now: clk.Now}, deps)
 	ctx := context.Background()
 	tests := []struct {
 		name    string
