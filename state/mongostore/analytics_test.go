@@ -16,9 +16,11 @@ import (
 	"rampart/state"
 )
 
-// startAnalytics runs a's loop for the test; cleanup closes it.
-func startAnalytics(t *testing.T, a *Analytics) {
+// startAnalytics runs an Analytics on s with cfg for the test; cleanup
+// closes it.
+func startAnalytics(t *testing.T, s *Store, cfg AnalyticsConfig) *Analytics {
 	t.Helper()
+	a := NewAnalytics(s, cfg)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- a.Run(ctx) }()
@@ -33,6 +35,7 @@ func startAnalytics(t *testing.T, a *Analytics) {
 		}
 		cancel()
 	})
+	return a
 }
 
 func flush(t *testing.T, a *Analytics) {
@@ -66,8 +69,7 @@ func TestAnalyticsBatchesBySize(t *testing.T) { forEachMongo(t, testAnalyticsBat
 func testAnalyticsBatchesBySize(t *testing.T, target mongoTarget) {
 	s := openStore(t, target)
 	never := make(chan time.Time) // no time-based flushes
-	a := NewAnalytics(s, AnalyticsConfig{MaxBatch: 10, Ticks: never})
-	startAnalytics(t, a)
+	a := startAnalytics(t, s, AnalyticsConfig{MaxBatch: 10, Ticks: never})
 
 	t0 := time.Date(2025, 6, 1, 12, 0, 0, 0, time.UTC)
 	for i := range 25 {
@@ -89,8 +91,7 @@ func TestAnalyticsBatchesByTime(t *testing.T) { forEachMongo(t, testAnalyticsBat
 func testAnalyticsBatchesByTime(t *testing.T, target mongoTarget) {
 	s := openStore(t, target)
 	ticks := make(chan time.Time)
-	a := NewAnalytics(s, AnalyticsConfig{MaxBatch: 100, Ticks: ticks})
-	startAnalytics(t, a)
+	a := startAnalytics(t, s, AnalyticsConfig{MaxBatch: 100, Ticks: ticks})
 
 	for round := 1; round <= 2; round++ {
 		for range 3 {
@@ -115,8 +116,7 @@ func TestAnalyticsFlushEvery(t *testing.T) { forEachMongo(t, testAnalyticsFlushE
 
 func testAnalyticsFlushEvery(t *testing.T, target mongoTarget) {
 	s := openStore(t, target)
-	a := NewAnalytics(s, AnalyticsConfig{MaxBatch: 100, FlushEvery: 5 * time.Millisecond})
-	startAnalytics(t, a)
+	a := startAnalytics(t, s, AnalyticsConfig{MaxBatch: 100, FlushEvery: 5 * time.Millisecond})
 	a.Emit(state.Event{Player: "p", Kind: "login", OK: true})
 	// Nothing but the ticker sends this batch; Flush is not called.
 	deadline := time.Now().Add(10 * time.Second)
@@ -133,8 +133,7 @@ func TestAnalyticsEventDocument(t *testing.T) { forEachMongo(t, testAnalyticsEve
 func testAnalyticsEventDocument(t *testing.T, target mongoTarget) {
 	ctx := context.Background()
 	s := openStore(t, target)
-	a := NewAnalytics(s, AnalyticsConfig{})
-	startAnalytics(t, a)
+	a := startAnalytics(t, s, AnalyticsConfig{})
 	when := time.Date(2025, 6, 1, 12, 30, 0, 123_000_000, time.UTC)
 	a.Emit(state.Event{Time: when, Player: "alice", Kind: "purchase", Name: "gem_pack", OK: false, Code: "not_enough",
 		Duration: 1500 * time.Microsecond, Deltas: map[string]int64{"gold": -100, "gems": 5}, Extra: map[string]any{"store": "main", "n": 2}})
@@ -199,8 +198,7 @@ func TestAnalystQueries(t *testing.T) { forEachMongo(t, testAnalystQueries) }
 func testAnalystQueries(t *testing.T, target mongoTarget) {
 	ctx := context.Background()
 	s := openStore(t, target)
-	a := NewAnalytics(s, AnalyticsConfig{})
-	startAnalytics(t, a)
+	a := startAnalytics(t, s, AnalyticsConfig{})
 	day := time.Date(2025, 6, 1, 0, 0, 0, 0, time.UTC)
 	for _, e := range []state.Event{
 		{Time: day.Add(-time.Hour), Player: "zed", Kind: "login"}, // the day before
@@ -311,8 +309,7 @@ func testAnalyticsMongoDown(t *testing.T, target mongoTarget) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	a := NewAnalytics(s, AnalyticsConfig{QueueSize: 50, MaxBatch: 10, MaxInFlight: 2, Ticks: make(chan time.Time)})
-	startAnalytics(t, a)
+	a := startAnalytics(t, s, AnalyticsConfig{QueueSize: 50, MaxBatch: 10, MaxInFlight: 2, Ticks: make(chan time.Time)})
 	for range 10 {
 		a.Emit(state.Event{Player: "p", Kind: "action"})
 	}

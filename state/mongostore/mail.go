@@ -54,19 +54,14 @@ func (s *Store) Pending(ctx context.Context, to string) ([]state.Mail, error) {
 		if err != nil {
 			return err
 		}
-		defer cur.Close(ctx)
-		for cur.Next(ctx) {
-			var d mailDoc
-			if err := cur.Decode(&d); err != nil {
-				return fmt.Errorf("decode mail: %w", err)
-			}
+		out, err = decodeAll(ctx, cur, "mail", out, func(d *mailDoc) state.Mail {
 			var body json.RawMessage
 			if d.Body != "" {
 				body = json.RawMessage(d.Body)
 			}
-			out = append(out, state.Mail{ID: d.ID, To: d.To, Kind: d.Kind, Created: d.Created, Body: body})
-		}
-		return cur.Err()
+			return state.Mail{ID: d.ID, To: d.To, Kind: d.Kind, Created: d.Created, Body: body}
+		})
+		return err
 	})
 	if err != nil {
 		return nil, fmt.Errorf("pending mail for %s: %w", to, err)

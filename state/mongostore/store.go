@@ -334,22 +334,28 @@ func (s *Store) Opponents(ctx context.Context, q state.OpponentQuery) ([]state.S
 func (s *Store) findSummaries(ctx context.Context, op string, filter bson.D, opts *options.FindOptionsBuilder, capHint int) ([]state.Summary, error) {
 	var out []state.Summary
 	err := s.keeper.Do(ctx, op, func(ctx context.Context) error {
-		out = make([]state.Summary, 0, min(capHint, 1000))
 		cur, err := s.players.Find(ctx, filter, opts)
 		if err != nil {
 			return err
 		}
-		defer cur.Close(ctx)
-		for cur.Next(ctx) {
-			var d playerDoc
-			if err := cur.Decode(&d); err != nil {
-				return fmt.Errorf("decode player: %w", err)
-			}
-			out = append(out, d.summary())
-		}
-		return cur.Err()
+		out, err = decodeAll(ctx, cur, "player", make([]state.Summary, 0, min(capHint, 1000)), (*playerDoc).summary)
+		return err
 	})
 	return out, err
+}
+
+// decodeAll appends to out each document cur yields, decoded as a D (what
+// names it in errors) and converted by conv, and closes cur.
+func decodeAll[D, T any](ctx context.Context, cur *mongo.Cursor, what string, out []T, conv func(*D) T) ([]T, error) {
+	defer cur.Close(ctx)
+	for cur.Next(ctx) {
+		var d D
+		if err := cur.Decode(&d); err != nil {
+			return out, fmt.Errorf("decode %s: %w", what, err)
+		}
+		out = append(out, conv(&d))
+	}
+	return out, cur.Err()
 }
 
 // LockRaid takes defender's raid lock for raidID until the given Unix ms.
