@@ -26,6 +26,33 @@ const (
 // AsyncNames lists the asynchronous actions.
 func AsyncNames() []string { return []string{Leaderboard, FindOpponent, Attack} }
 
+// Dispatch is one action's synchronous part, the way the server runs it
+// (and replays it, and a client predicts it): an asynchronous action's
+// Begin step, whose request (LeaderboardRequest, OpponentRequest or
+// RaidRequest) its job then carries, or Apply's result for any other.
+// found is the player's standing offer; a started attack spends it.
+// self and seq are the player and the action's seq, which an attack's
+// request records.
+func Dispatch(b *Base, found **Offer, self string, seq int64, gd *gamedata.Bundle, now time.Time, name string, args json.RawMessage) (result, req any, err error) {
+	switch name {
+	case Leaderboard:
+		req, err = BeginLeaderboard(b, args)
+	case FindOpponent:
+		req, err = BeginFindOpponent(b, args)
+	case Attack:
+		var rr RaidRequest
+		if rr, err = BeginAttack(b, self, seq, *found, args, gd, now); err == nil {
+			*found, req = nil, rr
+		}
+	default:
+		result, err = Apply(b, gd, now, name, args)
+	}
+	if err != nil {
+		return nil, nil, err
+	}
+	return result, req, nil
+}
+
 // Tuning of the asynchronous actions.
 const (
 	LeaderboardDefault = 20

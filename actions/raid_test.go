@@ -2,6 +2,7 @@ package actions
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"maps"
 	"testing"
@@ -179,4 +180,59 @@ func total(b *Base) int64 {
 		n += v
 	}
 	return n
+}
+
+// TestDispatch: the one dispatch the server, its replay and the load
+// generator's prediction share. An asynchronous action answers its Begin
+// request and no result; an attack spends the standing offer only when it
+// starts; any other action answers Apply's result.
+func TestDispatch(t *testing.T) {
+	gd, now := raidFixture(t)
+	offer := &Offer{ID: "d", Until: now.Add(time.Minute).UnixMilli()}
+	tests := []struct {
+		name      string
+		action    string
+		args      string
+		offer     *Offer
+		army      map[string]int
+		wantReq   any // the request's type, nil for none
+		wantErr   string
+		wantOffer bool // the offer still stands after
+	}{
+		{"ping is synchronous", Ping, `{}`, offer, nil, nil, "", true},
+		{"leaderboard begins", Leaderboard, `{"n":5}`, nil, nil, LeaderboardRequest{}, "", false},
+		{"find_opponent begins", FindOpponent, `{}`, nil, nil, OpponentRequest{}, "", false},
+		{"attack spends the offer", Attack, `{"opponent_id":"d"}`, offer, map[string]int{"militia": 3}, RaidRequest{}, "", false},
+		{"attack with no army keeps it", Attack, `{"opponent_id":"d"}`, offer, nil, nil, CodeNoArmy, true},
+		{"attack on another keeps it", Attack, `{"opponent_id":"x"}`, offer, map[string]int{"militia": 3}, nil, CodeNoOpponent, true},
+		{"a rule refusal", Collect, `{"building_id":"nope"}`, offer, nil, nil, CodeNotFound, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			b := New(gd, now)
+			b.Army = maps.Clone(tt.army)
+			found := tt.offer
+			res, req, err := Dispatch(&b, &found, "a", 7, gd, now, tt.action, json.RawMessage(tt.args))
+			if tt.wantErr != "" {
+				var ae *Error
+				if !errors.As(err, &ae) || ae.Code != tt.wantErr {
+					t.Fatalf("got %v, want %s", err, tt.wantErr)
+				}
+				if res != nil || req != nil {
+					t.Errorf("refused, yet result %v, request %v", res, req)
+				}
+			} else if err != nil {
+				t.Fatal(err)
+			}
+			if got, want := fmt.Sprintf("%T", req), fmt.Sprintf("%T", tt.wantReq); got != want {
+				t.Errorf("request %s, want %s", got, want)
+			}
+			if tt.wantErr == "" && (req == nil) != (res != nil) {
+				t.Errorf("result %v with request %v: want exactly one", res, req)
+			}
+			if (found != nil) != tt.wantOffer {
+				t.Errorf("offer after: %v, want standing %v", found, tt.wantOffer)
+			}
+		})
+	}
 }

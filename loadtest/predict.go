@@ -131,30 +131,16 @@ func (w *world) adopt(gd *gamedata.Bundle, d *playerDoc) {
 // synchronous part of an asynchronous action (its Begin) through the same
 // rules, everything else through actions.Apply.
 func apply(b *actions.Base, found **actions.Offer, gd *gamedata.Bundle, self string, seq, ms int64, a client.Action) outcome {
-	now := time.UnixMilli(ms)
-	var err error
-	switch a.Name {
-	case actions.Leaderboard:
-		_, err = actions.BeginLeaderboard(b, a.Args)
-	case actions.FindOpponent:
-		_, err = actions.BeginFindOpponent(b, a.Args)
-	case actions.Attack:
-		if _, err = actions.BeginAttack(b, self, seq, *found, a.Args, gd, now); err == nil {
-			*found = nil
-		}
-	default:
-		res, err := actions.Apply(b, gd, now, a.Name, a.Args)
-		if err != nil {
-			return failed(err)
-		}
+	res, req, err := actions.Dispatch(b, found, self, seq, gd, time.UnixMilli(ms), a.Name, a.Args)
+	if err != nil {
+		return failed(err)
+	}
+	if req == nil {
 		v, err := json.Marshal(res)
 		if err != nil {
 			v = []byte("{}")
 		}
 		return outcome{ok: true, value: v}
-	}
-	if err != nil {
-		return failed(err)
 	}
 	return outcome{ok: true, pending: true}
 }

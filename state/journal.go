@@ -287,34 +287,20 @@ type applied struct {
 // replay: the rules, or an asynchronous action's Begin step.
 func applyRules(p *Player, gd *gamedata.Bundle, now time.Time, a *Action) applied {
 	r := Reply{Seq: a.Seq}
-	var req any
-	var err error
-	b := &p.Base
-	switch a.Name {
-	case actions.Leaderboard:
-		req, err = actions.BeginLeaderboard(b, a.Args)
-	case actions.FindOpponent:
-		req, err = actions.BeginFindOpponent(b, a.Args)
-	case actions.Attack:
-		var rr actions.RaidRequest
-		if rr, err = actions.BeginAttack(b, p.ID, a.Seq, p.Found, a.Args, gd, now); err == nil {
-			p.Found = nil
-			p.RaidsOut++
-			req = rr
-		}
-	default:
-		var res any
-		if res, err = actions.Apply(b, gd, now, a.Name, a.Args); err == nil {
-			r.OK = true
-			if r.Result, err = json.Marshal(res); err != nil {
-				r.Result, err = json.RawMessage("{}"), nil
-			}
-			return applied{reply: r}
-		}
-	}
+	res, req, err := actions.Dispatch(&p.Base, &p.Found, p.ID, a.Seq, gd, now, a.Name, a.Args)
 	if err != nil {
 		r.Error = asActionError(err)
 		return applied{reply: r}
+	}
+	if req == nil {
+		r.OK = true
+		if r.Result, err = json.Marshal(res); err != nil {
+			r.Result = json.RawMessage("{}")
+		}
+		return applied{reply: r}
+	}
+	if _, ok := req.(actions.RaidRequest); ok {
+		p.RaidsOut++ // its result comes back as mail
 	}
 	r.OK, r.Pending = true, true
 	return applied{reply: r, req: req}
