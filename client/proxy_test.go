@@ -81,31 +81,20 @@ func (p *cutProxy) accept() {
 // relay cut at once: the reply to it can never reach the client.
 func (p *cutProxy) up(r *relay) {
 	defer p.wg.Done()
-	buf := make([]byte, 32<<10)
-	for {
-		n, err := r.client.Read(buf)
-		if n > 0 {
-			p.mu.Lock()
-			lose := p.armed
-			if lose {
-				p.armed = false
-				r.cut = true
-			}
-			p.mu.Unlock()
-			if _, werr := r.server.Write(buf[:n]); werr != nil {
-				err = werr
-			}
-			if lose {
-				p.lost.Add(1)
-				p.drop(r)
-				return
-			}
+	p.pump(r, r.client, func(chunk []byte) bool {
+		p.mu.Lock()
+		lose := p.armed
+		if lose {
+			p.armed = false
+			r.cut = true
 		}
-		if err != nil {
-			p.drop(r)
-			return
+		p.mu.Unlock()
+		_, err := r.server.Write(chunk)
+		if lose {
+			p.lost.Add(1)
 		}
-	}
+		return lose || err != nil
+	})
 }
 
 // down relays server → client until the relay is cut, then discards what
@@ -113,20 +102,26 @@ func (p *cutProxy) up(r *relay) {
 func (p *cutProxy) down(r *relay) {
 	defer p.wg.Done()
 	defer r.server.Close()
-	buf := make([]byte, 32<<10)
-	for {
-		n, err := r.server.Read(buf)
-		if n > 0 {
-			p.mu.Lock()
-			cut := r.cut
-			p.mu.Unlock()
-			if !cut {
-				if _, werr := r.client.Write(buf[:n]); werr != nil {
-					p.drop(r)
-				}
+	p.pump(r, r.server, func(chunk []byte) bool {
+		p.mu.Lock()
+		cut := r.cut
+		p.mu.Unlock()
+		if !cut {
+			if _, err := r.client.Write(chunk); err != nil {
+				p.drop(r)
 			}
 		}
-		if err != nil {
+		return false
+	})
+}
+
+// pump reads src and hands each chunk to forward until a read fails or
+// forward reports the relay done; either way it then drops r.
+func (p *cutProxy) pump(r *relay, src net.Conn, forward func(chunk []byte) (done bool)) {
+	buf := make([]byte, 32<<10)
+	for {
+		n, err := src.Read(buf)
+		if (n > 0 && forward(buf[:n])) || err != nil {
 			p.drop(r)
 			return
 		}

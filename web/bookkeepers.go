@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"fmt"
 	"net/http"
+	"net/url"
 	"slices"
 	"strconv"
 	"time"
@@ -67,10 +68,9 @@ func renderBookkeepers(w http.ResponseWriter, base string, stats []bookkeeper.St
 	}
 	slices.SortStableFunc(page.InFlight, func(a, b inFlightRow) int { return cmp.Compare(b.AgeMS, a.AgeMS) })
 	page.Refreshes = refreshLinks(refresh, func(n int) string {
-		if n == 0 {
-			return base
-		}
-		return base + "?refresh=" + strconv.Itoa(n)
+		v := url.Values{}
+		setRefresh(v, n)
+		return withQuery(base, v)
 	})
 	return render(w, "bookkeepers.html", page)
 }

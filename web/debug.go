@@ -240,6 +240,14 @@ func parseRefresh(v url.Values) int {
 	return 0
 }
 
+// setRefresh is parseRefresh's inverse: it puts ?refresh=n in v, or
+// nothing when n is 0 (off).
+func setRefresh(v url.Values, n int) {
+	if n > 0 {
+		v.Set("refresh", strconv.Itoa(n))
+	}
+}
+
 // refreshLinks are the auto-refresh choices for a page refreshing every
 // current seconds; urlFor is the page's URL refreshing every n.
 func refreshLinks(current int, urlFor func(n int) string) []link {

@@ -3,7 +3,6 @@ package web
 import (
 	"net/http"
 	"net/url"
-	"strconv"
 	"strings"
 	"time"
 
@@ -147,9 +146,7 @@ func (q latencyQuery) url(base string, change func(*latencyQuery)) string {
 	if q.Row != "" {
 		v.Set("row", q.Row)
 	}
-	if q.Refresh > 0 {
-		v.Set("refresh", strconv.Itoa(q.Refresh))
-	}
+	setRefresh(v, q.Refresh)
 	return withQuery(base, v)
 }
 

@@ -58,9 +58,7 @@ func (q playersQuery) url(base string, change func(*playersQuery)) string {
 	if q.Limit != DefaultPlayersLimit {
 		v.Set("limit", strconv.Itoa(q.Limit))
 	}
-	if q.Refresh > 0 {
-		v.Set("refresh", strconv.Itoa(q.Refresh))
-	}
+	setRefresh(v, q.Refresh)
 	return withQuery(base, v)
 }
 
