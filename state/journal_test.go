@@ -123,44 +123,41 @@ func script(t *testing.T, s *Store, sess Session, clk *clock, look func()) (acke
 // without saving; the next server on the same journal recovers it before
 // serving, byte for byte, and the player signs in at once.
 func TestJournalRecoversUnsavedPlayer(t *testing.T) {
-	for _, target := range s3Targets(t) {
-		t.Run(target.Name, func(t *testing.T) {
-			blobs := newBlobs(t, target)
-			clk := newClock()
-			dir := t.TempDir()
-			a, ja := journaledStore(t, blobs, clk, "server-x", dir, nil)
-			sess := login(t, a, "carol")
-			acked := script(t, a, sess, clk, nil)
-			sess.o.mu.Lock()
-			want, _ := publicPlayer(&sess.o.p)
-			sess.o.mu.Unlock()
-			wantHash := hashOf(sess)
-			// The process dies: nothing saved since the login.
-			b, st := diesAndRecovers(t, ja, blobs, clk, "server-x", dir)
-			if st.Players != 1 || st.Replayed != int(acked) || st.Saved != 1 || st.Diverged != 0 {
-				t.Fatalf("recovery %+v, want 1 player, %d records replayed and saved, none diverged", st, acked)
-			}
-			sess = login(t, b, "carol")
-			sess.o.mu.Lock()
-			got, _ := publicPlayer(&sess.o.p)
-			sess.o.mu.Unlock()
-			gotHash := hashOf(sess)
-			if gotHash != wantHash {
-				t.Errorf("state hash after recovery %016x, want %016x", gotHash, wantHash)
-			}
-			var gv, wv map[string]any
-			json.Unmarshal(got, &gv)
-			json.Unmarshal(want, &wv)
-			if fmt.Sprint(gv["base"]) != fmt.Sprint(wv["base"]) || gv["last_seq"] != wv["last_seq"] {
-				t.Errorf("recovered player differs:\n got %s\nwant %s", got, want)
-			}
-			// A resent last action is a duplicate: applied once.
-			r, _, err := b.Apply(sess, []Action{{Seq: acked, Name: "move_building", Args: json.RawMessage(`{"building_id":"b6","x":30,"y":30}`)}})
-			if err != nil || !r[0].Duplicate {
-				t.Errorf("resent seq %d after recovery: %+v %v, want a duplicate", acked, r, err)
-			}
-		})
-	}
+	forEachS3(t, func(t *testing.T, blobs *countingBlobs) {
+		clk := newClock()
+		dir := t.TempDir()
+		a, ja := journaledStore(t, blobs, clk, "server-x", dir, nil)
+		sess := login(t, a, "carol")
+		acked := script(t, a, sess, clk, nil)
+		sess.o.mu.Lock()
+		want, _ := publicPlayer(&sess.o.p)
+		sess.o.mu.Unlock()
+		wantHash := hashOf(sess)
+		// The process dies: nothing saved since the login.
+		b, st := diesAndRecovers(t, ja, blobs, clk, "server-x", dir)
+		if st.Players != 1 || st.Replayed != int(acked) || st.Saved != 1 || st.Diverged != 0 {
+			t.Fatalf("recovery %+v, want 1 player, %d records replayed and saved, none diverged", st, acked)
+		}
+		sess = login(t, b, "carol")
+		sess.o.mu.Lock()
+		got, _ := publicPlayer(&sess.o.p)
+		sess.o.mu.Unlock()
+		gotHash := hashOf(sess)
+		if gotHash != wantHash {
+			t.Errorf("state hash after recovery %016x, want %016x", gotHash, wantHash)
+		}
+		var gv, wv map[string]any
+		json.Unmarshal(got, &gv)
+		json.Unmarshal(want, &wv)
+		if fmt.Sprint(gv["base"]) != fmt.Sprint(wv["base"]) || gv["last_seq"] != wv["last_seq"] {
+			t.Errorf("recovered player differs:\n got %s\nwant %s", got, want)
+		}
+		// A resent last action is a duplicate: applied once.
+		r, _, err := b.Apply(sess, []Action{{Seq: acked, Name: "move_building", Args: json.RawMessage(`{"building_id":"b6","x":30,"y":30}`)}})
+		if err != nil || !r[0].Duplicate {
+			t.Errorf("resent seq %d after recovery: %+v %v, want a duplicate", acked, r, err)
+		}
+	})
 }
 
 // TestReplayDetectsDivergence: a record whose hash does not match what

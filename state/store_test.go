@@ -78,6 +78,14 @@ func s3Targets(t *testing.T) []testenv.S3 {
 	return testenv.S3Targets(t)
 }
 
+// forEachS3 runs test on a fresh bucket of each of s3Targets, a subtest
+// each.
+func forEachS3(t *testing.T, test func(t *testing.T, blobs *countingBlobs)) {
+	for _, target := range s3Targets(t) {
+		t.Run(target.Name, func(t *testing.T) { test(t, newBlobs(t, target)) })
+	}
+}
+
 func login(t *testing.T, s *Store, id string) Session {
 	t.Helper()
 	res, err := s.DevLogin(context.Background(), id)
@@ -94,52 +102,49 @@ func login(t *testing.T, s *Store, id string) Session {
 func ping(seq int64) Action { return Action{Seq: seq, Name: "ping", Args: json.RawMessage(`{}`)} }
 
 func TestPersistence(t *testing.T) {
-	for _, target := range s3Targets(t) {
-		t.Run(target.Name, func(t *testing.T) {
-			blobs := newBlobs(t, target)
-			clk := newClock()
-			ctx := context.Background()
+	forEachS3(t, func(t *testing.T, blobs *countingBlobs) {
+		clk := newClock()
+		ctx := context.Background()
 
-			a := newStore(t, blobs, clk, "server-a")
-			sess := login(t, a, "alice")
-			replies, _, err := a.Apply(sess, []Action{ping(1), ping(2), {Seq: 3, Name: "no_such_action"}})
-			if err != nil {
-				t.Fatal(err)
-			}
-			if !replies[0].OK || !replies[1].OK || replies[2].OK || replies[2].Error.Code != "unknown_action" {
-				t.Fatalf("got replies %+v, want ok, ok, unknown_action", replies)
-			}
-			if err := a.Logout(ctx, sess, 0); err != nil {
-				t.Fatalf("logout: %v", err)
-			}
-			if n := a.OnlineCount(); n != 0 {
-				t.Fatalf("online after logout = %d, want 0", n)
-			}
-			if _, _, err := a.Apply(sess, []Action{ping(4)}); !errors.Is(err, ErrUnauthorized) {
-				t.Fatalf("apply after logout: got %v, want ErrUnauthorized", err)
-			}
+		a := newStore(t, blobs, clk, "server-a")
+		sess := login(t, a, "alice")
+		replies, _, err := a.Apply(sess, []Action{ping(1), ping(2), {Seq: 3, Name: "no_such_action"}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !replies[0].OK || !replies[1].OK || replies[2].OK || replies[2].Error.Code != "unknown_action" {
+			t.Fatalf("got replies %+v, want ok, ok, unknown_action", replies)
+		}
+		if err := a.Logout(ctx, sess, 0); err != nil {
+			t.Fatalf("logout: %v", err)
+		}
+		if n := a.OnlineCount(); n != 0 {
+			t.Fatalf("online after logout = %d, want 0", n)
+		}
+		if _, _, err := a.Apply(sess, []Action{ping(4)}); !errors.Is(err, ErrUnauthorized) {
+			t.Fatalf("apply after logout: got %v, want ErrUnauthorized", err)
+		}
 
-			// A restarted server (new store, same bucket) remembers the seq
-			// and the replies.
-			b := newStore(t, blobs, clk, "server-b")
-			sess = login(t, b, "alice")
-			replies, _, err = b.Apply(sess, []Action{ping(2), ping(3), ping(4)})
-			if err != nil {
-				t.Fatal(err)
+		// A restarted server (new store, same bucket) remembers the seq
+		// and the replies.
+		b := newStore(t, blobs, clk, "server-b")
+		sess = login(t, b, "alice")
+		replies, _, err = b.Apply(sess, []Action{ping(2), ping(3), ping(4)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := []struct {
+			dup, ok bool
+		}{{true, true}, {true, false}, {false, true}}
+		for i, w := range want {
+			if replies[i].Duplicate != w.dup || replies[i].OK != w.ok {
+				t.Errorf("reply %d = %+v, want duplicate=%v ok=%v", i, replies[i], w.dup, w.ok)
 			}
-			want := []struct {
-				dup, ok bool
-			}{{true, true}, {true, false}, {false, true}}
-			for i, w := range want {
-				if replies[i].Duplicate != w.dup || replies[i].OK != w.ok {
-					t.Errorf("reply %d = %+v, want duplicate=%v ok=%v", i, replies[i], w.dup, w.ok)
-				}
-			}
-			if err := b.Logout(ctx, sess, 0); err != nil {
-				t.Fatal(err)
-			}
-		})
-	}
+		}
+		if err := b.Logout(ctx, sess, 0); err != nil {
+			t.Fatal(err)
+		}
+	})
 }
 
 func TestStaleSeqPastWindow(t *testing.T) {
@@ -215,62 +220,59 @@ func TestConcurrentLoginsLoadOnce(t *testing.T) {
 }
 
 func TestTwoServersOneOwner(t *testing.T) {
-	for _, target := range s3Targets(t) {
-		t.Run(target.Name, func(t *testing.T) {
-			blobs := newBlobs(t, target)
-			clkA, clkB := newClock(), newClock()
-			a := newStore(t, blobs, clkA, "server-a")
-			b := newStore(t, blobs, clkB, "server-b")
-			ctx := context.Background()
+	forEachS3(t, func(t *testing.T, blobs *countingBlobs) {
+		clkA, clkB := newClock(), newClock()
+		a := newStore(t, blobs, clkA, "server-a")
+		b := newStore(t, blobs, clkB, "server-b")
+		ctx := context.Background()
 
-			sessA := login(t, a, "dave")
-			if _, _, err := a.Apply(sessA, []Action{ping(1)}); err != nil {
-				t.Fatal(err)
-			}
-			if _, err := b.DevLogin(ctx, "dave"); !errors.Is(err, ErrPlayerBusy) {
-				t.Fatalf("second server login with live lease: got %v, want ErrPlayerBusy", err)
-			}
+		sessA := login(t, a, "dave")
+		if _, _, err := a.Apply(sessA, []Action{ping(1)}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := b.DevLogin(ctx, "dave"); !errors.Is(err, ErrPlayerBusy) {
+			t.Fatalf("second server login with live lease: got %v, want ErrPlayerBusy", err)
+		}
 
-			// Server A goes quiet; its lease runs out on B's clock.
-			clkB.Advance(3 * time.Minute)
-			sessB := login(t, b, "dave")
-			if _, _, err := b.Apply(sessB, []Action{ping(2)}); err != nil {
-				t.Fatal(err)
-			}
-			if err := b.SaveAll(ctx); err != nil {
-				t.Fatalf("server B save: %v", err)
-			}
+		// Server A goes quiet; its lease runs out on B's clock.
+		clkB.Advance(3 * time.Minute)
+		sessB := login(t, b, "dave")
+		if _, _, err := b.Apply(sessB, []Action{ping(2)}); err != nil {
+			t.Fatal(err)
+		}
+		if err := b.SaveAll(ctx); err != nil {
+			t.Fatalf("server B save: %v", err)
+		}
 
-			// A wakes up and tries to save its stale copy: refused, counted,
-			// dropped.
-			if _, _, err := a.Apply(sessA, []Action{ping(3)}); err != nil {
-				t.Fatal(err)
-			}
-			if err := a.Logout(ctx, sessA, 0); !errors.Is(err, ErrLostOwnership) {
-				t.Fatalf("stale server logout: got %v, want ErrLostOwnership", err)
-			}
-			if got := a.Stats().LostOwnership; got != 1 {
-				t.Errorf("lost_ownership = %d, want 1", got)
-			}
-			if a.OnlineCount() != 0 {
-				t.Errorf("stale server still holds the player")
-			}
+		// A wakes up and tries to save its stale copy: refused, counted,
+		// dropped.
+		if _, _, err := a.Apply(sessA, []Action{ping(3)}); err != nil {
+			t.Fatal(err)
+		}
+		if err := a.Logout(ctx, sessA, 0); !errors.Is(err, ErrLostOwnership) {
+			t.Fatalf("stale server logout: got %v, want ErrLostOwnership", err)
+		}
+		if got := a.Stats().LostOwnership; got != 1 {
+			t.Errorf("lost_ownership = %d, want 1", got)
+		}
+		if a.OnlineCount() != 0 {
+			t.Errorf("stale server still holds the player")
+		}
 
-			// No lost update: what B saved is what a new login sees.
-			c := newStore(t, blobs, clkB, "server-c")
-			res, err := c.DevLogin(ctx, "dave")
-			if err != nil {
-				t.Fatal(err)
-			}
-			var view struct {
-				LastSeq int64 `json:"last_seq"`
-			}
-			json.Unmarshal(res.Player, &view)
-			if view.LastSeq != 2 {
-				t.Errorf("last_seq after takeover = %d, want 2 (B's save, not A's)", view.LastSeq)
-			}
-		})
-	}
+		// No lost update: what B saved is what a new login sees.
+		c := newStore(t, blobs, clkB, "server-c")
+		res, err := c.DevLogin(ctx, "dave")
+		if err != nil {
+			t.Fatal(err)
+		}
+		var view struct {
+			LastSeq int64 `json:"last_seq"`
+		}
+		json.Unmarshal(res.Player, &view)
+		if view.LastSeq != 2 {
+			t.Errorf("last_seq after takeover = %d, want 2 (B's save, not A's)", view.LastSeq)
+		}
+	})
 }
 
 func TestSweep(t *testing.T) {
