@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"rampart/internal/testenv"
 	"strings"
 	"testing"
 	"time"
@@ -130,12 +131,7 @@ func TestRawPoolCancel(t *testing.T) {
 		errc <- err
 	}()
 	cancel()
-	select {
-	case err := <-errc:
-		if err == nil {
-			t.Fatal("a request to a server that never answers succeeded")
-		}
-	case <-time.After(10 * time.Second):
-		t.Fatal("cancel did not end the request")
+	if err := testenv.Receive(t, errc, 10*time.Second, "cancel did not end the request"); err == nil {
+		t.Fatal("a request to a server that never answers succeeded")
 	}
 }

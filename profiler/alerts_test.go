@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"rampart/internal/testenv"
 	"strings"
 	"testing"
 	"time"
@@ -187,13 +188,9 @@ func TestWebhookReceivesTransitions(t *testing.T) {
 	for _, want := range []string{StateFiring, StateResolved} {
 		ticks <- clk.Now() // Run evaluates
 		var ev Event
-		select {
-		case body := <-got:
-			if err := json.Unmarshal(body, &ev); err != nil {
-				t.Fatalf("webhook body %s: %v", body, err)
-			}
-		case <-time.After(10 * time.Second):
-			t.Fatalf("webhook got nothing for %s", want)
+		body := testenv.Receive(t, got, 10*time.Second, "the webhook got nothing for "+want)
+		if err := json.Unmarshal(body, &ev); err != nil {
+			t.Fatalf("webhook body %s: %v", body, err)
 		}
 		if ev.Rule != "disk" || ev.State != want || ev.Value != 97 || ev.Unit != "%" || ev.Detail != "/data" {
 			t.Errorf("webhook event %+v, want disk %s 97%% /data", ev, want)

@@ -3,6 +3,7 @@ package profiler
 import (
 	"context"
 	"math"
+	"rampart/internal/testenv"
 	"testing"
 	"time"
 )
@@ -18,13 +19,8 @@ func goRun(t *testing.T, run func(context.Context) error) (done <-chan error, st
 	return ch, func() {
 		t.Helper()
 		cancel()
-		select {
-		case err := <-ch:
-			if err != nil {
-				t.Errorf("Run = %v, want nil", err)
-			}
-		case <-time.After(10 * time.Second):
-			t.Fatal("Run did not return within 10 s of its context ending")
+		if err := testenv.Receive(t, ch, 10*time.Second, "Run did not return after its context ended"); err != nil {
+			t.Errorf("Run = %v, want nil", err)
 		}
 	}
 }

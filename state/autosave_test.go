@@ -66,11 +66,7 @@ func TestRunAutosaves(t *testing.T) {
 	go func() { defer close(done); s.Run(ctx) }()
 	defer func() {
 		cancel()
-		select {
-		case <-done:
-		case <-time.After(10 * time.Second):
-			t.Fatal("Run did not return within 10 s of its context ending")
-		}
+		testenv.Receive(t, done, 10*time.Second, "Run did not return after its context ended")
 	}()
 
 	res, err := s.DevLogin(ctx, "hana")
@@ -95,11 +91,7 @@ func TestRunAutosaves(t *testing.T) {
 	}
 
 	clk.Advance(time.Second) // past the 20 ms autosave interval
-	select {
-	case <-blobs.saved:
-	case <-time.After(10 * time.Second):
-		t.Fatal("no autosave of hana within 10 s of her coming due: Run is not sweeping")
-	}
+	testenv.Receive(t, blobs.saved, 10*time.Second, "no autosave of hana after she came due: Run is not sweeping")
 	p := stored(t, s3b, "hana")
 	if want := clk.Now().Add(lease).UnixMilli(); p.LastSeq != 1 || p.Lease.Owner != "run" || p.Lease.Until != want {
 		t.Errorf("after the autosave: last_seq %d, lease %+v; want 1 and run's until %d", p.LastSeq, p.Lease, want)

@@ -166,13 +166,8 @@ func runServer(tb testing.TB, dataDir string, extra ...string) string {
 	go io.Copy(io.Discard, pr)
 	tb.Cleanup(func() {
 		cancel()
-		select {
-		case err := <-done:
-			if err != nil {
-				tb.Errorf("serve returned %v, want nil after a clean shutdown", err)
-			}
-		case <-time.After(60 * time.Second):
-			tb.Errorf("serve still draining 60s after shutdown began")
+		if err := testenv.Receive(tb, done, 60*time.Second, "serve still draining after shutdown began"); err != nil {
+			tb.Errorf("serve returned %v, want nil after a clean shutdown", err)
 		}
 	})
 	return strings.TrimSpace(strings.TrimPrefix(line, "rampart listening on "))

@@ -166,13 +166,8 @@ func TestFaultProxyFailuresAreRetryable(t *testing.T) {
 		go func() { _, _, err := b.Get(ctx, "k"); got <- err }()
 		waitFor(t, 5*time.Second, "second request held", func() bool { return p.Counts().Hung >= before.Hung+2 })
 		p.SetFaults(testenv.Faults{})
-		select {
-		case err := <-got:
-			if err != nil {
-				t.Fatalf("held get after recovery: %v", err)
-			}
-		case <-time.After(10 * time.Second):
-			t.Fatal("held request not released by recovery")
+		if err := testenv.Receive(t, got, 10*time.Second, "held request not released by recovery"); err != nil {
+			t.Fatalf("held get after recovery: %v", err)
 		}
 		if c := p.Counts(); c.Forwarded <= before.Forwarded {
 			t.Fatalf("held request not forwarded: %+v", c)
