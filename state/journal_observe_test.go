@@ -21,17 +21,15 @@ import (
 // state must still check out record by record. Before every record was
 // settled to its moment, replay diverged at the unknown action (rev 6).
 func TestRecoveryAfterObservedSession(t *testing.T) {
-	blobs := newBlobs(t, s3Targets(t)[0])
-	clk := newClock()
-	dir := t.TempDir()
-	a, ja := journaledStore(t, blobs, clk, "server-x", dir, nil)
+	site := newSite(t, newBlobs(t, s3Targets(t)[0]))
+	a, ja := site.open("server-x")
 	sess := login(t, a, "olga")
-	acked := script(t, a, sess, clk, func() {
+	acked := script(t, a, sess, site.clk, func() {
 		if _, err := a.View(sess); err != nil {
 			t.Fatalf("view: %v", err)
 		}
 	})
-	_, st := diesAndRecovers(t, ja, blobs, clk, "server-x", dir)
+	_, st := site.diesAndRecovers(ja, "server-x")
 	if st.Diverged != 0 || st.Replayed != int(acked) {
 		t.Fatalf("recovery %+v, want %d records replayed, none diverged", st, acked)
 	}
@@ -44,23 +42,19 @@ func TestRecoveryAfterObservedSession(t *testing.T) {
 // state hash at the death.
 func diedAfterScripts(t *testing.T, index Updates) (b *Store, clk *clock, want map[string]uint64) {
 	t.Helper()
-	blobs := newBlobs(t, s3Targets(t)[0])
-	clk = newClock()
-	dir := t.TempDir()
-	a, ja := journaledStore(t, blobs, clk, "server-x", dir, nil)
+	site := newSite(t, newBlobs(t, s3Targets(t)[0]))
+	a, ja := site.open("server-x")
 	want = map[string]uint64{}
 	for _, name := range []string{"carol", "dave", "erin"} {
 		sess := login(t, a, name)
-		script(t, a, sess, clk, nil) // builds, upgrades, trains, collects: no raid
+		script(t, a, sess, site.clk, nil) // builds, upgrades, trains, collects: no raid
 		want[sess.o.id] = hashOf(sess)
 	}
-	ja.Close() // the process dies: nothing saved since the logins
-	b, jb := journaledStore(t, blobs, clk, "server-x", dir, nil)
-	t.Cleanup(func() { jb.Close() })
+	b = site.restart(ja, "server-x") // nothing saved since the logins
 	if index != nil {
 		b.mongo.Updates = index
 	}
-	return b, clk, want
+	return b, site.clk, want
 }
 
 // TestRecoverInBackground: after a crash the server serves at once. A
@@ -171,21 +165,16 @@ func mustEncode(t *testing.T, p *Player) []byte {
 // its stale copy over it (found by TestKill9LosesNothingAcknowledged: a
 // player back at last_seq 0).
 func TestRecoverInBackgroundRacesLoads(t *testing.T) {
-	blobs := newBlobs(t, s3Targets(t)[0])
-	clk := newClock()
-	dir := t.TempDir()
-	a, ja := journaledStore(t, blobs, clk, "server-x", dir, nil)
+	site := newSite(t, newBlobs(t, s3Targets(t)[0]))
+	a, ja := site.open("server-x")
 	const players = 12
 	want := map[string]int64{}
 	for i := range players {
 		sess := login(t, a, fmt.Sprintf("racer%d", i))
-		want[sess.o.id] = script(t, a, sess, clk, nil)
+		want[sess.o.id] = script(t, a, sess, site.clk, nil)
 	}
-	ja.Close()
-
-	b, jb := journaledStore(t, blobs, clk, "server-x", dir, nil)
-	defer jb.Close()
-	_, done, err := b.RecoverInBackground(context.Background(), dir)
+	b := site.restart(ja, "server-x")
+	_, done, err := b.RecoverInBackground(context.Background(), site.dir)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -206,7 +195,7 @@ func TestRecoverInBackgroundRacesLoads(t *testing.T) {
 			t.Errorf("%s signed in during recovery at last_seq %d, want %d", sess.o.id, last, want[sess.o.id])
 		}
 		// What S3 holds is the same: a checkpoint of the recovered player.
-		data, _, err := blobs.Get(context.Background(), Key(sess.o.id))
+		data, _, err := site.blobs.Get(context.Background(), Key(sess.o.id))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -242,19 +231,17 @@ func (g *gatedBlobs) Get(ctx context.Context, key string) ([]byte, string, error
 // rewritten the checkpoint under the load, the load's lease write would
 // have put the stale copy back (put adopts what this process wrote).
 func TestRecoveryWaitsForALoadInFlight(t *testing.T) {
-	blobs := newBlobs(t, s3Targets(t)[0])
-	clk := newClock()
-	dir := t.TempDir()
-	a, ja := journaledStore(t, blobs, clk, "server-x", dir, nil)
+	site := newSite(t, newBlobs(t, s3Targets(t)[0]))
+	a, ja := site.open("server-x")
 	sess := login(t, a, "gina")
 	id := sess.o.id
-	acked := script(t, a, sess, clk, nil)
+	acked := script(t, a, sess, site.clk, nil)
 	ja.Close()
 
-	g := &gatedBlobs{Blobs: blobs, key: Key(id), got: make(chan struct{}), hold: make(chan struct{})}
-	b, jb := journaledStore(t, g, clk, "server-x", dir, nil)
+	g := &gatedBlobs{Blobs: site.blobs, key: Key(id), got: make(chan struct{}), hold: make(chan struct{})}
+	b, jb := journaledStore(t, g, site.clk, "server-x", site.dir, nil)
 	defer jb.Close()
-	recs, first, st, err := b.scanJournal(dir)
+	recs, first, st, err := b.scanJournal(site.dir)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -270,7 +257,7 @@ func TestRecoveryWaitsForALoadInFlight(t *testing.T) {
 	sess.o.mu.Lock()
 	last := sess.o.p.LastSeq
 	sess.o.mu.Unlock()
-	data, _, err := blobs.Get(context.Background(), Key(id))
+	data, _, err := site.blobs.Get(context.Background(), Key(id))
 	if err != nil {
 		t.Fatal(err)
 	}

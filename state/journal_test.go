@@ -56,19 +56,45 @@ func journaledStore(t *testing.T, blobs Blobs, clk *clock, id, dir string, fs jo
 	return s, j
 }
 
-// diesAndRecovers is a crash and the restart: dead, the store on journal
-// j, stops (nothing more is saved); a new store with the same id on the
-// same journal dir and bucket recovers it, and is closed with the test.
-func diesAndRecovers(t *testing.T, j *journal.Journal, blobs Blobs, clk *clock, id, dir string) (*Store, RecoveryStats) {
-	t.Helper()
+// site is where a journaled server runs and, after it dies, runs again:
+// one bucket, one clock, one journal directory.
+type site struct {
+	t     *testing.T
+	blobs *countingBlobs
+	clk   *clock
+	dir   string
+}
+
+func newSite(t *testing.T, blobs *countingBlobs) *site {
+	return &site{t: t, blobs: blobs, clk: newClock(), dir: t.TempDir()}
+}
+
+// open starts a store with id on the site's journal.
+func (s *site) open(id string) (*Store, *journal.Journal) {
+	s.t.Helper()
+	return journaledStore(s.t, s.blobs, s.clk, id, s.dir, nil)
+}
+
+// restart is a crash and the restart: the store on journal j dies
+// (nothing more is saved), and a new store with id opens on the same
+// journal and bucket, not yet recovered; it closes with the test.
+func (s *site) restart(j *journal.Journal, id string) *Store {
+	s.t.Helper()
 	j.Close()
-	s, next := journaledStore(t, blobs, clk, id, dir, nil)
-	t.Cleanup(func() { next.Close() })
-	st, err := s.Recover(context.Background(), dir)
+	b, next := s.open(id)
+	s.t.Cleanup(func() { next.Close() })
+	return b
+}
+
+// diesAndRecovers is restart, then the new store's recovery.
+func (s *site) diesAndRecovers(j *journal.Journal, id string) (*Store, RecoveryStats) {
+	s.t.Helper()
+	b := s.restart(j, id)
+	st, err := b.Recover(context.Background(), s.dir)
 	if err != nil {
-		t.Fatal(err)
+		s.t.Fatal(err)
 	}
-	return s, st
+	return b, st
 }
 
 // hashOf is the state hash of sess's player now.
@@ -124,9 +150,9 @@ func script(t *testing.T, s *Store, sess Session, clk *clock, look func()) (acke
 // serving, byte for byte, and the player signs in at once.
 func TestJournalRecoversUnsavedPlayer(t *testing.T) {
 	forEachS3(t, func(t *testing.T, blobs *countingBlobs) {
-		clk := newClock()
-		dir := t.TempDir()
-		a, ja := journaledStore(t, blobs, clk, "server-x", dir, nil)
+		site := newSite(t, blobs)
+		clk := site.clk
+		a, ja := site.open("server-x")
 		sess := login(t, a, "carol")
 		acked := script(t, a, sess, clk, nil)
 		sess.o.mu.Lock()
@@ -134,7 +160,7 @@ func TestJournalRecoversUnsavedPlayer(t *testing.T) {
 		sess.o.mu.Unlock()
 		wantHash := hashOf(sess)
 		// The process dies: nothing saved since the login.
-		b, st := diesAndRecovers(t, ja, blobs, clk, "server-x", dir)
+		b, st := site.diesAndRecovers(ja, "server-x")
 		if st.Players != 1 || st.Replayed != int(acked) || st.Saved != 1 || st.Diverged != 0 {
 			t.Fatalf("recovery %+v, want 1 player, %d records replayed and saved, none diverged", st, acked)
 		}
@@ -238,10 +264,8 @@ func TestJournalFailureIsNotAcknowledged(t *testing.T) {
 // from the journal like the actions around it (the same state hash), and
 // a grant id applied twice counts once.
 func TestGrantIsJournaled(t *testing.T) {
-	blobs := newBlobs(t, testenv.EmbeddedS3(t))
-	clk := newClock()
-	dir := t.TempDir()
-	a, ja := journaledStore(t, blobs, clk, "server-g", dir, nil)
+	site := newSite(t, newBlobs(t, testenv.EmbeddedS3(t)))
+	a, ja := site.open("server-g")
 	sess := login(t, a, "gina")
 	ping := func(seq int64) {
 		t.Helper()
@@ -261,7 +285,7 @@ func TestGrantIsJournaled(t *testing.T) {
 	wantHash, wantGems := stateHash(&sess.o.p), sess.o.p.Base.Res["gems"]
 	sess.o.mu.Unlock()
 	// The process dies: nothing saved since the login.
-	b, st := diesAndRecovers(t, ja, blobs, clk, "server-g", dir)
+	b, st := site.diesAndRecovers(ja, "server-g")
 	if st.Replayed != 3 || st.Diverged != 0 {
 		t.Fatalf("recovery %+v, want 3 records (ping, grant, ping) replayed, none diverged", st)
 	}
