@@ -654,11 +654,6 @@ func (p *abPlayer) checkOn(ctx context.Context, cfg Config, s *client.Session, s
 	}
 }
 
-// WriteJSON writes the report as one indented JSON document.
-func (rep *ABReport) WriteJSON(out io.Writer) error {
-	return writeIndentedJSON(out, rep)
-}
-
 // WriteText writes the report for people.
 func (rep *ABReport) WriteText(out io.Writer) {
 	var b strings.Builder

@@ -109,7 +109,7 @@ func TestABCountsRateLimited(t *testing.T) {
 			}
 			var text, js bytes.Buffer
 			rep.WriteText(&text)
-			if err := rep.WriteJSON(&js); err != nil {
+			if err := writeReport(&js, rep, true, nil); err != nil {
 				t.Fatal(err)
 			}
 			var back struct {

@@ -2,6 +2,7 @@ package loadtest
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -217,20 +218,22 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	return nil
 }
 
-// report is a run's final report: a Report or an ABReport.
+// report is a run's final report, a Report or an ABReport: text for
+// people, or its fields as JSON.
 type report interface {
-	WriteJSON(io.Writer) error
 	WriteText(io.Writer)
 }
 
-// writeReport writes rep to w as JSON or as text and returns runErr, the
-// run's own error, or else the write's.
+// writeReport writes rep to w as one indented JSON document or as text,
+// and returns runErr, the run's own error, or else the write's.
 func writeReport(w io.Writer, rep report, asJSON bool, runErr error) error {
 	if !asJSON {
 		rep.WriteText(w)
 		return runErr
 	}
-	if err := rep.WriteJSON(w); err != nil && runErr == nil {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	if err := enc.Encode(rep); err != nil && runErr == nil {
 		return err
 	}
 	return runErr

@@ -2,7 +2,6 @@ package loadtest
 
 import (
 	"cmp"
-	"encoding/json"
 	"fmt"
 	"io"
 	"maps"
@@ -251,18 +250,6 @@ func (r *runner) report(end time.Time, interrupted, aborted bool) *Report {
 		}
 	}
 	return rep
-}
-
-// writeIndentedJSON writes v as one indented JSON document.
-func writeIndentedJSON(w io.Writer, v any) error {
-	enc := json.NewEncoder(w)
-	enc.SetIndent("", "  ")
-	return enc.Encode(v)
-}
-
-// WriteJSON writes the report as one indented JSON document.
-func (rep *Report) WriteJSON(w io.Writer) error {
-	return writeIndentedJSON(w, rep)
 }
 
 // WriteText writes the report for people.
