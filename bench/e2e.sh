@@ -212,6 +212,14 @@ fi
 mkdir -p "$OUT"
 
 say() { echo "$*" | tee -a "$SUMMARY"; }
+# columns "| a | b |": a table's header row and the separator under it,
+# one cell per column of the header.
+columns() {
+	local bars=${1//[^|]/}
+	bars=${bars:1}
+	say "$1"
+	say "|${bars//|/---|}"
+}
 # heading TEXT: a section's title, then the topology it is measured on.
 heading() {
 	say ""
@@ -503,8 +511,7 @@ profile_report() {
 		appends=$acts # one record per action; the window's rows have no journal count
 	fi
 	[[ $dropped != - && $dropped != 0 ]] && say "analytics: $events events emitted in the 20 s, $dropped of them dropped (queue full: MongoDB did not keep up)" && say ""
-	say "| cost (profile samples, each stack given to the first row that claims it) | server CPU s | share | count in the 20 s | server CPU per unit |"
-	say "|---|---|---|---|---|"
+	columns "| cost (profile samples, each stack given to the first row that claims it) | server CPU s | share | count in the 20 s | server CPU per unit |"
 	local cat secs pct s3secs=0 signsecs=0 savesecs=0
 	while IFS=$'\t' read -r cat secs pct; do
 		local count=""
@@ -616,8 +623,7 @@ ratio() {
 	heading "Efficiency ratio: 1-action ping batch vs GET /healthz (keep-alive, saturating)"
 	start_server ratio
 	local rs=() cs=()
-	say "| run | players | healthz/s | ping/s (per player) | server CPU healthz / ping | ratio | per-core ratio | 429s |"
-	say "|---|---|---|---|---|---|---|---|"
+	columns "| run | players | healthz/s | ping/s (per player) | server CPU healthz / ping | ratio | per-core ratio | 429s |"
 	for i in $(seq "$REPEAT"); do
 		load "ratio-$i" --mix healthz-vs-ping --conns "$CLOSED_CONNS" --duration 20s --slice 1s --server-pid "$SPID" --id-prefix "r$i"
 		IFS=$'\t' read -r a b ca cb r c n pl bp < <($Q "$OUT/ratio-$i.json" a.rate_per_s b.rate_per_s a.server_cpu_pct b.server_cpu_pct ratio per_core_ratio \
@@ -634,8 +640,7 @@ ws() {
 	heading "Single-action messages per server core: HTTP keep-alive vs WebSocket (same run)"
 	start_server ws
 	local hs=() ws=() rs=()
-	say "| run | players | HTTP/s | WS/s | server CPU HTTP / WS | HTTP per core/s | WS per core/s | WS/HTTP | 429s |"
-	say "|---|---|---|---|---|---|---|---|---|"
+	columns "| run | players | HTTP/s | WS/s | server CPU HTTP / WS | HTTP per core/s | WS per core/s | WS/HTTP | 429s |"
 	for i in $(seq "$REPEAT"); do
 		load "ws-$i" --mix http-vs-ws --conns "$CLOSED_CONNS" --duration 20s --slice 1s --server-pid "$SPID" --id-prefix "w$i"
 		IFS=$'\t' read -r a b ca cb pa pb r n pl < <($Q "$OUT/ws-$i.json" a.rate_per_s b.rate_per_s a.server_cpu_pct b.server_cpu_pct a.per_core_per_s b.per_core_per_s per_core_ratio \
@@ -663,8 +668,7 @@ saturate() {
 # see the same machine at nearly the same moments. The roles swap every run.
 profiler() {
 	heading "Profiler on vs off: two servers on core 0, alternating 1-s slices of one-action pings (30 s)"
-	say "| run | on: pings/s | off: pings/s | on: CPU µs/ping | off: CPU µs/ping | on/off rate | on/off CPU per ping |"
-	say "|---|---|---|---|---|---|---|"
+	columns "| run | on: pings/s | off: pings/s | on: CPU µs/ping | off: CPU µs/ping | on/off rate | on/off CPU per ping |"
 	local rr=() cr=()
 	for i in $(seq "$REPEAT"); do
 		local a=true b=false
@@ -715,8 +719,7 @@ start_second() {
 
 storm() {
 	heading "Sign-in storm: $STORM players at once, device credentials (256 keep-alive connections)"
-	say "| run | players | all online after (s) | sign-in p50 ms | p99 ms | max ms | server CPU | server CPU per sign-in | machine over the run |"
-	say "|---|---|---|---|---|---|---|---|---|"
+	columns "| run | players | all online after (s) | sign-in p50 ms | p99 ms | max ms | server CPU | server CPU per sign-in | machine over the run |"
 	local news=() olds=()
 	for i in $(seq "$REPEAT"); do
 		start_server "storm-$i"
@@ -768,8 +771,7 @@ half() {
 		server.request_max_ms server.request_max_row server.all.p99_ms server.all.max_ms latency_ms.actions.p99)
 	IFS=$'\t' read -r _ _ ap99 amax < <($Q row "$OUT/half.json" "POST /api/v1/actions")
 	IFS=$'\t' read -r sp lm < <($Q "$OUT/half.json" server.sched_latency_p99_max_ms server.unhalted_load_max_pct)
-	say "| measured | actions/s | server CPU mean / 10-s max | POST /api/v1/actions p99 / max ms | worst request row p99 / max ms | ALL row p99 / max ms | sched p99 max ms | client p99 ms |"
-	say "|---|---|---|---|---|---|---|---|"
+	columns "| measured | actions/s | server CPU mean / 10-s max | POST /api/v1/actions p99 / max ms | worst request row p99 / max ms | ALL row p99 / max ms | sched p99 max ms | client p99 ms |"
 	say "| $HALF | ${t%.*} | $c% / $lm% | $ap99 / $amax | $p99 ($pr) / $mx ($mr) | $ap / $am | $sp | $cp |"
 	say "machine over the run: $machine"
 	say "goal: p99 <= 1 ms, max <= 20 ms (server-side, request rows)"
@@ -786,8 +788,7 @@ players() {
 	fi
 	heading "Online players per core (standard mix, --apm 6, $how)"
 	say "pass: server-side request p99 <= 10 ms and max <= 100 ms, mean CPU load over the window < 50%"
-	say "| players | ramp-up s | window s | actions/s | CPU load mean | 10-s load max | request p99 ms (row) | request max ms (row) | $row p99 / max ms | sched p99 max ms | client p99 ms | verdict | machine over the run |"
-	say "|---|---|---|---|---|---|---|---|---|---|---|---|---|"
+	columns "| players | ramp-up s | window s | actions/s | CPU load mean | 10-s load max | request p99 ms (row) | request max ms (row) | $row p99 / max ms | sched p99 max ms | client p99 ms | verdict | machine over the run |"
 	local best=0 failed=
 	for n in $STEPS; do
 		local ramp=$(((n + LOGIN_RATE - 1) / LOGIN_RATE))
@@ -835,8 +836,7 @@ PLAYERS_PROFILES=()
 
 memory() {
 	heading "Server memory per idle player ($MEM_PLAYERS players, signed in, idle)"
-	say "| players hold | heap B/player | stack B/player | heap+stack B | RSS B/player | goroutines/player |"
-	say "|---|---|---|---|---|---|"
+	columns "| players hold | heap B/player | stack B/player | heap+stack B | RSS B/player | goroutines/player |"
 	for tr in ws http; do
 		start_server "mem-$tr"
 		# Measured before the first sockets reach the server's 70-s pong
@@ -948,8 +948,7 @@ restart() {
 	local total
 	total=$(awk -v k="$tkill" -v l="$tload" -v a="$all" 'BEGIN{if (a=="-") print "-"; else printf "%.2f", l-k+a}')
 	say "at the kill: $online online, $appends journal records since start; server started $tries time(s); recovery: ${rec:-(no journal recovered line in the log)}"
-	say "| players | kill → /healthz s | restart → all online again s | kill → all online s | sign-in p50 / p99 / max ms | playing again (last second of the run) | HTTP / transport errors | accounts created again | players loaded |"
-	say "|---|---|---|---|---|---|---|---|---|"
+	columns "| players | kill → /healthz s | restart → all online again s | kill → all online s | sign-in p50 / p99 / max ms | playing again (last second of the run) | HTTP / transport errors | accounts created again | players loaded |"
 	say "| $n | $up | $all | **$total** | $p50 / $p99 / $mx | $last | $he / $te | $news | $loads |"
 	say "machine during the recovery (kill to /healthz): $mrec; during the second run (sign-ins, then play, ${RESTART_RUN} s): $machine"
 	say "goal: <= 10 s from the kill to all $n signed in again (and nothing re-created: accounts created again must be 0)"
