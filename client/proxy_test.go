@@ -5,27 +5,25 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+
+	"rampart/internal/testenv"
 )
 
-// cutProxy is a TCP proxy for fault injection on the WebSocket, which
+// cutProxy is a testenv.Relay for fault injection on the WebSocket, which
 // testenv.FaultProxy (an HTTP proxy) cannot carry. It relays bytes both
 // ways and can cut every connection (the server closing the socket, as
 // the client sees it) or lose the next reply: the next bytes the client
 // sends are forwarded, then both sides are closed before anything more
 // reaches the client.
 type cutProxy struct {
-	addr   string
-	target string
-	ln     net.Listener
+	*testenv.Relay
 
-	mu     sync.Mutex
-	conns  map[*relay]struct{}
-	armed  bool // lose the reply to the next client write
-	closed bool
+	mu    sync.Mutex
+	conns map[*relay]struct{}
+	armed bool // lose the reply to the next client write
 
 	accepted atomic.Int64
 	lost     atomic.Int64 // replies lost by arm
-	wg       sync.WaitGroup
 }
 
 type relay struct {
@@ -35,52 +33,29 @@ type relay struct {
 
 func startCutProxy(t *testing.T, target string) *cutProxy {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	p := &cutProxy{addr: ln.Addr().String(), target: target, ln: ln, conns: map[*relay]struct{}{}}
-	p.wg.Add(1)
-	go p.accept()
-	t.Cleanup(p.close)
+	p := &cutProxy{conns: map[*relay]struct{}{}}
+	p.Relay = testenv.StartRelay(t, func() (net.Conn, error) { return net.Dial("tcp", target) }, p.serve)
 	return p
 }
 
-func (p *cutProxy) URL() string { return "http://" + p.addr }
+func (p *cutProxy) URL() string { return "http://" + p.Addr }
 
-func (p *cutProxy) accept() {
-	defer p.wg.Done()
-	for {
-		c, err := p.ln.Accept()
-		if err != nil {
-			return
-		}
-		s, err := net.Dial("tcp", p.target)
-		if err != nil {
-			c.Close()
-			continue
-		}
-		r := &relay{client: c, server: s}
-		p.mu.Lock()
-		if p.closed {
-			p.mu.Unlock()
-			c.Close()
-			s.Close()
-			return
-		}
-		p.conns[r] = struct{}{}
-		p.mu.Unlock()
-		p.accepted.Add(1)
-		p.wg.Add(2)
-		go p.up(r)
-		go p.down(r)
-	}
+// serve relays one connection both ways, up and down, until both end.
+func (p *cutProxy) serve(client, server net.Conn) {
+	r := &relay{client: client, server: server}
+	p.mu.Lock()
+	p.conns[r] = struct{}{}
+	p.mu.Unlock()
+	p.accepted.Add(1)
+	var wg sync.WaitGroup
+	wg.Go(func() { p.up(r) })
+	p.down(r)
+	wg.Wait()
 }
 
 // up relays client → server. When armed, the chunk is forwarded and the
 // relay cut at once: the reply to it can never reach the client.
 func (p *cutProxy) up(r *relay) {
-	defer p.wg.Done()
 	p.pump(r, r.client, func(chunk []byte) bool {
 		p.mu.Lock()
 		lose := p.armed
@@ -100,7 +75,6 @@ func (p *cutProxy) up(r *relay) {
 // down relays server → client until the relay is cut, then discards what
 // the server still sends until it closes.
 func (p *cutProxy) down(r *relay) {
-	defer p.wg.Done()
 	defer r.server.Close()
 	p.pump(r, r.server, func(chunk []byte) bool {
 		p.mu.Lock()
@@ -160,11 +134,8 @@ func (p *cutProxy) cutAll() {
 	}
 }
 
+// close cuts every connection and refuses new ones.
 func (p *cutProxy) close() {
-	p.mu.Lock()
-	p.closed = true
-	p.mu.Unlock()
-	p.ln.Close()
 	p.cutAll()
-	p.wg.Wait()
+	p.Relay.Close()
 }
