@@ -84,11 +84,21 @@ func (s *signer) signRefresh(c refreshClaims) string {
 
 var errToken = errors.New("malformed, forged or expired token")
 
-// open checks the MAC of token and returns its fields after the kind, in
-// fields (whose length is the count wanted). It does not allocate.
-func (s *signer) open(token, kind string, fields []string) error {
+// tokenHead is what every token carries around its kind's own fields: the
+// player and its account generation first, the expiry (Unix ms) last.
+type tokenHead struct {
+	player string
+	gen    uint64
+	exp    int64
+}
+
+// open checks the MAC of token and its expiry against now, and returns its
+// head, with the fields between gen and the expiry in middle (whose length
+// is the count wanted). Every field must be there and, but for the middle
+// ones, well formed. It does not allocate.
+func (s *signer) open(token, kind string, middle []string, now time.Time) (tokenHead, error) {
 	if len(token) > maxToken || len(token) < macLen+1 || token[len(token)-macLen-1] != '.' {
-		return errToken
+		return tokenHead{}, errToken
 	}
 	body, sig := token[:len(token)-macLen-1], token[len(token)-macLen:]
 	var want [32]byte
@@ -98,60 +108,62 @@ func (s *signer) open(token, kind string, fields []string) error {
 	// Comparing the canonical encodings rejects the non-canonical
 	// spellings of the same MAC too.
 	if subtle.ConstantTimeCompare(got[:], []byte(sig)) != 1 {
-		return errToken
+		return tokenHead{}, errToken
 	}
 	rest, ok := strings.CutPrefix(body, kind+".")
 	if !ok {
-		return errToken
+		return tokenHead{}, errToken
 	}
+	var all [maxMiddle + 3]string
+	fields := all[:len(middle)+3]
 	for i := range fields {
 		j := strings.IndexByte(rest, '.')
 		if i == len(fields)-1 {
 			if j >= 0 {
-				return errToken
+				return tokenHead{}, errToken
 			}
 			fields[i] = rest
 			break
 		}
 		if j < 0 {
-			return errToken
+			return tokenHead{}, errToken
 		}
 		fields[i], rest = rest[:j], rest[j+1:]
 	}
-	return nil
+	gen, err1 := strconv.ParseUint(fields[1], 10, 64)
+	exp, err2 := strconv.ParseInt(fields[len(fields)-1], 10, 64)
+	if err1 != nil || err2 != nil || fields[0] == "" || now.UnixMilli() >= exp {
+		return tokenHead{}, errToken
+	}
+	copy(middle, fields[2:])
+	return tokenHead{player: fields[0], gen: gen, exp: exp}, nil
 }
 
+// maxMiddle is the most fields a kind has between gen and the expiry.
+const maxMiddle = 2
+
+// verifySession opens "s1.<player>.<gen>.<session>.<expires>".
 func (s *signer) verifySession(token string, now time.Time) (Claims, error) {
-	var f [4]string
-	if err := s.open(token, "s1", f[:]); err != nil {
-		return Claims{}, err
-	}
-	gen, err1 := strconv.ParseUint(f[1], 10, 64)
-	exp, err2 := strconv.ParseInt(f[3], 10, 64)
-	if err1 != nil || err2 != nil || f[0] == "" || f[2] == "" {
+	var m [1]string
+	h, err := s.open(token, "s1", m[:], now)
+	if err != nil || m[0] == "" {
 		return Claims{}, errToken
 	}
-	if now.UnixMilli() >= exp {
-		return Claims{}, errToken
-	}
-	return Claims{Player: f[0], Gen: gen, Session: f[2], Expires: exp}, nil
+	return Claims{Player: h.player, Gen: h.gen, Session: m[0], Expires: h.exp}, nil
 }
 
+// verifyRefresh opens "r1.<player>.<gen>.<family>.<counter>.<expires>".
 func (s *signer) verifyRefresh(token string, now time.Time) (refreshClaims, error) {
-	var f [5]string
-	if err := s.open(token, "r1", f[:]); err != nil {
-		return refreshClaims{}, err
-	}
-	gen, err1 := strconv.ParseUint(f[1], 10, 64)
-	ctr, err2 := strconv.ParseUint(f[3], 10, 64)
-	exp, err3 := strconv.ParseInt(f[4], 10, 64)
-	if err1 != nil || err2 != nil || err3 != nil || f[0] == "" || f[2] == "" {
+	var m [2]string
+	h, err := s.open(token, "r1", m[:], now)
+	if err != nil || m[0] == "" {
 		return refreshClaims{}, errToken
 	}
-	if now.UnixMilli() >= exp {
+	ctr, err := strconv.ParseUint(m[1], 10, 64)
+	if err != nil {
 		return refreshClaims{}, errToken
 	}
-	return refreshClaims{Player: f[0], Gen: gen, Family: f[2], Counter: ctr, Expires: exp}, nil
+	return refreshClaims{Player: h.player, Gen: h.gen, Family: m[0], Counter: ctr, Expires: h.exp}, nil
 }
 
 // SessionPlayer is the player id a session token names ("s1.<id>.…"),
