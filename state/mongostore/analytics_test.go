@@ -64,10 +64,9 @@ func balanced(t *testing.T, st AnalyticsStats) {
 	}
 }
 
-func TestAnalyticsBatchesBySize(t *testing.T) { forEachMongo(t, testAnalyticsBatchesBySize) }
+func TestAnalyticsBatchesBySize(t *testing.T) { forEachStore(t, testAnalyticsBatchesBySize) }
 
-func testAnalyticsBatchesBySize(t *testing.T, target mongoTarget) {
-	s := openStore(t, target)
+func testAnalyticsBatchesBySize(t *testing.T, s *Store) {
 	never := make(chan time.Time) // no time-based flushes
 	a := startAnalytics(t, s, AnalyticsConfig{MaxBatch: 10, Ticks: never})
 
@@ -86,10 +85,9 @@ func testAnalyticsBatchesBySize(t *testing.T, target mongoTarget) {
 	}
 }
 
-func TestAnalyticsBatchesByTime(t *testing.T) { forEachMongo(t, testAnalyticsBatchesByTime) }
+func TestAnalyticsBatchesByTime(t *testing.T) { forEachStore(t, testAnalyticsBatchesByTime) }
 
-func testAnalyticsBatchesByTime(t *testing.T, target mongoTarget) {
-	s := openStore(t, target)
+func testAnalyticsBatchesByTime(t *testing.T, s *Store) {
 	ticks := make(chan time.Time)
 	a := startAnalytics(t, s, AnalyticsConfig{MaxBatch: 100, Ticks: ticks})
 
@@ -112,10 +110,9 @@ func testAnalyticsBatchesByTime(t *testing.T, target mongoTarget) {
 	}
 }
 
-func TestAnalyticsFlushEvery(t *testing.T) { forEachMongo(t, testAnalyticsFlushEvery) }
+func TestAnalyticsFlushEvery(t *testing.T) { forEachStore(t, testAnalyticsFlushEvery) }
 
-func testAnalyticsFlushEvery(t *testing.T, target mongoTarget) {
-	s := openStore(t, target)
+func testAnalyticsFlushEvery(t *testing.T, s *Store) {
 	a := startAnalytics(t, s, AnalyticsConfig{MaxBatch: 100, FlushEvery: 5 * time.Millisecond})
 	a.Emit(state.Event{Player: "p", Kind: "login", OK: true})
 	// Nothing but the ticker sends this batch; Flush is not called.
@@ -128,11 +125,10 @@ func testAnalyticsFlushEvery(t *testing.T, target mongoTarget) {
 	}
 }
 
-func TestAnalyticsEventDocument(t *testing.T) { forEachMongo(t, testAnalyticsEventDocument) }
+func TestAnalyticsEventDocument(t *testing.T) { forEachStore(t, testAnalyticsEventDocument) }
 
-func testAnalyticsEventDocument(t *testing.T, target mongoTarget) {
+func testAnalyticsEventDocument(t *testing.T, s *Store) {
 	ctx := context.Background()
-	s := openStore(t, target)
 	a := startAnalytics(t, s, AnalyticsConfig{})
 	when := time.Date(2025, 6, 1, 12, 30, 0, 123_000_000, time.UTC)
 	a.Emit(state.Event{Time: when, Player: "alice", Kind: "purchase", Name: "gem_pack", OK: false, Code: "not_enough",
@@ -193,11 +189,10 @@ func testAnalyticsEventDocument(t *testing.T, target mongoTarget) {
 }
 
 // TestAnalystQueries runs the queries doc.go gives analysts.
-func TestAnalystQueries(t *testing.T) { forEachMongo(t, testAnalystQueries) }
+func TestAnalystQueries(t *testing.T) { forEachStore(t, testAnalystQueries) }
 
-func testAnalystQueries(t *testing.T, target mongoTarget) {
+func testAnalystQueries(t *testing.T, s *Store) {
 	ctx := context.Background()
-	s := openStore(t, target)
 	a := startAnalytics(t, s, AnalyticsConfig{})
 	day := time.Date(2025, 6, 1, 0, 0, 0, 0, time.UTC)
 	for _, e := range []state.Event{
@@ -265,10 +260,9 @@ func aggregate(t *testing.T, c *mongo.Collection, p mongo.Pipeline, out any) {
 	}
 }
 
-func TestAnalyticsQueueFull(t *testing.T) { forEachMongo(t, testAnalyticsQueueFull) }
+func TestAnalyticsQueueFull(t *testing.T) { forEachStore(t, testAnalyticsQueueFull) }
 
-func testAnalyticsQueueFull(t *testing.T, target mongoTarget) {
-	s := openStore(t, target)
+func testAnalyticsQueueFull(t *testing.T, s *Store) {
 	a := NewAnalytics(s, AnalyticsConfig{QueueSize: 5, MaxBatch: 100})
 	// Run has not started: nothing drains the queue.
 	for range 8 {
@@ -343,10 +337,9 @@ func testAnalyticsMongoDown(t *testing.T, target mongoTarget) {
 	}
 }
 
-func TestAnalyticsRunStoppedByCtx(t *testing.T) { forEachMongo(t, testAnalyticsRunStoppedByCtx) }
+func TestAnalyticsRunStoppedByCtx(t *testing.T) { forEachStore(t, testAnalyticsRunStoppedByCtx) }
 
-func testAnalyticsRunStoppedByCtx(t *testing.T, target mongoTarget) {
-	s := openStore(t, target)
+func testAnalyticsRunStoppedByCtx(t *testing.T, s *Store) {
 	a := NewAnalytics(s, AnalyticsConfig{Ticks: make(chan time.Time)})
 	for range 7 {
 		a.Emit(state.Event{Player: "p", Kind: "action"})

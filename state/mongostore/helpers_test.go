@@ -48,6 +48,12 @@ func forEachMongo(t *testing.T, test func(t *testing.T, target mongoTarget)) {
 	}
 }
 
+// forEachStore runs test, a subtest each, on a Store opened on each of
+// mongoTargets.
+func forEachStore(t *testing.T, test func(t *testing.T, s *Store)) {
+	forEachMongo(t, func(t *testing.T, target mongoTarget) { test(t, openStore(t, target)) })
+}
+
 // startMongo serves FerretDB on target for the test and connects to it
 // over the wire protocol.
 func startMongo(tb testing.TB, target mongoTarget) (*devstores.Mongo, *mongo.Client) {

@@ -17,11 +17,10 @@ func mailIDs(ms []state.Mail) []string {
 	return out
 }
 
-func TestMailbox(t *testing.T) { forEachMongo(t, testMailbox) }
+func TestMailbox(t *testing.T) { forEachStore(t, testMailbox) }
 
-func testMailbox(t *testing.T, target mongoTarget) {
+func testMailbox(t *testing.T, s *Store) {
 	ctx := context.Background()
-	s := openStore(t, target)
 	mails := []state.Mail{
 		{ID: "raid-2", To: "bob", Kind: "raid", Created: 200, Body: json.RawMessage(`{"gold":-120,"by":"alice"}`)},
 		{ID: "raid-1", To: "bob", Kind: "raid", Created: 100, Body: json.RawMessage(`{"gold":-50}`)},

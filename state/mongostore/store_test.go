@@ -62,11 +62,10 @@ func testOpenCreatesIndexesIdempotently(t *testing.T, target mongoTarget) {
 	}
 }
 
-func TestUpsertTopRank(t *testing.T) { forEachMongo(t, testUpsertTopRank) }
+func TestUpsertTopRank(t *testing.T) { forEachStore(t, testUpsertTopRank) }
 
-func testUpsertTopRank(t *testing.T, target mongoTarget) {
+func testUpsertTopRank(t *testing.T, s *Store) {
 	ctx := context.Background()
-	s := openStore(t, target)
 	players := []state.Summary{
 		{ID: "carol", TownHall: 3, Trophies: 1200, BaseValue: 300, ShieldUntil: 10, LastSeen: 20},
 		{ID: "alice", TownHall: 5, Trophies: 1500, BaseValue: 900},

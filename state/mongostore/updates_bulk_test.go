@@ -17,12 +17,11 @@ import (
 // PostgreSQL fewer), and a command that needs one more waits for ever,
 // wedging every later write too.
 func TestUpdatesFlushesManyKnownPlayers(t *testing.T) {
-	forEachMongo(t, testUpdatesFlushesManyKnownPlayers)
+	forEachStore(t, testUpdatesFlushesManyKnownPlayers)
 }
 
-func testUpdatesFlushesManyKnownPlayers(t *testing.T, target mongoTarget) {
+func testUpdatesFlushesManyKnownPlayers(t *testing.T, s *Store) {
 	const players = 120
-	s := openStore(t, target)
 	u := NewUpdates(s, UpdatesConfig{FlushEvery: time.Hour})
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
