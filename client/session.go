@@ -244,13 +244,19 @@ func (s *Session) do(ctx context.Context, dst []Result, first int64, actions []A
 	if err != nil {
 		return dst[:n], fmt.Errorf("actions %d..%d: %w: %v", first, first+int64(len(actions))-1, ErrProtocol, err)
 	}
-	if meta.version != "" {
-		s.version = meta.version
-	}
-	if meta.serverTime != 0 {
-		s.serverTime = meta.serverTime
-	}
+	s.noteReply(meta.version, meta.serverTime)
 	return dst, nil
+}
+
+// noteReply keeps the game data version and the server time of a reply
+// that carried them (either may be absent: "", 0). Session.mu is held.
+func (s *Session) noteReply(version string, serverTime int64) {
+	if version != "" {
+		s.version = version
+	}
+	if serverTime != 0 {
+		s.serverTime = serverTime
+	}
 }
 
 // PlayerState is the answer of GET /api/v1/player.
@@ -287,12 +293,7 @@ func (s *Session) Player(ctx context.Context) (PlayerState, error) {
 			return err
 		}
 		s.next = max(s.next, p.LastSeq+1)
-		if v.GamedataVersion != "" {
-			s.version = v.GamedataVersion
-		}
-		if v.ServerTime != 0 {
-			s.serverTime = v.ServerTime
-		}
+		s.noteReply(v.GamedataVersion, v.ServerTime)
 		ps = PlayerState{ID: p.ID, LastSeq: p.LastSeq, Resources: p.Base.Res, ServerTime: v.ServerTime, Raw: v.Player}
 		return nil
 	})

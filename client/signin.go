@@ -81,13 +81,8 @@ func (s *Session) applyLogin(r loginReply) {
 	if r.refresh != "" {
 		s.refresh = r.refresh
 	}
-	if r.version != "" {
-		s.version = r.version
-	}
 	s.next = max(s.next, r.lastSeq+1)
-	if r.serverTime != 0 {
-		s.serverTime = r.serverTime
-	}
+	s.noteReply(r.version, r.serverTime)
 	s.loginPlayer = bytes.Clone(r.player)
 }
 
