@@ -77,12 +77,15 @@ func (s *Store) raid(ctx context.Context, req *actions.RaidRequest) (any, error)
 func (s *Store) settle(ctx context.Context, req *actions.RaidRequest, forward bool) (actions.RaidResult, error) {
 	for try := 0; try < defendTries; try++ {
 		var res actions.RaidResult
-		var jerr error
+		var jerr, refused error
 		var t journal.Ticket
 		var def *Online
 		if s.withOnline(req.Defender, func(o *Online) {
 			var line actions.RaidLogEntry
 			now := s.cfg.Now()
+			if refused = shielded(req.Defender, &o.p.Base, now); refused != nil {
+				return
+			}
 			res, line = actions.Defend(&o.p.Base, req, s.gd.Current(), now)
 			pushCapped(&o.p.Raids, line, maxRaids)
 			o.changes++
@@ -97,6 +100,9 @@ func (s *Store) settle(ctx context.Context, req *actions.RaidRequest, forward bo
 				o.push.Push(push.Event(push.Raided, map[string]any{"raid": json.RawMessage(body)}))
 			}
 		}) {
+			if refused != nil {
+				return actions.RaidResult{}, refused
+			}
 			// The defender's loss is durable before the attacker gains.
 			if err := s.durable(ctx, def, t, jerr); err != nil {
 				return actions.RaidResult{}, fmt.Errorf("raid %s: %w", req.RaidID, err)
@@ -122,6 +128,15 @@ func (s *Store) settle(ctx context.Context, req *actions.RaidRequest, forward bo
 	return actions.RaidResult{}, &actions.Error{Code: actions.CodeUnderAttack, Message: req.Defender + " is busy; find another opponent"}
 }
 
+// shielded refuses a raid on a defender whose base holds a shield at now:
+// the base is the authority (the index that offered it may be behind).
+func shielded(defender string, b *actions.Base, now time.Time) error {
+	if b.ShieldUntil < now.UnixMilli() {
+		return nil
+	}
+	return &actions.Error{Code: actions.CodeNoOpponent, Message: defender + " is shielded; find another opponent"}
+}
+
 // defendOffline settles the defense on the defender's saved object. It
 // returns ErrPrecondition when the object changed between read and write.
 func (s *Store) defendOffline(ctx context.Context, req *actions.RaidRequest) (actions.RaidResult, error) {
@@ -139,6 +154,9 @@ func (s *Store) defendOffline(ctx context.Context, req *actions.RaidRequest) (ac
 	}
 	if p.Lease.Owner != "" && p.Lease.Owner != s.cfg.ServerID && p.Lease.Until > now.UnixMilli() {
 		return actions.RaidResult{}, &ownedError{player: req.Defender, owner: p.Lease.Owner, until: p.Lease.Until}
+	}
+	if err := shielded(req.Defender, &p.Base, now); err != nil {
+		return actions.RaidResult{}, err
 	}
 	res, line := actions.Defend(&p.Base, req, s.gd.Current(), now)
 	pushCapped(&p.Raids, line, maxRaids)
