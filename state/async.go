@@ -41,21 +41,15 @@ type Mongo struct {
 
 // Tuning of the asynchronous actions.
 const (
-	leaderboardTTL = 2 * time.Second // a burst of leaderboard calls costs one query
-	raidLock       = 2 * time.Minute
-	jobBudget      = 20 * time.Second // one slow step, its adapters' retries included
-	mailBudget     = 10 * time.Second // reading a mailbox after a load
+	raidLock   = 2 * time.Minute
+	jobBudget  = 20 * time.Second // one slow step, its adapters' retries included
+	mailBudget = 10 * time.Second // reading a mailbox after a load
 )
 
 // asyncState is the store's part of asynchronous work.
 type asyncState struct {
 	wg   sync.WaitGroup // slow steps and mailbox reads in flight
 	rows map[string]*profiler.Row
-
-	lbMu  sync.Mutex
-	lbAt  time.Time
-	lbTop []Summary
-	lbRun chan struct{} // closed when the running query lands; nil when none runs
 }
 
 // job is one asynchronous action between its pure steps.
@@ -226,11 +220,10 @@ func toActionError(err error) *actions.Error {
 	return actions.ErrUnavailable
 }
 
-// leaderboard answers from a short-lived cache of the top players, so a
-// burst of requests costs one query; a caller outside the cached top costs
-// one count for its rank.
+// leaderboard answers the top players and, for a caller outside them,
+// its rank: two reads of the index (from memory behind an IndexSnapshot).
 func (s *Store) leaderboard(ctx context.Context, self string, req actions.LeaderboardRequest) (actions.LeaderboardResult, error) {
-	top, err := s.topPlayers(ctx)
+	top, err := s.mongo.Index.Top(ctx, actions.LeaderboardMax)
 	if err != nil {
 		return actions.LeaderboardResult{}, err
 	}
@@ -241,43 +234,6 @@ func (s *Store) leaderboard(ctx context.Context, self string, req actions.Leader
 		}
 	}
 	return res, nil
-}
-
-// topPlayers returns the cached top players, refreshing them once per
-// leaderboardTTL whoever asks.
-func (s *Store) topPlayers(ctx context.Context) ([]Summary, error) {
-	a := &s.async
-	for {
-		a.lbMu.Lock()
-		if !a.lbAt.IsZero() && time.Since(a.lbAt) < leaderboardTTL {
-			top := a.lbTop
-			a.lbMu.Unlock()
-			return top, nil
-		}
-		if a.lbRun != nil { // someone is querying: wait for their answer
-			run := a.lbRun
-			a.lbMu.Unlock()
-			select {
-			case <-run:
-				continue
-			case <-ctx.Done():
-				return nil, ctx.Err()
-			}
-		}
-		run := make(chan struct{})
-		a.lbRun = run
-		a.lbMu.Unlock()
-
-		top, err := s.mongo.Index.Top(ctx, actions.LeaderboardMax)
-		a.lbMu.Lock()
-		a.lbRun = nil
-		if err == nil { // failures are not cached
-			a.lbAt, a.lbTop = time.Now(), top
-		}
-		close(run)
-		a.lbMu.Unlock()
-		return top, err
-	}
 }
 
 // findOpponent asks the index for raid targets in the request's band.

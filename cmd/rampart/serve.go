@@ -262,6 +262,10 @@ func (a *app) build(ctx context.Context) error {
 		analytics = mongostore.NewAnalytics(ms, mongostore.AnalyticsConfig{})
 		updates = mongostore.NewUpdates(ms, mongostore.UpdatesConfig{})
 		mongoSide = state.Mongo{Index: ms, Updates: updates, Mail: ms, Analytics: analytics}
+		if cfg.IndexSnapshot > 0 {
+			snap := state.NewIndexSnapshot(ms, updates, ms.Summaries, cfg.IndexSnapshot, nil)
+			mongoSide.Index, mongoSide.Updates = snap, snap
+		}
 	}
 	var ticketSecret []byte
 	if cfg.TicketSecret != "" {

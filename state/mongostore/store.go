@@ -279,6 +279,17 @@ func (s *Store) Top(ctx context.Context, n int) ([]state.Summary, error) {
 	return out, nil
 }
 
+// Summaries returns every player's summary, in no order: what an
+// IndexSnapshot serves the index's reads from. One read of the whole
+// collection.
+func (s *Store) Summaries(ctx context.Context) ([]state.Summary, error) {
+	out, err := s.findSummaries(ctx, "mongo:summaries", bson.D{}, options.Find().SetProjection(summaryProjection), 1<<14)
+	if err != nil {
+		return nil, fmt.Errorf("read the index: %w", err)
+	}
+	return out, nil
+}
+
 // Rank is 1 + the number of players ahead of (trophies, id) in Top's order.
 // On MongoDB the count walks the {trophies:-1,_id:1} index up to the
 // player, so it costs O(rank).
@@ -338,7 +349,7 @@ func (s *Store) findSummaries(ctx context.Context, op string, filter bson.D, opt
 		if err != nil {
 			return err
 		}
-		out, err = decodeAll(ctx, cur, "player", make([]state.Summary, 0, min(capHint, 1000)), (*playerDoc).summary)
+		out, err = decodeAll(ctx, cur, "player", make([]state.Summary, 0, capHint), (*playerDoc).summary)
 		return err
 	})
 	return out, err

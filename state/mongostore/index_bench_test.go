@@ -1,0 +1,75 @@
+package mongostore
+
+import (
+	"context"
+	"fmt"
+	"testing"
+	"time"
+
+	"go.mongodb.org/mongo-driver/v2/bson"
+
+	"rampart/state"
+)
+
+// BenchmarkIndexQueries measures the player index's reads on each FerretDB
+// backend as the index grows: what find_opponent (Opponents), the
+// leaderboard (Top) and a rank outside it (Rank) cost the MongoDB side per
+// call, with the indexes Open creates, against the same reads from an
+// IndexSnapshot (what the server does by default) and the snapshot's own
+// read of every summary. FerretDB v1 pushes down to SQL only equality
+// filters and no sort, so each query reads the whole collection.
+//
+//	go test -run '^$' -bench IndexQueries -benchtime 20x ./state/mongostore/
+func BenchmarkIndexQueries(b *testing.B) {
+	ctx := context.Background()
+	for _, target := range mongoTargets() {
+		for _, players := range []int{2000, 20000} {
+			s := openStore(b, target)
+			docs := make([]any, 0, players)
+			for i := range players {
+				docs = append(docs, summaryDoc(state.Summary{ID: fmt.Sprintf("p%06d", i), Trophies: i % 3000, TownHall: 1 + i%10}))
+			}
+			for len(docs) > 0 { // inserts need no scan; upserts would
+				n := min(len(docs), 1000)
+				if _, err := s.players.InsertMany(ctx, docs[:n]); err != nil {
+					b.Fatal(err)
+				}
+				docs = docs[n:]
+			}
+			snap := state.NewIndexSnapshot(s, nil, s.Summaries, time.Hour, nil)
+			if _, err := snap.Top(ctx, 1); err != nil { // its one read, before the timed reads
+				b.Fatal(err)
+			}
+			queries := []struct {
+				name string
+				run  func() error
+			}{
+				{"opponents", func() error {
+					_, err := s.Opponents(ctx, state.OpponentQuery{Trophies: 1500, Tolerance: 100, Exclude: "p000001", Now: 1, Limit: 20})
+					return err
+				}},
+				{"top", func() error { _, err := s.Top(ctx, 100); return err }},
+				{"rank", func() error { _, err := s.Rank(ctx, 1500, "p001500"); return err }},
+				{"summaries", func() error { _, err := s.Summaries(ctx); return err }}, // an IndexSnapshot's read
+				{"snapshot-opponents", func() error {
+					_, err := snap.Opponents(ctx, state.OpponentQuery{Trophies: 1500, Tolerance: 100, Exclude: "p000001", Now: 1, Limit: 20})
+					return err
+				}},
+				{"snapshot-rank", func() error { _, err := snap.Rank(ctx, 1500, "p001500"); return err }},
+				{"lock", func() error {
+					_, err := s.players.UpdateOne(ctx, bson.D{{Key: "_id", Value: "p000002"}}, bson.D{{Key: "$set", Value: bson.D{{Key: fLastSeen, Value: 1}}}})
+					return err
+				}},
+			}
+			for _, q := range queries {
+				b.Run(fmt.Sprintf("%s/players=%d/%s", target.name, players, q.name), func(b *testing.B) {
+					for b.Loop() {
+						if err := q.run(); err != nil {
+							b.Fatal(err)
+						}
+					}
+				})
+			}
+		}
+	}
+}

@@ -1,0 +1,155 @@
+package state
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"testing"
+	"time"
+)
+
+// lockIndex is an Index whose raid locks always succeed and whose reads
+// must never be called: behind an IndexSnapshot every read is the copy's.
+type lockIndex struct{ Index }
+
+func (lockIndex) LockRaid(context.Context, string, string, int64) (bool, error) { return true, nil }
+func (lockIndex) UnlockRaid(context.Context, string, string) error              { return nil }
+
+// listing counts the snapshot's reads of the index and answers them with
+// players, or with err.
+type listing struct {
+	players []Summary
+	err     error
+	reads   int
+}
+
+func (l *listing) list(context.Context) ([]Summary, error) {
+	l.reads++
+	if l.err != nil {
+		return nil, l.err
+	}
+	return append([]Summary(nil), l.players...), nil
+}
+
+func ids(ss []Summary) string {
+	out := ""
+	for _, s := range ss {
+		out += s.ID + " "
+	}
+	return out
+}
+
+// TestIndexSnapshotReads: the copy answers in the index's orders, and is
+// read again only when older than every; a failed read keeps the old copy
+// and is tried again after a quarter of every.
+func TestIndexSnapshotReads(t *testing.T) {
+	clk := newClock()
+	l := &listing{players: []Summary{
+		{ID: "c", Trophies: 300}, {ID: "a", Trophies: 500}, {ID: "b", Trophies: 300},
+		{ID: "d", Trophies: 100}, {ID: "e", Trophies: 280, ShieldUntil: clk.Now().Add(time.Hour).UnixMilli()},
+	}}
+	x := NewIndexSnapshot(lockIndex{}, nil, l.list, 10*time.Second, clk.Now)
+	ctx := context.Background()
+	now := clk.Now().UnixMilli()
+
+	steps := []struct {
+		name      string
+		advance   time.Duration
+		listErr   error
+		query     func() (string, error)
+		want      string
+		wantReads int
+	}{
+		{"top: trophies, then id", 0, nil, func() (string, error) { top, err := x.Top(ctx, 3); return ids(top), err }, "a b c ", 1},
+		{"rank of a tie: after the smaller id", 0, nil, func() (string, error) { r, err := x.Rank(ctx, 300, "c"); return fmt.Sprint(r), err }, "3", 1},
+		{"rank of a player not in the copy", 0, nil, func() (string, error) { r, err := x.Rank(ctx, 200, "zed"); return fmt.Sprint(r), err }, "5", 1},
+		{"opponents: the band, not self, not shielded", 0, nil, func() (string, error) {
+			o, err := x.Opponents(ctx, OpponentQuery{Trophies: 300, Tolerance: 50, Exclude: "b", Now: now, Limit: 10})
+			return ids(o), err
+		}, "c ", 1},
+		{"opponents: the limit, most trophies first", 0, nil, func() (string, error) {
+			o, err := x.Opponents(ctx, OpponentQuery{Trophies: 300, Tolerance: 500, Now: now, Limit: 2})
+			return ids(o), err
+		}, "a b ", 1},
+		{"9 s later: the same copy", 9 * time.Second, nil, func() (string, error) { top, err := x.Top(ctx, 1); return ids(top), err }, "a ", 1},
+		{"10 s later: read again", time.Second, nil, func() (string, error) { top, err := x.Top(ctx, 1); return ids(top), err }, "a ", 2},
+		{"a failed read: the old copy", 10 * time.Second, errors.New("mongo down"), func() (string, error) { top, err := x.Top(ctx, 1); return ids(top), err }, "a ", 3},
+		{"not tried again within every/4", 2 * time.Second, errors.New("mongo down"), func() (string, error) { top, err := x.Top(ctx, 1); return ids(top), err }, "a ", 3},
+		{"tried again after every/4", time.Second, nil, func() (string, error) { top, err := x.Top(ctx, 1); return ids(top), err }, "a ", 4},
+	}
+	for _, st := range steps {
+		clk.Advance(st.advance)
+		l.err = st.listErr
+		got, err := st.query()
+		if err != nil || got != st.want || l.reads != st.wantReads {
+			t.Errorf("%s: got %q, %v after %d reads; want %q after %d", st.name, got, err, l.reads, st.want, st.wantReads)
+		}
+	}
+}
+
+// TestIndexSnapshotFirstReadFails: with no copy yet, a failed read is the
+// caller's error, and the next caller reads again.
+func TestIndexSnapshotFirstReadFails(t *testing.T) {
+	l := &listing{err: errors.New("mongo down")}
+	x := NewIndexSnapshot(lockIndex{}, nil, l.list, time.Minute, newClock().Now)
+	for i := range 2 {
+		if _, err := x.Top(context.Background(), 5); !errors.Is(err, l.err) || l.reads != i+1 {
+			t.Fatalf("read %d: %v after %d reads; want the listing's error after %d", i, err, l.reads, i+1)
+		}
+	}
+}
+
+// recordedUpdates records what reaches the write-behind.
+type recordedUpdates struct{ published, created []string }
+
+func (r *recordedUpdates) Publish(s Summary) { r.published = append(r.published, s.ID) }
+func (r *recordedUpdates) Create(s Summary)  { r.created = append(r.created, s.ID) }
+func (r *recordedUpdates) Forget([]string)   {}
+
+// TestIndexSnapshotKeepsThisServersShieldsAndLocks: a defender this server
+// locked for a raid, or published with a shield, is not offered though the
+// copy says it is free, until its time passes; summaries still reach the
+// write-behind.
+func TestIndexSnapshotKeepsThisServersShieldsAndLocks(t *testing.T) {
+	clk := newClock()
+	l := &listing{players: []Summary{{ID: "locked", Trophies: 100}, {ID: "shielded", Trophies: 100}, {ID: "free", Trophies: 100}}}
+	up := &recordedUpdates{}
+	x := NewIndexSnapshot(lockIndex{}, up, l.list, time.Hour, clk.Now)
+	ctx := context.Background()
+	if ok, err := x.LockRaid(ctx, "locked", "r1", clk.Now().Add(2*time.Minute).UnixMilli()); !ok || err != nil {
+		t.Fatalf("lock: %v %v", ok, err)
+	}
+	x.Publish(Summary{ID: "shielded", Trophies: 100, ShieldUntil: clk.Now().Add(4 * time.Minute).UnixMilli()})
+	x.Create(Summary{ID: "new"})
+	if fmt.Sprint(up.published, up.created) != "[shielded] [new]" {
+		t.Errorf("write-behind got published %v created %v, want [shielded] [new]", up.published, up.created)
+	}
+	tests := []struct {
+		name  string
+		at    time.Duration // after the start
+		want  string
+		apply func()
+	}{
+		{"both held", 0, "free ", nil},
+		{"the lock's time passed", 3 * time.Minute, "free locked ", nil},
+		{"the shield's time passed", 5 * time.Minute, "free locked shielded ", nil},
+		{"locked again, then unlocked", 5 * time.Minute, "free locked shielded ", func() {
+			x.LockRaid(ctx, "locked", "r2", clk.Now().Add(time.Minute).UnixMilli())
+			x.UnlockRaid(ctx, "locked", "r2")
+		}},
+	}
+	start := clk.Now()
+	for _, tt := range tests {
+		clk.Advance(start.Add(tt.at).Sub(clk.Now()))
+		if tt.apply != nil {
+			tt.apply()
+		}
+		o, err := x.Opponents(ctx, OpponentQuery{Trophies: 100, Tolerance: 10, Now: clk.Now().UnixMilli(), Limit: 10})
+		if got := ids(o); err != nil || got != tt.want {
+			t.Errorf("%s: offered %q, %v; want %q", tt.name, got, err, tt.want)
+		}
+	}
+	if l.reads != 1 {
+		t.Errorf("%d reads of the index, want 1", l.reads)
+	}
+}
