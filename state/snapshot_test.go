@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"rampart/actions"
+	"rampart/internal/testenv"
 	"testing"
 	"time"
 )
@@ -151,5 +153,77 @@ func TestIndexSnapshotKeepsThisServersShieldsAndLocks(t *testing.T) {
 	}
 	if l.reads != 1 {
 		t.Errorf("%d reads of the index, want 1", l.reads)
+	}
+}
+
+// TestSettleRefusesAShieldedDefender: whatever offered it, a raid on a
+// defender whose own base holds a shield is refused (no_opponent) before
+// anything is taken from it, online here or on its saved object; an
+// unshielded defender is raided.
+func TestSettleRefusesAShieldedDefender(t *testing.T) {
+	blobs := newBlobs(t, testenv.EmbeddedS3(t))
+	clk := newClock()
+	s := newStore(t, blobs, clk, "server-a")
+	ctx := context.Background()
+	tests := []struct {
+		name     string
+		shield   time.Duration // from now; 0: none
+		online   bool
+		wantCode string
+	}{
+		{"online, shielded", time.Hour, true, actions.CodeNoOpponent},
+		{"offline, shielded", time.Hour, false, actions.CodeNoOpponent},
+		{"offline, shield ended", -time.Minute, false, ""},
+		{"online, no shield", 0, true, ""},
+	}
+	for i, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			id := fmt.Sprintf("def%d", i)
+			sess := login(t, s, id)
+			sess.o.mu.Lock()
+			if tt.shield != 0 {
+				sess.o.p.Base.ShieldUntil = clk.Now().Add(tt.shield).UnixMilli()
+			}
+			gold := sess.o.p.Base.Res["gold"]
+			sess.o.changes++
+			sess.o.mu.Unlock()
+			if !tt.online {
+				if err := s.Logout(ctx, sess, 0); err != nil {
+					t.Fatal(err)
+				}
+			}
+			req := &actions.RaidRequest{RaidID: "att-" + id, Attacker: "att", Defender: id, Army: map[string]int{"militia": 30},
+				Room: map[string]int64{"gold": 1 << 20, "elixir": 1 << 20}}
+			_, err := s.settle(ctx, req, false)
+			var ae *actions.Error
+			switch {
+			case tt.wantCode == "" && err != nil:
+				t.Fatalf("settle: %v, want the raid settled", err)
+			case tt.wantCode != "" && (!errors.As(err, &ae) || ae.Code != tt.wantCode):
+				t.Fatalf("settle: %v, want %s", err, tt.wantCode)
+			}
+			if tt.wantCode == "" {
+				return
+			}
+			if tt.online {
+				sess.o.mu.Lock()
+				defer sess.o.mu.Unlock()
+				if got := sess.o.p.Base.Res["gold"]; got != gold || len(sess.o.p.Raids) != 0 {
+					t.Errorf("refused, yet the defender has %d gold (had %d) and %d raids", got, gold, len(sess.o.p.Raids))
+				}
+				return
+			}
+			data, _, err := blobs.Get(ctx, Key(id))
+			if err != nil {
+				t.Fatal(err)
+			}
+			p, err := decodePlayer(data)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if p.Base.Res["gold"] != gold || len(p.Raids) != 0 {
+				t.Errorf("refused, yet the saved defender has %d gold (had %d) and %d raids", p.Base.Res["gold"], gold, len(p.Raids))
+			}
+		})
 	}
 }
