@@ -19,7 +19,13 @@ import (
 // read of every summary. FerretDB v1 pushes down to SQL only equality
 // filters and no sort, so each query reads the whole collection.
 //
-//	go test -run '^$' -bench IndexQueries -benchtime 20x ./state/mongostore/
+//	go test -run '^$' -bench IndexQueries -benchtime 10x ./state/mongostore/
+//
+// AMD EPYC, 2 cores, FerretDB v1.24.0 in process, ms per call at 20,000
+// players (SQLite / PostgreSQL): opponents 1,281 / 1,594, top 1,127 /
+// 1,472, rank 1,590 / 1,653, an update by _id 12 / 15, the snapshot's read
+// of every summary 2,367 / 2,634; from the snapshot, an opponent search
+// 0.0008 and a rank 0.0002 (-benchtime 200x).
 func BenchmarkIndexQueries(b *testing.B) {
 	ctx := context.Background()
 	for _, target := range mongoTargets() {
