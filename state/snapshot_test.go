@@ -161,9 +161,8 @@ func TestIndexSnapshotKeepsThisServersShieldsAndLocks(t *testing.T) {
 // anything is taken from it, online here or on its saved object; an
 // unshielded defender is raided.
 func TestSettleRefusesAShieldedDefender(t *testing.T) {
-	blobs := newBlobs(t, testenv.EmbeddedS3(t))
 	clk := newClock()
-	s := newStore(t, blobs, clk, "server-a")
+	s := newStore(t, newBlobs(t, testenv.EmbeddedS3(t)), clk, "server-a")
 	ctx := context.Background()
 	tests := []struct {
 		name     string
@@ -213,7 +212,7 @@ func TestSettleRefusesAShieldedDefender(t *testing.T) {
 				}
 				return
 			}
-			data, _, err := blobs.Get(ctx, Key(id))
+			data, _, err := s.blobs.Get(ctx, Key(id))
 			if err != nil {
 				t.Fatal(err)
 			}
