@@ -221,10 +221,6 @@ func BeginAttack(b *Base, self string, seq int64, offer *Offer, args json.RawMes
 		Army: army, AttackerTrophies: b.Trophies, Room: room}, nil
 }
 
-// FailAttack undoes BeginAttack when the raid did not happen: the units
-// come home.
-func FailAttack(b *Base, req *RaidRequest) { RefundAttack(b, req.Army) }
-
 // Defend resolves req against def (the defender's authoritative base,
 // caught up to now) and applies the defender's side in the same step, so
 // the loot is exactly what the defender loses: the attacker applies the
