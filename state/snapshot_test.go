@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"rampart/actions"
 	"rampart/internal/testenv"
+	"runtime"
 	"testing"
 	"time"
 )
@@ -41,62 +42,89 @@ func ids(ss []Summary) string {
 	return out
 }
 
+// waitRead waits for the snapshot's read in flight, if any.
+func waitRead(x *IndexSnapshot) {
+	x.mu.Lock()
+	r := x.reading
+	x.mu.Unlock()
+	if r != nil {
+		<-r
+	}
+}
+
 // TestIndexSnapshotReads: the copy answers in the index's orders, and is
-// read again only when older than every; a failed read keeps the old copy
-// and is tried again after a quarter of every.
+// read again, in the background, only when older than every; the old copy
+// answers meanwhile. A failed read keeps the old copy and is tried again
+// after a quarter of every.
 func TestIndexSnapshotReads(t *testing.T) {
 	clk := newClock()
 	l := &listing{players: []Summary{
 		{ID: "c", Trophies: 300}, {ID: "a", Trophies: 500}, {ID: "b", Trophies: 300},
 		{ID: "d", Trophies: 100}, {ID: "e", Trophies: 280, ShieldUntil: clk.Now().Add(time.Hour).UnixMilli()},
 	}}
-	x := NewIndexSnapshot(lockIndex{}, nil, l.list, 10*time.Second, clk.Now)
+	x := NewIndexSnapshot(lockIndex{}, nil, l.list, SnapshotConfig{Every: 10 * time.Second, Now: clk.Now})
 	ctx := context.Background()
 	now := clk.Now().UnixMilli()
+	top1 := func() (string, error) { top, err := x.Top(ctx, 1); return ids(top), err }
 
 	steps := []struct {
 		name      string
 		advance   time.Duration
 		listErr   error
+		change    func() // to the index before the step
 		query     func() (string, error)
 		want      string
-		wantReads int
+		wantReads int // after the step's read, if it started one, ended
 	}{
-		{"top: trophies, then id", 0, nil, func() (string, error) { top, err := x.Top(ctx, 3); return ids(top), err }, "a b c ", 1},
-		{"rank of a tie: after the smaller id", 0, nil, func() (string, error) { r, err := x.Rank(ctx, 300, "c"); return fmt.Sprint(r), err }, "3", 1},
-		{"rank of a player not in the copy", 0, nil, func() (string, error) { r, err := x.Rank(ctx, 200, "zed"); return fmt.Sprint(r), err }, "5", 1},
-		{"opponents: the band, not self, not shielded", 0, nil, func() (string, error) {
+		{"top: trophies, then id", 0, nil, nil, func() (string, error) { top, err := x.Top(ctx, 3); return ids(top), err }, "a b c ", 1},
+		{"rank of a tie: after the smaller id", 0, nil, nil, func() (string, error) { r, err := x.Rank(ctx, 300, "c"); return fmt.Sprint(r), err }, "3", 1},
+		{"rank of a player not in the copy", 0, nil, nil, func() (string, error) { r, err := x.Rank(ctx, 200, "zed"); return fmt.Sprint(r), err }, "5", 1},
+		{"rank of a player the copy has at more trophies: not ahead of itself", 0, nil, nil, func() (string, error) { r, err := x.Rank(ctx, 100, "a"); return fmt.Sprint(r), err }, "4", 1},
+		{"opponents: the band, not self, not shielded", 0, nil, nil, func() (string, error) {
 			o, err := x.Opponents(ctx, OpponentQuery{Trophies: 300, Tolerance: 50, Exclude: "b", Now: now, Limit: 10})
 			return ids(o), err
 		}, "c ", 1},
-		{"opponents: the limit, most trophies first", 0, nil, func() (string, error) {
+		{"opponents: the limit, most trophies first", 0, nil, nil, func() (string, error) {
 			o, err := x.Opponents(ctx, OpponentQuery{Trophies: 300, Tolerance: 500, Now: now, Limit: 2})
 			return ids(o), err
 		}, "a b ", 1},
-		{"9 s later: the same copy", 9 * time.Second, nil, func() (string, error) { top, err := x.Top(ctx, 1); return ids(top), err }, "a ", 1},
-		{"10 s later: read again", time.Second, nil, func() (string, error) { top, err := x.Top(ctx, 1); return ids(top), err }, "a ", 2},
-		{"a failed read: the old copy", 10 * time.Second, errors.New("mongo down"), func() (string, error) { top, err := x.Top(ctx, 1); return ids(top), err }, "a ", 3},
-		{"not tried again within every/4", 2 * time.Second, errors.New("mongo down"), func() (string, error) { top, err := x.Top(ctx, 1); return ids(top), err }, "a ", 3},
-		{"tried again after every/4", time.Second, nil, func() (string, error) { top, err := x.Top(ctx, 1); return ids(top), err }, "a ", 4},
+		{"9 s later: the same copy", 9 * time.Second, nil, func() { l.players = append(l.players, Summary{ID: "z", Trophies: 900}) }, top1, "a ", 1},
+		{"10 s later: the old copy while it is read again", time.Second, nil, nil, top1, "a ", 2},
+		{"then the new copy", 0, nil, nil, top1, "z ", 2},
+		{"a failed read: the copy", 10 * time.Second, errors.New("mongo down"), nil, top1, "z ", 3},
+		{"not tried again within every/4", 2 * time.Second, errors.New("mongo down"), nil, top1, "z ", 3},
+		{"tried again after every/4", time.Second, nil, nil, top1, "z ", 4},
 	}
 	for _, st := range steps {
 		clk.Advance(st.advance)
 		l.err = st.listErr
+		if st.change != nil {
+			st.change()
+		}
 		got, err := st.query()
+		waitRead(x)
 		if err != nil || got != st.want || l.reads != st.wantReads {
 			t.Errorf("%s: got %q, %v after %d reads; want %q after %d", st.name, got, err, l.reads, st.want, st.wantReads)
 		}
 	}
 }
 
-// TestIndexSnapshotFirstReadFails: with no copy yet, a failed read is the
-// caller's error, and the next caller reads again.
+// TestIndexSnapshotFirstReadFails: with no copy yet, a caller waits for
+// the read, and a failed one is every caller's error until the next read
+// may start, a quarter of every later.
 func TestIndexSnapshotFirstReadFails(t *testing.T) {
+	clk := newClock()
 	l := &listing{err: errors.New("mongo down")}
-	x := NewIndexSnapshot(lockIndex{}, nil, l.list, time.Minute, newClock().Now)
-	for i := range 2 {
-		if _, err := x.Top(context.Background(), 5); !errors.Is(err, l.err) || l.reads != i+1 {
-			t.Fatalf("read %d: %v after %d reads; want the listing's error after %d", i, err, l.reads, i+1)
+	x := NewIndexSnapshot(lockIndex{}, nil, l.list, SnapshotConfig{Every: time.Minute, Now: clk.Now})
+	for i, st := range []struct {
+		advance   time.Duration
+		wantReads int
+	}{{0, 1}, {time.Second, 1}, {15 * time.Second, 2}} {
+		clk.Advance(st.advance)
+		_, err := x.Top(context.Background(), 5)
+		waitRead(x)
+		if !errors.Is(err, l.err) || l.reads != st.wantReads {
+			t.Fatalf("call %d: %v after %d reads; want the listing's error after %d", i, err, l.reads, st.wantReads)
 		}
 	}
 }
@@ -116,7 +144,7 @@ func TestIndexSnapshotKeepsThisServersShieldsAndLocks(t *testing.T) {
 	clk := newClock()
 	l := &listing{players: []Summary{{ID: "locked", Trophies: 100}, {ID: "shielded", Trophies: 100}, {ID: "free", Trophies: 100}}}
 	up := &recordedUpdates{}
-	x := NewIndexSnapshot(lockIndex{}, up, l.list, time.Hour, clk.Now)
+	x := NewIndexSnapshot(lockIndex{}, up, l.list, SnapshotConfig{Every: time.Hour, Now: clk.Now})
 	ctx := context.Background()
 	if ok, err := x.LockRaid(ctx, "locked", "r1", clk.Now().Add(2*time.Minute).UnixMilli()); !ok || err != nil {
 		t.Fatalf("lock: %v %v", ok, err)
@@ -224,5 +252,34 @@ func TestSettleRefusesAShieldedDefender(t *testing.T) {
 				t.Errorf("refused, yet the saved defender has %d gold (had %d) and %d raids", p.Base.Res["gold"], gold, len(p.Raids))
 			}
 		})
+	}
+}
+
+// BenchmarkIndexSnapshotMemory reports the heap one copy of the index
+// takes per player (its summaries, ids and the place map), at 20,000
+// players with ids as the server makes them.
+//
+//	go test -run '^$' -bench IndexSnapshotMemory -benchtime 5x ./state/
+func BenchmarkIndexSnapshotMemory(b *testing.B) {
+	const players = 20000
+	list := func(context.Context) ([]Summary, error) { // as decoded from MongoDB: every id its own string
+		var out []Summary
+		for i := range players {
+			out = append(out, Summary{ID: "u-" + NewSessionID(), Trophies: i % 3000, TownHall: 1 + i%10, LastSeen: int64(i)})
+		}
+		return out, nil
+	}
+	for b.Loop() {
+		x := NewIndexSnapshot(lockIndex{}, nil, list, SnapshotConfig{Every: time.Hour})
+		var before, after runtime.MemStats
+		runtime.GC()
+		runtime.ReadMemStats(&before)
+		if _, err := x.Top(context.Background(), 1); err != nil {
+			b.Fatal(err)
+		}
+		runtime.GC()
+		runtime.ReadMemStats(&after)
+		b.ReportMetric(float64(after.HeapAlloc-before.HeapAlloc)/players, "B/player")
+		runtime.KeepAlive(x)
 	}
 }

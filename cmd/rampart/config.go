@@ -115,7 +115,7 @@ func (c *serveConfig) flags(fs *flag.FlagSet) {
 	fs.StringVar(&c.ClusterSecret, "cluster-secret", "", "shared secret of server-to-server calls, at least 32 characters (environment only: RAMPART_CLUSTER_SECRET; or --cluster-secret-file)")
 	fs.StringVar(&c.ClusterSecretFile, "cluster-secret-file", "", "file holding the cluster secret")
 	fs.IntVar(&c.MaxPlayers, "max-players", 0, "players online on this server at most; past it sign-ins answer 503 and /readyz says full (0: no bound)")
-	fs.DurationVar(&c.IndexSnapshot, "index-snapshot", 15*time.Second, "find_opponent, leaderboards and ranks read a copy of the player index held in memory, read again from MongoDB at most this often (0: a MongoDB query each)")
+	fs.DurationVar(&c.IndexSnapshot, "index-snapshot", 15*time.Second, "find_opponent, leaderboards and ranks read a copy of the player index held in memory, read again from MongoDB at most this often (0 or less: a MongoDB query each)")
 }
 
 // envName is the environment variable of flag name.

@@ -263,7 +263,7 @@ func (a *app) build(ctx context.Context) error {
 		updates = mongostore.NewUpdates(ms, mongostore.UpdatesConfig{})
 		mongoSide = state.Mongo{Index: ms, Updates: updates, Mail: ms, Analytics: analytics}
 		if cfg.IndexSnapshot > 0 {
-			snap := state.NewIndexSnapshot(ms, updates, ms.Summaries, cfg.IndexSnapshot, nil)
+			snap := state.NewIndexSnapshot(ms, updates, ms.Summaries, state.SnapshotConfig{Every: cfg.IndexSnapshot, Log: log})
 			mongoSide.Index, mongoSide.Updates = snap, snap
 		}
 	}

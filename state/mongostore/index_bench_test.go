@@ -92,7 +92,7 @@ func BenchmarkIndexQueries(b *testing.B) {
 				}
 				docs = docs[n:]
 			}
-			snap := state.NewIndexSnapshot(s, nil, s.Summaries, time.Hour, nil)
+			snap := state.NewIndexSnapshot(s, nil, s.Summaries, state.SnapshotConfig{Every: time.Hour})
 			if _, err := snap.Top(ctx, 1); err != nil { // its one read, before the timed reads
 				b.Fatal(err)
 			}

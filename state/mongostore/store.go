@@ -283,7 +283,7 @@ func (s *Store) Top(ctx context.Context, n int) ([]state.Summary, error) {
 // IndexSnapshot serves the index's reads from. One read of the whole
 // collection.
 func (s *Store) Summaries(ctx context.Context) ([]state.Summary, error) {
-	out, err := s.findSummaries(ctx, "mongo:summaries", bson.D{}, options.Find().SetProjection(summaryProjection), 1<<14)
+	out, err := s.findSummaries(ctx, "mongo:summaries", bson.D{}, options.Find().SetProjection(summaryProjection), 1024)
 	if err != nil {
 		return nil, fmt.Errorf("read the index: %w", err)
 	}
