@@ -102,7 +102,10 @@ type Store struct {
 	// background recovery is handling now (guarded by tailMu).
 	tailBusy map[string]chan struct{}
 
-	chunks       Chunks // nil: the journal is not shipped
+	chunks Chunks // nil: the journal is not shipped
+	// prioritised: purchases and raids bring the checkpoint forward
+	// (valuableWithin), because no shipped journal holds them.
+	prioritised  bool
 	shipMu       sync.Mutex
 	ship         shipper // guarded by shipMu
 	tailsShipped shippedTails
@@ -192,7 +195,8 @@ func NewStore(cfg Config, d Deps) *Store {
 	}
 	s := &Store{cfg: cfg, blobs: d.Blobs, s3: d.S3, gd: d.GameData, accts: d.Accounts, log: log,
 		mongo: d.Mongo, rows: make(map[string]*profiler.Row),
-		jrnl: d.Journal, jrnlDir: d.JournalDir, tails: map[string]journal.LSN{}, chunks: d.Chunks}
+		jrnl: d.Journal, jrnlDir: d.JournalDir, tails: map[string]journal.LSN{}, chunks: d.Chunks,
+		prioritised: d.Journal == nil || d.Chunks == nil}
 	s.cl.c = d.Cluster
 	for _, name := range actions.Names() {
 		s.rows[name] = prof.Row("action:" + name)
@@ -1092,15 +1096,20 @@ const (
 )
 
 // valuableWithin is how soon a player whose unsaved changes include a
-// purchase or a raid is checkpointed (prioritised persistence): the
-// journal already holds it, but a checkpoint is what survives losing the
-// machine beyond the shipped tail, and these are the changes players
-// (and support) care most about.
+// purchase or a raid is checkpointed when nothing else would keep them
+// through the loss of the machine (prioritised persistence): a server
+// without a journal, or whose journal is not shipped to S3. A shipped
+// journal already holds them in S3 within shipEvery, so there the
+// checkpoint would be a second copy of the same change, and it is not
+// brought forward (one layer keeps an acknowledged change: the journal).
 const valuableWithin = 30 * time.Second
 
 // prioritise brings o's next checkpoint forward to valuableWithin from
-// now (o.mu held).
+// now (o.mu held) if s.prioritised.
 func (s *Store) prioritise(o *Online, now time.Time) {
+	if !s.prioritised {
+		return
+	}
 	if due := now.Add(valuableWithin).UnixMilli(); o.dueAt.Load() > due {
 		o.dueAt.Store(due)
 	}

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -16,6 +17,7 @@ import (
 	"rampart/bookkeeper"
 	"rampart/gamedata"
 	"rampart/internal/testenv"
+	"rampart/journal"
 	testclock "rampart/internal/testenv/clock"
 	"rampart/profiler"
 	"rampart/state/s3store"
@@ -478,36 +480,66 @@ func TestLogoutDuringOutage(t *testing.T) {
 
 // TestPurchasesCheckpointSooner: with a long autosave, a player whose
 // unsaved changes include a purchase is checkpointed within 30 s; one
-// who only played is not (prioritised persistence).
+// who only played is not (prioritised persistence). A server whose
+// journal is shipped to S3 does not bring the checkpoint forward: the
+// shipped journal already keeps the purchase through a lost machine.
 func TestPurchasesCheckpointSooner(t *testing.T) {
-	blobs := newBlobs(t, testenv.EmbeddedS3(t))
-	clk := newClock()
-	s := NewStore(Config{ServerID: "a", Autosave: 5 * time.Minute, Now: clk.Now}, testDeps(t, blobs, clk.Now))
-	ctx := context.Background()
+	stores := []struct {
+		name     string
+		journal  bool
+		shipped  bool
+		soonerOK bool // a purchase is checkpointed within 31 s
+	}{
+		{"no journal", false, false, true},
+		{"journal not shipped", true, false, true},
+		{"journal shipped", true, true, false},
+	}
 	tests := []struct {
-		name   string
-		action Action
-		saved  bool
+		name      string
+		action    Action
+		purchased bool
 	}{
 		{"ping only", ping(1), false},
 		{"bought a boost", Action{Seq: 1, Name: "buy_item", Args: json.RawMessage(`{"item":"gold_boost"}`)}, true},
 		{"failed purchase", Action{Seq: 1, Name: "buy_item", Args: json.RawMessage(`{"item":"gold_large"}`)}, false},
 	}
-	for i, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			sess := login(t, s, fmt.Sprintf("buyer%d", i))
-			r, _, err := s.Apply(sess, []Action{tt.action})
-			if err != nil {
-				t.Fatal(err)
+	blobs := newBlobs(t, testenv.EmbeddedS3(t))
+	ctx := context.Background()
+	for _, st := range stores {
+		t.Run(st.name, func(t *testing.T) {
+			clk := newClock()
+			deps := testDeps(t, blobs, clk.Now)
+			if st.journal {
+				dir := t.TempDir()
+				j, err := journal.Open(dir, journal.Options{})
+				if err != nil {
+					t.Fatal(err)
+				}
+				t.Cleanup(func() { j.Close() })
+				deps.Journal, deps.JournalDir = j, dir
 			}
-			if r[0].OK == (tt.name == "failed purchase") {
-				t.Fatalf("%s: reply %+v", tt.name, r[0])
+			if st.shipped {
+				deps.Chunks = blobs.Blobs.(Chunks) // the same bucket, uncounted
 			}
-			puts := blobs.puts.Load()
-			clk.Advance(31 * time.Second)
-			s.Sweep(ctx)
-			if got := blobs.puts.Load() - puts; (got > 0) != tt.saved {
-				t.Errorf("%s: checkpoints 31 s later = %d, want saved %v", tt.name, got, tt.saved)
+			s := NewStore(Config{ServerID: "a", Autosave: 5 * time.Minute, Now: clk.Now}, deps)
+			for i, tt := range tests {
+				t.Run(tt.name, func(t *testing.T) {
+					sess := login(t, s, fmt.Sprintf("buyer-%s-%d", strings.ReplaceAll(st.name, " ", "-"), i))
+					r, _, err := s.Apply(sess, []Action{tt.action})
+					if err != nil {
+						t.Fatal(err)
+					}
+					if r[0].OK == (tt.name == "failed purchase") {
+						t.Fatalf("%s: reply %+v", tt.name, r[0])
+					}
+					puts := blobs.puts.Load()
+					clk.Advance(31 * time.Second)
+					s.Sweep(ctx)
+					want := tt.purchased && st.soonerOK
+					if got := blobs.puts.Load() - puts; (got > 0) != want {
+						t.Errorf("checkpoints 31 s later = %d, want saved %v", got, want)
+					}
+				})
 			}
 		})
 	}
