@@ -17,8 +17,8 @@ import (
 	"rampart/bookkeeper"
 	"rampart/gamedata"
 	"rampart/internal/testenv"
-	"rampart/journal"
 	testclock "rampart/internal/testenv/clock"
+	"rampart/journal"
 	"rampart/profiler"
 	"rampart/state/s3store"
 )
