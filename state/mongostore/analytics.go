@@ -11,7 +11,6 @@ import (
 
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
-	"go.mongodb.org/mongo-driver/v2/mongo/options"
 
 	"rampart/state"
 )
@@ -283,7 +282,7 @@ func (a *Analytics) send(runCtx context.Context, batch []state.Event) {
 	a.pending.Add(-n)
 	a.inFlight.Add(n)
 	a.batches.Add(1)
-	var docs []any // encoded once, on the first try, so retries resend the same _ids
+	var docs []bson.Raw // encoded once, on the first try, so retries resend the same _ids
 	var bad int64
 	insert := func(ctx context.Context) error {
 		if docs == nil {
@@ -292,11 +291,7 @@ func (a *Analytics) send(runCtx context.Context, batch []state.Event) {
 				return nil
 			}
 		}
-		_, err := a.store.events.InsertMany(ctx, docs, options.InsertMany().SetOrdered(false))
-		if err != nil && onlyDuplicates(err) {
-			return nil // an earlier try got them in and its reply was lost
-		}
-		return err
+		return insertDocs(ctx, a.store.events, docs)
 	}
 	done := func(err error) {
 		a.inFlight.Add(-n)
@@ -321,8 +316,8 @@ func (a *Analytics) send(runCtx context.Context, batch []state.Event) {
 // encode turns events into event documents (the schema is in doc.go). An
 // event that does not encode (an Extra value BSON cannot hold) is left out
 // and counted in bad.
-func (a *Analytics) encode(batch []state.Event) (docs []any, bad int64) {
-	docs = make([]any, 0, len(batch))
+func (a *Analytics) encode(batch []state.Event) (docs []bson.Raw, bad int64) {
+	docs = make([]bson.Raw, 0, len(batch))
 	for i := range batch {
 		raw, err := bson.Marshal(eventDoc(&batch[i]))
 		if err != nil {
@@ -330,7 +325,7 @@ func (a *Analytics) encode(batch []state.Event) (docs []any, bad int64) {
 			a.log.Warn("analytics event does not encode, dropped", "kind", batch[i].Kind, "name", batch[i].Name, "err", err)
 			continue
 		}
-		docs = append(docs, bson.Raw(raw))
+		docs = append(docs, raw)
 	}
 	return docs, bad
 }
@@ -363,15 +358,48 @@ func eventDoc(e *state.Event) bson.D {
 	return d
 }
 
-// onlyDuplicates reports whether err is a bulk write whose every failure is
-// a duplicate _id: the events are in already.
+// insertDocs inserts docs, each with its _id, into c with unordered insert
+// commands of at most maxInsertBytes each. A document already there (an
+// earlier try got it in and its reply was lost) is not an error; any other
+// refusal is. It runs the insert command itself: InsertMany decodes every
+// document again to find the _id it already has, with a 4 KiB reader for
+// each (the driver's ensureID), which was half of analytics' CPU at 25,000
+// players (BENCHMARKS.md, 2026-12-01 late night).
+func insertDocs(ctx context.Context, c *mongo.Collection, docs []bson.Raw) error {
+	return insertChunks(ctx, c, docs, maxInsertBytes)
+}
+
+// insertChunks is insertDocs with commands of at most maxBytes of
+// documents (but at least one document each).
+func insertChunks(ctx context.Context, c *mongo.Collection, docs []bson.Raw, maxBytes int) error {
+	for len(docs) > 0 {
+		n, size := 0, 0
+		for n < len(docs) && (n == 0 || size+len(docs[n]) <= maxBytes) {
+			size += len(docs[n])
+			n++
+		}
+		cmd := bson.D{{Key: "insert", Value: c.Name()}, {Key: "documents", Value: docs[:n]}, {Key: "ordered", Value: false}}
+		if err := c.Database().RunCommand(ctx, cmd).Err(); err != nil && !onlyDuplicates(err) {
+			return err
+		}
+		docs = docs[n:]
+	}
+	return nil
+}
+
+// maxInsertBytes bounds one insert command's documents, well inside the
+// 16 MiB a command may hold.
+const maxInsertBytes = 8 << 20
+
+// onlyDuplicates reports whether err is an insert's write errors and every
+// one a duplicate key (11000): the documents are there.
 func onlyDuplicates(err error) bool {
-	var bwe mongo.BulkWriteException
-	if !errors.As(err, &bwe) || bwe.WriteConcernError != nil || len(bwe.WriteErrors) == 0 {
+	var we mongo.WriteException
+	if !errors.As(err, &we) || we.WriteConcernError != nil || len(we.WriteErrors) == 0 {
 		return false
 	}
-	for _, we := range bwe.WriteErrors {
-		if we.Code != 11000 {
+	for _, e := range we.WriteErrors {
+		if e.Code != 11000 {
 			return false
 		}
 	}

@@ -12,7 +12,6 @@ import (
 
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
-	"go.mongodb.org/mongo-driver/v2/mongo/options"
 	"go.mongodb.org/mongo-driver/v2/x/mongo/driver/topology"
 )
 
@@ -67,19 +66,36 @@ func testRetryableOnTheWire(t *testing.T, target mongoTarget) {
 		t.Errorf("second insert of _id a: got %v (retryable %v), want a duplicate key error, not retryable", err, Retryable(err))
 	}
 
-	// A retried insertMany whose first try landed: every failure a duplicate.
-	docs := []any{bson.D{{Key: "_id", Value: "b"}}, bson.D{{Key: "_id", Value: "c"}}}
-	if _, err := c.InsertMany(ctx, docs, options.InsertMany().SetOrdered(false)); err != nil {
-		t.Fatal(err)
+	// The analytics insert (insertChunks): a retry whose first try landed
+	// is no error, in one command or one per document; a document refused
+	// for anything but being there already is.
+	raw := func(d bson.D) bson.Raw {
+		b, err := bson.Marshal(d)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return b
 	}
-	_, err = c.InsertMany(ctx, docs, options.InsertMany().SetOrdered(false))
-	if !onlyDuplicates(err) {
-		t.Errorf("repeated insertMany: got %v, want only duplicate key errors", err)
+	b, cc, d := raw(bson.D{{Key: "_id", Value: "b"}}), raw(bson.D{{Key: "_id", Value: "c"}}), raw(bson.D{{Key: "_id", Value: "d"}})
+	bad := raw(bson.D{{Key: "_id", Value: "e"}, {Key: "$bad", Value: 1}})
+	inserts := []struct {
+		name     string
+		docs     []bson.Raw
+		maxBytes int
+		ok       bool
+	}{
+		{"first", []bson.Raw{b, cc}, maxInsertBytes, true},
+		{"retried", []bson.Raw{b, cc}, maxInsertBytes, true},
+		{"retried, one command per document, with a new one", []bson.Raw{b, d, cc}, 1, true},
+		{"with a bad document", []bson.Raw{b, bad}, maxInsertBytes, false},
 	}
-	_, err = c.InsertMany(ctx, []any{bson.D{{Key: "_id", Value: "b"}}, bson.D{{Key: "_id", Value: "d"}, {Key: "$bad", Value: 1}}},
-		options.InsertMany().SetOrdered(false))
-	if err == nil || onlyDuplicates(err) {
-		t.Errorf("insertMany with a bad document: got %v, want an error that is not only duplicates", err)
+	for _, in := range inserts {
+		if err := insertChunks(ctx, c, in.docs, in.maxBytes); (err == nil) != in.ok || Retryable(err) {
+			t.Errorf("%s: got %v (retryable %v), want ok %v and not retryable", in.name, err, Retryable(err), in.ok)
+		}
+	}
+	if n, err := c.CountDocuments(ctx, bson.D{}); err != nil || n != 4 {
+		t.Errorf("documents after the inserts: %d, %v; want 4 (a, b, c, d)", n, err)
 	}
 
 	m.Close() // FerretDB gives its connections ~3s to end
