@@ -217,7 +217,6 @@ type record struct {
 	LockedUntil int64     `json:"locked_until,omitempty"`
 	Gen         uint64    `json:"gen"`
 	Family      string    `json:"family,omitempty"`
-	FamilySince int64     `json:"family_since,omitempty"`
 	Counter     uint64    `json:"counter"`
 	Ban         *Ban      `json:"ban,omitempty"`
 	Write       string    `json:"w"`
@@ -317,29 +316,20 @@ func (a *Accounts) SignIn(ctx context.Context, c Credential, create bool) (Grant
 			return Grant{}, err
 		}
 	}
-	// The account is written only to clear counted password failures: the
-	// new refresh family is carried by its first token alone, and becomes
-	// the account's at its first refresh (Refresh). A returning sign-in is
-	// then two reads (credential, account), not a read and a write more.
 	r, err := a.updateFrom(ctx, id, snap, func(r *record) (bool, error) {
 		now := a.cfg.Now()
-		changed := false
 		if p.kind == KindEmail {
 			if r.LockedUntil > now.UnixMilli() {
 				return false, rateLimited("password sign-in is locked for this account", time.UnixMilli(r.LockedUntil).Sub(now))
 			}
-			changed = len(r.Fails) > 0
 			r.Fails = nil
 		}
 		if r.Ban.inForce(now) {
 			return false, banned(r.Ban.until())
 		}
-		return changed, nil
+		return true, a.newFamily(r)
 	})
 	if err != nil {
-		return Grant{}, err
-	}
-	if err := a.newFamily(&r); err != nil {
 		return Grant{}, err
 	}
 	return a.grant(r, false)
@@ -457,15 +447,14 @@ func (a *Accounts) checkPassword(ctx context.Context, id, pw string) (*snapshot,
 	return nil, err
 }
 
-// newFamily starts a new refresh-token family in r, begun now: once it is
-// the account's, the previous family's tokens stop working (they are
-// superseded, not reused).
+// newFamily starts a new refresh-token family in r: the previous family's
+// tokens stop working (they are superseded, not reused).
 func (a *Accounts) newFamily(r *record) error {
 	f, err := a.randomID("", 12)
 	if err != nil {
 		return err
 	}
-	r.Family, r.FamilySince, r.Counter = f, a.cfg.Now().UnixMilli(), 0
+	r.Family, r.Counter = f, 0
 	return nil
 }
 
@@ -484,7 +473,7 @@ func (a *Accounts) grant(r record, created bool) (Grant, error) {
 		Session:  a.tokens.signSession(c),
 		Claims:   c,
 		Refresh: a.tokens.signRefresh(refreshClaims{Player: r.ID, Gen: r.Gen, Family: r.Family,
-			Counter: r.Counter, Since: r.FamilySince, Expires: rexp.UnixMilli()}),
+			Counter: r.Counter, Expires: rexp.UnixMilli()}),
 		RefreshExpires: rexp,
 	}, nil
 }
@@ -519,10 +508,9 @@ func (a *Accounts) DevSession(playerID string) (Grant, error) {
 // Refresh spends refresh token and returns a new session and refresh
 // token. A token already spent (its counter is behind the account's)
 // means it was copied: the whole account is revoked (generation+1) and
-// Refresh answers unauthorized. The first token of a sign-in's family
-// (counter 0) makes that family the account's if it began later than the
-// account's own; a token of an older family (a later sign-in's superseded
-// it) or an older generation is unauthorized and changes nothing.
+// Refresh answers unauthorized. A token of an older family (a later
+// sign-in superseded it) or an older generation is unauthorized and
+// changes nothing.
 func (a *Accounts) Refresh(ctx context.Context, token string) (Grant, error) {
 	c, err := a.tokens.verifyRefresh(token, a.cfg.Now())
 	if err != nil {
@@ -532,19 +520,11 @@ func (a *Accounts) Refresh(ctx context.Context, token string) (Grant, error) {
 		switch {
 		case r.Ban.inForce(a.cfg.Now()):
 			return false, banned(r.Ban.until())
-		case c.Gen != r.Gen:
-			return false, ErrUnauthorized
-		case c.Family != r.Family:
-			if c.Counter != 0 || c.Since <= r.FamilySince {
-				return false, ErrUnauthorized
-			}
-			r.Family, r.FamilySince, r.Counter = c.Family, c.Since, 1
-			return true, nil
-		case c.Counter > r.Counter:
+		case c.Gen != r.Gen || c.Family != r.Family || c.Counter > r.Counter:
 			return false, ErrUnauthorized
 		case c.Counter < r.Counter:
 			r.Gen++
-			r.Family, r.FamilySince, r.Counter = "", 0, 0
+			r.Family, r.Counter = "", 0
 			return true, &Error{Code: "unauthorized", Message: "refresh token reused; every session of this account is revoked"}
 		}
 		r.Counter++
@@ -565,7 +545,7 @@ func (a *Accounts) Refresh(ctx context.Context, token string) (Grant, error) {
 func (a *Accounts) Revoke(ctx context.Context, playerID string) (uint64, error) {
 	r, err := a.update(ctx, playerID, func(r *record) (bool, error) {
 		r.Gen++
-		r.Family, r.FamilySince, r.Counter = "", 0, 0
+		r.Family, r.Counter = "", 0
 		return true, nil
 	})
 	return r.Gen, err
@@ -582,7 +562,7 @@ func (a *Accounts) Ban(ctx context.Context, playerID string, until time.Time, re
 	r, err := a.update(ctx, playerID, func(r *record) (bool, error) {
 		r.Ban = &Ban{Until: ms, Reason: reason, At: a.cfg.Now().UnixMilli()}
 		r.Gen++
-		r.Family, r.FamilySince, r.Counter = "", 0, 0
+		r.Family, r.Counter = "", 0
 		return true, nil
 	})
 	return r.Gen, err

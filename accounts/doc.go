@@ -46,7 +46,6 @@
 //	  "locked_until": <Unix ms>,                password sign-in locked until then; absent when 0
 //	  "gen":          <uint64>,                 token generation (revocation, below)
 //	  "family":       "<random>",               the current refresh-token family; absent after a revocation
-//	  "family_since": <Unix ms>,                when that family began (its sign-in); absent when 0
 //	  "counter":      <uint64>,                 the family's next unspent refresh counter
 //	  "ban":          {"until": <Unix ms, 0 = for ever>, "reason": "…", "at": <Unix ms>}, absent when not banned
 //	  "w":            "<random>"                write nonce, new on every write
@@ -126,11 +125,7 @@
 // from Config.TokenKey (HMAC(TokenKey, "rampart/accounts/token/v1")):
 //
 //	session: s1.<player_id>.<gen>.<session_id>.<expires Unix ms>.<mac>
-//	refresh: r2.<player_id>.<gen>.<family>.<counter>.<since Unix ms>.<expires Unix ms>.<mac>
-//
-// since is when the token's family began (the sign-in that started it).
-// Refresh tokens of the first format, r1 (no since), still open, with
-// since 0: they rotate their own family and can supersede none.
+//	refresh: r1.<player_id>.<gen>.<family>.<counter>.<expires Unix ms>.<mac>
 //
 // mac is the unpadded base64url HMAC of everything before the last dot;
 // the kind prefix keeps the two from standing in for each other. Session
@@ -145,19 +140,12 @@
 // A token is good only while its gen equals the account's gen. Revoke
 // (logout), Ban and a refresh-token reuse add one to gen and drop the
 // family, durably in the account, so the tokens stay dead on every server
-// and after restarts. Each sign-in starts a new family (counter 0) without
-// writing the account: the family lives in its first refresh token, and
-// that token's refresh writes it to the account (counter 1) if it began
-// later than the account's family (since > family_since). From then on the
+// and after restarts. Each sign-in starts a new family (counter 0): the
 // previous family's refresh tokens stop working without revoking
-// anything, and an earlier sign-in's family can never take over again.
-// (So a sign-in costs two S3 reads, no write; an earlier sign-in's family
-// keeps working until a later one's first refresh. Sign-ins of one account
-// in the same millisecond: the first refreshed wins.) Refresh spends the
-// token: it needs gen, family and counter to equal the account's, and
-// advances the counter with If-Match; a token whose counter is behind
-// (spent: it was copied, or a client replayed it, a family's first token
-// included) revokes the account (gen+1) and answers unauthorized. Unban lifts the
+// anything. Refresh spends the token: it needs gen, family and counter to
+// equal the account's, and advances the counter with If-Match; a token
+// whose counter is behind (spent: it was copied, or a client replayed it)
+// revokes the account (gen+1) and answers unauthorized. Unban lifts the
 // ban and leaves the revoked tokens revoked. Dev sessions have gen 0 and
 // no account.
 //

@@ -27,7 +27,6 @@ type refreshClaims struct {
 	Gen     uint64
 	Family  string
 	Counter uint64
-	Since   int64 // Unix ms the family began (its sign-in); 0 in r1 tokens
 	Expires int64
 }
 
@@ -79,8 +78,8 @@ func (s *signer) signSession(c Claims) string {
 }
 
 func (s *signer) signRefresh(c refreshClaims) string {
-	return s.seal("r2." + c.Player + "." + strconv.FormatUint(c.Gen, 10) + "." + c.Family + "." +
-		strconv.FormatUint(c.Counter, 10) + "." + strconv.FormatInt(c.Since, 10) + "." + strconv.FormatInt(c.Expires, 10))
+	return s.seal("r1." + c.Player + "." + strconv.FormatUint(c.Gen, 10) + "." + c.Family + "." +
+		strconv.FormatUint(c.Counter, 10) + "." + strconv.FormatInt(c.Expires, 10))
 }
 
 var errToken = errors.New("malformed, forged or expired token")
@@ -141,7 +140,7 @@ func (s *signer) open(token, kind string, middle []string, now time.Time) (token
 }
 
 // maxMiddle is the most fields a kind has between gen and the expiry.
-const maxMiddle = 3
+const maxMiddle = 2
 
 // verifySession opens "s1.<player>.<gen>.<session>.<expires>".
 func (s *signer) verifySession(token string, now time.Time) (Claims, error) {
@@ -153,16 +152,10 @@ func (s *signer) verifySession(token string, now time.Time) (Claims, error) {
 	return Claims{Player: h.player, Gen: h.gen, Session: m[0], Expires: h.exp}, nil
 }
 
-// verifyRefresh opens "r2.<player>.<gen>.<family>.<counter>.<since>.<expires>",
-// or the older "r1.<player>.<gen>.<family>.<counter>.<expires>" (signed
-// before families began at their first refresh; Since 0).
+// verifyRefresh opens "r1.<player>.<gen>.<family>.<counter>.<expires>".
 func (s *signer) verifyRefresh(token string, now time.Time) (refreshClaims, error) {
-	var m [3]string
-	kind, middle := "r2", m[:]
-	if strings.HasPrefix(token, "r1.") {
-		kind, middle = "r1", m[:2]
-	}
-	h, err := s.open(token, kind, middle, now)
+	var m [2]string
+	h, err := s.open(token, "r1", m[:], now)
 	if err != nil || m[0] == "" {
 		return refreshClaims{}, errToken
 	}
@@ -170,13 +163,7 @@ func (s *signer) verifyRefresh(token string, now time.Time) (refreshClaims, erro
 	if err != nil {
 		return refreshClaims{}, errToken
 	}
-	var since int64
-	if kind == "r2" {
-		if since, err = strconv.ParseInt(m[2], 10, 64); err != nil || since < 0 {
-			return refreshClaims{}, errToken
-		}
-	}
-	return refreshClaims{Player: h.player, Gen: h.gen, Family: m[0], Counter: ctr, Since: since, Expires: h.exp}, nil
+	return refreshClaims{Player: h.player, Gen: h.gen, Family: m[0], Counter: ctr, Expires: h.exp}, nil
 }
 
 // SessionPlayer is the player id a session token names ("s1.<id>.…"),
@@ -184,15 +171,10 @@ func (s *signer) verifyRefresh(token string, now time.Time) (refreshClaims, erro
 // verifies it. "" if token is not a session token.
 func SessionPlayer(token string) string { return tokenPlayer(token, "s1.") }
 
-// RefreshPlayer is the player id a refresh token names ("r2.<id>.…", or
-// r1), unverified: for acting on what the account itself then says. "" if
-// token is not a refresh token.
-func RefreshPlayer(token string) string {
-	if id := tokenPlayer(token, "r2."); id != "" {
-		return id
-	}
-	return tokenPlayer(token, "r1.")
-}
+// RefreshPlayer is the player id a refresh token names ("r1.<id>.…"),
+// unverified: for acting on what the account itself then says. "" if token
+// is not a refresh token.
+func RefreshPlayer(token string) string { return tokenPlayer(token, "r1.") }
 
 func tokenPlayer(token, prefix string) string {
 	rest, ok := strings.CutPrefix(token, prefix)
