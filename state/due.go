@@ -10,11 +10,9 @@ import (
 // others. Scanning every player each second instead cost 2.3% of the
 // server's core at 25,000 players, and grew with them (BENCHMARKS.md).
 //
-// An entry is a promise to look at o at at; setting o.dueAt again pushes
-// a new one and leaves the old in place. The sweep drops an entry whose
-// at is no longer o.dueAt (superseded) or whose player left memory, so
-// the queue holds at most one live entry per player plus the superseded
-// ones still to come due.
+// It holds at most one entry per player (Online.dueSlot): setting the
+// moment again moves the entry, and a player leaving memory takes its
+// entry out, so the queue never keeps a player alive.
 type dueQueue struct {
 	mu sync.Mutex
 	h  dueHeap
@@ -25,56 +23,75 @@ type dueEntry struct {
 	o  *Online
 }
 
+// dueHeap keeps each entry's index+1 in its player's dueSlot (0: not
+// queued), so an entry can be moved or removed.
 type dueHeap []dueEntry
 
 func (h dueHeap) Len() int           { return len(h) }
 func (h dueHeap) Less(i, j int) bool { return h[i].at < h[j].at }
-func (h dueHeap) Swap(i, j int)      { h[i], h[j] = h[j], h[i] }
-func (h *dueHeap) Push(x any)        { *h = append(*h, x.(dueEntry)) }
+func (h dueHeap) Swap(i, j int) {
+	h[i], h[j] = h[j], h[i]
+	h[i].o.dueSlot, h[j].o.dueSlot = i+1, j+1
+}
+func (h *dueHeap) Push(x any) {
+	e := x.(dueEntry)
+	e.o.dueSlot = len(*h) + 1
+	*h = append(*h, e)
+}
 func (h *dueHeap) Pop() any {
 	old := *h
 	e := old[len(old)-1]
 	old[len(old)-1] = dueEntry{}
 	*h = old[:len(old)-1]
+	e.o.dueSlot = 0
 	return e
 }
 
-func (q *dueQueue) push(at int64, o *Online) {
+// set queues o at at, or moves its entry there.
+func (q *dueQueue) set(o *Online, at int64) {
 	q.mu.Lock()
+	defer q.mu.Unlock()
+	if i := o.dueSlot - 1; i >= 0 {
+		q.h[i].at = at
+		heap.Fix(&q.h, i)
+		return
+	}
 	heap.Push(&q.h, dueEntry{at: at, o: o})
-	q.mu.Unlock()
 }
 
-// take removes and returns the entries due at now or before, each player
-// once, in due order.
+// remove takes o's entry out, if it has one.
+func (q *dueQueue) remove(o *Online) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if i := o.dueSlot - 1; i >= 0 {
+		heap.Remove(&q.h, i)
+	}
+}
+
+// take removes and returns the entries due at now or before, earliest
+// first. Their players are queued again by whoever looks at them.
 func (q *dueQueue) take(now int64) []dueEntry {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	var out []dueEntry
-	var seen map[*Online]bool
 	for len(q.h) > 0 && q.h[0].at <= now {
-		e := heap.Pop(&q.h).(dueEntry)
-		if e.o.dueAt.Load() != e.at || seen[e.o] {
-			continue // superseded, or twice at the same moment
-		}
-		if seen == nil {
-			seen = map[*Online]bool{}
-		}
-		seen[e.o] = true
-		out = append(out, e)
+		out = append(out, heap.Pop(&q.h).(dueEntry))
 	}
 	return out
 }
 
-// len is the number of entries, superseded ones included.
+// len is the number of players queued.
 func (q *dueQueue) len() int {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	return len(q.h)
 }
 
-// setDue sets when the sweep next looks at o.
+// setDue sets when the sweep next looks at o (o.mu held). A player that
+// left memory is not queued again.
 func (s *Store) setDue(o *Online, at int64) {
 	o.dueAt.Store(at)
-	s.due.push(at, o)
+	if !o.gone {
+		s.due.set(o, at)
+	}
 }

@@ -10,17 +10,23 @@ import (
 	"rampart/internal/testenv"
 )
 
-// TestDueQueue: take returns the players due by now, each once, earliest
-// first; an entry superseded by a later setDue is dropped, and the later
-// one comes due at its own moment.
+// TestDueQueue: take returns the players due by now, earliest first; a
+// player set again is moved, not queued twice, and one that left memory
+// is taken out.
 func TestDueQueue(t *testing.T) {
 	s := &Store{}
-	a, b, c := &Online{id: "a"}, &Online{id: "b"}, &Online{id: "c"}
+	a, b, c, d := &Online{id: "a"}, &Online{id: "b"}, &Online{id: "c"}, &Online{id: "d"}
 	s.setDue(a, 30)
 	s.setDue(b, 10)
 	s.setDue(c, 20)
-	s.setDue(c, 50) // moved later: the entry at 20 is stale
-	s.setDue(b, 10) // the same moment twice
+	s.setDue(d, 25)
+	s.setDue(c, 50) // moved later
+	s.setDue(b, 10) // the same moment again
+	s.leaveMemory(d)
+	s.setDue(d, 26) // gone: not queued again
+	if n := s.due.len(); n != 3 {
+		t.Fatalf("%d queued, want 3 (one each for a, b, c)", n)
+	}
 	tests := []struct {
 		now  int64
 		want []string
@@ -46,29 +52,30 @@ func TestDueQueue(t *testing.T) {
 	}
 }
 
-// TestSweepLooksAgainWhenSomethingCanBeDue: a player with nothing to save
-// at its autosave moment is looked at again at its next one (a change
-// meanwhile is saved then, not at once), at its lease's renewal if that
-// comes first, and at the end of its idle time; in between the sweep
-// visits nobody.
+// TestSweepLooksAgainWhenSomethingCanBeDue: with a 5-minute autosave and
+// a 2-minute lease, the sweep looks at a player when its lease needs
+// renewing (a change meanwhile waits for that look, it is not saved at
+// once), renews it in time each time, and logs it out at the end of its
+// idle time; in between it saves nothing.
 func TestSweepLooksAgainWhenSomethingCanBeDue(t *testing.T) {
 	blobs := newBlobs(t, testenv.EmbeddedS3(t))
 	clk := newClock()
-	// Autosave 30 s, idle timeout 10 min, lease 2 min (renewed past 1 min).
-	s := newStore(t, blobs, clk, "a")
+	s := NewStore(Config{ServerID: "a", Autosave: 5 * time.Minute, IdleTimeout: 10 * time.Minute,
+		LeaseTTL: 2 * time.Minute, Now: clk.Now}, testDeps(t, blobs, clk.Now))
 	ctx := context.Background()
-	sess := login(t, s, "ivy")
+	sess := login(t, s, "ivy") // at 0 s: lease to 120 s, renewed past 60 s
 	steps := []struct {
 		name    string
 		advance time.Duration
 		act     bool
 		saved   bool
 	}{
-		{"first autosave moment, unchanged", 30 * time.Second, false, false},
-		{"changed after it", 5 * time.Second, true, false},
-		{"before the next moment", 15 * time.Second, false, false},
-		{"the next autosave moment (by 60 s)", 11 * time.Second, false, true},
-		{"unchanged since: looked at again at the lease's renewal (121 s)", 40 * time.Second, false, false},
+		{"30 s", 30 * time.Second, false, false},
+		{"35 s, changed", 5 * time.Second, true, false},
+		{"59 s", 24 * time.Second, false, false},
+		{"61 s: the lease's renewal, with the change", 2 * time.Second, false, true},
+		{"120 s", 59 * time.Second, false, false},
+		{"122 s: the lease's renewal again, long before the autosave (331-361 s)", 2 * time.Second, false, true},
 		{"idle past 10 min", 10 * time.Minute, false, true},
 	}
 	for i, st := range steps {
@@ -113,5 +120,40 @@ func BenchmarkSweepNoneDue(b *testing.B) {
 				s.Sweep(ctx)
 			}
 		})
+	}
+}
+
+// TestPrioritise: a raid brings the checkpoint forward to within 30 s
+// always (it publishes the new trophies and shield to the index); a
+// purchase only where no shipped journal keeps it.
+func TestPrioritise(t *testing.T) {
+	tests := []struct {
+		name        string
+		prioritised bool // no journal, or not shipped
+		raid        bool
+		sooner      bool
+	}{
+		{"purchase, journal shipped", false, false, false},
+		{"purchase, no shipped journal", true, false, true},
+		{"raid, journal shipped", false, true, true},
+		{"raid, no shipped journal", true, true, true},
+	}
+	now := time.UnixMilli(1_000_000)
+	for _, tt := range tests {
+		s := &Store{prioritised: tt.prioritised}
+		o := &Online{id: "p"}
+		later := now.Add(5 * time.Minute).UnixMilli()
+		s.setDue(o, later)
+		s.prioritise(o, now, tt.raid)
+		want := later
+		if tt.sooner {
+			want = now.Add(valuableWithin).UnixMilli()
+		}
+		if got := o.dueAt.Load(); got != want {
+			t.Errorf("%s: due at %d, want %d", tt.name, got, want)
+		}
+		if e := s.due.take(want); len(e) != 1 || e[0].o != o {
+			t.Errorf("%s: queue at the due moment: %v, want the player", tt.name, e)
+		}
 	}
 }

@@ -757,7 +757,7 @@ func (s *Store) hasTail(id string) bool {
 }
 
 // ReleaseJournal deletes the journal segments every checkpoint covers
-// (the store does it every second; shutdown once more after the last
+// (the store does it every releaseEvery; shutdown once more after the last
 // saves).
 func (s *Store) ReleaseJournal() { s.releaseJournal() }
 

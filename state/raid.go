@@ -89,7 +89,7 @@ func (s *Store) settle(ctx context.Context, req *actions.RaidRequest, forward bo
 			res, line = actions.Defend(&o.p.Base, req, s.gd.Current(), now)
 			pushCapped(&o.p.Raids, line, maxRaids)
 			o.changes++
-			s.prioritise(o, now)
+			s.prioritise(o, now, true)
 			reqJSON, _ := json.Marshal(req)
 			def = o
 			if t, jerr = s.journaled(o, journal.KindMail, recDefend, 0, now, reqJSON); jerr != nil {
@@ -243,7 +243,7 @@ func (s *Store) applyMail(o *Online, m Mail) bool {
 	applyRaidResult(p, gd, &res, m.Body, now)
 	pushCapped(&p.Applied, m.ID, maxApplied)
 	o.changes++
-	s.prioritise(o, now)
+	s.prioritise(o, now, true)
 	if _, err := s.journaled(o, journal.KindMail, MailRaidAttack, 0, now, m.Body); err != nil {
 		go s.dropPoisoned(o)
 		return true

@@ -103,7 +103,7 @@ type Store struct {
 	tailBusy map[string]chan struct{}
 
 	chunks Chunks // nil: the journal is not shipped
-	// prioritised: purchases and raids bring the checkpoint forward
+	// prioritised: purchases bring the checkpoint forward
 	// (valuableWithin), because no shipped journal holds them.
 	prioritised  bool
 	shipMu       sync.Mutex
@@ -274,7 +274,8 @@ type Online struct {
 	// is online) is when the sweep next looks at this player: its autosave
 	// moment, spread over the interval per player so the saves do not all
 	// come in one burst. The sweep finds the players due in Store.due.
-	dueAt atomic.Int64
+	dueAt   atomic.Int64
+	dueSlot int // its entry in Store.due, index+1 (0: none); guarded by due.mu
 }
 
 // Session is an authenticated request's handle on its player.
@@ -379,7 +380,7 @@ func (s *Store) load(ctx context.Context, id string, created bool) (*Online, err
 			return nil, err
 		}
 		s.players.Store(id, o)
-		s.due.push(o.dueAt.Load(), o)
+		s.due.set(o, o.dueAt.Load())
 		s.online.Add(1)
 		s.readMail(id, o.p.RaidsOut)
 		return o, nil
@@ -530,7 +531,7 @@ func (s *Store) fetchOnce(ctx context.Context, id, stale string, assumeNew bool)
 	}
 	o.etag = etag
 	o.changes, o.saved = 1, 1
-	o.dueAt.Store(s.nextDue(id, now))
+	o.dueAt.Store(min(s.nextDue(id, now), o.p.Lease.Until-s.cfg.LeaseTTL.Milliseconds()/2+1))
 	// A new player needs an entry to be found by opponents; an existing
 	// one has it from the save that changed its ranking last, which for
 	// replayed records is the checkpoint's: the next save writes what they
@@ -720,7 +721,7 @@ func (s *Store) ApplyBatch(sess Session, batch []Action) (Applied, error) {
 			break
 		}
 		if replies[i].OK && !replies[i].Duplicate && spendsPremium(batch[i].Name) {
-			s.prioritise(o, now)
+			s.prioritise(o, now, false)
 		}
 		if j != nil {
 			jobs = append(jobs, j)
@@ -1046,7 +1047,7 @@ func (s *Store) save(ctx context.Context, o *Online, kind saveKind) error {
 	o.etag = etag
 	o.mu.Lock()
 	o.saved = change
-	s.setDue(o, s.nextDue(o.id, now))
+	s.setDue(o, s.nextLook(o, now))
 	// Leave memory unless a new login arrived while the save was on the wire.
 	leave := final && o.leaving && o.changes == change
 	if leave {
@@ -1067,6 +1068,7 @@ func (s *Store) drop(o *Online) {
 // (o.mu held), so a login that finds it gone finds the registry clean.
 func (s *Store) leaveMemory(o *Online) {
 	o.gone = true
+	s.due.remove(o)
 	o.push.Close()
 	if s.players.CompareAndDelete(o.id, o) {
 		s.online.Add(-1)
@@ -1106,19 +1108,26 @@ const (
 	shutdownConcurrency = 64
 )
 
-// valuableWithin is how soon a player whose unsaved changes include a
-// purchase or a raid is checkpointed when nothing else would keep them
-// through the loss of the machine (prioritised persistence): a server
-// without a journal, or whose journal is not shipped to S3. A shipped
-// journal already holds them in S3 within shipEvery, so there the
-// checkpoint would be a second copy of the same change, and it is not
-// brought forward (one layer keeps an acknowledged change: the journal).
+// valuableWithin is how soon a player is checkpointed after a raid, and
+// after a purchase when nothing else would keep it through the loss of
+// the machine (prioritised persistence).
+//
+//   - A raid moves trophies and shields, and a checkpoint is what publishes
+//     them to the player index, which every server matches opponents from:
+//     left to the autosave, a raided defender's shield would reach the
+//     other servers up to --autosave later.
+//   - A purchase changes nothing the index holds. On a server whose journal
+//     is shipped to S3 (every shipEvery) the journal already keeps it, so
+//     there the checkpoint would be a second copy of the same change (216
+//     a second at 20,000 players, ~11.5% of the core): only a server
+//     without a journal, or whose journal is not shipped, brings it forward.
 const valuableWithin = 30 * time.Second
 
 // prioritise brings o's next checkpoint forward to valuableWithin from
-// now (o.mu held) if s.prioritised.
-func (s *Store) prioritise(o *Online, now time.Time) {
-	if !s.prioritised {
+// now (o.mu held), after a raid always and after a purchase if
+// s.prioritised.
+func (s *Store) prioritise(o *Online, now time.Time, raid bool) {
+	if !raid && !s.prioritised {
 		return
 	}
 	if due := now.Add(valuableWithin).UnixMilli(); o.dueAt.Load() > due {
@@ -1143,6 +1152,17 @@ func (s *Store) nextDue(id string, now time.Time) int64 {
 	return now.UnixMilli() + s.cfg.Autosave.Milliseconds() - jitter
 }
 
+// nextLook is when the sweep next looks at o after now (o.mu held): its
+// next autosave moment, or the moment its lease needs renewing or its
+// idle time ends if that comes first (a lease shorter than two autosave
+// intervals, or one a final save released while a login kept the player,
+// is renewed in time).
+func (s *Store) nextLook(o *Online, now time.Time) int64 {
+	idleAt := o.lastActive.Load() + s.cfg.IdleTimeout.Milliseconds()
+	renewAt := o.p.Lease.Until - s.cfg.LeaseTTL.Milliseconds()/2
+	return max(now.UnixMilli()+1, min(s.nextDue(o.id, now), idleAt+1, renewAt+1))
+}
+
 // Sweep is one autosave pass over the players that are due: those changed
 // since their last save, whose lease needs renewing, idle past the idle
 // timeout (saved and unloaded) or leaving. A player due but with none of
@@ -1163,7 +1183,9 @@ func (s *Store) Sweep(ctx context.Context) int {
 	for i, e := range taken {
 		if ctx.Err() != nil {
 			for _, e := range taken[i:] { // for the next sweep
-				s.due.push(e.at, e.o)
+				e.o.mu.Lock()
+				s.setDue(e.o, e.o.dueAt.Load())
+				e.o.mu.Unlock()
 			}
 			break
 		}
@@ -1181,7 +1203,7 @@ func (s *Store) Sweep(ctx context.Context) int {
 		renewAt := o.p.Lease.Until - halfLease
 		due := dirty || idleAt < nowMs || o.leaving || renewAt < nowMs
 		if !due {
-			s.setDue(o, max(nowMs+1, min(s.nextDue(o.id, now), idleAt+1, renewAt+1)))
+			s.setDue(o, s.nextLook(o, now))
 		}
 		o.mu.Unlock()
 		if due {

@@ -11,6 +11,7 @@ import (
 
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
+	"go.mongodb.org/mongo-driver/v2/mongo/writeconcern"
 
 	"rampart/state"
 )
@@ -29,9 +30,12 @@ const (
 // defaults above.
 type AnalyticsConfig struct {
 	QueueSize   int           // events waiting for a batch; Emit drops past it
-	MaxBatch    int           // events per insertMany
+	MaxBatch    int           // events per insert
 	FlushEvery  time.Duration // a partial batch waits at most this long
-	MaxInFlight int           // insertMany calls at once; past it the queue fills
+	MaxInFlight int           // inserts at once; past it the queue fills
+	// WriteConcern is the client's (its URI's w and j), which the insert
+	// command must state itself; nil leaves it to the server's default.
+	WriteConcern *writeconcern.WriteConcern
 	// Ticks, if set, replaces the FlushEvery ticker: each tick sends the
 	// partial batch (tests drive time with it).
 	Ticks <-chan time.Time
@@ -46,7 +50,7 @@ type AnalyticsStats struct {
 	Inserted         int64 `json:"inserted"`           // events MongoDB acknowledged
 	DroppedQueueFull int64 `json:"dropped_queue_full"` // Emit found the queue full, or the pipeline closed
 	DroppedFailed    int64 `json:"dropped_failed"`     // their batch failed after the bookkeeper's tries, or did not encode
-	Batches          int64 `json:"batches"`            // insertMany calls started (each with its retries)
+	Batches          int64 `json:"batches"`            // inserts started (each with its retries)
 	FailedBatches    int64 `json:"failed_batches"`     // of which failed
 	Queued           int64 `json:"queued"`             // waiting in the queue or the batch being filled
 	InFlight         int64 `json:"in_flight"`          // in batches on their way to MongoDB
@@ -55,7 +59,7 @@ type AnalyticsStats struct {
 // Analytics batches events into the events collection. Emit never blocks:
 // events go on a bounded queue, and when it is full they are dropped and
 // counted. Run drains the queue into batches of MaxBatch events, or fewer
-// after FlushEvery, each inserted with insertMany through the store's
+// after FlushEvery, each inserted by one insert command through the store's
 // bookkeeper (op "mongo:insert_events"), at most MaxInFlight at once. A
 // batch that still fails after the bookkeeper's tries is dropped and
 // counted: analytics never holds back the game.
@@ -291,7 +295,7 @@ func (a *Analytics) send(runCtx context.Context, batch []state.Event) {
 				return nil
 			}
 		}
-		return insertDocs(ctx, a.store.events, docs)
+		return insertDocs(ctx, a.store.events, docs, a.cfg.WriteConcern)
 	}
 	done := func(err error) {
 		a.inFlight.Add(-n)
@@ -365,31 +369,47 @@ func eventDoc(e *state.Event) bson.D {
 // document again to find the _id it already has, with a 4 KiB reader for
 // each (the driver's ensureID), which was half of analytics' CPU at 25,000
 // players (BENCHMARKS.md, 2026-12-01 late night).
-func insertDocs(ctx context.Context, c *mongo.Collection, docs []bson.Raw) error {
-	return insertChunks(ctx, c, docs, maxInsertBytes)
+func insertDocs(ctx context.Context, c *mongo.Collection, docs []bson.Raw, wc *writeconcern.WriteConcern) error {
+	return insertChunks(ctx, c, docs, wc, maxInsertBytes)
 }
 
 // insertChunks is insertDocs with commands of at most maxBytes of
-// documents (but at least one document each).
-func insertChunks(ctx context.Context, c *mongo.Collection, docs []bson.Raw, maxBytes int) error {
+// documents (but at least one document each) and maxInsertDocs documents.
+// Every chunk is sent; the first chunk's error is returned (a retry sends
+// them all again: those in are duplicates then).
+func insertChunks(ctx context.Context, c *mongo.Collection, docs []bson.Raw, wc *writeconcern.WriteConcern, maxBytes int) error {
+	var first error
 	for len(docs) > 0 {
 		n, size := 0, 0
-		for n < len(docs) && (n == 0 || size+len(docs[n]) <= maxBytes) {
+		for n < len(docs) && n < maxInsertDocs && (n == 0 || size+len(docs[n]) <= maxBytes) {
 			size += len(docs[n])
 			n++
 		}
 		cmd := bson.D{{Key: "insert", Value: c.Name()}, {Key: "documents", Value: docs[:n]}, {Key: "ordered", Value: false}}
-		if err := c.Database().RunCommand(ctx, cmd).Err(); err != nil && !onlyDuplicates(err) {
-			return err
+		if wc != nil {
+			w := bson.D{}
+			if wc.W != nil {
+				w = append(w, bson.E{Key: "w", Value: wc.W})
+			}
+			if wc.Journal != nil {
+				w = append(w, bson.E{Key: "j", Value: *wc.Journal})
+			}
+			cmd = append(cmd, bson.E{Key: "writeConcern", Value: w})
+		}
+		if err := c.Database().RunCommand(ctx, cmd).Err(); err != nil && !onlyDuplicates(err) && first == nil {
+			first = err
 		}
 		docs = docs[n:]
 	}
-	return nil
+	return first
 }
 
-// maxInsertBytes bounds one insert command's documents, well inside the
-// 16 MiB a command may hold.
-const maxInsertBytes = 8 << 20
+// One insert command's documents: well inside the 16 MiB a command may
+// hold, and the 100,000 writes of a batch.
+const (
+	maxInsertBytes = 8 << 20
+	maxInsertDocs  = 10_000
+)
 
 // onlyDuplicates reports whether err is an insert's write errors and every
 // one a duplicate key (11000): the documents are there.

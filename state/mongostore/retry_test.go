@@ -12,6 +12,7 @@ import (
 
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
+	"go.mongodb.org/mongo-driver/v2/mongo/writeconcern"
 	"go.mongodb.org/mongo-driver/v2/x/mongo/driver/topology"
 )
 
@@ -81,16 +82,17 @@ func testRetryableOnTheWire(t *testing.T, target mongoTarget) {
 	inserts := []struct {
 		name     string
 		docs     []bson.Raw
+		wc       *writeconcern.WriteConcern
 		maxBytes int
 		ok       bool
 	}{
-		{"first", []bson.Raw{b, cc}, maxInsertBytes, true},
-		{"retried", []bson.Raw{b, cc}, maxInsertBytes, true},
-		{"retried, one command per document, with a new one", []bson.Raw{b, d, cc}, 1, true},
-		{"with a bad document", []bson.Raw{b, bad}, maxInsertBytes, false},
+		{"first", []bson.Raw{b, cc}, nil, maxInsertBytes, true},
+		{"retried, with the client's write concern", []bson.Raw{b, cc}, writeconcern.W1(), maxInsertBytes, true},
+		{"retried, one command per document, with a new one", []bson.Raw{b, d, cc}, nil, 1, true},
+		{"with a bad document", []bson.Raw{b, bad}, nil, maxInsertBytes, false},
 	}
 	for _, in := range inserts {
-		if err := insertChunks(ctx, c, in.docs, in.maxBytes); (err == nil) != in.ok || Retryable(err) {
+		if err := insertChunks(ctx, c, in.docs, in.wc, in.maxBytes); (err == nil) != in.ok || Retryable(err) {
 			t.Errorf("%s: got %v (retryable %v), want ok %v and not retryable", in.name, err, Retryable(err), in.ok)
 		}
 	}
