@@ -101,3 +101,24 @@ func TestMinProcs(t *testing.T) {
 		}
 	}
 }
+
+// TestURIWriteConcern: the analytics insert states the write concern the
+// --mongo-uri asks for, and none when it asks for none.
+func TestURIWriteConcern(t *testing.T) {
+	tests := []struct {
+		uri  string
+		want any // W; nil: no write concern
+	}{
+		{"", nil},
+		{"off", nil},
+		{"mongodb://127.0.0.1:27017/", nil},
+		{"mongodb://127.0.0.1:27017/?w=majority", "majority"},
+		{"mongodb://127.0.0.1:27017/?w=2", 2},
+	}
+	for _, tt := range tests {
+		wc := uriWriteConcern(tt.uri)
+		if (wc == nil) != (tt.want == nil) || (wc != nil && wc.W != tt.want) {
+			t.Errorf("uriWriteConcern(%q) = %+v, want W %v", tt.uri, wc, tt.want)
+		}
+	}
+}

@@ -27,6 +27,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/config"
 	"go.mongodb.org/mongo-driver/v2/mongo"
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
+	"go.mongodb.org/mongo-driver/v2/mongo/writeconcern"
 
 	"rampart/accounts"
 	"rampart/api"
@@ -259,7 +260,7 @@ func (a *app) build(ctx context.Context) error {
 		if err != nil {
 			return fmt.Errorf("mongodb: %w", err)
 		}
-		analytics = mongostore.NewAnalytics(ms, mongostore.AnalyticsConfig{})
+		analytics = mongostore.NewAnalytics(ms, mongostore.AnalyticsConfig{WriteConcern: uriWriteConcern(cfg.MongoURI)})
 		updates = mongostore.NewUpdates(ms, mongostore.UpdatesConfig{})
 		mongoSide = state.Mongo{Index: ms, Updates: updates, Mail: ms, Analytics: analytics}
 		if cfg.IndexSnapshot > 0 {
@@ -621,6 +622,15 @@ func loadBundle(path string) (*gamedata.Bundle, error) {
 }
 
 // connectMongo connects to cfg.MongoURI, or starts the embedded FerretDB.
+// uriWriteConcern is the write concern a --mongo-uri asks for (w, j);
+// nil for none, or for the embedded store.
+func uriWriteConcern(uri string) *writeconcern.WriteConcern {
+	if uri == "" || uri == "off" {
+		return nil
+	}
+	return options.Client().ApplyURI(uri).WriteConcern
+}
+
 func connectMongo(ctx context.Context, cfg serveConfig, log *slog.Logger) (*mongo.Client, func(), error) {
 	if cfg.MongoURI == "off" {
 		return nil, func() {}, nil
