@@ -1158,9 +1158,14 @@ func (s *Store) nextDue(id string, now time.Time) int64 {
 // intervals, or one a final save released while a login kept the player,
 // is renewed in time).
 func (s *Store) nextLook(o *Online, now time.Time) int64 {
-	idleAt := o.lastActive.Load() + s.cfg.IdleTimeout.Milliseconds()
-	renewAt := o.p.Lease.Until - s.cfg.LeaseTTL.Milliseconds()/2
+	idleAt, renewAt := s.idleAndRenewal(o)
 	return max(now.UnixMilli()+1, min(s.nextDue(o.id, now), idleAt+1, renewAt+1))
+}
+
+// idleAndRenewal are the moments (Unix ms) o's idle time ends and its
+// lease needs renewing (o.mu held).
+func (s *Store) idleAndRenewal(o *Online) (idleAt, renewAt int64) {
+	return o.lastActive.Load() + s.cfg.IdleTimeout.Milliseconds(), o.p.Lease.Until - s.cfg.LeaseTTL.Milliseconds()/2
 }
 
 // Sweep is one autosave pass over the players that are due: those changed
@@ -1174,8 +1179,6 @@ func (s *Store) Sweep(ctx context.Context) int {
 	defer func() { s.phase.sweep.Record(time.Since(t0)) }()
 	now := s.cfg.Now()
 	nowMs := now.UnixMilli()
-	halfLease := s.cfg.LeaseTTL.Milliseconds() / 2
-	idleFor := s.cfg.IdleTimeout.Milliseconds()
 	var failed atomic.Int64
 	g := errgroup.Group{}
 	g.SetLimit(s.cfg.SaveConcurrency)
@@ -1199,8 +1202,7 @@ func (s *Store) Sweep(ctx context.Context) int {
 			continue
 		}
 		dirty := o.changes != o.saved
-		idleAt := o.lastActive.Load() + idleFor
-		renewAt := o.p.Lease.Until - halfLease
+		idleAt, renewAt := s.idleAndRenewal(o)
 		due := dirty || idleAt < nowMs || o.leaving || renewAt < nowMs
 		if !due {
 			s.setDue(o, s.nextLook(o, now))
