@@ -73,8 +73,11 @@ type actionsRequest struct {
 // MaxBatch actions, each with a positive seq and a name.
 func decodeActions(body []byte) ([]state.Action, error) {
 	var req actionsRequest
-	if err := unmarshal(body, &req); err != nil {
-		return nil, err
+	var ok bool
+	if req.Actions, ok = parseActions(bytes.TrimSpace(body)); !ok {
+		if err := unmarshal(body, &req); err != nil {
+			return nil, err
+		}
 	}
 	if len(req.Actions) == 0 {
 		return nil, errBadRequest("actions: at least one action is required")

@@ -280,7 +280,7 @@ func (wc *wsConn) write(msg []byte) error {
 
 // reply queues a reply to the client.
 func (wc *wsConn) reply(v any) {
-	data, err := json.Marshal(v)
+	data, err := marshal(v)
 	if err != nil {
 		wc.logger().Error("encode websocket reply", "err", err)
 		return

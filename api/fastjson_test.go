@@ -1,0 +1,214 @@
+package api
+
+import (
+	"bytes"
+	"encoding/json"
+	"testing"
+
+	"rampart/actions"
+	"rampart/state"
+)
+
+// Bodies as rampart loadtest and the browser client send them.
+var typicalBodies = []string{
+	`{"actions":[{"seq":1,"name":"ping","args":{}}]}`,
+	`{"actions":[{"seq":41,"name":"collect","args":{"building_id":"b12"}},{"seq":42,"name":"upgrade","args":{"building_id":"b3"}}]}`,
+	`{"actions":[{"seq":7,"name":"build","args":{"type":"farm","x":12,"y":-3}}]}`,
+	`{"actions":[{"seq":9007199254740991,"name":"attack","args":{"opponent_id":"uAbC-_0123456789abcdefgh","units":{"knight":[1,2.5e3,-0.25]},"ok":true,"none":null}}]}`,
+	" {\r\n\t\"actions\" : [ { \"name\" : \"ping\" , \"seq\" : 3 } ] } ",
+	`{"actions":[{"seq":2,"name":"buy_item","args":"\u00e9\"\\\/\b\f\n\r\t"}]}`,
+}
+
+func TestParseActionsTakesTheCommonShape(t *testing.T) {
+	tests := []struct {
+		name string
+		body string
+		fast bool // the hand decoder takes it (else encoding/json decides)
+	}{
+		{"ping", typicalBodies[0], true},
+		{"two", typicalBodies[1], true},
+		{"negative number in args", typicalBodies[2], true},
+		{"nested args", typicalBodies[3], true},
+		{"whitespace, keys in another order, no args", typicalBodies[4], true},
+		{"escapes in args", typicalBodies[5], true},
+		{"empty batch", `{"actions":[]}`, true},
+		{"empty action", `{"actions":[{}]}`, true},
+		{"key in capitals", `{"actions":[{"SEQ":1,"name":"ping"}]}`, false},
+		{"unknown key", `{"actions":[{"seq":1,"name":"ping","x":1}]}`, false},
+		{"another top-level key", `{"actions":[{"seq":1,"name":"ping"}],"y":2}`, false},
+		{"duplicate key", `{"actions":[{"seq":1,"seq":2,"name":"ping"}]}`, false},
+		{"escape in the name", `{"actions":[{"seq":1,"name":"p\u0069ng"}]}`, false},
+		{"seq with a fraction", `{"actions":[{"seq":1.0,"name":"ping"}]}`, false},
+		{"seq past int64", `{"actions":[{"seq":9223372036854775808,"name":"ping"}]}`, false},
+		{"seq with a leading zero", `{"actions":[{"seq":01,"name":"ping"}]}`, false},
+		{"null action", `{"actions":[null]}`, false},
+		{"args not JSON", `{"actions":[{"seq":1,"name":"ping","args":{x}}]}`, false},
+		{"args number cut short", `{"actions":[{"seq":1,"name":"ping","args":1.}]}`, false},
+		{"bad escape in args", `{"actions":[{"seq":1,"name":"ping","args":"\x"}]}`, false},
+		{"control byte in args", "{\"actions\":[{\"seq\":1,\"name\":\"ping\",\"args\":\"\x01\"}]}", false},
+		{"trailing garbage", `{"actions":[]}x`, false},
+		{"trailing comma", `{"actions":[{"seq":1,"name":"ping"},]}`, false},
+		{"too many", `{"actions":[` + repeatAction(MaxBatch+1) + `]}`, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, fast := parseActions(bytes.TrimSpace([]byte(tt.body)))
+			if fast != tt.fast {
+				t.Errorf("parseActions took it: %v, want %v", fast, tt.fast)
+			}
+			checkSameAsEncodingJSON(t, []byte(tt.body))
+		})
+	}
+}
+
+func repeatAction(n int) string {
+	var b []byte
+	for i := range n {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = append(b, `{"seq":1,"name":"p"}`...)
+	}
+	return string(b)
+}
+
+// checkSameAsEncodingJSON fails if parseActions takes body and answers
+// anything but what encoding/json decodes from it.
+func checkSameAsEncodingJSON(t *testing.T, body []byte) {
+	t.Helper()
+	got, fast := parseActions(bytes.TrimSpace(body))
+	if !fast {
+		return
+	}
+	var want actionsRequest
+	if err := unmarshal(body, &want); err != nil {
+		t.Fatalf("parseActions took %q, which encoding/json refuses: %v", body, err)
+	}
+	if len(got) != len(want.Actions) {
+		t.Fatalf("%q: %d actions, encoding/json %d", body, len(got), len(want.Actions))
+	}
+	for i, a := range got {
+		w := want.Actions[i]
+		if a.Seq != w.Seq || a.Name != w.Name || !bytes.Equal(a.Args, w.Args) || (a.Args == nil) != (w.Args == nil) {
+			t.Fatalf("%q: action %d is %+v, encoding/json %+v", body, i, a, w)
+		}
+	}
+}
+
+// Whatever the hand decoder takes, encoding/json decodes the same way.
+func FuzzActionsFastPath(f *testing.F) {
+	for _, b := range typicalBodies {
+		f.Add([]byte(b))
+	}
+	f.Add([]byte(`{"actions":[{"seq":-0,"name":"","args":[[],{},"",0,-0.0e+1]}]}`))
+	f.Add([]byte(`{"actions":[{"seq":1,"name":"a","args":"\ud800\udc00\uZZZZ"}]}`))
+	f.Add([]byte("{\"actions\":[{\"seq\":1,\"name\":\"a\",\"args\":\"\xff\xfe\"}]}"))
+	f.Add([]byte(`{"actions":[{"seq":1,"name":"a","args":null},{"seq":2,"name":"b","args":true}]}`))
+	f.Fuzz(func(t *testing.T, body []byte) {
+		checkSameAsEncodingJSON(t, body)
+	})
+}
+
+func TestActionsReplyTakesTheCommonShape(t *testing.T) {
+	tests := []struct {
+		name  string
+		reply actionsReply
+		fast  bool
+	}{
+		{"applied", actionsReply{Results: []state.Reply{{Seq: 4, OK: true, Result: json.RawMessage(`{"gold":120,"built":["b1"]}`)}},
+			GamedataVersion: "a1b2c3", ServerTime: 1764633600000}, true},
+		{"refused", actionsReply{Results: []state.Reply{{Seq: 5, Error: &actions.Error{Code: actions.CodeBadArgs, Message: `unknown building "b9"`}}},
+			GamedataVersion: "a1b2c3", ServerTime: 1}, true},
+		{"duplicate and pending, over the socket", actionsReply{Type: "results", Results: []state.Reply{{Seq: 1, OK: true, Duplicate: true}, {Seq: 2, OK: true, Pending: true}}}, true},
+		{"no results", actionsReply{}, true},
+		{"empty results", actionsReply{Results: []state.Reply{}}, true},
+		{"html in a message", actionsReply{Results: []state.Reply{{Seq: 1, Error: &actions.Error{Code: "x", Message: "<b>&é\u2028"}}}}, true},
+		{"result with spaces", actionsReply{Results: []state.Reply{{Seq: 1, Result: json.RawMessage(`{"a": 1}`)}}}, false},
+		{"result with html", actionsReply{Results: []state.Reply{{Seq: 1, Result: json.RawMessage(`"<b>"`)}}}, false},
+		{"result not JSON", actionsReply{Results: []state.Reply{{Seq: 1, Result: json.RawMessage(`{`)}}}, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, fast := appendActionsReply(nil, &tt.reply)
+			if fast != tt.fast {
+				t.Errorf("appendActionsReply took it: %v, want %v", fast, tt.fast)
+			}
+			checkReplySameAsEncodingJSON(t, tt.reply)
+		})
+	}
+}
+
+// checkReplySameAsEncodingJSON fails if marshal's bytes for r differ from
+// json.Marshal's, or if one of them fails and the other does not.
+func checkReplySameAsEncodingJSON(t *testing.T, r actionsReply) {
+	t.Helper()
+	got, gerr := marshal(r)
+	want, werr := json.Marshal(r)
+	if (gerr == nil) != (werr == nil) || !bytes.Equal(got, want) {
+		t.Fatalf("marshal(%+v) = %s, %v; json.Marshal %s, %v", r, got, gerr, want, werr)
+	}
+}
+
+// The hand encoder writes json.Marshal's bytes, whatever the reply holds.
+func FuzzActionsReplyFastPath(f *testing.F) {
+	f.Add("results", "v1", int64(3), true, false, true, []byte(`{"gold":1}`), "bad_args", "no such building", uint8(2), true)
+	f.Add("", "", int64(-1), false, true, false, []byte(`[1, 2]`), "", "<&>\u2028\u2029\xff\x00", uint8(1), true)
+	f.Add("\"", "\\", int64(0), false, false, false, []byte("\"\xe2\x80\xa8\""), "\t", "\n", uint8(3), false)
+	f.Fuzz(func(t *testing.T, typ, version string, seq int64, ok, dup, pending bool, result []byte, code, msg string, n uint8, withErr bool) {
+		r := actionsReply{Type: typ, GamedataVersion: version, ServerTime: seq * 3}
+		if n > 0 {
+			r.Results = make([]state.Reply, n%4)
+		}
+		for i := range r.Results {
+			r.Results[i] = state.Reply{Seq: seq + int64(i), OK: ok, Duplicate: dup, Pending: pending != (i%2 == 1), Result: result}
+			if withErr && i%2 == 0 {
+				r.Results[i].Error = &actions.Error{Code: code, Message: msg}
+			}
+		}
+		checkReplySameAsEncodingJSON(t, r)
+	})
+}
+
+func BenchmarkDecodeActions(b *testing.B) {
+	body := []byte(typicalBodies[1])
+	b.Run("hand", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			if _, err := decodeActions(body); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("encoding_json", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			var req actionsRequest
+			if err := unmarshal(body, &req); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+}
+
+func BenchmarkEncodeActionsReply(b *testing.B) {
+	r := actionsReply{Results: []state.Reply{
+		{Seq: 41, OK: true, Result: json.RawMessage(`{"collected":{"gold":120,"elixir":0},"resources":{"gold":5120,"elixir":830,"gems":25}}`)},
+		{Seq: 42, OK: true, Result: json.RawMessage(`{"building":{"id":"b3","type":"farm","level":3,"busy_until":1764633660000}}`)},
+	}, GamedataVersion: "2f0c6a9d41e7", ServerTime: 1764633600000}
+	b.Run("hand", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			if _, err := marshal(r); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("encoding_json", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			if _, err := json.Marshal(r); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+}
