@@ -172,17 +172,22 @@ func writeError(w http.ResponseWriter, e *Error) {
 	if e.RetryAfter > 0 {
 		w.Header().Set("Retry-After", retryAfter(e.RetryAfter))
 	}
-	w.Header().Set("Content-Type", "application/json")
+	w.Header()["Content-Type"] = jsonContentType
 	w.WriteHeader(e.Status)
 	w.Write(body)
 }
+
+// jsonContentType is every JSON reply's Content-Type, one slice for all
+// (Header.Set would canonicalise the key and allocate a slice per reply).
+// Nothing writes into a header's values in place.
+var jsonContentType = []string{"application/json"}
 
 func writeJSON(w http.ResponseWriter, v any) error {
 	body, err := marshal(v)
 	if err != nil {
 		return err
 	}
-	w.Header().Set("Content-Type", "application/json")
+	w.Header()["Content-Type"] = jsonContentType
 	_, err = w.Write(body)
 	return err
 }

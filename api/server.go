@@ -71,6 +71,7 @@ type Server struct {
 	signins      *SignInStats
 	wsRows       wsRows
 	wsUpgradeRow *profiler.Row
+	date         httpDate
 }
 
 // New returns a server for cfg.
@@ -97,7 +98,31 @@ func New(cfg Config) *Server {
 }
 
 // ServeHTTP implements http.Handler.
-func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.handler.ServeHTTP(w, r) }
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	w.Header()["Date"] = s.date.at(time.Now())
+	s.handler.ServeHTTP(w, r)
+}
+
+// httpDate is the Date header net/http writes (it leaves a Date the
+// handler set alone), formatted once a second instead of for every reply:
+// time.Time.AppendFormat alone was 1.2% of the server's CPU at 25,000
+// players.
+type httpDate struct{ last atomic.Pointer[dateHeader] }
+
+type dateHeader struct {
+	unix  int64
+	value []string // shared by every reply of that second; never written
+}
+
+func (d *httpDate) at(now time.Time) []string {
+	sec := now.Unix()
+	if h := d.last.Load(); h != nil && h.unix == sec {
+		return h.value
+	}
+	h := &dateHeader{unix: sec, value: []string{now.UTC().Format(http.TimeFormat)}}
+	d.last.Store(h)
+	return h.value
+}
 
 // WSStats returns the WebSocket counters.
 func (s *Server) WSStats() *WSStats { return &s.wsStats }

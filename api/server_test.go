@@ -4,8 +4,10 @@ import (
 	"bytes"
 	"compress/gzip"
 	"io"
+	"net/http"
 	"net/http/httptest"
 	"testing"
+	"time"
 
 	"rampart/gamedata"
 	"rampart/internal/testenv"
@@ -112,5 +114,59 @@ func TestDebugGuard(t *testing.T) {
 				t.Fatalf("got %d, want %d", w.Code, tt.want)
 			}
 		})
+	}
+}
+
+// Every reply carries one Date header, the second it was served in, over
+// a real connection (net/http leaves the one the server set alone).
+func TestDateHeader(t *testing.T) {
+	srv := httptest.NewServer(newTestServer(t))
+	defer srv.Close()
+	for _, path := range []string{"/healthz", "/api/v1/no-such-route"} {
+		t.Run(path, func(t *testing.T) {
+			before := time.Now().Truncate(time.Second)
+			resp, err := http.Get(srv.URL + path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
+			after := time.Now()
+			if got := resp.Header.Values("Date"); len(got) != 1 {
+				t.Fatalf("Date headers %q, want one", got)
+			}
+			at, err := http.ParseTime(resp.Header.Get("Date"))
+			if err != nil {
+				t.Fatalf("Date %q: %v", resp.Header.Get("Date"), err)
+			}
+			if at.Before(before) || at.After(after) {
+				t.Errorf("Date %v, not between %v and %v", at, before, after)
+			}
+		})
+	}
+}
+
+func TestHTTPDateOncePerSecond(t *testing.T) {
+	var d httpDate
+	t0 := time.Date(2026, 12, 1, 23, 59, 59, 100e6, time.FixedZone("X", 3600))
+	tests := []struct {
+		name string
+		at   time.Time
+		want string
+		same bool // the slice of the call before
+	}{
+		{"first", t0, "Tue, 01 Dec 2026 22:59:59 GMT", false},
+		{"same second", t0.Add(800 * time.Millisecond), "Tue, 01 Dec 2026 22:59:59 GMT", true},
+		{"next second", t0.Add(time.Second), "Tue, 01 Dec 2026 23:00:00 GMT", false},
+	}
+	var prev []string
+	for _, tt := range tests {
+		got := d.at(tt.at)
+		if len(got) != 1 || got[0] != tt.want {
+			t.Errorf("%s: %q, want %q", tt.name, got, tt.want)
+		}
+		if same := prev != nil && &prev[0] == &got[0]; same != tt.same {
+			t.Errorf("%s: reused the last second's slice: %v, want %v", tt.name, same, tt.same)
+		}
+		prev = got
 	}
 }
