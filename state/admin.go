@@ -30,8 +30,7 @@ func (s *Store) Inspect(ctx context.Context, id string) (PlayerInfo, error) {
 	if !ValidID(id) {
 		return PlayerInfo{}, ErrBadPlayerID
 	}
-	if v, ok := s.players.Load(id); ok {
-		o := v.(*Online)
+	if o, ok := s.players.load(id); ok {
 		o.mu.Lock()
 		if !o.gone {
 			view, err := publicPlayer(&o.p)

@@ -186,11 +186,10 @@ func (s *Store) pushResult(o *Online, r AsyncResult) {
 // withOnline runs fn with id's lock held if id is online here, and
 // reports whether it ran.
 func (s *Store) withOnline(id string, fn func(o *Online)) bool {
-	v, ok := s.players.Load(id)
+	o, ok := s.players.load(id)
 	if !ok {
 		return false
 	}
-	o := v.(*Online)
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	if o.gone {

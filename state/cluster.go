@@ -205,11 +205,10 @@ func (s *Store) handOver(ctx context.Context, e *ownedError) (stale bool, err er
 // player was not here. The journal needs no flush: every acknowledged
 // record is already durable, and the checkpoint covers them all.
 func (s *Store) Handoff(ctx context.Context, id string) (held bool, err error) {
-	v, ok := s.players.Load(id)
+	o, ok := s.players.load(id)
 	if !ok {
 		return false, nil
 	}
-	o := v.(*Online)
 	s.waitJobs(ctx, o, handoffWait)
 	o.mu.Lock()
 	if o.gone {
@@ -275,7 +274,7 @@ func (s *Store) DefendHere(ctx context.Context, req *actions.RaidRequest) (actio
 // server sent it mail (a raid's result) while it was live here.
 func (s *Store) PokeMail(id string) {
 	s.cl.count(func(c *ClusterCounts) { c.PokesReceived++ })
-	if _, ok := s.players.Load(id); !ok || s.mongo.Mail == nil {
+	if _, ok := s.players.load(id); !ok || s.mongo.Mail == nil {
 		return
 	}
 	s.readMailNow(id)
@@ -302,7 +301,7 @@ func (s *Store) poke(ctx context.Context, to string) {
 // older than gen (the account's, after a ban, a logout elsewhere or a
 // refresh token's reuse): here (Kick), or by a call to its owner.
 func (s *Store) Revoke(ctx context.Context, id string, gen uint64) error {
-	if _, ok := s.players.Load(id); ok || s.cl.c == nil {
+	if _, ok := s.players.load(id); ok || s.cl.c == nil {
 		return s.Kick(ctx, id, gen)
 	}
 	lease, err := s.readLease(ctx, id)
@@ -344,14 +343,14 @@ func (s *Store) Route(ctx context.Context, token string, hop bool) (string, erro
 	}
 	// The common case, the player here, costs no signature check: the
 	// handler verifies the token anyway.
-	if _, ok := s.players.Load(accounts.SessionPlayer(token)); ok {
+	if _, ok := s.players.load(accounts.SessionPlayer(token)); ok {
 		return "", nil
 	}
 	c, err := s.accts.Verify(token)
 	if err != nil {
 		return "", nil
 	}
-	if _, ok := s.players.Load(c.Player); ok {
+	if _, ok := s.players.load(c.Player); ok {
 		return "", nil
 	}
 	if hop || s.isDraining() {

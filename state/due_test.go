@@ -111,7 +111,7 @@ func BenchmarkSweepNoneDue(b *testing.B) {
 			due := clk.Now().Add(time.Minute).UnixMilli()
 			for i := range n {
 				o := &Online{id: fmt.Sprintf("p%d", i)}
-				s.players.Store(o.id, o)
+				s.players.store(o.id, o)
 				s.setDue(o, due+int64(i))
 			}
 			ctx := context.Background()

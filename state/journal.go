@@ -769,8 +769,7 @@ func (s *Store) releaseJournal() {
 	}
 	low := journal.LSN(math.MaxInt64)
 	synced := s.jrnl.SyncedLSN() // read first: later records land above it
-	s.players.Range(func(_, v any) bool {
-		o := v.(*Online)
+	s.players.each(func(o *Online) bool {
 		o.mu.Lock()
 		for _, f := range []journal.LSN{o.floor, o.savingFloor} {
 			if f != 0 && f < low {

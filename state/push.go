@@ -34,8 +34,7 @@ func (s *Store) Detach(sess Session, c push.Conn) {
 
 // Broadcast pushes ev to every connected player.
 func (s *Store) Broadcast(ev json.RawMessage) {
-	s.players.Range(func(_, v any) bool {
-		o := v.(*Online)
+	s.players.each(func(o *Online) bool {
 		o.mu.Lock()
 		o.push.Push(ev)
 		o.mu.Unlock()

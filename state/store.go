@@ -74,7 +74,7 @@ type Store struct {
 	accts *accounts.Accounts
 	log   *slog.Logger
 
-	players sync.Map // player id -> *Online
+	players registry // player id -> *Online
 	online  atomic.Int64
 	loading atomic.Int64 // loads from S3 in flight
 	loads   singleflight.Group
@@ -360,8 +360,8 @@ func (s *Store) login(ctx context.Context, id string, c accounts.Claims, created
 // memory. Concurrent loads of one player share one S3 round trip. created
 // says accounts has just made the player's account (LoginCreated).
 func (s *Store) load(ctx context.Context, id string, created bool) (*Online, error) {
-	if v, ok := s.players.Load(id); ok {
-		return v.(*Online), nil
+	if o, ok := s.players.load(id); ok {
+		return o, nil
 	}
 	if s.isDraining() {
 		return nil, fmt.Errorf("load player %s: server shutting down: %w", id, ErrMoving)
@@ -372,14 +372,14 @@ func (s *Store) load(ctx context.Context, id string, created bool) (*Online, err
 	// The load outlives a caller that gives up: the others share it.
 	ctx = context.WithoutCancel(ctx)
 	v, err, _ := s.loads.Do(id, func() (any, error) {
-		if v, ok := s.players.Load(id); ok {
-			return v, nil
+		if o, ok := s.players.load(id); ok {
+			return o, nil
 		}
 		o, err := s.fetch(ctx, id, created)
 		if err != nil {
 			return nil, err
 		}
-		s.players.Store(id, o)
+		s.players.store(id, o)
 		s.due.set(o, o.dueAt.Load())
 		s.online.Add(1)
 		s.readMail(id, o.p.RaidsOut)
@@ -623,11 +623,11 @@ func (s *Store) Authenticate(token string) (Session, error) {
 	if err != nil {
 		return Session{}, fmt.Errorf("authenticate: %w: %w", ErrUnauthorized, err)
 	}
-	v, ok := s.players.Load(c.Player)
+	o, ok := s.players.load(c.Player)
 	if !ok {
 		return Session{}, fmt.Errorf("player %s is not online: %w", c.Player, ErrUnauthorized)
 	}
-	sess := Session{o: v.(*Online), id: c.Session, gen: c.Gen}
+	sess := Session{o: o, id: c.Session, gen: c.Gen}
 	if err := s.lock(sess); err != nil {
 		return Session{}, err
 	}
@@ -905,11 +905,10 @@ func (s *Store) Logout(ctx context.Context, sess Session, gen uint64) error {
 // here, and its socket gets a "replaced" event and is closed. A player
 // not in memory, or already at gen, is nothing to do.
 func (s *Store) Kick(ctx context.Context, id string, gen uint64) error {
-	v, ok := s.players.Load(id)
+	o, ok := s.players.load(id)
 	if !ok {
 		return nil
 	}
-	o := v.(*Online)
 	o.mu.Lock()
 	if o.gone || o.gen >= gen {
 		o.mu.Unlock()
@@ -1070,7 +1069,7 @@ func (s *Store) leaveMemory(o *Online) {
 	o.gone = true
 	s.due.remove(o)
 	o.push.Close()
-	if s.players.CompareAndDelete(o.id, o) {
+	if s.players.compareAndDelete(o.id, o) {
 		s.online.Add(-1)
 	}
 }
@@ -1193,7 +1192,7 @@ func (s *Store) Sweep(ctx context.Context) int {
 			break
 		}
 		o := e.o
-		if v, ok := s.players.Load(o.id); !ok || v != o {
+		if v, ok := s.players.load(o.id); !ok || v != o {
 			continue // left memory
 		}
 		o.mu.Lock()
@@ -1253,8 +1252,7 @@ func (s *Store) saveAllOnce(ctx context.Context) error {
 	var errs []error
 	g := errgroup.Group{}
 	g.SetLimit(max(s.cfg.SaveConcurrency, shutdownConcurrency))
-	s.players.Range(func(_, v any) bool {
-		o := v.(*Online)
+	s.players.each(func(o *Online) bool {
 		g.Go(func() error {
 			if err := s.save(ctx, o, saveShutdown); err != nil {
 				mu.Lock()
@@ -1312,8 +1310,7 @@ func (s *Store) Resume(ctx context.Context, token string) (LoginResult, error) {
 	if err != nil {
 		return LoginResult{}, fmt.Errorf("resume: %w: %w", ErrUnauthorized, err)
 	}
-	if v, ok := s.players.Load(c.Player); ok {
-		o := v.(*Online)
+	if o, ok := s.players.load(c.Player); ok {
 		o.mu.Lock()
 		if !o.gone && o.session == c.Session && o.gen == c.Gen {
 			o.lastActive.Store(now.UnixMilli())
@@ -1358,8 +1355,7 @@ type OnlineInfo struct {
 // Each player's lock is held only to copy its line.
 func (s *Store) Players(limit int) []OnlineInfo {
 	out := make([]OnlineInfo, 0, min(max(limit, 0), 1024))
-	s.players.Range(func(_, v any) bool {
-		o := v.(*Online)
+	s.players.each(func(o *Online) bool {
 		o.mu.Lock()
 		out = append(out, OnlineInfo{ID: o.id, LastActiveMS: o.lastActive.Load(), LastSeq: o.p.LastSeq,
 			Unsaved: o.changes != o.saved, Connected: o.push.Connected(), Leaving: o.leaving, LeaseUntilMS: o.p.Lease.Until})
