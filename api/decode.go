@@ -70,7 +70,8 @@ type actionsRequest struct {
 }
 
 // decodeActions parses an actions body: a non-empty batch of at most
-// MaxBatch actions, each with a positive seq and a name.
+// MaxBatch actions, each with a positive seq and a name. Their Args may
+// slice body, which the caller must not reuse while they live.
 func decodeActions(body []byte) ([]state.Action, error) {
 	var req actionsRequest
 	var ok bool

@@ -172,7 +172,9 @@ func writeError(w http.ResponseWriter, e *Error) {
 	if e.RetryAfter > 0 {
 		w.Header().Set("Retry-After", retryAfter(e.RetryAfter))
 	}
-	w.Header()["Content-Type"] = jsonContentType
+	h := w.Header()
+	h["Content-Type"] = jsonContentType
+	h["Date"] = replyDate.at(time.Now())
 	w.WriteHeader(e.Status)
 	w.Write(body)
 }
@@ -180,14 +182,19 @@ func writeError(w http.ResponseWriter, e *Error) {
 // jsonContentType is every JSON reply's Content-Type, one slice for all
 // (Header.Set would canonicalise the key and allocate a slice per reply).
 // Nothing writes into a header's values in place.
-var jsonContentType = []string{"application/json"}
+var (
+	jsonContentType  = []string{"application/json"}
+	plainContentType = []string{"text/plain; charset=utf-8"}
+)
 
 func writeJSON(w http.ResponseWriter, v any) error {
 	body, err := marshal(v)
 	if err != nil {
 		return err
 	}
-	w.Header()["Content-Type"] = jsonContentType
+	h := w.Header()
+	h["Content-Type"] = jsonContentType
+	h["Date"] = replyDate.at(time.Now())
 	_, err = w.Write(body)
 	return err
 }

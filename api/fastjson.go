@@ -14,66 +14,92 @@ import (
 // so the answers (and the errors) stay encoding/json's: FuzzActionsFastPath
 // and FuzzActionsReplyFastPath check that both ways agree on every input.
 
-// maxFastDepth bounds the nesting parseActions follows inside args; deeper
-// goes to encoding/json (which allows 10,000).
+// maxFastDepth bounds the nesting skipValue follows (inside an action's
+// args, or a reply's result); deeper goes to encoding/json (which allows
+// 10,000).
 const maxFastDepth = 64
 
 // parseActions decodes b, a trimmed body, when it is exactly
 // {"actions":[{"seq":<int>,"name":"<printable ASCII>","args":<any JSON>},…]}
 // with the keys spelled so, each at most once, and JSON whitespace anywhere
-// between tokens. ok false says nothing about b: it is simply not that
-// shape (another key, a key spelled otherwise, an escape in a name, a
-// number that is not a plain int64, invalid JSON), and encoding/json
-// decides. Args slice b (the body is read into a fresh buffer per
-// request).
+// between tokens; a WebSocket message's "type" (a string without escapes)
+// may stand before or after "actions", and is ignored as encoding/json
+// ignores it. ok false says nothing about b: it is simply not that shape
+// (another key, a key spelled otherwise, an escape in a name, a number
+// that is not a plain int64, invalid JSON), and encoding/json decides.
+// The actions' Args slice b: the caller must not reuse b while they live.
 func parseActions(b []byte) (acts []state.Action, ok bool) {
 	i := ws(b, 0)
 	if !lit(b, i, '{') {
 		return nil, false
 	}
 	i = ws(b, i+1)
-	if !key(b, i, "actions") {
-		return nil, false
-	}
-	i = ws(b, i+len(`"actions"`))
-	if !lit(b, i, ':') {
-		return nil, false
-	}
-	i = ws(b, i+1)
-	if !lit(b, i, '[') {
-		return nil, false
-	}
-	i = ws(b, i+1)
-	acts = make([]state.Action, 0, 4)
-	if lit(b, i, ']') {
-		i++
-	} else {
-		for {
-			var a state.Action
-			if i, ok = parseAction(b, i, &a); !ok {
+	var seenType bool
+	for {
+		switch {
+		case key(b, i, "type") && !seenType:
+			seenType = true
+			i = ws(b, i+len(`"type"`))
+			if !lit(b, i, ':') {
 				return nil, false
 			}
-			acts = append(acts, a)
-			if len(acts) > MaxBatch { // refused anyway: let the slow path say so
+			if _, i, ok = parsePlainString(b, ws(b, i+1)); !ok {
 				return nil, false
 			}
-			i = ws(b, i)
-			if lit(b, i, ',') {
-				i = ws(b, i+1)
-				continue
-			}
-			if !lit(b, i, ']') {
+		case key(b, i, "actions") && acts == nil:
+			i = ws(b, i+len(`"actions"`))
+			if !lit(b, i, ':') {
 				return nil, false
 			}
-			i++
-			break
+			if acts, i, ok = parseActionList(b, ws(b, i+1)); !ok {
+				return nil, false
+			}
+		default:
+			return nil, false
 		}
+		i = ws(b, i)
+		if lit(b, i, ',') {
+			i = ws(b, i+1)
+			continue
+		}
+		if !lit(b, i, '}') || acts == nil {
+			return nil, false
+		}
+		return acts, ws(b, i+1) == len(b)
 	}
-	i = ws(b, i)
-	if !lit(b, i, '}') {
-		return nil, false
+}
+
+// parseActionList decodes the array of actions at b[i:] (never nil when
+// ok), answering the index after its closing bracket.
+func parseActionList(b []byte, i int) ([]state.Action, int, bool) {
+	if !lit(b, i, '[') {
+		return nil, 0, false
 	}
-	return acts, ws(b, i+1) == len(b)
+	i = ws(b, i+1)
+	acts := make([]state.Action, 0, 4)
+	if lit(b, i, ']') {
+		return acts, i + 1, true
+	}
+	for {
+		var a state.Action
+		var ok bool
+		if i, ok = parseAction(b, i, &a); !ok {
+			return nil, 0, false
+		}
+		acts = append(acts, a)
+		if len(acts) > MaxBatch { // refused anyway: let the slow path say so
+			return nil, 0, false
+		}
+		i = ws(b, i)
+		if lit(b, i, ',') {
+			i = ws(b, i+1)
+			continue
+		}
+		if !lit(b, i, ']') {
+			return nil, 0, false
+		}
+		return acts, i + 1, true
+	}
 }
 
 // parseAction decodes one action object at b[i:], answering the index
@@ -410,10 +436,14 @@ func appendReply(b []byte, r *state.Reply) ([]byte, bool) {
 // compactSafe says whether json.Marshal writes raw unchanged: valid JSON
 // with no whitespace at all and no byte it escapes.
 func compactSafe(raw []byte) bool {
-	for _, c := range raw {
+	for i, c := range raw {
 		switch c {
-		case ' ', '\t', '\n', '\r', '<', '>', '&', 0xe2: // 0xe2 leads U+2028 and U+2029
+		case ' ', '\t', '\n', '\r', '<', '>', '&':
 			return false
+		case 0xe2: // U+2028 and U+2029 are E2 80 A8 and E2 80 A9
+			if i+2 < len(raw) && raw[i+1] == 0x80 && raw[i+2]&^1 == 0xa8 {
+				return false
+			}
 		}
 	}
 	end, ok := skipValue(raw, 0, 0)

@@ -17,6 +17,7 @@ var typicalBodies = []string{
 	`{"actions":[{"seq":9007199254740991,"name":"attack","args":{"opponent_id":"uAbC-_0123456789abcdefgh","units":{"knight":[1,2.5e3,-0.25]},"ok":true,"none":null}}]}`,
 	" {\r\n\t\"actions\" : [ { \"name\" : \"ping\" , \"seq\" : 3 } ] } ",
 	`{"actions":[{"seq":2,"name":"buy_item","args":"\u00e9\"\\\/\b\f\n\r\t"}]}`,
+	`{"actions":[{"args":{"building_id":"b3"},"name":"upgrade","seq":8}],"type":"actions"}`, // the browser's socket
 }
 
 func TestParseActionsTakesTheCommonShape(t *testing.T) {
@@ -32,6 +33,12 @@ func TestParseActionsTakesTheCommonShape(t *testing.T) {
 		{"whitespace, keys in another order, no args", typicalBodies[4], true},
 		{"escapes in args", typicalBodies[5], true},
 		{"empty batch", `{"actions":[]}`, true},
+		{"a WebSocket message, type first", `{"type":"actions","actions":[{"seq":1,"name":"ping"}]}`, true},
+		{"a WebSocket message, type last", `{"actions":[{"args":{},"name":"ping","seq":1}],"type":"actions"}`, true},
+		{"type twice", `{"type":"actions","type":"actions","actions":[]}`, false},
+		{"actions twice", `{"actions":[],"actions":[{"seq":1,"name":"ping"}]}`, false},
+		{"type alone", `{"type":"actions"}`, false},
+		{"type not a string", `{"type":1,"actions":[]}`, false},
 		{"empty action", `{"actions":[{}]}`, true},
 		{"key in capitals", `{"actions":[{"SEQ":1,"name":"ping"}]}`, false},
 		{"unknown key", `{"actions":[{"seq":1,"name":"ping","x":1}]}`, false},
@@ -125,6 +132,8 @@ func TestActionsReplyTakesTheCommonShape(t *testing.T) {
 		{"html in a message", actionsReply{Results: []state.Reply{{Seq: 1, Error: &actions.Error{Code: "x", Message: "<b>&é\u2028"}}}}, true},
 		{"result with spaces", actionsReply{Results: []state.Reply{{Seq: 1, Result: json.RawMessage(`{"a": 1}`)}}}, false},
 		{"result with html", actionsReply{Results: []state.Reply{{Seq: 1, Result: json.RawMessage(`"<b>"`)}}}, false},
+		{"result with U+2026 and U+2029", actionsReply{Results: []state.Reply{{Seq: 1, Result: json.RawMessage("\"\u2026\u2029\"")}}}, false},
+		{"result with U+2026 and U+20AC", actionsReply{Results: []state.Reply{{Seq: 1, Result: json.RawMessage("\"\u2026\u20ac\"")}}}, true},
 		{"result not JSON", actionsReply{Results: []state.Reply{{Seq: 1, Result: json.RawMessage(`{`)}}}, false},
 	}
 	for _, tt := range tests {

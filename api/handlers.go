@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"net/http"
 	"strings"
+	"time"
 
 	"rampart/state"
 )
@@ -14,7 +15,9 @@ func (s *Server) healthz() handlerFunc {
 		if s.draining.Load() {
 			return errDraining
 		}
-		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		h := w.Header()
+		h["Content-Type"] = plainContentType
+		h["Date"] = replyDate.at(time.Now()) // as the JSON replies': the ratio's two sides pay alike
 		_, err := w.Write([]byte("ok\n"))
 		return err
 	}

@@ -455,7 +455,9 @@ func (wc *wsConn) actions(data []byte) {
 		wc.replyError(errUnauthorized)
 		return
 	}
-	batch, err := decodeActions(data)
+	// The actions' args slice what they were decoded from, and data is a
+	// pooled read buffer that the next message overwrites.
+	batch, err := decodeActions(bytes.Clone(data))
 	if err != nil {
 		wc.replyError(err)
 		return

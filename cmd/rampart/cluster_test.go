@@ -140,6 +140,21 @@ func TestClusterHandoffAndForwarding(t *testing.T) {
 	if code := call(t, "POST", b.URL+"/api/v1/actions", lr.Session, pingBatch(6, 1), &ar); code != 200 || !ar.Results[0].OK {
 		t.Fatalf("actions on B for a player live on A: %d %+v, want 200 (forwarded)", code, ar)
 	}
+	// The owner's reply comes back as it wrote it, with one Date header
+	// (the JSON writers set it; net/http's ReverseProxy adds the owner's).
+	req, err := http.NewRequest("GET", b.URL+"/api/v1/player", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Authorization", "Bearer "+lr.Session)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if d := resp.Header.Values("Date"); resp.StatusCode != 200 || len(d) != 1 {
+		t.Errorf("GET /api/v1/player on B, forwarded to A: %d, Date %q; want 200 and one Date", resp.StatusCode, d)
+	}
 
 	t0 := time.Now()
 	var lr2 loginReply
