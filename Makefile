@@ -78,7 +78,7 @@ fuzz: ## run every fuzz target in turn (FUZZTIME=30s each); seed corpora live in
 .PHONY: bench
 bench: bench-micro bench-load ## micro-benchmarks, then the end-to-end runs (BENCHMARKS.md); BENCH_FULL=1 adds the 10k-player memory bench
 
-BENCH_PKGS := ./actions ./profiler ./bookkeeper ./state ./loadtest
+BENCH_PKGS := ./actions ./api ./profiler ./bookkeeper ./state ./loadtest
 BENCHTIME ?= 200ms
 
 .PHONY: bench-micro
