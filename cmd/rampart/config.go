@@ -26,6 +26,7 @@ type serveConfig struct {
 	S3SecretKey   string
 	MongoURI      string
 	JournalDir    string
+	JournalSync   time.Duration
 	Autosave      time.Duration
 	IdleTimeout   time.Duration
 	LeaseTTL      time.Duration
@@ -83,6 +84,7 @@ func (c *serveConfig) flags(fs *flag.FlagSet) {
 	fs.StringVar(&c.S3SecretKeyFile, "s3-secret-key-file", "", "file holding the S3 secret key")
 	fs.StringVar(&c.MongoURI, "mongo-uri", "", `MongoDB URI; empty starts an embedded FerretDB on loopback; "off" runs without MongoDB`)
 	fs.StringVar(&c.JournalDir, "journal-dir", "", `action journal (every reply waits for its group commit); empty is <data-dir>/journal; "off" runs without (A/B only: a crash then loses what the last checkpoint lacks)`)
+	fs.DurationVar(&c.JournalSync, "journal-sync-interval", 2*time.Millisecond, "under load, start the journal's next fdatasync no sooner than this after the last began, so each gathers more records (less kernel CPU, up to this much more latency a reply); 0: sync as soon as the last ends")
 	fs.DurationVar(&c.Autosave, "autosave", 5*time.Minute, "how often changed players are checkpointed to S3 (the journal holds everything since)")
 	fs.DurationVar(&c.IdleTimeout, "idle-timeout", 10*time.Minute, "log out (save and unload) a player idle this long")
 	fs.DurationVar(&c.LeaseTTL, "lease-ttl", 0, "player ownership lease; 0 means 4 x autosave, at least 2m")

@@ -7,6 +7,7 @@ import (
 	"os/exec"
 	"strings"
 	"testing"
+	"time"
 )
 
 // The README's configuration table lists every flag with its variable.
@@ -56,6 +57,22 @@ func TestApplyEnv(t *testing.T) {
 				t.Fatalf("addr = %q, want %q", cfg.Addr, tt.addr)
 			}
 		})
+	}
+}
+
+func TestJournalPace(t *testing.T) {
+	tests := []struct {
+		flag, want time.Duration
+	}{
+		{2 * time.Millisecond, 2 * time.Millisecond}, // the default
+		{5 * time.Millisecond, 5 * time.Millisecond},
+		{0, -1}, // no pacing
+		{-time.Second, -1},
+	}
+	for _, tt := range tests {
+		if got := journalPace(tt.flag); got != tt.want {
+			t.Errorf("journalPace(%v) = %v, want %v", tt.flag, got, tt.want)
+		}
 	}
 }
 

@@ -680,6 +680,16 @@ func stableServerID(dataDir string) (string, error) {
 	return id, nil
 }
 
+// journalPace is journal.Options.SyncInterval for --journal-sync-interval
+// d: the flag's 0 is no pacing, which the journal spells negative (its 0
+// is its default).
+func journalPace(d time.Duration) time.Duration {
+	if d <= 0 {
+		return -1
+	}
+	return d
+}
+
 // openJournal opens the action journal (nil with --journal-dir off).
 func openJournal(cfg serveConfig, log *slog.Logger) (*journal.Journal, string, error) {
 	dir := cfg.JournalDir
@@ -690,7 +700,7 @@ func openJournal(cfg serveConfig, log *slog.Logger) (*journal.Journal, string, e
 	case "":
 		dir = filepath.Join(cfg.DataDir, "journal")
 	}
-	j, err := journal.Open(dir, journal.Options{})
+	j, err := journal.Open(dir, journal.Options{SyncInterval: journalPace(cfg.JournalSync)})
 	if err != nil {
 		return nil, "", fmt.Errorf("journal: %w", err)
 	}
