@@ -349,10 +349,28 @@ func (s *Store) findSummaries(ctx context.Context, op string, filter bson.D, opt
 		if err != nil {
 			return err
 		}
-		out, err = decodeAll(ctx, cur, "player", make([]state.Summary, 0, capHint), (*playerDoc).summary)
+		out, err = decodeSummaries(ctx, cur, make([]state.Summary, 0, capHint))
 		return err
 	})
 	return out, err
+}
+
+// decodeSummaries appends to out each players document cur yields, by
+// hand where summaryFromRaw can, else with the driver, and closes cur.
+func decodeSummaries(ctx context.Context, cur *mongo.Cursor, out []state.Summary) ([]state.Summary, error) {
+	defer cur.Close(ctx)
+	for cur.Next(ctx) {
+		if sum, ok := summaryFromRaw(cur.Current); ok {
+			out = append(out, sum)
+			continue
+		}
+		var d playerDoc
+		if err := cur.Decode(&d); err != nil {
+			return out, fmt.Errorf("decode player: %w", err)
+		}
+		out = append(out, d.summary())
+	}
+	return out, cur.Err()
 }
 
 // decodeAll appends to out each document cur yields, decoded as a D (what
