@@ -1,6 +1,8 @@
 package mongostore
 
 import (
+	"math"
+
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/x/bsonx/bsoncore"
 
@@ -65,6 +67,9 @@ func summaryFromRaw(raw bson.Raw) (sum state.Summary, ok bool) {
 		case bsoncore.TypeInt64:
 			x, _ = v.Int64OK()
 		default:
+			return state.Summary{}, false
+		}
+		if (field == 1 || field == 2) && x > math.MaxInt { // the driver refuses it (32-bit int)
 			return state.Summary{}, false
 		}
 		switch field {
