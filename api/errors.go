@@ -172,9 +172,7 @@ func writeError(w http.ResponseWriter, e *Error) {
 	if e.RetryAfter > 0 {
 		w.Header().Set("Retry-After", retryAfter(e.RetryAfter))
 	}
-	h := w.Header()
-	h["Content-Type"] = jsonContentType
-	h["Date"] = replyDate.at(time.Now())
+	replyHeaders(w, jsonContentType)
 	w.WriteHeader(e.Status)
 	w.Write(body)
 }
@@ -187,14 +185,19 @@ var (
 	plainContentType = []string{"text/plain; charset=utf-8"}
 )
 
+// replyHeaders sets a reply's Content-Type and Date without allocating.
+func replyHeaders(w http.ResponseWriter, contentType []string) {
+	h := w.Header()
+	h["Content-Type"] = contentType
+	h["Date"] = replyDate.at(time.Now())
+}
+
 func writeJSON(w http.ResponseWriter, v any) error {
 	body, err := marshal(v)
 	if err != nil {
 		return err
 	}
-	h := w.Header()
-	h["Content-Type"] = jsonContentType
-	h["Date"] = replyDate.at(time.Now())
+	replyHeaders(w, jsonContentType)
 	_, err = w.Write(body)
 	return err
 }

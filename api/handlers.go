@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"net/http"
 	"strings"
-	"time"
 
 	"rampart/state"
 )
@@ -15,9 +14,7 @@ func (s *Server) healthz() handlerFunc {
 		if s.draining.Load() {
 			return errDraining
 		}
-		h := w.Header()
-		h["Content-Type"] = plainContentType
-		h["Date"] = replyDate.at(time.Now()) // as the JSON replies': the ratio's two sides pay alike
+		replyHeaders(w, plainContentType) // as the JSON replies: the ratio's two sides pay alike
 		_, err := w.Write([]byte("ok\n"))
 		return err
 	}

@@ -99,12 +99,11 @@ func New(cfg Config) *Server {
 // ServeHTTP implements http.Handler.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.handler.ServeHTTP(w, r) }
 
-// replyDate is the Date header of the JSON replies (writeJSON,
-// writeError) and /healthz, set as they write. net/http leaves a Date the handler set
-// alone, and formats one for every other reply: time.Time.AppendFormat
-// alone was 1.2% of the server's CPU at 25,000 players. Only the writers
-// set it, so a reply a cluster peer forwarded carries the owner's Date
-// alone.
+// replyDate is the Date header of the JSON replies and /healthz, set as
+// they write (replyHeaders). net/http leaves a Date the handler set alone
+// and formats one for every other reply: time.Time.AppendFormat alone was
+// 1.2% of the server's CPU at 25,000 players. Only the writers set it, so
+// a reply a cluster peer forwarded carries the owner's Date alone.
 var replyDate httpDate
 
 // httpDate is a Date header value formatted once a second.
