@@ -25,8 +25,7 @@ const (
 	wsReadLimit    = 64 << 10
 	wsSendQueue    = 32                             // messages queued per connection before it counts as too slow
 	wsWriteTimeout = 10 * time.Second               // one message, or the close handshake
-	wsPingEvery    = 30 * time.Second               // default of Config.WSPingEvery
-	wsPongWait     = 2*wsPingEvery + wsWriteTimeout // a peer silent this long (no pong either) is gone
+	wsPingEvery    = 30 * time.Second // default of Config.WSPingEvery
 )
 
 // WSStats counts WebSocket connections.
@@ -202,10 +201,11 @@ func (wc *wsConn) shutdown(code int, reason string) {
 	wc.wakeLocked()
 }
 
-// pingDue runs on the ping timer: an idle client is closed, a live one
+// pingDue runs on the ping timer: an idle client is closed, a quiet one
 // pinged, and the timer set again.
 func (wc *wsConn) pingDue() {
-	if time.Since(time.Unix(0, wc.lastMsg.Load())) > wc.s.cfg.IdleTimeout {
+	quiet := time.Since(time.Unix(0, wc.lastMsg.Load()))
+	if quiet > wc.s.cfg.IdleTimeout {
 		wc.shutdown(websocket.CloseGoingAway, "idle timeout")
 		return
 	}
@@ -214,10 +214,28 @@ func (wc *wsConn) pingDue() {
 		wc.mu.Unlock()
 		return
 	}
-	wc.ping = true
 	wc.pinger.Reset(wc.s.cfg.WSPingEvery)
+	if !pingNeeded(quiet, wc.s.cfg.WSPingEvery) {
+		wc.mu.Unlock()
+		return
+	}
+	wc.ping = true
 	wc.wakeLocked()
 }
+
+// pingNeeded says whether a socket whose client last sent a message quiet
+// ago is pinged now. One that sent one within the last interval is not: its
+// message proved the connection and moved the read deadline as a pong
+// would, so a peer gone silent is still cut off pongWait after its last
+// frame, and the pings a playing client would get (every socket, every
+// interval: a write and a pong read each) are spared.
+func pingNeeded(quiet, every time.Duration) bool { return quiet >= every }
+
+// pongWait is how long a socket pinged every every may stay silent, no
+// message and no pong, before it counts as gone: its last frame may come
+// just after a ping was skipped, so the next one is sent up to two
+// intervals later, and its pong gets the write timeout to arrive.
+func pongWait(every time.Duration) time.Duration { return 2*every + wsWriteTimeout }
 
 // flush is the writer: the one goroutine that writes on the socket —
 // messages, pings and the close — while there is something to write; it
@@ -324,9 +342,10 @@ func decodeWSType(data []byte) (string, error) {
 // answering pings or the writer ends the connection.
 func (wc *wsConn) readLoop() {
 	wc.lastMsg.Store(time.Now().UnixNano())
-	wc.c.SetReadDeadline(time.Now().Add(wsPongWait))
+	wait := pongWait(wc.s.cfg.WSPingEvery)
+	wc.c.SetReadDeadline(time.Now().Add(wait))
 	wc.c.SetPongHandler(func(string) error {
-		return wc.c.SetReadDeadline(time.Now().Add(wsPongWait))
+		return wc.c.SetReadDeadline(time.Now().Add(wait))
 	})
 	for {
 		typ, r, err := wc.c.NextReader()
@@ -341,7 +360,7 @@ func (wc *wsConn) readLoop() {
 		}
 		now := time.Now()
 		wc.lastMsg.Store(now.UnixNano())
-		wc.c.SetReadDeadline(now.Add(wsPongWait))
+		wc.c.SetReadDeadline(now.Add(wait))
 		if typ != websocket.TextMessage {
 			wc.shutdown(websocket.CloseUnsupportedData, "messages are JSON text")
 			return

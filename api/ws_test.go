@@ -475,6 +475,85 @@ func TestWSPingAndIdle(t *testing.T) {
 	}
 }
 
+// TestWSTalkingSocketIsNotPinged: a client that sends messages more often
+// than the ping interval gets (almost) no pings; once it is quiet it is
+// pinged again.
+func TestWSTalkingSocketIsNotPinged(t *testing.T) {
+	const every = 40 * time.Millisecond
+	e := newEnv(t, envOptions{
+		api:   func(c *Config) { c.WSPingEvery, c.IdleTimeout = every, time.Hour },
+		store: func(c *state.Config) { c.RateLimit, c.RateBurst = 1000, 1000 },
+	})
+	w := e.dial(t)
+	w.login("pat")
+	var pings sync.WaitGroup // quiet: the test waits for one ping
+	var mu sync.Mutex
+	n, waiting := 0, false
+	w.c.SetPingHandler(func(string) error {
+		mu.Lock()
+		defer mu.Unlock()
+		n++
+		if waiting {
+			waiting = false
+			pings.Done()
+		}
+		return nil
+	})
+	// Talk for 12 intervals, a message every 5th of one.
+	tick := time.NewTicker(every / 5)
+	defer tick.Stop()
+	for range 60 {
+		<-tick.C
+		w.send(`{"type":"ping"}`)
+		w.expect("pong")
+	}
+	mu.Lock()
+	talking := n
+	waiting = true
+	pings.Add(1)
+	mu.Unlock()
+	// Pinged every interval, it would have had 12; a stall of the test
+	// process may let one or two through.
+	if talking > 3 {
+		t.Errorf("%d pings in 12 intervals of talking, want at most 3", talking)
+	}
+	read := make(chan error, 1)
+	go func() {
+		_, err := w.tryRecv() // handles the ping; the server sends nothing else
+		read <- err
+	}()
+	done := make(chan struct{})
+	go func() { pings.Wait(); close(done) }()
+	select {
+	case <-done:
+	case err := <-read:
+		t.Fatalf("quiet socket: no ping, the read ended: %v", err)
+	}
+}
+
+func TestPingNeeded(t *testing.T) {
+	const every = 30 * time.Second
+	tests := []struct {
+		quiet time.Duration
+		want  bool
+	}{
+		{0, false},
+		{every - time.Millisecond, false},
+		{every, true},
+		{2 * every, true},
+	}
+	for _, tt := range tests {
+		if got := pingNeeded(tt.quiet, every); got != tt.want {
+			t.Errorf("pingNeeded(%v, %v) = %v, want %v", tt.quiet, every, got, tt.want)
+		}
+	}
+	// A message just after a skipped ping: the next ping is sent up to
+	// two intervals after it, and its pong still has the write timeout.
+	if w := pongWait(every); w < 2*every+wsWriteTimeout {
+		t.Errorf("pongWait(%v) = %v, want at least %v", every, w, 2*every+wsWriteTimeout)
+	}
+}
+
 func TestWSSlowConsumerIsCutOff(t *testing.T) {
 	e := newWSEnv(t)
 	w := e.dial(t)
