@@ -56,8 +56,10 @@ type Config struct {
 	// IdleTimeout closes a WebSocket that sent nothing for this long
 	// (default 10m, the player idle timeout).
 	IdleTimeout time.Duration
-	// WSPingEvery is how often an open WebSocket is pinged, and checked
-	// against IdleTimeout (default 30 s).
+	// WSPingEvery is how long a WebSocket's client may send nothing
+	// before it is pinged, and how often a quiet one is pinged again and
+	// checked against IdleTimeout (default 30 s); a socket silent for
+	// twice this and 10 s, no message and no pong, is closed.
 	WSPingEvery time.Duration
 }
 

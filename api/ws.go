@@ -23,8 +23,8 @@ import (
 // WebSocket limits.
 const (
 	wsReadLimit    = 64 << 10
-	wsSendQueue    = 32                             // messages queued per connection before it counts as too slow
-	wsWriteTimeout = 10 * time.Second               // one message, or the close handshake
+	wsSendQueue    = 32               // messages queued per connection before it counts as too slow
+	wsWriteTimeout = 10 * time.Second // one message, or the close handshake
 	wsPingEvery    = 30 * time.Second // default of Config.WSPingEvery
 )
 
@@ -71,6 +71,7 @@ func (s *Server) ws() http.Handler {
 			req: &http.Request{RemoteAddr: r.RemoteAddr, Header: forwardingHeaders(r.Header)}}
 		s.wsStats.Accepted.Add(1)
 		s.wsStats.Open.Add(1)
+		wc.lastMsg.Store(time.Now().UnixNano()) // quiet from the upgrade on
 		wc.mu.Lock()
 		wc.pinger = time.AfterFunc(s.cfg.WSPingEvery, wc.pingDue)
 		wc.mu.Unlock()
@@ -214,8 +215,9 @@ func (wc *wsConn) pingDue() {
 		wc.mu.Unlock()
 		return
 	}
-	wc.pinger.Reset(wc.s.cfg.WSPingEvery)
-	if !pingNeeded(quiet, wc.s.cfg.WSPingEvery) {
+	ping, next := pingPlan(quiet, wc.s.cfg.WSPingEvery)
+	wc.pinger.Reset(next)
+	if !ping {
 		wc.mu.Unlock()
 		return
 	}
@@ -223,18 +225,25 @@ func (wc *wsConn) pingDue() {
 	wc.wakeLocked()
 }
 
-// pingNeeded says whether a socket whose client last sent a message quiet
-// ago is pinged now. One that sent one within the last interval is not: its
-// message proved the connection and moved the read deadline as a pong
-// would, so a peer gone silent is still cut off pongWait after its last
-// frame, and the pings a playing client would get (every socket, every
-// interval: a write and a pong read each) are spared.
-func pingNeeded(quiet, every time.Duration) bool { return quiet >= every }
+// pingPlan says whether a socket whose client last sent a message quiet
+// ago is pinged now, and when its timer fires next. One that sent a
+// message within the last interval is not pinged: its message proved the
+// connection and moved the read deadline as a pong would, and a playing
+// client is spared a ping (a write, and a pong to read) every interval.
+// Its timer then fires when it will have been quiet for an interval, so a
+// client that falls silent is pinged an interval after its last message,
+// as when every socket was pinged every interval: the pong has an interval
+// and the write timeout to arrive before pongWait runs out.
+func pingPlan(quiet, every time.Duration) (ping bool, next time.Duration) {
+	if quiet < every {
+		return false, every - quiet
+	}
+	return true, every
+}
 
 // pongWait is how long a socket pinged every every may stay silent, no
-// message and no pong, before it counts as gone: its last frame may come
-// just after a ping was skipped, so the next one is sent up to two
-// intervals later, and its pong gets the write timeout to arrive.
+// message and no pong, before it counts as gone: two pings and the write
+// timeout.
 func pongWait(every time.Duration) time.Duration { return 2*every + wsWriteTimeout }
 
 // flush is the writer: the one goroutine that writes on the socket —
@@ -341,7 +350,6 @@ func decodeWSType(data []byte) (string, error) {
 // readLoop reads until the client closes, breaks the protocol, stops
 // answering pings or the writer ends the connection.
 func (wc *wsConn) readLoop() {
-	wc.lastMsg.Store(time.Now().UnixNano())
 	wait := pongWait(wc.s.cfg.WSPingEvery)
 	wc.c.SetReadDeadline(time.Now().Add(wait))
 	wc.c.SetPongHandler(func(string) error {

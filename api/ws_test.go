@@ -479,38 +479,39 @@ func TestWSPingAndIdle(t *testing.T) {
 // than the ping interval gets (almost) no pings; once it is quiet it is
 // pinged again.
 func TestWSTalkingSocketIsNotPinged(t *testing.T) {
-	const every = 40 * time.Millisecond
+	const every = 100 * time.Millisecond
 	e := newEnv(t, envOptions{
 		api:   func(c *Config) { c.WSPingEvery, c.IdleTimeout = every, time.Hour },
 		store: func(c *state.Config) { c.RateLimit, c.RateBurst = 1000, 1000 },
 	})
 	w := e.dial(t)
 	w.login("pat")
-	var pings sync.WaitGroup // quiet: the test waits for one ping
 	var mu sync.Mutex
-	n, waiting := 0, false
+	n := 0
+	var quietPing chan struct{} // closed at the first ping once the client is quiet
 	w.c.SetPingHandler(func(string) error {
 		mu.Lock()
 		defer mu.Unlock()
 		n++
-		if waiting {
-			waiting = false
-			pings.Done()
+		if quietPing != nil {
+			close(quietPing)
+			quietPing = nil
 		}
 		return nil
 	})
-	// Talk for 12 intervals, a message every 5th of one.
-	tick := time.NewTicker(every / 5)
+	// Talk for 12 intervals, a message every 10th of one.
+	tick := time.NewTicker(every / 10)
 	defer tick.Stop()
-	for range 60 {
+	for range 120 {
 		<-tick.C
 		w.send(`{"type":"ping"}`)
 		w.expect("pong")
 	}
+	tick.Stop()
+	pinged := make(chan struct{})
 	mu.Lock()
 	talking := n
-	waiting = true
-	pings.Add(1)
+	quietPing = pinged
 	mu.Unlock()
 	// Pinged every interval, it would have had 12; a stall of the test
 	// process may let one or two through.
@@ -522,35 +523,40 @@ func TestWSTalkingSocketIsNotPinged(t *testing.T) {
 		_, err := w.tryRecv() // handles the ping; the server sends nothing else
 		read <- err
 	}()
-	done := make(chan struct{})
-	go func() { pings.Wait(); close(done) }()
 	select {
-	case <-done:
+	case <-pinged:
 	case err := <-read:
 		t.Fatalf("quiet socket: no ping, the read ended: %v", err)
 	}
 }
 
-func TestPingNeeded(t *testing.T) {
+func TestPingPlan(t *testing.T) {
 	const every = 30 * time.Second
 	tests := []struct {
 		quiet time.Duration
-		want  bool
+		ping  bool
+		next  time.Duration
 	}{
-		{0, false},
-		{every - time.Millisecond, false},
-		{every, true},
-		{2 * every, true},
+		{0, false, every},                         // a message just now: fire an interval on
+		{time.Second, false, every - time.Second}, // when it will have been quiet an interval
+		{every - time.Millisecond, false, time.Millisecond},
+		{every, true, every},
+		{2 * every, true, every},
 	}
 	for _, tt := range tests {
-		if got := pingNeeded(tt.quiet, every); got != tt.want {
-			t.Errorf("pingNeeded(%v, %v) = %v, want %v", tt.quiet, every, got, tt.want)
+		ping, next := pingPlan(tt.quiet, every)
+		if ping != tt.ping || next != tt.next {
+			t.Errorf("pingPlan(%v, %v) = %v, %v; want %v, %v", tt.quiet, every, ping, next, tt.ping, tt.next)
+		}
+		// A client gone silent is pinged at the latest an interval after
+		// its last message, with an interval and the write timeout left
+		// for the pong.
+		if first := tt.quiet + next; !ping && first > every {
+			t.Errorf("quiet %v: first ping %v after the last message, want at most %v", tt.quiet, first, every)
 		}
 	}
-	// A message just after a skipped ping: the next ping is sent up to
-	// two intervals after it, and its pong still has the write timeout.
-	if w := pongWait(every); w < 2*every+wsWriteTimeout {
-		t.Errorf("pongWait(%v) = %v, want at least %v", every, w, 2*every+wsWriteTimeout)
+	if left := pongWait(every) - every; left < every+wsWriteTimeout {
+		t.Errorf("pongWait(%v) leaves %v after the first ping, want at least %v", every, left, every+wsWriteTimeout)
 	}
 }
 
