@@ -75,29 +75,35 @@ type actionsRequest struct {
 func decodeActions(body []byte) ([]state.Action, error) {
 	var req actionsRequest
 	var ok bool
-	if req.Actions, ok = parseActions(bytes.TrimSpace(body)); !ok {
+	if _, req.Actions, ok = parseActions(bytes.TrimSpace(body)); !ok {
 		if err := unmarshal(body, &req); err != nil {
 			return nil, err
 		}
 	}
-	if len(req.Actions) == 0 {
+	return checkActions(req.Actions)
+}
+
+// checkActions enforces API.md's rules on a decoded batch: 1 to MaxBatch
+// actions, each with a name and a positive seq, seqs increasing.
+func checkActions(acts []state.Action) ([]state.Action, error) {
+	if len(acts) == 0 {
 		return nil, errBadRequest("actions: at least one action is required")
 	}
-	if len(req.Actions) > MaxBatch {
+	if len(acts) > MaxBatch {
 		return nil, errBadRequest(fmt.Sprintf("actions: at most %d per request", MaxBatch))
 	}
-	for i, a := range req.Actions {
+	for i, a := range acts {
 		if a.Seq <= 0 {
 			return nil, errBadRequest(fmt.Sprintf("actions[%d].seq: a positive integer is required", i))
 		}
 		if a.Name == "" {
 			return nil, errBadRequest(fmt.Sprintf("actions[%d].name is required", i))
 		}
-		if i > 0 && a.Seq <= req.Actions[i-1].Seq {
+		if i > 0 && a.Seq <= acts[i-1].Seq {
 			return nil, errBadRequest(fmt.Sprintf("actions[%d].seq: must increase within a batch", i))
 		}
 	}
-	return req.Actions, nil
+	return acts, nil
 }
 
 // unmarshal decodes one JSON object into v, answering 400 for anything

@@ -23,15 +23,16 @@ const maxFastDepth = 64
 // {"actions":[{"seq":<int>,"name":"<printable ASCII>","args":<any JSON>},…]}
 // with the keys spelled so, each at most once, and JSON whitespace anywhere
 // between tokens; a WebSocket message's "type" (a string without escapes)
-// may stand before or after "actions", and is ignored as encoding/json
-// ignores it. ok false says nothing about b: it is simply not that shape
+// may stand before or after "actions": typ is it ("" when absent), which
+// the actions route ignores as encoding/json ignores it and the socket
+// reads as decodeWSType would. ok false says nothing about b: it is simply not that shape
 // (another key, a key spelled otherwise, an escape in a name, a number
 // that is not a plain int64, invalid JSON), and encoding/json decides.
 // The actions' Args slice b: the caller must not reuse b while they live.
-func parseActions(b []byte) (acts []state.Action, ok bool) {
+func parseActions(b []byte) (typ string, acts []state.Action, ok bool) {
 	i := ws(b, 0)
 	if !lit(b, i, '{') {
-		return nil, false
+		return "", nil, false
 	}
 	i = ws(b, i+1)
 	var seenType bool
@@ -41,31 +42,31 @@ func parseActions(b []byte) (acts []state.Action, ok bool) {
 			seenType = true
 			i = ws(b, i+len(`"type"`))
 			if !lit(b, i, ':') {
-				return nil, false
+				return "", nil, false
 			}
-			if _, i, ok = parsePlainString(b, ws(b, i+1)); !ok {
-				return nil, false
+			if typ, i, ok = parsePlainString(b, ws(b, i+1)); !ok {
+				return "", nil, false
 			}
 		case key(b, i, "actions") && acts == nil:
 			i = ws(b, i+len(`"actions"`))
 			if !lit(b, i, ':') {
-				return nil, false
+				return "", nil, false
 			}
 			if acts, i, ok = parseActionList(b, ws(b, i+1)); !ok {
-				return nil, false
+				return "", nil, false
 			}
 		default:
-			return nil, false
+			return "", nil, false
 		}
 		i = ws(b, i)
 		if lit(b, i, ',') {
 			i = ws(b, i+1)
 			continue
 		}
-		if !lit(b, i, '}') || acts == nil {
-			return nil, false
+		if !lit(b, i, '}') || acts == nil || ws(b, i+1) != len(b) {
+			return "", nil, false
 		}
-		return acts, ws(b, i+1) == len(b)
+		return typ, acts, true
 	}
 }
 

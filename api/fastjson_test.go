@@ -3,6 +3,7 @@ package api
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"testing"
 
 	"rampart/actions"
@@ -59,7 +60,7 @@ func TestParseActionsTakesTheCommonShape(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			_, fast := parseActions(bytes.TrimSpace([]byte(tt.body)))
+			_, _, fast := parseActions(bytes.TrimSpace([]byte(tt.body)))
 			if fast != tt.fast {
 				t.Errorf("parseActions took it: %v, want %v", fast, tt.fast)
 			}
@@ -83,13 +84,19 @@ func repeatAction(n int) string {
 // anything but what encoding/json decodes from it.
 func checkSameAsEncodingJSON(t *testing.T, body []byte) {
 	t.Helper()
-	got, fast := parseActions(bytes.TrimSpace(body))
+	typ, got, fast := parseActions(bytes.TrimSpace(body))
 	if !fast {
 		return
 	}
-	var want actionsRequest
+	var want struct {
+		actionsRequest
+		wsMessage
+	}
 	if err := unmarshal(body, &want); err != nil {
 		t.Fatalf("parseActions took %q, which encoding/json refuses: %v", body, err)
+	}
+	if typ != want.Type {
+		t.Fatalf("%q: type %q, encoding/json %q", body, typ, want.Type)
 	}
 	if len(got) != len(want.Actions) {
 		t.Fatalf("%q: %d actions, encoding/json %d", body, len(got), len(want.Actions))
@@ -216,6 +223,113 @@ func BenchmarkEncodeActionsReply(b *testing.B) {
 		b.ReportAllocs()
 		for b.Loop() {
 			if _, err := json.Marshal(r); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+}
+
+// checkWSMessageSameAsSlowPath fails unless decodeWSMessage answers data as
+// the two-pass path does (decodeWSType, then decodeActions of a copy), and
+// its actions hold no byte of data.
+func checkWSMessageSameAsSlowPath(t *testing.T, data []byte) {
+	t.Helper()
+	orig := bytes.Clone(data)
+	typ, acts, err := decodeWSMessage(data)
+	wantTyp, wantErr := decodeWSType(orig)
+	if typ != wantTyp || fmt.Sprint(err) != fmt.Sprint(wantErr) {
+		t.Fatalf("%q: type %q, error %v; the slow path %q, %v", orig, typ, err, wantTyp, wantErr)
+	}
+	if acts == nil {
+		return
+	}
+	if typ != "actions" {
+		t.Fatalf("%q: actions decoded for a %q message", orig, typ)
+	}
+	for i := range data {
+		data[i] = 'X' // the pooled buffer, reused by the next message
+	}
+	got, gerr := checkActions(acts)
+	want, werr := decodeActions(bytes.Clone(orig))
+	if fmt.Sprint(gerr) != fmt.Sprint(werr) || len(got) != len(want) {
+		t.Fatalf("%q: %d actions, error %v; the slow path %d, %v", orig, len(got), gerr, len(want), werr)
+	}
+	for i, a := range got {
+		w := want[i]
+		if a.Seq != w.Seq || a.Name != w.Name || !bytes.Equal(a.Args, w.Args) || (a.Args == nil) != (w.Args == nil) {
+			t.Fatalf("%q: action %d is %+v, the slow path %+v", orig, i, a, w)
+		}
+	}
+}
+
+func TestDecodeWSMessage(t *testing.T) {
+	tests := []struct {
+		name string
+		data string
+		acts bool // decoded in the one pass
+	}{
+		{"the browser's actions", typicalBodies[6], true},
+		{"type first", `{"type":"actions","actions":[{"seq":1,"name":"ping","args":{}}]}`, true},
+		{"empty batch", `{"type":"actions","actions":[]}`, true},
+		{"bad seq", `{"type":"actions","actions":[{"seq":0,"name":"ping"}]}`, true},
+		{"actions under another type", `{"type":"ping","actions":[{"seq":1,"name":"ping"}]}`, false},
+		{"no type", `{"actions":[{"seq":1,"name":"ping"}]}`, false},
+		{"empty type", `{"type":"","actions":[{"seq":1,"name":"ping"}]}`, false},
+		{"escaped type", `{"type":"act\u0069ons","actions":[{"seq":1,"name":"ping"}]}`, false},
+		{"another key", `{"type":"actions","actions":[],"x":1}`, false},
+		{"ping", `{"type":"ping"}`, false},
+		{"login", `{"type":"login","session":"s"}`, false},
+		{"not an object", `["actions"]`, false},
+		{"invalid", `{"type":"actions","actions":[`, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, acts, _ := decodeWSMessage([]byte(tt.data))
+			if (acts != nil) != tt.acts {
+				t.Errorf("actions decoded: %v, want %v", acts != nil, tt.acts)
+			}
+			checkWSMessageSameAsSlowPath(t, []byte(tt.data))
+		})
+	}
+}
+
+// Whatever decodeWSMessage answers, the two-pass path answers too.
+func FuzzDecodeWSMessage(f *testing.F) {
+	for _, b := range typicalBodies {
+		f.Add([]byte(b))
+	}
+	f.Add([]byte(`{"type":"ping","actions":[]}`))
+	f.Add([]byte(`{"type":"login","session":"s"}`))
+	f.Add([]byte(`{"actions":[{"seq":2,"name":"b"},{"seq":1,"name":"a"}],"type":"actions"}`))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		checkWSMessageSameAsSlowPath(t, data)
+	})
+}
+
+// BenchmarkDecodeWSActions: an actions message over the socket, in one pass
+// against the type by encoding/json and then the actions by hand.
+func BenchmarkDecodeWSActions(b *testing.B) {
+	data := []byte(`{"type":"actions","actions":[{"seq":41,"name":"collect","args":{"building_id":"b12"}},{"seq":42,"name":"upgrade","args":{"building_id":"b3"}}]}`)
+	b.Run("one_pass", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			typ, acts, err := decodeWSMessage(data)
+			if err != nil || typ != "actions" {
+				b.Fatal(typ, err)
+			}
+			if _, err := checkActions(acts); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("two_pass", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			typ, err := decodeWSType(data)
+			if err != nil || typ != "actions" {
+				b.Fatal(typ, err)
+			}
+			if _, err := decodeActions(bytes.Clone(data)); err != nil {
 				b.Fatal(err)
 			}
 		}

@@ -334,6 +334,25 @@ type wsMessage struct {
 	Type string `json:"type"`
 }
 
+// decodeWSMessage reads a message's type and, when it is an actions
+// message of parseActions's shape, its actions, decoded from a copy of
+// data (they slice it; data is a pooled buffer): one pass over the
+// message instead of encoding/json's for the type and the hand decoder's
+// for the actions. Anything else is decodeWSType's, acts nil.
+func decodeWSMessage(data []byte) (typ string, acts []state.Action, err error) {
+	if bytes.Contains(data, []byte(`"actions"`)) {
+		c := bytes.Clone(data)
+		if typ, acts, ok := parseActions(bytes.TrimSpace(c)); ok && typ != "" {
+			if typ != "actions" {
+				acts = nil
+			}
+			return typ, acts, nil
+		}
+	}
+	typ, err = decodeWSType(data)
+	return typ, nil, err
+}
+
 // decodeWSType reads a message's type, answering 400 for anything that is
 // not a JSON object with a string type.
 func decodeWSType(data []byte) (string, error) {
@@ -395,7 +414,7 @@ func (wc *wsConn) readLoop() {
 // handle runs one client message and returns the profiler row it counts in.
 func (wc *wsConn) handle(data []byte) *profiler.Row {
 	rows := &wc.s.wsRows
-	typ, err := decodeWSType(data)
+	typ, acts, err := decodeWSMessage(data)
 	if err != nil {
 		wc.replyError(err)
 		return rows.unknown
@@ -422,7 +441,7 @@ func (wc *wsConn) handle(data []byte) *profiler.Row {
 		onFreshStack(func() { wc.login(data) })
 		return rows.login
 	case "actions":
-		wc.actions(data)
+		wc.actions(data, acts)
 		return rows.actions
 	case "logout":
 		onFreshStack(wc.logout)
@@ -477,14 +496,22 @@ func (wc *wsConn) login(data []byte) {
 		GamedataVersion: wc.s.cfg.GameData.Current().Version, ServerTime: wc.s.cfg.Now().UnixMilli()})
 }
 
-func (wc *wsConn) actions(data []byte) {
+// actions runs an actions message: acts, when decodeWSMessage decoded
+// them, else decoded from data here.
+func (wc *wsConn) actions(data []byte, acts []state.Action) {
 	if !wc.authed {
 		wc.replyError(errUnauthorized)
 		return
 	}
-	// The actions' args slice what they were decoded from, and data is a
-	// pooled read buffer that the next message overwrites.
-	batch, err := decodeActions(bytes.Clone(data))
+	var batch []state.Action
+	var err error
+	if acts != nil {
+		batch, err = checkActions(acts)
+	} else {
+		// The actions' args slice what they were decoded from, and data
+		// is a pooled read buffer that the next message overwrites.
+		batch, err = decodeActions(bytes.Clone(data))
+	}
 	if err != nil {
 		wc.replyError(err)
 		return
