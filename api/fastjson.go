@@ -11,8 +11,9 @@ import (
 // reflection was a tenth of the server's CPU at 25,000 players (9.5 µs to
 // decode a batch, 4 µs to encode its reply). The two functions here do
 // the common shape by hand and hand anything else back to encoding/json,
-// so the answers (and the errors) stay encoding/json's: FuzzActionsFastPath
-// and FuzzActionsReplyFastPath check that both ways agree on every input.
+// so the answers (and the errors) stay encoding/json's: FuzzActionsFastPath,
+// FuzzActionsReplyFastPath and FuzzDecodeWSMessage check that both ways
+// agree on every input.
 
 // maxFastDepth bounds the nesting skipValue follows (inside an action's
 // args, or a reply's result); deeper goes to encoding/json (which allows
@@ -25,8 +26,8 @@ const maxFastDepth = 64
 // between tokens; a WebSocket message's "type" (a string without escapes)
 // may stand before or after "actions": typ is it ("" when absent), which
 // the actions route ignores as encoding/json ignores it and the socket
-// reads as decodeWSType would. ok false says nothing about b: it is simply not that shape
-// (another key, a key spelled otherwise, an escape in a name, a number
+// reads as decodeWSType would. ok false says nothing about b: it is
+// simply not that shape (another key, a key spelled otherwise, an escape in a name, a number
 // that is not a plain int64, invalid JSON), and encoding/json decides.
 // The actions' Args slice b: the caller must not reuse b while they live.
 func parseActions(b []byte) (typ string, acts []state.Action, ok bool) {

@@ -3,7 +3,8 @@ package api
 import (
 	"bytes"
 	"encoding/json"
-	"fmt"
+	"errors"
+	"strings"
 	"testing"
 
 	"rampart/actions"
@@ -229,15 +230,19 @@ func BenchmarkEncodeActionsReply(b *testing.B) {
 	})
 }
 
-// checkWSMessageSameAsSlowPath fails unless decodeWSMessage answers data as
-// the two-pass path does (decodeWSType, then decodeActions of a copy), and
-// its actions hold no byte of data.
-func checkWSMessageSameAsSlowPath(t *testing.T, data []byte) {
+// checkWSMessageSameAsSlowPath fails unless decodeWSMessage answers orig as
+// the two-pass path does (decodeWSType, then decodeActions of a copy),
+// leaves the buffer it reads as it was, and returns actions that hold no
+// byte of it. orig itself is not written (a fuzzer's input must not be).
+func checkWSMessageSameAsSlowPath(t *testing.T, orig []byte) {
 	t.Helper()
-	orig := bytes.Clone(data)
+	data := bytes.Clone(orig) // the pooled read buffer
 	typ, acts, err := decodeWSMessage(data)
+	if !bytes.Equal(data, orig) {
+		t.Fatalf("%q: decodeWSMessage wrote its input: %q", orig, data)
+	}
 	wantTyp, wantErr := decodeWSType(orig)
-	if typ != wantTyp || fmt.Sprint(err) != fmt.Sprint(wantErr) {
+	if typ != wantTyp || !sameError(err, wantErr) {
 		t.Fatalf("%q: type %q, error %v; the slow path %q, %v", orig, typ, err, wantTyp, wantErr)
 	}
 	if acts == nil {
@@ -251,7 +256,7 @@ func checkWSMessageSameAsSlowPath(t *testing.T, data []byte) {
 	}
 	got, gerr := checkActions(acts)
 	want, werr := decodeActions(bytes.Clone(orig))
-	if fmt.Sprint(gerr) != fmt.Sprint(werr) || len(got) != len(want) {
+	if !sameError(gerr, werr) || len(got) != len(want) {
 		t.Fatalf("%q: %d actions, error %v; the slow path %d, %v", orig, len(got), gerr, len(want), werr)
 	}
 	for i, a := range got {
@@ -260,6 +265,19 @@ func checkWSMessageSameAsSlowPath(t *testing.T, data []byte) {
 			t.Fatalf("%q: action %d is %+v, the slow path %+v", orig, i, a, w)
 		}
 	}
+}
+
+// sameError says whether two decoding errors would reach a client alike:
+// both nil, or the same status, code, message and Retry-After.
+func sameError(a, b error) bool {
+	if a == nil || b == nil {
+		return a == nil && b == nil
+	}
+	var ea, eb *Error
+	if !errors.As(a, &ea) || !errors.As(b, &eb) {
+		return a.Error() == b.Error()
+	}
+	return *ea == *eb
 }
 
 func TestDecodeWSMessage(t *testing.T) {
@@ -297,6 +315,22 @@ func TestDecodeWSMessage(t *testing.T) {
 func FuzzDecodeWSMessage(f *testing.F) {
 	for _, b := range typicalBodies {
 		f.Add([]byte(b))
+		if b != typicalBodies[6] { // the same bodies as socket messages
+			f.Add([]byte(`{"type":"actions",` + strings.TrimPrefix(strings.TrimSpace(b), "{")))
+		}
+	}
+	for _, m := range []string{
+		`{"type":"act\u0069ons","actions":[{"seq":1,"name":"ping"}]}`,
+		`{"type":"","actions":[{"seq":1,"name":"ping"}]}`,
+		`{"type":"actions","actions":[],"x":1}`,
+		`{"Type":"actions","ACTIONS":[{"seq":1,"name":"ping"}]}`,
+		"\v{\"type\":\"actions\",\"actions\":[{\"seq\":1,\"name\":\"ping\"}]}\u2028",
+		"{\"type\":\"act\xc3\xa9\",\"actions\":[]}",
+		"{\"type\":\"a\x01\",\"actions\":[]}",
+		`{"type":"actions","actions":[{"seq":0,"name":"ping"}]}`,
+		`{"type":"actions","actions":[`,
+	} {
+		f.Add([]byte(m))
 	}
 	f.Add([]byte(`{"type":"ping","actions":[]}`))
 	f.Add([]byte(`{"type":"login","session":"s"}`))

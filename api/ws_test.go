@@ -376,6 +376,8 @@ func TestWSBadInput(t *testing.T) {
 		{"no type", `{"player_id":"x"}`, "bad_request"},
 		{"unknown type", `{"type":"teleport"}`, "unknown_type"},
 		{"actions before login", `{"type":"actions","actions":[{"seq":1,"name":"ping"}]}`, "unauthorized"},
+		{"an empty batch before login", `{"type":"actions","actions":[]}`, "unauthorized"},
+		{"a bad seq before login", `{"type":"actions","actions":[{"seq":0,"name":"ping"}]}`, "unauthorized"},
 		{"bad player id", `{"type":"login","player_id":"no spaces"}`, "bad_request"},
 		{"dev door closed", `{"type":"login","player_id":"alice"}`, "not_found"},
 		{"garbage session", `{"type":"login","session":"s1.x.y"}`, "unauthorized"},
