@@ -27,8 +27,9 @@ const maxFastDepth = 64
 // may stand before or after "actions": typ is it ("" when absent), which
 // the actions route ignores as encoding/json ignores it and the socket
 // reads as decodeWSType would. ok false says nothing about b: it is
-// simply not that shape (another key, a key spelled otherwise, an escape in a name, a number
-// that is not a plain int64, invalid JSON), and encoding/json decides.
+// simply not that shape (another key, a key spelled otherwise, an escape
+// in a name, a number that is not a plain int64, invalid JSON), and
+// encoding/json decides.
 // The actions' Args slice b: the caller must not reuse b while they live.
 func parseActions(b []byte) (typ string, acts []state.Action, ok bool) {
 	i := ws(b, 0)

@@ -242,8 +242,8 @@ func pingPlan(quiet, every time.Duration) (ping bool, next time.Duration) {
 }
 
 // pongWait is how long a socket pinged every every may stay silent, no
-// message and no pong, before it counts as gone: two pings and the write
-// timeout.
+// message and no pong, before it counts as gone: two intervals (the ping
+// an interval after its last frame, and one more) and the write timeout.
 func pongWait(every time.Duration) time.Duration { return 2*every + wsWriteTimeout }
 
 // flush is the writer: the one goroutine that writes on the socket —
