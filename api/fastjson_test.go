@@ -280,27 +280,30 @@ func sameError(a, b error) bool {
 	return *ea == *eb
 }
 
+// wsMessages are socket messages and whether decodeWSMessage decodes
+// their actions in its one pass (else decodeWSType and the old path).
+var wsMessages = []struct {
+	name string
+	data string
+	acts bool
+}{
+	{"the browser's actions", typicalBodies[6], true},
+	{"type first", `{"type":"actions","actions":[{"seq":1,"name":"ping","args":{}}]}`, true},
+	{"empty batch", `{"type":"actions","actions":[]}`, true},
+	{"bad seq", `{"type":"actions","actions":[{"seq":0,"name":"ping"}]}`, true},
+	{"actions under another type", `{"type":"ping","actions":[{"seq":1,"name":"ping"}]}`, false},
+	{"no type", `{"actions":[{"seq":1,"name":"ping"}]}`, false},
+	{"empty type", `{"type":"","actions":[{"seq":1,"name":"ping"}]}`, false},
+	{"escaped type", `{"type":"act\u0069ons","actions":[{"seq":1,"name":"ping"}]}`, false},
+	{"another key", `{"type":"actions","actions":[],"x":1}`, false},
+	{"ping", `{"type":"ping"}`, false},
+	{"login", `{"type":"login","session":"s"}`, false},
+	{"not an object", `["actions"]`, false},
+	{"invalid", `{"type":"actions","actions":[`, false},
+}
+
 func TestDecodeWSMessage(t *testing.T) {
-	tests := []struct {
-		name string
-		data string
-		acts bool // decoded in the one pass
-	}{
-		{"the browser's actions", typicalBodies[6], true},
-		{"type first", `{"type":"actions","actions":[{"seq":1,"name":"ping","args":{}}]}`, true},
-		{"empty batch", `{"type":"actions","actions":[]}`, true},
-		{"bad seq", `{"type":"actions","actions":[{"seq":0,"name":"ping"}]}`, true},
-		{"actions under another type", `{"type":"ping","actions":[{"seq":1,"name":"ping"}]}`, false},
-		{"no type", `{"actions":[{"seq":1,"name":"ping"}]}`, false},
-		{"empty type", `{"type":"","actions":[{"seq":1,"name":"ping"}]}`, false},
-		{"escaped type", `{"type":"act\u0069ons","actions":[{"seq":1,"name":"ping"}]}`, false},
-		{"another key", `{"type":"actions","actions":[],"x":1}`, false},
-		{"ping", `{"type":"ping"}`, false},
-		{"login", `{"type":"login","session":"s"}`, false},
-		{"not an object", `["actions"]`, false},
-		{"invalid", `{"type":"actions","actions":[`, false},
-	}
-	for _, tt := range tests {
+	for _, tt := range wsMessages {
 		t.Run(tt.name, func(t *testing.T) {
 			_, acts, _ := decodeWSMessage([]byte(tt.data))
 			if (acts != nil) != tt.acts {
@@ -319,22 +322,18 @@ func FuzzDecodeWSMessage(f *testing.F) {
 			f.Add([]byte(`{"type":"actions",` + strings.TrimPrefix(strings.TrimSpace(b), "{")))
 		}
 	}
+	for _, tt := range wsMessages {
+		f.Add([]byte(tt.data))
+	}
 	for _, m := range []string{
-		`{"type":"act\u0069ons","actions":[{"seq":1,"name":"ping"}]}`,
-		`{"type":"","actions":[{"seq":1,"name":"ping"}]}`,
-		`{"type":"actions","actions":[],"x":1}`,
 		`{"Type":"actions","ACTIONS":[{"seq":1,"name":"ping"}]}`,
 		"\v{\"type\":\"actions\",\"actions\":[{\"seq\":1,\"name\":\"ping\"}]}\u2028",
 		"{\"type\":\"act\xc3\xa9\",\"actions\":[]}",
 		"{\"type\":\"a\x01\",\"actions\":[]}",
-		`{"type":"actions","actions":[{"seq":0,"name":"ping"}]}`,
-		`{"type":"actions","actions":[`,
+		`{"actions":[{"seq":2,"name":"b"},{"seq":1,"name":"a"}],"type":"actions"}`,
 	} {
 		f.Add([]byte(m))
 	}
-	f.Add([]byte(`{"type":"ping","actions":[]}`))
-	f.Add([]byte(`{"type":"login","session":"s"}`))
-	f.Add([]byte(`{"actions":[{"seq":2,"name":"b"},{"seq":1,"name":"a"}],"type":"actions"}`))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		checkWSMessageSameAsSlowPath(t, data)
 	})
