@@ -174,6 +174,30 @@ type Grant struct {
 	// Refresh is the refresh token, spent by its first use.
 	Refresh        string
 	RefreshExpires time.Time
+	// Rotation is what this grant does to the player's refresh-token
+	// family, which state keeps with the player and must write before it
+	// answers (doc.go, "Revocation").
+	Rotation Rotation
+}
+
+// Rotation is what a grant does to its player's refresh-token family. The
+// family lives in the player's object, not the account's: state writes
+// the player at every sign-in anyway (its lease), so a sign-in supersedes
+// the previous family without an account write (doc.go, "Revocation").
+// The zero Rotation (a resumed or development session) leaves it alone.
+type Rotation struct {
+	// Family and Counter are the minted refresh token's.
+	Family  string
+	Counter uint64
+	// Refresh: the grant spends the token of Family at Counter-1, which
+	// must be the family's unspent one (a spent one is a reuse). Without
+	// it the grant is a sign-in, starting Family at Counter 0.
+	Refresh bool
+	// Legacy: the spent token is of the family an account object held
+	// before families moved to the player (an account written by an
+	// earlier version), and unspent there; good only for a player whose
+	// object holds no family yet.
+	Legacy bool
 }
 
 // Info is an account as it may be shown to its player or an operator.
@@ -216,10 +240,12 @@ type record struct {
 	Fails       []int64   `json:"fails,omitempty"`
 	LockedUntil int64     `json:"locked_until,omitempty"`
 	Gen         uint64    `json:"gen"`
-	Family      string    `json:"family,omitempty"`
-	Counter     uint64    `json:"counter"`
-	Ban         *Ban      `json:"ban,omitempty"`
-	Write       string    `json:"w"`
+	// Family and Counter are an earlier version's refresh-token family,
+	// read for Rotation.Legacy and cleared by a revocation; never set now.
+	Family  string `json:"family,omitempty"`
+	Counter uint64 `json:"counter,omitempty"`
+	Ban     *Ban   `json:"ban,omitempty"`
+	Write   string `json:"w"`
 }
 
 type credRef struct {
@@ -316,23 +342,27 @@ func (a *Accounts) SignIn(ctx context.Context, c Credential, create bool) (Grant
 			return Grant{}, err
 		}
 	}
+	// The account is written only to clear counted password failures: the
+	// new refresh-token family goes into the player's object with its
+	// lease (Rotation), one S3 write fewer per sign-in.
 	r, err := a.updateFrom(ctx, id, snap, func(r *record) (bool, error) {
 		now := a.cfg.Now()
-		if p.kind == KindEmail {
-			if r.LockedUntil > now.UnixMilli() {
-				return false, rateLimited("password sign-in is locked for this account", time.UnixMilli(r.LockedUntil).Sub(now))
-			}
-			r.Fails = nil
+		if p.kind == KindEmail && r.LockedUntil > now.UnixMilli() {
+			return false, rateLimited("password sign-in is locked for this account", time.UnixMilli(r.LockedUntil).Sub(now))
 		}
 		if r.Ban.inForce(now) {
 			return false, banned(r.Ban.until())
 		}
-		return true, a.newFamily(r)
+		if p.kind == KindEmail && r.Fails != nil {
+			r.Fails = nil
+			return true, nil
+		}
+		return false, nil
 	})
 	if err != nil {
 		return Grant{}, err
 	}
-	return a.grant(r, false)
+	return a.signedIn(r, false)
 }
 
 // lookup returns the player id that credential key belongs to, or
@@ -371,9 +401,6 @@ func (a *Accounts) create(ctx context.Context, p parsed) (Grant, string, error) 
 			return Grant{}, "", err
 		}
 	}
-	if err := a.newFamily(&r); err != nil {
-		return Grant{}, "", err
-	}
 	data, err := a.encode(&r)
 	if err != nil {
 		return Grant{}, "", err
@@ -388,7 +415,7 @@ func (a *Accounts) create(ctx context.Context, p parsed) (Grant, string, error) 
 	if owner != id {
 		return Grant{}, owner, nil
 	}
-	g, err := a.grant(r, true)
+	g, err := a.signedIn(r, true)
 	return g, id, err
 }
 
@@ -447,19 +474,19 @@ func (a *Accounts) checkPassword(ctx context.Context, id, pw string) (*snapshot,
 	return nil, err
 }
 
-// newFamily starts a new refresh-token family in r: the previous family's
-// tokens stop working (they are superseded, not reused).
-func (a *Accounts) newFamily(r *record) error {
+// signedIn mints the tokens of a sign-in to r: a new refresh-token family,
+// which supersedes the previous one once state has written it.
+func (a *Accounts) signedIn(r record, created bool) (Grant, error) {
 	f, err := a.randomID("", 12)
 	if err != nil {
-		return err
+		return Grant{}, err
 	}
-	r.Family, r.Counter = f, 0
-	return nil
+	return a.grant(r, created, Rotation{Family: f})
 }
 
-// grant mints the tokens for r's current generation and family.
-func (a *Accounts) grant(r record, created bool) (Grant, error) {
+// grant mints the tokens for r's current generation and rot's family and
+// counter.
+func (a *Accounts) grant(r record, created bool, rot Rotation) (Grant, error) {
 	now := a.cfg.Now()
 	sid, err := a.randomID("", 12)
 	if err != nil {
@@ -472,9 +499,10 @@ func (a *Accounts) grant(r record, created bool) (Grant, error) {
 		Created:  created,
 		Session:  a.tokens.signSession(c),
 		Claims:   c,
-		Refresh: a.tokens.signRefresh(refreshClaims{Player: r.ID, Gen: r.Gen, Family: r.Family,
-			Counter: r.Counter, Expires: rexp.UnixMilli()}),
+		Refresh: a.tokens.signRefresh(refreshClaims{Player: r.ID, Gen: r.Gen, Family: rot.Family,
+			Counter: rot.Counter, Expires: rexp.UnixMilli()}),
 		RefreshExpires: rexp,
+		Rotation:       rot,
 	}, nil
 }
 
@@ -505,38 +533,30 @@ func (a *Accounts) DevSession(playerID string) (Grant, error) {
 	return Grant{PlayerID: playerID, Session: a.tokens.signSession(c), Claims: c}, nil
 }
 
-// Refresh spends refresh token and returns a new session and refresh
-// token. A token already spent (its counter is behind the account's)
-// means it was copied: the whole account is revoked (generation+1) and
-// Refresh answers unauthorized. A token of an older family (a later
-// sign-in superseded it) or an older generation is unauthorized and
-// changes nothing.
+// Refresh checks refresh token and the account it names (its ban and
+// generation) and returns a new session and the family's next refresh
+// token. Whether the token is the family's unspent one is state's check,
+// under the player's lock, before it adopts the grant (Rotation.Refresh):
+// the family lives with the player. A token of an older generation, or
+// of a banned account, changes nothing.
 func (a *Accounts) Refresh(ctx context.Context, token string) (Grant, error) {
 	c, err := a.tokens.verifyRefresh(token, a.cfg.Now())
 	if err != nil {
 		return Grant{}, ErrUnauthorized
 	}
-	r, err := a.update(ctx, c.Player, func(r *record) (bool, error) {
-		switch {
-		case r.Ban.inForce(a.cfg.Now()):
-			return false, banned(r.Ban.until())
-		case c.Gen != r.Gen || c.Family != r.Family || c.Counter > r.Counter:
-			return false, ErrUnauthorized
-		case c.Counter < r.Counter:
-			r.Gen++
-			r.Family, r.Counter = "", 0
-			return true, &Error{Code: "unauthorized", Message: "refresh token reused; every session of this account is revoked"}
-		}
-		r.Counter++
-		return true, nil
-	})
-	if errors.Is(err, ErrNotFound) {
+	r, _, err := a.load(ctx, c.Player)
+	switch {
+	case errors.Is(err, ErrNotFound):
+		return Grant{}, ErrUnauthorized
+	case err != nil:
+		return Grant{}, err
+	case r.Ban.inForce(a.cfg.Now()):
+		return Grant{}, banned(r.Ban.until())
+	case c.Gen != r.Gen:
 		return Grant{}, ErrUnauthorized
 	}
-	if err != nil {
-		return Grant{}, err
-	}
-	return a.grant(r, false)
+	return a.grant(r, false, Rotation{Family: c.Family, Counter: c.Counter + 1, Refresh: true,
+		Legacy: r.Family != "" && r.Family == c.Family && r.Counter == c.Counter})
 }
 
 // Revoke ends every session and refresh token of the account, on every

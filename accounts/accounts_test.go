@@ -282,61 +282,82 @@ func TestLockoutConcurrent(t *testing.T) {
 	})
 }
 
+// TestRefresh: Refresh checks the token's signature, expiry, account,
+// ban and generation, and hands state the family's next counter to check
+// against the player's family (Rotation). A sign-in starts a new family
+// without writing the account.
 func TestRefresh(t *testing.T) {
 	eachS3(t, func(t *testing.T, e *env) {
 		a := e.open(t)
 		g0 := mustSignIn(t, a, accounts.Credential{DeviceID: device1}, true)
 		id := g0.PlayerID
+		if r := g0.Rotation; r.Family == "" || r.Counter != 0 || r.Refresh || r.Legacy {
+			t.Fatalf("a sign-up's rotation: %+v, want a new family at 0", r)
+		}
+		writes := e.blobs.writes.Load()
+		g1 := mustSignIn(t, a, accounts.Credential{DeviceID: device1}, false)
+		if n := e.blobs.writes.Load() - writes; n != 0 {
+			t.Errorf("a device sign-in wrote %d S3 objects, want 0 (the family goes with the player)", n)
+		}
+		if g1.Rotation.Family == g0.Rotation.Family || g1.Rotation.Counter != 0 || g1.Rotation.Refresh {
+			t.Errorf("a second sign-in's rotation: %+v, want a new family at 0 (the first's was %q)", g1.Rotation, g0.Rotation.Family)
+		}
 
-		_, err := a.Refresh(ctx, g0.Session) // a session is not a refresh token
+		_, err := a.Refresh(ctx, g1.Session) // a session is not a refresh token
 		wantCode(t, err, "unauthorized")
-		if _, err := a.Verify(g0.Refresh); !errors.Is(err, accounts.ErrUnauthorized) {
+		if _, err := a.Verify(g1.Refresh); !errors.Is(err, accounts.ErrUnauthorized) {
 			t.Errorf("a refresh token verified as a session: %v", err)
 		}
-		g1, err := a.Refresh(ctx, g0.Refresh)
+		writes = e.blobs.writes.Load()
+		g2, err := e.open(t).Refresh(ctx, g1.Refresh) // any server
 		if err != nil {
 			t.Fatal(err)
 		}
-		g2, err := e.open(t).Refresh(ctx, g1.Refresh) // rotation holds across servers
-		if err != nil {
-			t.Fatal(err)
+		want := accounts.Rotation{Family: g1.Rotation.Family, Counter: 1, Refresh: true}
+		if g2.PlayerID != id || g2.Claims.Gen != g1.Claims.Gen || g2.Session == g1.Session || g2.Refresh == g1.Refresh || g2.Rotation != want {
+			t.Fatalf("refresh: got %+v, want rotation %+v", g2, want)
 		}
-		if g2.PlayerID != id || g2.Claims.Gen != g0.Claims.Gen || g2.Session == g1.Session || g2.Refresh == g1.Refresh {
-			t.Fatalf("refresh: got %+v", g2)
+		if n := e.blobs.writes.Load() - writes; n != 0 {
+			t.Errorf("a refresh wrote %d S3 objects, want 0", n)
 		}
 		if _, err := a.Verify(g2.Session); err != nil {
 			t.Fatal(err)
 		}
+		// A spent token passes here with the same rotation: that it is
+		// spent is state's to see, in the player's family.
+		again, err := a.Refresh(ctx, g1.Refresh)
+		if err != nil || again.Rotation != want {
+			t.Errorf("the spent token again: %+v, %v; want rotation %+v for state to refuse", again.Rotation, err, want)
+		}
 
-		// g0.Refresh is spent: presenting it again revokes the family.
-		_, err = a.Refresh(ctx, g0.Refresh)
-		wantCode(t, err, "unauthorized")
-		_, err = a.Refresh(ctx, g2.Refresh)
-		wantCode(t, err, "unauthorized")
-		info, err := a.Account(ctx, id)
+		// A revocation (logout; state's reuse check calls it) ends every
+		// token of the account.
+		gen, err := a.Revoke(ctx, id)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if info.Gen != g0.Claims.Gen+1 {
-			t.Errorf("generation after reuse: got %d, want %d", info.Gen, g0.Claims.Gen+1)
+		if gen != g0.Claims.Gen+1 {
+			t.Errorf("generation after a revocation: got %d, want %d", gen, g0.Claims.Gen+1)
 		}
-		// The session still verifies (no I/O); state's generation check ends it.
-		c, err := a.Verify(g2.Session)
-		if err != nil || c.Gen >= info.Gen {
-			t.Errorf("verify after reuse: got %+v, %v; want claims behind generation %d", c, err, info.Gen)
+		_, err = a.Refresh(ctx, g2.Refresh)
+		wantCode(t, err, "unauthorized")
+		c, err := a.Verify(g2.Session) // no I/O: state's generation check ends it
+		if err != nil || c.Gen >= gen {
+			t.Errorf("verify after the revocation: got %+v, %v; want claims behind generation %d", c, err, gen)
+		}
+		g3 := mustSignIn(t, a, accounts.Credential{DeviceID: device1}, false)
+		if g3.Claims.Gen != gen {
+			t.Errorf("sign-in generation: got %d, want %d", g3.Claims.Gen, gen)
 		}
 
-		// A new sign-in starts a new family and generation; the old
-		// family's tokens are superseded without revoking anything.
-		g3 := mustSignIn(t, a, accounts.Credential{DeviceID: device1}, false)
-		if g3.Claims.Gen != info.Gen {
-			t.Errorf("sign-in generation: got %d, want %d", g3.Claims.Gen, info.Gen)
+		// A ban answers banned.
+		if _, err := a.Ban(ctx, id, time.Time{}, "test"); err != nil {
+			t.Fatal(err)
 		}
-		g4 := mustSignIn(t, a, accounts.Credential{DeviceID: device1}, false)
 		_, err = a.Refresh(ctx, g3.Refresh)
-		wantCode(t, err, "unauthorized")
-		if _, err := a.Refresh(ctx, g4.Refresh); err != nil {
-			t.Errorf("the newest family: %v", err)
+		wantCode(t, err, "banned")
+		if err := a.Unban(ctx, id); err != nil {
+			t.Fatal(err)
 		}
 
 		// Expiry.
@@ -350,6 +371,58 @@ func TestRefresh(t *testing.T) {
 	})
 }
 
+// TestRefreshLegacyFamily: an account written by an earlier version holds
+// its family and unspent counter; a token of that family at that counter
+// is marked Legacy (state takes it while the player holds no family), any
+// other is not.
+func TestRefreshLegacyFamily(t *testing.T) {
+	eachS3(t, func(t *testing.T, e *env) {
+		a := e.open(t)
+		g := mustSignIn(t, a, accounts.Credential{DeviceID: device1}, true)
+		key := "accounts/" + g.PlayerID
+		data, etag, err := e.blobs.Get(ctx, key)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var rec map[string]any
+		if err := json.Unmarshal(data, &rec); err != nil {
+			t.Fatal(err)
+		}
+		rec["family"], rec["counter"] = "fam-legacy", 2
+		if data, err = json.Marshal(rec); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := e.blobs.Replace(ctx, key, data, etag); err != nil {
+			t.Fatal(err)
+		}
+		exp := e.clock.Now().Add(time.Hour)
+		for _, tt := range []struct {
+			family  string
+			counter uint64
+			legacy  bool
+		}{
+			{"fam-legacy", 2, true},
+			{"fam-legacy", 1, false}, // spent under the earlier version
+			{"fam-legacy", 3, false},
+			{"fam-other", 2, false},
+		} {
+			got, err := a.Refresh(ctx, a.SignRefreshForTest(g.PlayerID, g.Claims.Gen, tt.family, tt.counter, exp))
+			want := accounts.Rotation{Family: tt.family, Counter: tt.counter + 1, Refresh: true, Legacy: tt.legacy}
+			if err != nil || got.Rotation != want {
+				t.Errorf("%s at %d: %+v, %v; want rotation %+v", tt.family, tt.counter, got.Rotation, err, want)
+			}
+		}
+		// A revocation drops the legacy family.
+		if _, err := a.Revoke(ctx, g.PlayerID); err != nil {
+			t.Fatal(err)
+		}
+		got, err := a.Refresh(ctx, a.SignRefreshForTest(g.PlayerID, g.Claims.Gen+1, "fam-legacy", 2, exp))
+		if err != nil || got.Rotation.Legacy {
+			t.Errorf("legacy family after a revocation: %+v, %v; want not legacy", got.Rotation, err)
+		}
+	})
+}
+
 // A write whose reply is lost lands anyway; the retry meets it with 412
 // and must know it for our own, not a rival's: else a refresh would look
 // like a reuse and revoke the player.
@@ -360,14 +433,6 @@ func TestLostReplies(t *testing.T) {
 		g := mustSignIn(t, a, accounts.Credential{DeviceID: device1}, true)
 		if !g.Created {
 			t.Fatal("not created")
-		}
-		e.blobs.loseNext.Store(1)
-		g1, err := a.Refresh(ctx, g.Refresh)
-		if err != nil {
-			t.Fatalf("refresh with a lost reply: %v", err)
-		}
-		if _, err := a.Refresh(ctx, g1.Refresh); err != nil {
-			t.Fatalf("refresh after: %v", err)
 		}
 		e.blobs.loseNext.Store(1)
 		if err := a.Link(ctx, g.PlayerID, accounts.Credential{DeviceID: device2}); err != nil {

@@ -45,8 +45,8 @@
 //	  "fails":        [<Unix ms>, …],           failed password sign-ins inside the window
 //	  "locked_until": <Unix ms>,                password sign-in locked until then; absent when 0
 //	  "gen":          <uint64>,                 token generation (revocation, below)
-//	  "family":       "<random>",               the current refresh-token family; absent after a revocation
-//	  "counter":      <uint64>,                 the family's next unspent refresh counter
+//	  "family":       "<random>",               an earlier version's refresh-token family (Rotation.Legacy); never written now, dropped by a revocation
+//	  "counter":      <uint64>,                 that family's next unspent refresh counter
 //	  "ban":          {"until": <Unix ms, 0 = for ever>, "reason": "…", "at": <Unix ms>}, absent when not banned
 //	  "w":            "<random>"                write nonce, new on every write
 //	}
@@ -138,16 +138,28 @@
 // # Revocation
 //
 // A token is good only while its gen equals the account's gen. Revoke
-// (logout), Ban and a refresh-token reuse add one to gen and drop the
-// family, durably in the account, so the tokens stay dead on every server
-// and after restarts. Each sign-in starts a new family (counter 0): the
-// previous family's refresh tokens stop working without revoking
-// anything. Refresh spends the token: it needs gen, family and counter to
-// equal the account's, and advances the counter with If-Match; a token
-// whose counter is behind (spent: it was copied, or a client replayed it)
-// revokes the account (gen+1) and answers unauthorized. Unban lifts the
-// ban and leaves the revoked tokens revoked. Dev sessions have gen 0 and
-// no account.
+// (logout), Ban and a refresh-token reuse add one to gen, durably in the
+// account, so the tokens stay dead on every server and after restarts.
+// Unban lifts the ban and leaves the revoked tokens revoked. Dev sessions
+// have gen 0 and no account.
+//
+// Refresh-token families live with the player, not in the account: state
+// writes the player's object at every sign-in anyway (the lease), so
+// holding the family there spares a sign-in an account write (a returning
+// device sign-in is 4 S3 calls, one of them a write, where it was 5 with
+// two). A grant says what it does to the family (Rotation), and state
+// writes that before it answers. Each sign-in starts a new family
+// (counter 0): the previous family's refresh tokens stop working without
+// revoking anything. Refresh checks the token and the account's ban and
+// gen, and leaves to state, under the player's lock, whether the token is
+// its family's unspent one: then the counter advances; a token of the
+// family whose counter is behind (spent: it was copied, or a client
+// replayed it) makes the api revoke the account (gen+1) and answer
+// unauthorized; any other token (a superseded family) is unauthorized
+// and changes nothing. A write that fails leaves the family as it was,
+// so a refresh whose answer never came can be tried again. Tokens minted
+// by an earlier version, whose family the account object holds, refresh
+// once while the player's object holds no family (Rotation.Legacy).
 //
 // # Tickets
 //

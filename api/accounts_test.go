@@ -1,6 +1,7 @@
 package api
 
 import (
+	"context"
 	"crypto/ed25519"
 	"crypto/hmac"
 	"crypto/sha256"
@@ -287,6 +288,53 @@ func TestRefreshRotationAndReuse(t *testing.T) {
 	again := e.signIn(t, "device", `{"device_id":"`+deviceID("r")+`"}`)
 	if code, _ := e.post(t, "/api/v1/auth/refresh", "", `{"refresh":"`+again.Refresh+`"}`, nil); code != 200 {
 		t.Fatalf("refresh of a fresh sign-in after the revocation: %d", code)
+	}
+}
+
+// TestSignInSupersedesRefresh: a new sign-in makes the previous refresh
+// tokens unauthorized without revoking anything, whether the player was
+// in memory or is loaded from S3 again (its family is in its object),
+// and a WebSocket resume keeps the family.
+func TestSignInSupersedesRefresh(t *testing.T) {
+	e := newWSEnv(t)
+	device := `{"device_id":"` + deviceID("sup") + `","create":true}`
+	refresh := func(token string) (int, string, testSignIn) {
+		var out testSignIn
+		code, ec := e.post(t, "/api/v1/auth/refresh", "", `{"refresh":"`+token+`"}`, &out)
+		return code, ec, out
+	}
+	first := e.signIn(t, "device", device)
+	second := e.signIn(t, "device", device) // in memory: the family is saved
+	if code, ec, _ := refresh(first.Refresh); code != 401 || ec != "unauthorized" {
+		t.Fatalf("the superseded refresh token: %d %s, want 401 unauthorized", code, ec)
+	}
+	if code, _, _ := e.call(t, "GET", "/api/v1/player", second.Session, "", nil, nil); code != 200 {
+		t.Fatalf("the live session after a superseded refresh: %d, want 200 (nothing revoked)", code)
+	}
+	// Logged out by the server (idle): the family comes back from S3.
+	e.Clock.Advance(11 * time.Minute)
+	e.Store.Sweep(context.Background())
+	if n := e.Store.OnlineCount(); n != 0 {
+		t.Fatalf("online after the idle sweep = %d, want 0", n)
+	}
+	code, ec, third := refresh(second.Refresh)
+	if code != 200 {
+		t.Fatalf("refresh after the idle logout: %d %s, want 200", code, ec)
+	}
+	// A resumed session leaves the family as it is.
+	if _, m := e.wsLogin(t, third.Session); m["type"] != "login_ok" {
+		t.Fatalf("resume: %v", m)
+	}
+	e.Clock.Advance(11 * time.Minute)
+	e.Store.Sweep(context.Background())
+	fourth := e.signIn(t, "device", device) // loaded: the family rides on the lease
+	for _, old := range []string{second.Refresh, third.Refresh} {
+		if code, ec, _ := refresh(old); code != 401 || ec != "unauthorized" {
+			t.Fatalf("a refresh token from before the last sign-in: %d %s, want 401", code, ec)
+		}
+	}
+	if code, ec, _ := refresh(fourth.Refresh); code != 200 {
+		t.Fatalf("the newest refresh token: %d %s, want 200", code, ec)
 	}
 }
 

@@ -124,16 +124,38 @@ func (s *Server) refresh() handlerFunc {
 		}
 		g, err := s.cfg.Accounts.Refresh(r.Context(), req.Refresh)
 		if errors.Is(err, accounts.ErrUnauthorized) {
-			// A reused token revokes the whole account: sign the player
-			// out here too, or its live session would outlast the
-			// revocation on this server.
+			// A token behind the account's generation: if a revocation
+			// elsewhere has not reached the live session here yet, it
+			// ends now.
 			s.kickRevoked(r, accounts.RefreshPlayer(req.Refresh))
 		}
 		if err != nil {
 			return err
 		}
-		return s.adopt(w, r, g)
+		// Login checks the token is its family's unspent one.
+		err = s.adopt(w, r, g)
+		if errors.Is(err, state.ErrRefreshReused) {
+			return s.revokeReused(r, g.PlayerID)
+		}
+		return err
 	}
+}
+
+// errRefreshReused answers a refresh that presented a spent token.
+var errRefreshReused = &Error{Status: http.StatusUnauthorized, Code: "unauthorized",
+	Message: "refresh token reused; every session of this account is revoked"}
+
+// revokeReused revokes every token of id, whose refresh token was spent
+// before (it was copied, or replayed), and signs the player out.
+func (s *Server) revokeReused(r *http.Request, id string) error {
+	gen, err := s.cfg.Accounts.Revoke(r.Context(), id)
+	if err != nil {
+		return err // nothing revoked: the same token again tries again
+	}
+	if err := s.cfg.Store.Revoke(r.Context(), id, gen); err != nil {
+		s.cfg.Log.Warn("sign out after a refresh-token reuse", "player", id, "err", err)
+	}
+	return errRefreshReused
 }
 
 // kickRevoked signs id out of this server if its account's generation
@@ -157,7 +179,7 @@ func (s *Server) adopt(w http.ResponseWriter, r *http.Request, g accounts.Grant)
 	if g.Created {
 		login = s.cfg.Store.LoginCreated // no player to read yet
 	}
-	res, err := login(r.Context(), g.PlayerID, g.Claims)
+	res, err := login(r.Context(), g.PlayerID, g.Claims, g.Rotation)
 	if err != nil {
 		return err
 	}
@@ -201,7 +223,7 @@ func (s *Server) loginDev(r *http.Request, id string) (state.LoginResult, error)
 	if err != nil {
 		return state.LoginResult{}, err
 	}
-	res, err := s.cfg.Store.Login(r.Context(), id, g.Claims)
+	res, err := s.cfg.Store.Login(r.Context(), id, g.Claims, g.Rotation)
 	res.Session = g.Session
 	return res, err
 }

@@ -54,7 +54,7 @@ func (s *Store) DevLogin(ctx context.Context, id string) (LoginResult, error) {
 	if err != nil {
 		return LoginResult{}, err
 	}
-	res, err := s.Login(ctx, id, g.Claims)
+	res, err := s.Login(ctx, id, g.Claims, g.Rotation)
 	res.Session = g.Session
 	return res, err
 }

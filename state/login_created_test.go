@@ -49,7 +49,7 @@ func TestLoginCreated(t *testing.T) {
 			if tt.created {
 				login = s.LoginCreated
 			}
-			res, err := login(ctx, id, g.Claims)
+			res, err := login(ctx, id, g.Claims, g.Rotation)
 			if err != nil {
 				t.Fatalf("login: %v", err)
 			}

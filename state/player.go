@@ -53,6 +53,17 @@ type Player struct {
 	// delivered again (a crash between applying and deleting it) is
 	// recognised and skipped.
 	Applied []string `json:"applied,omitempty"`
+	// Refresh is the player's refresh-token family: the only one whose
+	// tokens refresh, at its unspent counter (accounts.Rotation). Every
+	// sign-in writes a new one with the lease, before it answers.
+	Refresh RefreshFamily `json:"refresh,omitzero"`
+}
+
+// RefreshFamily is a refresh-token family and the counter of its one
+// unspent token.
+type RefreshFamily struct {
+	ID      string `json:"id"`
+	Counter uint64 `json:"counter"`
 }
 
 // Bounds of the player document's history lists.

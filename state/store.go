@@ -264,6 +264,10 @@ type Online struct {
 	// player leaves memory unsaved.
 	poisoned bool
 
+	// refreshSaved is p.Refresh as of the last landed write: a login
+	// whose family is not there yet writes it before it answers.
+	refreshSaved RefreshFamily
+
 	// saveMu serializes saves and guards etag, the ETag of our last write.
 	saveMu sync.Mutex
 	etag   string
@@ -297,8 +301,14 @@ type LoginResult struct {
 // Login loads id (once, however many log in at the same moment), takes its
 // lease and adopts the session c that accounts just signed (its session
 // id and generation), replacing any previous session. c.Player must be id.
-func (s *Store) Login(ctx context.Context, id string, c accounts.Claims) (LoginResult, error) {
-	return s.login(ctx, id, c, false)
+// rot is the grant's refresh-token family (accounts.Rotation): a sign-in's
+// new family, or a refresh's next counter, checked against the player's
+// family first; Login answers only once the player's object holds it. A
+// refresh whose token is not the family's unspent one is refused:
+// ErrRefreshReused for a spent one (the caller revokes the account), else
+// ErrUnauthorized. The zero rot (a resumed session) keeps the family.
+func (s *Store) Login(ctx context.Context, id string, c accounts.Claims, rot accounts.Rotation) (LoginResult, error) {
+	return s.login(ctx, id, c, rot, false)
 }
 
 // LoginCreated is Login for an account accounts has just created
@@ -306,11 +316,15 @@ func (s *Store) Login(ctx context.Context, id string, c accounts.Claims) (LoginR
 // skips reading it and writes the new player with If-None-Match, one S3
 // call fewer per sign-up. Should the object exist after all, the write's
 // 412 sends the load the usual way.
-func (s *Store) LoginCreated(ctx context.Context, id string, c accounts.Claims) (LoginResult, error) {
-	return s.login(ctx, id, c, true)
+func (s *Store) LoginCreated(ctx context.Context, id string, c accounts.Claims, rot accounts.Rotation) (LoginResult, error) {
+	return s.login(ctx, id, c, rot, true)
 }
 
-func (s *Store) login(ctx context.Context, id string, c accounts.Claims, created bool) (LoginResult, error) {
+// ErrRefreshReused means a refresh presented a token its family had
+// already spent: it was copied, or replayed.
+var ErrRefreshReused = errors.New("refresh token reused")
+
+func (s *Store) login(ctx context.Context, id string, c accounts.Claims, rot accounts.Rotation, created bool) (LoginResult, error) {
 	if !ValidID(id) {
 		return LoginResult{}, ErrBadPlayerID
 	}
@@ -321,8 +335,14 @@ func (s *Store) login(ctx context.Context, id string, c accounts.Claims, created
 		return LoginResult{}, err
 	}
 	s.counts.Logins.Add(1)
+	// A sign-in's family rides on the lease write of a load; a refresh's
+	// is checked against what the load read first.
+	var leased RefreshFamily
+	if rot.Family != "" && !rot.Refresh {
+		leased = RefreshFamily{ID: rot.Family, Counter: rot.Counter}
+	}
 	for {
-		o, err := s.load(ctx, id, created)
+		o, err := s.load(ctx, id, created, leased)
 		if err != nil {
 			return LoginResult{}, err
 		}
@@ -337,6 +357,16 @@ func (s *Store) login(ctx context.Context, id string, c accounts.Claims, created
 			o.mu.Unlock()
 			return LoginResult{}, fmt.Errorf("login %s: token generation %d revoked: %w", id, c.Gen, ErrUnauthorized)
 		}
+		prev, fam, err := o.p.Refresh, o.p.Refresh, rotate(o.p.Refresh, rot)
+		if err != nil {
+			o.mu.Unlock()
+			return LoginResult{}, fmt.Errorf("login %s: %w", id, err)
+		}
+		if rot.Family != "" {
+			fam = RefreshFamily{ID: rot.Family, Counter: rot.Counter}
+			o.p.Refresh = fam
+		}
+		unsaved := o.refreshSaved != fam
 		o.session, o.gen = c.Session, c.Gen
 		o.leaving = false
 		if o.limiter == nil {
@@ -351,15 +381,55 @@ func (s *Store) login(ctx context.Context, id string, c accounts.Claims, created
 		if err != nil {
 			return LoginResult{}, err
 		}
+		if unsaved {
+			// In memory already (or loaded by a concurrent login): the
+			// family is written now, or the tokens would not outlive a
+			// crash, nor supersede the previous family for good.
+			err := s.save(ctx, o, saveRenew)
+			o.mu.Lock()
+			if err == nil && o.refreshSaved != fam && o.p.Refresh == fam {
+				// The save found the player gone (a shutdown's final save
+				// took it out of memory meanwhile): nothing was written.
+				err = fmt.Errorf("player left memory: %w", ErrMoving)
+			}
+			if err != nil && o.p.Refresh == fam { // not moved on by a later login
+				o.p.Refresh = prev // the tokens were never handed out
+			}
+			o.mu.Unlock()
+			if err != nil {
+				return LoginResult{}, fmt.Errorf("login %s: write the refresh-token family: %w", id, err)
+			}
+		}
 		s.emit(Event{Time: now, Player: id, Kind: "login", OK: true})
 		return LoginResult{Player: view}, nil
 	}
 }
 
+// rotate checks rot against the player's family cur: a sign-in (or the
+// zero rot) always goes; a refresh only with cur's unspent token, or a
+// legacy account family's while the player holds none.
+func rotate(cur RefreshFamily, rot accounts.Rotation) error {
+	if !rot.Refresh {
+		return nil
+	}
+	spent := rot.Counter - 1
+	switch {
+	case cur.ID == "" && rot.Legacy:
+		return nil
+	case cur.ID != rot.Family:
+		return fmt.Errorf("refresh token of a superseded family: %w", ErrUnauthorized)
+	case spent == cur.Counter:
+		return nil
+	case spent < cur.Counter:
+		return fmt.Errorf("refresh token %d of %d spent: %w", spent, cur.Counter, ErrRefreshReused)
+	}
+	return fmt.Errorf("refresh token %d ahead of its family's %d: %w", spent, cur.Counter, ErrUnauthorized)
+}
+
 // load returns the online player id, loading it from S3 if it is not in
 // memory. Concurrent loads of one player share one S3 round trip. created
 // says accounts has just made the player's account (LoginCreated).
-func (s *Store) load(ctx context.Context, id string, created bool) (*Online, error) {
+func (s *Store) load(ctx context.Context, id string, created bool, fam RefreshFamily) (*Online, error) {
 	if o, ok := s.players.load(id); ok {
 		return o, nil
 	}
@@ -375,7 +445,7 @@ func (s *Store) load(ctx context.Context, id string, created bool) (*Online, err
 		if o, ok := s.players.load(id); ok {
 			return o, nil
 		}
-		o, err := s.fetch(ctx, id, created)
+		o, err := s.fetch(ctx, id, created, fam)
 		if err != nil {
 			return nil, err
 		}
@@ -399,12 +469,12 @@ const leaseTries = 3
 // fetch reads the player's object, checks and takes the lease. Its mail
 // is read afterwards (readMail), so a slow MongoDB never holds a sign-in.
 // With created its first try assumes there is no object to read.
-func (s *Store) fetch(ctx context.Context, id string, created bool) (*Online, error) {
+func (s *Store) fetch(ctx context.Context, id string, created bool, fam RefreshFamily) (*Online, error) {
 	s.loading.Add(1)
 	defer s.loading.Add(-1)
 	stale := "" // an owner that said it does not hold the player
 	for try := 1; ; try++ {
-		o, err := s.fetchOnce(ctx, id, stale, created && try == 1)
+		o, err := s.fetchOnce(ctx, id, stale, created && try == 1, fam)
 		var owned *ownedError
 		if errors.As(err, &owned) && try < leaseTries {
 			// Live on another server that is alive: it hands the player
@@ -429,7 +499,7 @@ func (s *Store) fetch(ctx context.Context, id string, created bool) (*Online, er
 	}
 }
 
-func (s *Store) fetchOnce(ctx context.Context, id, stale string, assumeNew bool) (*Online, error) {
+func (s *Store) fetchOnce(ctx context.Context, id, stale string, assumeNew bool, fam RefreshFamily) (*Online, error) {
 	// A player with journal records waiting is loaded by one hand at a
 	// time: a background recovery writing it between our read and our
 	// lease write would otherwise be overwritten (put adopts a version this
@@ -511,6 +581,9 @@ func (s *Store) fetchOnce(ctx context.Context, id, stale string, assumeNew bool)
 	o := &Online{id: id, p: p}
 	o.p.Lease = Lease{Owner: s.cfg.ServerID, Until: now.Add(s.cfg.LeaseTTL).UnixMilli()}
 	o.p.SavedBy = s.cfg.ServerID
+	if fam.ID != "" { // a sign-in's new family: the lease write supersedes the old one
+		o.p.Refresh = fam
+	}
 	if data, err = encodePlayer(&o.p); err != nil {
 		return nil, err
 	}
@@ -530,6 +603,7 @@ func (s *Store) fetchOnce(ctx context.Context, id, stale string, assumeNew bool)
 		s.counts.NewPlayers.Add(1)
 	}
 	o.etag = etag
+	o.refreshSaved = o.p.Refresh
 	o.changes, o.saved = 1, 1
 	o.dueAt.Store(min(s.nextDue(id, now), o.p.Lease.Until-s.cfg.LeaseTTL.Milliseconds()/2+1))
 	// A new player needs an entry to be found by opponents; an existing
@@ -979,7 +1053,7 @@ func (s *Store) save(ctx context.Context, o *Online, kind saveKind) error {
 	o.p.SavedAt = now.UnixMilli()
 	o.p.SavedBy = s.cfg.ServerID
 	data, err := encodePlayer(&o.p)
-	change := o.changes
+	change, refresh := o.changes, o.p.Refresh
 	mailDone, sum := o.mailDone, s.summary(&o.p, now)
 	o.mailDone = nil
 	// The index is written only when what its queries select by changed:
@@ -1045,7 +1119,7 @@ func (s *Store) save(ctx context.Context, o *Online, kind saveKind) error {
 	s.afterSave(mailDone, sum)
 	o.etag = etag
 	o.mu.Lock()
-	o.saved = change
+	o.saved, o.refreshSaved = change, refresh
 	s.setDue(o, s.nextLook(o, now))
 	// Leave memory unless a new login arrived while the save was on the wire.
 	leave := final && o.leaving && o.changes == change
@@ -1335,7 +1409,7 @@ func (s *Store) Resume(ctx context.Context, token string) (LoginResult, error) {
 	if info.Gen != c.Gen { // a ban bumps it too
 		return LoginResult{}, fmt.Errorf("resume %s: token generation %d revoked (account at %d): %w", c.Player, c.Gen, info.Gen, ErrUnauthorized)
 	}
-	res, err := s.Login(ctx, c.Player, c)
+	res, err := s.Login(ctx, c.Player, c, accounts.Rotation{}) // the family stays
 	res.Session = token
 	return res, err
 }
