@@ -241,7 +241,8 @@ type record struct {
 	LockedUntil int64     `json:"locked_until,omitempty"`
 	Gen         uint64    `json:"gen"`
 	// Family and Counter are an earlier version's refresh-token family,
-	// read for Rotation.Legacy and cleared by a revocation; never set now.
+	// good for one refresh (Rotation.Legacy) and cleared by it, by a
+	// sign-in or a revocation; never set now.
 	Family  string `json:"family,omitempty"`
 	Counter uint64 `json:"counter,omitempty"`
 	Ban     *Ban   `json:"ban,omitempty"`
@@ -342,9 +343,10 @@ func (a *Accounts) SignIn(ctx context.Context, c Credential, create bool) (Grant
 			return Grant{}, err
 		}
 	}
-	// The account is written only to clear counted password failures: the
-	// new refresh-token family goes into the player's object with its
-	// lease (Rotation), one S3 write fewer per sign-in.
+	// The account is written only to clear counted password failures or
+	// an earlier version's family (once): the new refresh-token family
+	// goes into the player's object with its lease (Rotation), one S3
+	// write fewer per sign-in.
 	r, err := a.updateFrom(ctx, id, snap, func(r *record) (bool, error) {
 		now := a.cfg.Now()
 		if p.kind == KindEmail && r.LockedUntil > now.UnixMilli() {
@@ -353,11 +355,12 @@ func (a *Accounts) SignIn(ctx context.Context, c Credential, create bool) (Grant
 		if r.Ban.inForce(now) {
 			return false, banned(r.Ban.until())
 		}
+		changed := r.Family != "" // superseded by this sign-in: never legacy again
+		r.Family, r.Counter = "", 0
 		if p.kind == KindEmail && r.Fails != nil {
-			r.Fails = nil
-			return true, nil
+			r.Fails, changed = nil, true
 		}
-		return false, nil
+		return changed, nil
 	})
 	if err != nil {
 		return Grant{}, err
@@ -544,19 +547,32 @@ func (a *Accounts) Refresh(ctx context.Context, token string) (Grant, error) {
 	if err != nil {
 		return Grant{}, ErrUnauthorized
 	}
-	r, _, err := a.load(ctx, c.Player)
+	legacy := false
+	r, err := a.update(ctx, c.Player, func(r *record) (bool, error) {
+		switch {
+		case r.Ban.inForce(a.cfg.Now()):
+			return false, banned(r.Ban.until())
+		case c.Gen != r.Gen:
+			return false, ErrUnauthorized
+		}
+		// An earlier version's family is good for this one refresh: from
+		// here on it lives with the player, and the account forgets it,
+		// so that a player object rewritten without its family (by a
+		// server of the earlier version) never brings it back.
+		legacy = r.Family != "" && r.Family == c.Family && r.Counter == c.Counter
+		if !legacy {
+			return false, nil
+		}
+		r.Family, r.Counter = "", 0
+		return true, nil
+	})
 	switch {
 	case errors.Is(err, ErrNotFound):
 		return Grant{}, ErrUnauthorized
 	case err != nil:
 		return Grant{}, err
-	case r.Ban.inForce(a.cfg.Now()):
-		return Grant{}, banned(r.Ban.until())
-	case c.Gen != r.Gen:
-		return Grant{}, ErrUnauthorized
 	}
-	return a.grant(r, false, Rotation{Family: c.Family, Counter: c.Counter + 1, Refresh: true,
-		Legacy: r.Family != "" && r.Family == c.Family && r.Counter == c.Counter})
+	return a.grant(r, false, Rotation{Family: c.Family, Counter: c.Counter + 1, Refresh: true, Legacy: legacy})
 }
 
 // Revoke ends every session and refresh token of the account, on every
@@ -671,8 +687,7 @@ func (a *Accounts) Account(ctx context.Context, playerID string) (Info, error) {
 // update applies fn to the account and writes it back with If-Match,
 // re-reading and re-applying on a lost race. fn reports whether it
 // changed r, and the outcome to return once the change is durable (an
-// outcome can be a refusal that must still be written: a counted failure,
-// a revoked family).
+// outcome can be a refusal that must still be written: a counted failure).
 func (a *Accounts) update(ctx context.Context, id string, fn func(r *record) (bool, error)) (record, error) {
 	return a.updateFrom(ctx, id, nil, fn)
 }

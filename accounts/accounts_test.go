@@ -373,52 +373,62 @@ func TestRefresh(t *testing.T) {
 
 // TestRefreshLegacyFamily: an account written by an earlier version holds
 // its family and unspent counter; a token of that family at that counter
-// is marked Legacy (state takes it while the player holds no family), any
-// other is not.
+// is marked Legacy once (state takes it while the player holds no family)
+// and the account forgets the family; a sign-in forgets it too.
 func TestRefreshLegacyFamily(t *testing.T) {
 	eachS3(t, func(t *testing.T, e *env) {
 		a := e.open(t)
 		g := mustSignIn(t, a, accounts.Credential{DeviceID: device1}, true)
 		key := "accounts/" + g.PlayerID
-		data, etag, err := e.blobs.Get(ctx, key)
-		if err != nil {
-			t.Fatal(err)
-		}
-		var rec map[string]any
-		if err := json.Unmarshal(data, &rec); err != nil {
-			t.Fatal(err)
-		}
-		rec["family"], rec["counter"] = "fam-legacy", 2
-		if data, err = json.Marshal(rec); err != nil {
-			t.Fatal(err)
-		}
-		if _, err := e.blobs.Replace(ctx, key, data, etag); err != nil {
-			t.Fatal(err)
+		setLegacy := func() {
+			t.Helper()
+			data, etag, err := e.blobs.Get(ctx, key)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var rec map[string]any
+			if err := json.Unmarshal(data, &rec); err != nil {
+				t.Fatal(err)
+			}
+			rec["family"], rec["counter"] = "fam-legacy", 2
+			if data, err = json.Marshal(rec); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := e.blobs.Replace(ctx, key, data, etag); err != nil {
+				t.Fatal(err)
+			}
 		}
 		exp := e.clock.Now().Add(time.Hour)
+		refresh := func(family string, counter uint64) accounts.Rotation {
+			t.Helper()
+			got, err := a.Refresh(ctx, a.SignRefreshForTest(g.PlayerID, g.Claims.Gen, family, counter, exp))
+			if err != nil {
+				t.Fatalf("refresh %s at %d: %v", family, counter, err)
+			}
+			return got.Rotation
+		}
+		setLegacy()
 		for _, tt := range []struct {
+			name    string
 			family  string
 			counter uint64
 			legacy  bool
 		}{
-			{"fam-legacy", 2, true},
-			{"fam-legacy", 1, false}, // spent under the earlier version
-			{"fam-legacy", 3, false},
-			{"fam-other", 2, false},
+			{"spent under the earlier version", "fam-legacy", 1, false},
+			{"ahead", "fam-legacy", 3, false},
+			{"another family", "fam-other", 2, false},
+			{"the unspent one", "fam-legacy", 2, true},
+			{"the unspent one again: the account forgot it", "fam-legacy", 2, false},
 		} {
-			got, err := a.Refresh(ctx, a.SignRefreshForTest(g.PlayerID, g.Claims.Gen, tt.family, tt.counter, exp))
 			want := accounts.Rotation{Family: tt.family, Counter: tt.counter + 1, Refresh: true, Legacy: tt.legacy}
-			if err != nil || got.Rotation != want {
-				t.Errorf("%s at %d: %+v, %v; want rotation %+v", tt.family, tt.counter, got.Rotation, err, want)
+			if got := refresh(tt.family, tt.counter); got != want {
+				t.Errorf("%s: rotation %+v, want %+v", tt.name, got, want)
 			}
 		}
-		// A revocation drops the legacy family.
-		if _, err := a.Revoke(ctx, g.PlayerID); err != nil {
-			t.Fatal(err)
-		}
-		got, err := a.Refresh(ctx, a.SignRefreshForTest(g.PlayerID, g.Claims.Gen+1, "fam-legacy", 2, exp))
-		if err != nil || got.Rotation.Legacy {
-			t.Errorf("legacy family after a revocation: %+v, %v; want not legacy", got.Rotation, err)
+		setLegacy()
+		mustSignIn(t, a, accounts.Credential{DeviceID: device1}, false)
+		if got := refresh("fam-legacy", 2); got.Legacy {
+			t.Errorf("legacy family after a sign-in: %+v, want forgotten", got)
 		}
 	})
 }

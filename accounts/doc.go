@@ -54,8 +54,10 @@
 // The write nonce makes every write's bytes unique. A write whose reply
 // was lost lands anyway; the bookkeeper's retry then meets it and gets 412.
 // Every 412 is checked by reading the object back: if it holds exactly our
-// bytes, the write was ours (without this a refresh whose reply was lost
-// would look like a reuse and revoke the player).
+// bytes, the write was ours (without this a link or a counted failure
+// whose reply was lost would be tried again on a changed account; state's
+// player writes do the same, so that a refresh whose reply was lost does
+// not look like a reuse).
 //
 // # Creation, and orphans
 //
@@ -157,9 +159,14 @@
 // replayed it) makes the api revoke the account (gen+1) and answer
 // unauthorized; any other token (a superseded family) is unauthorized
 // and changes nothing. A write that fails leaves the family as it was,
-// so a refresh whose answer never came can be tried again. Tokens minted
-// by an earlier version, whose family the account object holds, refresh
-// once while the player's object holds no family (Rotation.Legacy).
+// so a refresh whose answer never came can be tried again; a token spent
+// only by a write not landed yet answers unavailable, not reuse. A
+// refresh of a player not in memory checks its object before the load
+// takes the player over, so a superseded token never ends the live
+// session on another server. Tokens minted by an earlier version, whose
+// family the account object holds, refresh once while the player's
+// object holds no family (Rotation.Legacy); that refresh, a sign-in or a
+// revocation clears the account's family, so it never comes back.
 //
 // # Tickets
 //

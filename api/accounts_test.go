@@ -321,20 +321,52 @@ func TestSignInSupersedesRefresh(t *testing.T) {
 	if code != 200 {
 		t.Fatalf("refresh after the idle logout: %d %s, want 200", code, ec)
 	}
-	// A resumed session leaves the family as it is.
+	// A resumed session (here after another idle logout, so the resume
+	// loads the player) leaves the family as it is.
+	e.Clock.Advance(11 * time.Minute)
+	e.Store.Sweep(context.Background())
 	if _, m := e.wsLogin(t, third.Session); m["type"] != "login_ok" {
 		t.Fatalf("resume: %v", m)
+	}
+	code, ec, fifth := refresh(third.Refresh)
+	if code != 200 {
+		t.Fatalf("refresh after a resume: %d %s, want 200", code, ec)
 	}
 	e.Clock.Advance(11 * time.Minute)
 	e.Store.Sweep(context.Background())
 	fourth := e.signIn(t, "device", device) // loaded: the family rides on the lease
-	for _, old := range []string{second.Refresh, third.Refresh} {
+	for _, old := range []string{second.Refresh, third.Refresh, fifth.Refresh} {
 		if code, ec, _ := refresh(old); code != 401 || ec != "unauthorized" {
 			t.Fatalf("a refresh token from before the last sign-in: %d %s, want 401", code, ec)
 		}
 	}
 	if code, ec, _ := refresh(fourth.Refresh); code != 200 {
 		t.Fatalf("the newest refresh token: %d %s, want 200", code, ec)
+	}
+}
+
+// TestRefreshReuseOffline: a spent token presented while the player is
+// out of memory is found spent in its object, and revokes the account.
+func TestRefreshReuseOffline(t *testing.T) {
+	e := newWSEnv(t)
+	first := e.signIn(t, "device", `{"device_id":"`+deviceID("off")+`","create":true}`)
+	var second testSignIn
+	if code, ec := e.post(t, "/api/v1/auth/refresh", "", `{"refresh":"`+first.Refresh+`"}`, &second); code != 200 {
+		t.Fatalf("refresh: %d %s", code, ec)
+	}
+	e.Clock.Advance(11 * time.Minute)
+	e.Store.Sweep(context.Background())
+	if n := e.Store.OnlineCount(); n != 0 {
+		t.Fatalf("online after the idle sweep = %d, want 0", n)
+	}
+	if code, ec := e.post(t, "/api/v1/auth/refresh", "", `{"refresh":"`+first.Refresh+`"}`, nil); code != 401 || ec != "unauthorized" {
+		t.Fatalf("the spent token, player offline: %d %s, want 401 unauthorized", code, ec)
+	}
+	if code, ec := e.post(t, "/api/v1/auth/refresh", "", `{"refresh":"`+second.Refresh+`"}`, nil); code != 401 || ec != "unauthorized" {
+		t.Fatalf("the newest token after the reuse: %d %s, want 401 (the account revoked)", code, ec)
+	}
+	if code, _, _ := e.call(t, "GET", "/api/v1/player", second.Session, "", nil, nil); code != 401 {
+		t.Fatalf("the session after the reuse: %d, want 401", code)
 	}
 }
 

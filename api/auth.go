@@ -124,9 +124,9 @@ func (s *Server) refresh() handlerFunc {
 		}
 		g, err := s.cfg.Accounts.Refresh(r.Context(), req.Refresh)
 		if errors.Is(err, accounts.ErrUnauthorized) {
-			// A token behind the account's generation: if a revocation
-			// elsewhere has not reached the live session here yet, it
-			// ends now.
+			// A bad, expired or revoked token: if it is behind the
+			// account's generation and a revocation elsewhere has not
+			// reached the live session here yet, that session ends now.
 			s.kickRevoked(r, accounts.RefreshPlayer(req.Refresh))
 		}
 		if err != nil {

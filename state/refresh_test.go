@@ -3,29 +3,97 @@ package state
 import (
 	"context"
 	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
 	"testing"
 
 	"rampart/accounts"
 	"rampart/internal/testenv"
 )
 
+// refreshBlobs injects faults into player writes: refused before S3
+// (down), landed with the reply lost (lose: the next n), or held until
+// released (hold).
+type refreshBlobs struct {
+	*countingBlobs
+	down atomic.Bool
+	lose atomic.Int64
+
+	mu               sync.Mutex
+	reached, release chan struct{}
+}
+
+func (b *refreshBlobs) hold() (reached, release chan struct{}) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.reached, b.release = make(chan struct{}), make(chan struct{})
+	return b.reached, b.release
+}
+
+func (b *refreshBlobs) Put(ctx context.Context, key string, data []byte, cond Cond) (string, error) {
+	if b.down.Load() {
+		return "", fmt.Errorf("injected: S3 down")
+	}
+	b.mu.Lock()
+	reached, release := b.reached, b.release
+	b.reached, b.release = nil, nil
+	b.mu.Unlock()
+	if reached != nil {
+		close(reached)
+		<-release
+	}
+	etag, err := b.countingBlobs.Put(ctx, key, data, cond)
+	if err == nil && b.lose.Add(-1) >= 0 {
+		return "", fmt.Errorf("injected: reply lost: %w", context.DeadlineExceeded)
+	}
+	return etag, err
+}
+
+func signInRot(f string) accounts.Rotation { return accounts.Rotation{Family: f} }
+
+func refreshRot(f string, spent uint64) accounts.Rotation {
+	return accounts.Rotation{Family: f, Counter: spent + 1, Refresh: true}
+}
+
+// savedFamily is the family in id's S3 object.
+func savedFamily(t *testing.T, blobs Blobs, id string) RefreshFamily {
+	t.Helper()
+	data, _, err := blobs.Get(context.Background(), Key(id))
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := decodePlayer(data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p.Refresh
+}
+
+// rotLogin is a login of id with a fresh development session and rot.
+func rotLogin(s *Store, id string, rot accounts.Rotation) (accounts.Grant, error) {
+	g, err := s.accts.DevSession(id)
+	if err != nil {
+		return g, err
+	}
+	_, err = s.Login(context.Background(), id, g.Claims, rot)
+	return g, err
+}
+
 // TestRefreshFamily: the player's refresh-token family lives in its
 // object. A sign-in writes a new one before it answers (with the lease
 // when it loads the player, by a save when the player is in memory), a
-// refresh must present the family's unspent counter, and a write that
-// fails leaves the family as it was: its tokens were never handed out.
+// refresh must present the family's unspent counter, a write that fails
+// leaves the family as it was (its tokens were never handed out), and a
+// refused refresh does not take the player from the server it is live on.
 // Steps run in order on one bucket, on two servers.
 func TestRefreshFamily(t *testing.T) {
-	blobs := &downBlobs{Blobs: newBlobs(t, testenv.EmbeddedS3(t))}
+	blobs := &refreshBlobs{countingBlobs: newBlobs(t, testenv.EmbeddedS3(t))}
 	clk := newClock()
 	ctx := context.Background()
 	stores := []*Store{newStore(t, blobs, clk, "server-a"), newStore(t, blobs, clk, "server-b")}
-	signIn := func(f string) accounts.Rotation { return accounts.Rotation{Family: f} }
-	refresh := func(f string, spent uint64) accounts.Rotation {
-		return accounts.Rotation{Family: f, Counter: spent + 1, Refresh: true}
-	}
 	legacy := func(f string, spent uint64) accounts.Rotation {
-		r := refresh(f, spent)
+		r := refreshRot(f, spent)
 		r.Legacy = true
 		return r
 	}
@@ -36,24 +104,29 @@ func TestRefreshFamily(t *testing.T) {
 		player   string
 		logout   bool // log the last session out first
 		down     bool // S3 refuses writes
+		lose     bool // the first write lands, its reply is lost
 		rot      accounts.Rotation
 		want     error
-		wantPuts int64         // that reached S3 (down refuses them before)
-		saved    RefreshFamily // in the player's object afterwards
+		wantPuts int64 // that reached S3 (down refuses them before)
+		saved    RefreshFamily
+		liveOn   int // the server holding the player afterwards
 	}{
-		{name: "sign-in loads: the family rides on the lease", player: "rita", rot: signIn("f1"), wantPuts: 1, saved: RefreshFamily{"f1", 0}},
-		{name: "refresh", player: "rita", rot: refresh("f1", 0), wantPuts: 1, saved: RefreshFamily{"f1", 1}},
-		{name: "the spent token again", player: "rita", rot: refresh("f1", 0), want: ErrRefreshReused, saved: RefreshFamily{"f1", 1}},
-		{name: "a counter ahead", player: "rita", rot: refresh("f1", 2), want: ErrUnauthorized, saved: RefreshFamily{"f1", 1}},
-		{name: "sign-in in memory: written by a save", player: "rita", rot: signIn("f2"), wantPuts: 1, saved: RefreshFamily{"f2", 0}},
-		{name: "the superseded family", player: "rita", rot: refresh("f1", 1), want: ErrUnauthorized, saved: RefreshFamily{"f2", 0}},
-		{name: "refresh, S3 down", player: "rita", down: true, rot: refresh("f2", 0), want: ErrUnavailable, wantPuts: 0, saved: RefreshFamily{"f2", 0}},
-		{name: "the same token once S3 is back", player: "rita", rot: refresh("f2", 0), wantPuts: 1, saved: RefreshFamily{"f2", 1}},
-		{name: "another server, after a logout: the family from S3", server: 1, player: "rita", logout: true, rot: refresh("f2", 1), wantPuts: 2, saved: RefreshFamily{"f2", 2}},
-		{name: "sign-in, S3 down", server: 1, player: "rita", down: true, rot: signIn("f3"), want: ErrUnavailable, wantPuts: 0, saved: RefreshFamily{"f2", 2}},
-		{name: "the family the failed sign-in did not replace", server: 1, player: "rita", rot: refresh("f2", 2), wantPuts: 1, saved: RefreshFamily{"f2", 3}},
-		{name: "a legacy token, the player holding a family", server: 1, player: "rita", rot: legacy("old", 4), want: ErrUnauthorized, saved: RefreshFamily{"f2", 3}},
-		{name: "a resumed session keeps the family", server: 1, player: "rita", wantPuts: 0, saved: RefreshFamily{"f2", 3}},
+		{name: "sign-in loads: the family rides on the lease", player: "rita", rot: signInRot("f1"), wantPuts: 1, saved: RefreshFamily{"f1", 0}},
+		{name: "refresh", player: "rita", rot: refreshRot("f1", 0), wantPuts: 1, saved: RefreshFamily{"f1", 1}},
+		{name: "the spent token again", player: "rita", rot: refreshRot("f1", 0), want: ErrRefreshReused, saved: RefreshFamily{"f1", 1}},
+		{name: "a counter ahead", player: "rita", rot: refreshRot("f1", 2), want: ErrUnauthorized, saved: RefreshFamily{"f1", 1}},
+		{name: "sign-in in memory: written by a save", player: "rita", rot: signInRot("f2"), wantPuts: 1, saved: RefreshFamily{"f2", 0}},
+		{name: "the superseded family", player: "rita", rot: refreshRot("f1", 1), want: ErrUnauthorized, saved: RefreshFamily{"f2", 0}},
+		{name: "refresh, S3 down", player: "rita", down: true, rot: refreshRot("f2", 0), want: ErrUnavailable, saved: RefreshFamily{"f2", 0}},
+		{name: "the same token once S3 is back", player: "rita", rot: refreshRot("f2", 0), wantPuts: 1, saved: RefreshFamily{"f2", 1}},
+		{name: "a write that lands, its reply lost: confirmed", player: "rita", lose: true, rot: refreshRot("f2", 1), wantPuts: 2, saved: RefreshFamily{"f2", 2}},
+		{name: "another server, after a logout: the family from S3", server: 1, player: "rita", logout: true, rot: refreshRot("f2", 2), wantPuts: 2, saved: RefreshFamily{"f2", 3}, liveOn: 1},
+		{name: "a superseded token elsewhere: no takeover", player: "rita", rot: refreshRot("f1", 1), want: ErrUnauthorized, saved: RefreshFamily{"f2", 3}, liveOn: 1},
+		{name: "a spent token elsewhere: reuse, from S3", player: "rita", rot: refreshRot("f2", 1), want: ErrRefreshReused, saved: RefreshFamily{"f2", 3}, liveOn: 1},
+		{name: "sign-in, S3 down", server: 1, player: "rita", down: true, rot: signInRot("f3"), want: ErrUnavailable, saved: RefreshFamily{"f2", 3}, liveOn: 1},
+		{name: "the family the failed sign-in did not replace", server: 1, player: "rita", rot: refreshRot("f2", 3), wantPuts: 1, saved: RefreshFamily{"f2", 4}, liveOn: 1},
+		{name: "a legacy token, the player holding a family", server: 1, player: "rita", rot: legacy("old", 4), want: ErrUnauthorized, saved: RefreshFamily{"f2", 4}, liveOn: 1},
+		{name: "a resumed session keeps the family", server: 1, player: "rita", saved: RefreshFamily{"f2", 4}, liveOn: 1},
 		{name: "no family yet", player: "sami", wantPuts: 1},
 		{name: "a legacy token, the player holding none", player: "sami", rot: legacy("old", 4), wantPuts: 1, saved: RefreshFamily{"old", 5}},
 		{name: "the legacy token again", player: "sami", rot: legacy("old", 4), want: ErrRefreshReused, saved: RefreshFamily{"old", 5}},
@@ -65,35 +138,105 @@ func TestRefreshFamily(t *testing.T) {
 				t.Fatalf("%s: logout: %v", st.name, err)
 			}
 		}
-		g, err := s.accts.DevSession(st.player)
-		if err != nil {
-			t.Fatal(err)
-		}
 		blobs.down.Store(st.down)
-		puts := blobs.Blobs.(*countingBlobs).puts.Load()
-		_, err = s.Login(ctx, st.player, g.Claims, st.rot)
-		blobs.down.Store(false)
-		if st.want == nil && err != nil || st.want != nil && !errors.Is(err, st.want) {
-			t.Errorf("%s: login: %v, want %v", st.name, err, st.want)
+		if st.lose {
+			blobs.lose.Store(1)
 		}
-		if n := blobs.Blobs.(*countingBlobs).puts.Load() - puts; n != st.wantPuts {
+		puts := blobs.puts.Load()
+		g, loginErr := rotLogin(s, st.player, st.rot)
+		blobs.down.Store(false)
+		if st.want == nil && loginErr != nil || st.want != nil && !errors.Is(loginErr, st.want) {
+			t.Errorf("%s: login: %v, want %v", st.name, loginErr, st.want)
+		}
+		if n := blobs.puts.Load() - puts; n != st.wantPuts {
 			t.Errorf("%s: %d S3 writes, want %d", st.name, n, st.wantPuts)
 		}
-		data, _, err := blobs.Get(ctx, Key(st.player))
-		if err != nil {
-			t.Fatal(err)
+		if got := savedFamily(t, blobs, st.player); got != st.saved {
+			t.Errorf("%s: family in S3 %+v, want %+v", st.name, got, st.saved)
 		}
-		p, err := decodePlayer(data)
-		if err != nil {
-			t.Fatal(err)
+		for i, other := range stores {
+			if _, ok := other.players.load(st.player); ok != (i == st.liveOn) {
+				t.Errorf("%s: in memory on server %d: %v, want it on server %d only", st.name, i, ok, st.liveOn)
+			}
 		}
-		if p.Refresh != st.saved {
-			t.Errorf("%s: family in S3 %+v, want %+v", st.name, p.Refresh, st.saved)
-		}
-		if err == nil && st.want == nil {
+		if loginErr == nil {
+			var err error
 			if sess, err = s.Authenticate(g.Session); err != nil {
 				t.Fatalf("%s: the new session: %v", st.name, err)
 			}
+		}
+	}
+}
+
+// TestRefreshSpentInFlight: a token spent by a write still on the wire is
+// not a reuse yet (the write may fail, and the client try the token
+// again): the same token meanwhile answers unavailable; once the write
+// has landed, it is a reuse.
+func TestRefreshSpentInFlight(t *testing.T) {
+	blobs := &refreshBlobs{countingBlobs: newBlobs(t, testenv.EmbeddedS3(t))}
+	s := newStore(t, blobs, newClock(), "server-a")
+	if _, err := rotLogin(s, "tess", signInRot("f1")); err != nil {
+		t.Fatal(err)
+	}
+	reached, release := blobs.hold()
+	first := make(chan error)
+	go func() {
+		_, err := rotLogin(s, "tess", refreshRot("f1", 0))
+		first <- err
+	}()
+	<-reached
+	if _, err := rotLogin(s, "tess", refreshRot("f1", 0)); !errors.Is(err, ErrUnavailable) || errors.Is(err, ErrRefreshReused) {
+		t.Errorf("the same token while its spending write is held: %v, want unavailable", err)
+	}
+	close(release)
+	if err := <-first; err != nil {
+		t.Fatalf("the refresh whose write was held: %v", err)
+	}
+	if _, err := rotLogin(s, "tess", refreshRot("f1", 0)); !errors.Is(err, ErrRefreshReused) {
+		t.Errorf("the same token once the write landed: %v, want a reuse", err)
+	}
+}
+
+// TestConcurrentSignInsFamily: sign-ins of one player at the same moment
+// (sharing one load, or finding it in memory while another saves) may
+// answer in any order, but once they have, memory and S3 hold the same
+// family, and it is one a sign-in was answered with.
+func TestConcurrentSignInsFamily(t *testing.T) {
+	blobs := newBlobs(t, testenv.EmbeddedS3(t))
+	s := newStore(t, blobs, newClock(), "server-a")
+	const rounds, logins = 5, 6
+	for r := range rounds {
+		answered := make([]bool, logins)
+		var wg sync.WaitGroup
+		for i := range logins {
+			wg.Go(func() {
+				_, err := rotLogin(s, "ugo", signInRot(fmt.Sprintf("r%d-%d", r, i)))
+				if err != nil {
+					t.Errorf("round %d, sign-in %d: %v", r, i, err)
+					return
+				}
+				answered[i] = true
+			})
+		}
+		wg.Wait()
+		o, ok := s.players.load("ugo")
+		if !ok {
+			t.Fatal("not in memory")
+		}
+		o.mu.Lock()
+		mem, seq, saved := o.p.Refresh, o.refreshSeq, o.refreshSaved
+		live := Session{o: o, id: o.session, gen: o.gen}
+		o.mu.Unlock()
+		if got := savedFamily(t, blobs, "ugo"); got != mem || seq != saved {
+			t.Errorf("round %d: S3 holds %+v, memory %+v (change %d, %d landed)", r, got, mem, seq, saved)
+		}
+		var i int
+		if _, err := fmt.Sscanf(mem.ID, "r%d-%d", new(int), &i); err != nil || i >= logins || !answered[i] {
+			t.Errorf("round %d: the family %q is no answered sign-in's", r, mem.ID)
+		}
+		// Out of memory again, so that the next round's sign-ins share a load.
+		if err := s.Logout(context.Background(), live, 0); err != nil {
+			t.Fatalf("round %d: logout: %v", r, err)
 		}
 	}
 }

@@ -264,9 +264,12 @@ type Online struct {
 	// player leaves memory unsaved.
 	poisoned bool
 
-	// refreshSaved is p.Refresh as of the last landed write: a login
-	// whose family is not there yet writes it before it answers.
-	refreshSaved RefreshFamily
+	// refreshSeq counts the changes to p.Refresh; refreshSaved is the
+	// count a landed write held, and refreshDurable the family it wrote.
+	// A login that changed the family answers once refreshSaved reaches
+	// its change.
+	refreshSeq, refreshSaved uint64
+	refreshDurable           RefreshFamily
 
 	// saveMu serializes saves and guards etag, the ETag of our last write.
 	saveMu sync.Mutex
@@ -335,11 +338,15 @@ func (s *Store) login(ctx context.Context, id string, c accounts.Claims, rot acc
 		return LoginResult{}, err
 	}
 	s.counts.Logins.Add(1)
-	// A sign-in's family rides on the lease write of a load; a refresh's
-	// is checked against what the load read first.
+	// A sign-in's family rides on the lease write of a load.
 	var leased RefreshFamily
 	if rot.Family != "" && !rot.Refresh {
 		leased = RefreshFamily{ID: rot.Family, Counter: rot.Counter}
+	}
+	if rot.Refresh {
+		if err := s.precheckRefresh(ctx, id, rot); err != nil {
+			return LoginResult{}, err
+		}
 	}
 	for {
 		o, err := s.load(ctx, id, created, leased)
@@ -357,16 +364,25 @@ func (s *Store) login(ctx context.Context, id string, c accounts.Claims, rot acc
 			o.mu.Unlock()
 			return LoginResult{}, fmt.Errorf("login %s: token generation %d revoked: %w", id, c.Gen, ErrUnauthorized)
 		}
-		prev, fam, err := o.p.Refresh, o.p.Refresh, rotate(o.p.Refresh, rot)
-		if err != nil {
+		prev := o.p.Refresh
+		if err := rotate(prev, rot); err != nil {
+			if errors.Is(err, ErrRefreshReused) && o.refreshSaved < o.refreshSeq && rotate(o.refreshDurable, rot) == nil {
+				// Spent only in memory: the write that spends it is on
+				// the wire, or failed. Not a reuse until it lands.
+				err = fmt.Errorf("refresh token spent by a write not landed yet: %w", ErrUnavailable)
+			}
 			o.mu.Unlock()
 			return LoginResult{}, fmt.Errorf("login %s: %w", id, err)
 		}
+		var mine uint64 // the family change this login waits for
 		if rot.Family != "" {
-			fam = RefreshFamily{ID: rot.Family, Counter: rot.Counter}
-			o.p.Refresh = fam
+			fam := RefreshFamily{ID: rot.Family, Counter: rot.Counter}
+			if o.p.Refresh != fam {
+				o.p.Refresh = fam
+				o.refreshSeq++
+			}
+			mine = o.refreshSeq
 		}
-		unsaved := o.refreshSaved != fam
 		o.session, o.gen = c.Session, c.Gen
 		o.leaving = false
 		if o.limiter == nil {
@@ -377,6 +393,7 @@ func (s *Store) login(ctx context.Context, id string, c accounts.Claims, rot acc
 		o.lastActive.Store(now.UnixMilli())
 		actions.CatchUp(&o.p.Base, s.gd.Current(), now)
 		view, err := publicPlayer(&o.p)
+		unsaved := o.refreshSaved < mine
 		o.mu.Unlock()
 		if err != nil {
 			return LoginResult{}, err
@@ -385,24 +402,61 @@ func (s *Store) login(ctx context.Context, id string, c accounts.Claims, rot acc
 			// In memory already (or loaded by a concurrent login): the
 			// family is written now, or the tokens would not outlive a
 			// crash, nor supersede the previous family for good.
-			err := s.save(ctx, o, saveRenew)
-			o.mu.Lock()
-			if err == nil && o.refreshSaved != fam && o.p.Refresh == fam {
-				// The save found the player gone (a shutdown's final save
-				// took it out of memory meanwhile): nothing was written.
-				err = fmt.Errorf("player left memory: %w", ErrMoving)
-			}
-			if err != nil && o.p.Refresh == fam { // not moved on by a later login
-				o.p.Refresh = prev // the tokens were never handed out
-			}
-			o.mu.Unlock()
-			if err != nil {
+			if err := s.saveRefresh(ctx, o, mine, prev); err != nil {
 				return LoginResult{}, fmt.Errorf("login %s: write the refresh-token family: %w", id, err)
 			}
 		}
 		s.emit(Event{Time: now, Player: id, Kind: "login", OK: true})
 		return LoginResult{Player: view}, nil
 	}
+}
+
+// saveRefresh saves o until a landed write holds its family change mine.
+// If none does, the change is undone (prev) unless a later login's
+// replaced it: its tokens are never handed out, so the same refresh may
+// be tried again. The undoing is a change too, written by the next save.
+func (s *Store) saveRefresh(ctx context.Context, o *Online, mine uint64, prev RefreshFamily) error {
+	err := s.save(ctx, o, saveRenew)
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if o.refreshSaved >= mine {
+		return nil // landed, by this save or another holding the change
+	}
+	if err == nil { // a shutdown's final save took o out of memory meanwhile
+		err = fmt.Errorf("player left memory: %w", ErrMoving)
+	}
+	if o.refreshSeq == mine {
+		o.p.Refresh = prev
+		o.refreshSeq++
+	}
+	return err
+}
+
+// precheckRefresh refuses a refresh of a player not in memory here whose
+// object says the token is not its family's unspent one, before the load
+// takes the player over from the server it may be live on: a superseded
+// token must not end the live session there. Login checks again, under
+// the player's lock.
+func (s *Store) precheckRefresh(ctx context.Context, id string, rot accounts.Rotation) error {
+	if _, ok := s.players.load(id); ok {
+		return nil
+	}
+	data, _, found, err := s.getObject(ctx, id)
+	if err != nil {
+		return err
+	}
+	var head struct {
+		Refresh RefreshFamily `json:"refresh"`
+	}
+	if found {
+		if err := json.Unmarshal(data, &head); err != nil {
+			return fmt.Errorf("read player %s: %w", id, err)
+		}
+	}
+	if err := rotate(head.Refresh, rot); err != nil {
+		return fmt.Errorf("login %s: %w", id, err)
+	}
+	return nil
 }
 
 // rotate checks rot against the player's family cur: a sign-in (or the
@@ -603,7 +657,7 @@ func (s *Store) fetchOnce(ctx context.Context, id, stale string, assumeNew bool,
 		s.counts.NewPlayers.Add(1)
 	}
 	o.etag = etag
-	o.refreshSaved = o.p.Refresh
+	o.refreshSeq, o.refreshSaved, o.refreshDurable = 1, 1, o.p.Refresh
 	o.changes, o.saved = 1, 1
 	o.dueAt.Store(min(s.nextDue(id, now), o.p.Lease.Until-s.cfg.LeaseTTL.Milliseconds()/2+1))
 	// A new player needs an entry to be found by opponents; an existing
@@ -1053,7 +1107,7 @@ func (s *Store) save(ctx context.Context, o *Online, kind saveKind) error {
 	o.p.SavedAt = now.UnixMilli()
 	o.p.SavedBy = s.cfg.ServerID
 	data, err := encodePlayer(&o.p)
-	change, refresh := o.changes, o.p.Refresh
+	change, refreshSeq, refresh := o.changes, o.refreshSeq, o.p.Refresh
 	mailDone, sum := o.mailDone, s.summary(&o.p, now)
 	o.mailDone = nil
 	// The index is written only when what its queries select by changed:
@@ -1119,7 +1173,10 @@ func (s *Store) save(ctx context.Context, o *Online, kind saveKind) error {
 	s.afterSave(mailDone, sum)
 	o.etag = etag
 	o.mu.Lock()
-	o.saved, o.refreshSaved = change, refresh
+	o.saved = change
+	if refreshSeq > o.refreshSaved {
+		o.refreshSaved, o.refreshDurable = refreshSeq, refresh
+	}
 	s.setDue(o, s.nextLook(o, now))
 	// Leave memory unless a new login arrived while the save was on the wire.
 	leave := final && o.leaving && o.changes == change
@@ -1274,7 +1331,7 @@ func (s *Store) Sweep(ctx context.Context) int {
 			o.mu.Unlock()
 			continue
 		}
-		dirty := o.changes != o.saved
+		dirty := o.changes != o.saved || o.refreshSaved != o.refreshSeq
 		idleAt, renewAt := s.idleAndRenewal(o)
 		due := dirty || idleAt < nowMs || o.leaving || renewAt < nowMs
 		if !due {
