@@ -241,8 +241,8 @@ type record struct {
 	LockedUntil int64     `json:"locked_until,omitempty"`
 	Gen         uint64    `json:"gen"`
 	// Family and Counter are an earlier version's refresh-token family,
-	// good for one refresh (Rotation.Legacy) and cleared by it, by a
-	// sign-in or a revocation; never set now.
+	// good for one refresh (Rotation.Legacy) and forgotten after it
+	// (ForgetLegacy), at a sign-in or a revocation; never set now.
 	Family  string `json:"family,omitempty"`
 	Counter uint64 `json:"counter,omitempty"`
 	Ban     *Ban   `json:"ban,omitempty"`
@@ -547,32 +547,36 @@ func (a *Accounts) Refresh(ctx context.Context, token string) (Grant, error) {
 	if err != nil {
 		return Grant{}, ErrUnauthorized
 	}
-	legacy := false
-	r, err := a.update(ctx, c.Player, func(r *record) (bool, error) {
-		switch {
-		case r.Ban.inForce(a.cfg.Now()):
-			return false, banned(r.Ban.until())
-		case c.Gen != r.Gen:
-			return false, ErrUnauthorized
-		}
-		// An earlier version's family is good for this one refresh: from
-		// here on it lives with the player, and the account forgets it,
-		// so that a player object rewritten without its family (by a
-		// server of the earlier version) never brings it back.
-		legacy = r.Family != "" && r.Family == c.Family && r.Counter == c.Counter
-		if !legacy {
-			return false, nil
-		}
-		r.Family, r.Counter = "", 0
-		return true, nil
-	})
+	r, _, err := a.load(ctx, c.Player)
 	switch {
 	case errors.Is(err, ErrNotFound):
 		return Grant{}, ErrUnauthorized
 	case err != nil:
 		return Grant{}, err
+	case r.Ban.inForce(a.cfg.Now()):
+		return Grant{}, banned(r.Ban.until())
+	case c.Gen != r.Gen:
+		return Grant{}, ErrUnauthorized
 	}
-	return a.grant(r, false, Rotation{Family: c.Family, Counter: c.Counter + 1, Refresh: true, Legacy: legacy})
+	return a.grant(r, false, Rotation{Family: c.Family, Counter: c.Counter + 1, Refresh: true,
+		Legacy: r.Family != "" && r.Family == c.Family && r.Counter == c.Counter})
+}
+
+// ForgetLegacy drops an earlier version's family from the account, once
+// a refresh of it (Rotation.Legacy) has moved the family to the player:
+// a player object rewritten without its family (by a server of the
+// earlier version) then never brings it back. Not done in Refresh, so
+// that a refresh refused after it (storage down, the player moving) can
+// be tried again.
+func (a *Accounts) ForgetLegacy(ctx context.Context, playerID, family string) error {
+	_, err := a.update(ctx, playerID, func(r *record) (bool, error) {
+		if r.Family == "" || r.Family != family {
+			return false, nil
+		}
+		r.Family, r.Counter = "", 0
+		return true, nil
+	})
+	return err
 }
 
 // Revoke ends every session and refresh token of the account, on every

@@ -373,8 +373,9 @@ func TestRefresh(t *testing.T) {
 
 // TestRefreshLegacyFamily: an account written by an earlier version holds
 // its family and unspent counter; a token of that family at that counter
-// is marked Legacy once (state takes it while the player holds no family)
-// and the account forgets the family; a sign-in forgets it too.
+// is marked Legacy (state takes it while the player holds no family)
+// until the account forgets the family: ForgetLegacy (after state took
+// it), a sign-in or a revocation.
 func TestRefreshLegacyFamily(t *testing.T) {
 	eachS3(t, func(t *testing.T, e *env) {
 		a := e.open(t)
@@ -399,9 +400,10 @@ func TestRefreshLegacyFamily(t *testing.T) {
 			}
 		}
 		exp := e.clock.Now().Add(time.Hour)
+		gen := g.Claims.Gen
 		refresh := func(family string, counter uint64) accounts.Rotation {
 			t.Helper()
-			got, err := a.Refresh(ctx, a.SignRefreshForTest(g.PlayerID, g.Claims.Gen, family, counter, exp))
+			got, err := a.Refresh(ctx, a.SignRefreshForTest(g.PlayerID, gen, family, counter, exp))
 			if err != nil {
 				t.Fatalf("refresh %s at %d: %v", family, counter, err)
 			}
@@ -418,17 +420,41 @@ func TestRefreshLegacyFamily(t *testing.T) {
 			{"ahead", "fam-legacy", 3, false},
 			{"another family", "fam-other", 2, false},
 			{"the unspent one", "fam-legacy", 2, true},
-			{"the unspent one again: the account forgot it", "fam-legacy", 2, false},
+			{"the unspent one again: refresh writes nothing", "fam-legacy", 2, true},
 		} {
 			want := accounts.Rotation{Family: tt.family, Counter: tt.counter + 1, Refresh: true, Legacy: tt.legacy}
 			if got := refresh(tt.family, tt.counter); got != want {
 				t.Errorf("%s: rotation %+v, want %+v", tt.name, got, want)
 			}
 		}
-		setLegacy()
-		mustSignIn(t, a, accounts.Credential{DeviceID: device1}, false)
-		if got := refresh("fam-legacy", 2); got.Legacy {
-			t.Errorf("legacy family after a sign-in: %+v, want forgotten", got)
+		if err := a.ForgetLegacy(ctx, g.PlayerID, "fam-other"); err != nil {
+			t.Fatal(err)
+		}
+		if got := refresh("fam-legacy", 2); !got.Legacy {
+			t.Errorf("legacy family after forgetting another: %+v, want kept", got)
+		}
+		for _, forget := range []struct {
+			name string
+			do   func()
+		}{
+			{"ForgetLegacy", func() {
+				if err := a.ForgetLegacy(ctx, g.PlayerID, "fam-legacy"); err != nil {
+					t.Fatal(err)
+				}
+			}},
+			{"a sign-in", func() { mustSignIn(t, a, accounts.Credential{DeviceID: device1}, false) }},
+			{"a revocation", func() {
+				var err error
+				if gen, err = a.Revoke(ctx, g.PlayerID); err != nil {
+					t.Fatal(err)
+				}
+			}},
+		} {
+			setLegacy()
+			forget.do()
+			if got := refresh("fam-legacy", 2); got.Legacy {
+				t.Errorf("legacy family after %s: %+v, want forgotten", forget.name, got)
+			}
 		}
 	})
 }

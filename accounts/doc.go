@@ -158,15 +158,17 @@
 // family whose counter is behind (spent: it was copied, or a client
 // replayed it) makes the api revoke the account (gen+1) and answer
 // unauthorized; any other token (a superseded family) is unauthorized
-// and changes nothing. A write that fails leaves the family as it was,
-// so a refresh whose answer never came can be tried again; a token spent
-// only by a write not landed yet answers unavailable, not reuse. A
-// refresh of a player not in memory checks its object before the load
-// takes the player over, so a superseded token never ends the live
-// session on another server. Tokens minted by an earlier version, whose
-// family the account object holds, refresh once while the player's
-// object holds no family (Rotation.Legacy); that refresh, a sign-in or a
-// revocation clears the account's family, so it never comes back.
+// and changes nothing. The logins that check or change one player's
+// family run one at a time, each until its write has landed or been
+// undone: a write that fails leaves the family as it was, so a refresh
+// whose answer never came can be tried again, and a second refresh with
+// the same token waits for the first's write. A refresh of a player not
+// in memory checks its object before the load takes the player over, so
+// a superseded token never ends the live session on another server.
+// Tokens minted by an earlier version, whose family the account object
+// holds, refresh once while the player's object holds no family
+// (Rotation.Legacy); after that refresh (ForgetLegacy), a sign-in or a
+// revocation the account forgets the family, so it never comes back.
 //
 // # Tickets
 //

@@ -365,8 +365,8 @@ func TestRefreshReuseOffline(t *testing.T) {
 	if code, ec := e.post(t, "/api/v1/auth/refresh", "", `{"refresh":"`+second.Refresh+`"}`, nil); code != 401 || ec != "unauthorized" {
 		t.Fatalf("the newest token after the reuse: %d %s, want 401 (the account revoked)", code, ec)
 	}
-	if code, _, _ := e.call(t, "GET", "/api/v1/player", second.Session, "", nil, nil); code != 401 {
-		t.Fatalf("the session after the reuse: %d, want 401", code)
+	if _, m := e.wsLogin(t, second.Session); wsCode(m) != "unauthorized" {
+		t.Fatalf("resuming the session after the reuse: %v, want unauthorized (the account revoked)", m)
 	}
 }
 

@@ -137,6 +137,13 @@ func (s *Server) refresh() handlerFunc {
 		if errors.Is(err, state.ErrRefreshReused) {
 			return s.revokeReused(r, g.PlayerID)
 		}
+		if err == nil && g.Rotation.Legacy {
+			// The family now lives with the player; the account forgets it
+			// (if this fails, the player's family already refuses it).
+			if ferr := s.cfg.Accounts.ForgetLegacy(r.Context(), g.PlayerID, g.Rotation.Family); ferr != nil {
+				s.cfg.Log.Warn("forget a legacy refresh family", "player", g.PlayerID, "err", ferr)
+			}
+		}
 		return err
 	}
 }

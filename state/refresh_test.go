@@ -12,13 +12,14 @@ import (
 	"rampart/internal/testenv"
 )
 
-// refreshBlobs injects faults into player writes: refused before S3
-// (down), landed with the reply lost (lose: the next n), or held until
-// released (hold).
+// refreshBlobs injects faults into player writes: held until released
+// (hold), then refused before S3 (down, or refuse: the next n), or landed
+// with the reply lost (lose: the next n).
 type refreshBlobs struct {
 	*countingBlobs
-	down atomic.Bool
-	lose atomic.Int64
+	down   atomic.Bool
+	refuse atomic.Int64
+	lose   atomic.Int64
 
 	mu               sync.Mutex
 	reached, release chan struct{}
@@ -32,9 +33,6 @@ func (b *refreshBlobs) hold() (reached, release chan struct{}) {
 }
 
 func (b *refreshBlobs) Put(ctx context.Context, key string, data []byte, cond Cond) (string, error) {
-	if b.down.Load() {
-		return "", fmt.Errorf("injected: S3 down")
-	}
 	b.mu.Lock()
 	reached, release := b.reached, b.release
 	b.reached, b.release = nil, nil
@@ -42,6 +40,9 @@ func (b *refreshBlobs) Put(ctx context.Context, key string, data []byte, cond Co
 	if reached != nil {
 		close(reached)
 		<-release
+	}
+	if b.down.Load() || b.refuse.Add(-1) >= 0 {
+		return "", fmt.Errorf("injected: S3 down")
 	}
 	etag, err := b.countingBlobs.Put(ctx, key, data, cond)
 	if err == nil && b.lose.Add(-1) >= 0 {
@@ -122,7 +123,7 @@ func TestRefreshFamily(t *testing.T) {
 		{name: "a write that lands, its reply lost: confirmed", player: "rita", lose: true, rot: refreshRot("f2", 1), wantPuts: 2, saved: RefreshFamily{"f2", 2}},
 		{name: "another server, after a logout: the family from S3", server: 1, player: "rita", logout: true, rot: refreshRot("f2", 2), wantPuts: 2, saved: RefreshFamily{"f2", 3}, liveOn: 1},
 		{name: "a superseded token elsewhere: no takeover", player: "rita", rot: refreshRot("f1", 1), want: ErrUnauthorized, saved: RefreshFamily{"f2", 3}, liveOn: 1},
-		{name: "a spent token elsewhere: reuse, from S3", player: "rita", rot: refreshRot("f2", 1), want: ErrRefreshReused, saved: RefreshFamily{"f2", 3}, liveOn: 1},
+		{name: "a spent token elsewhere: for its owner to judge (busy, without a cluster)", player: "rita", rot: refreshRot("f2", 1), want: ErrPlayerBusy, saved: RefreshFamily{"f2", 3}, liveOn: 1},
 		{name: "sign-in, S3 down", server: 1, player: "rita", down: true, rot: signInRot("f3"), want: ErrUnavailable, saved: RefreshFamily{"f2", 3}, liveOn: 1},
 		{name: "the family the failed sign-in did not replace", server: 1, player: "rita", rot: refreshRot("f2", 3), wantPuts: 1, saved: RefreshFamily{"f2", 4}, liveOn: 1},
 		{name: "a legacy token, the player holding a family", server: 1, player: "rita", rot: legacy("old", 4), want: ErrUnauthorized, saved: RefreshFamily{"f2", 4}, liveOn: 1},
@@ -168,32 +169,62 @@ func TestRefreshFamily(t *testing.T) {
 	}
 }
 
-// TestRefreshSpentInFlight: a token spent by a write still on the wire is
-// not a reuse yet (the write may fail, and the client try the token
-// again): the same token meanwhile answers unavailable; once the write
-// has landed, it is a reuse.
-func TestRefreshSpentInFlight(t *testing.T) {
-	blobs := &refreshBlobs{countingBlobs: newBlobs(t, testenv.EmbeddedS3(t))}
-	s := newStore(t, blobs, newClock(), "server-a")
-	if _, err := rotLogin(s, "tess", signInRot("f1")); err != nil {
-		t.Fatal(err)
-	}
-	reached, release := blobs.hold()
-	first := make(chan error)
-	go func() {
-		_, err := rotLogin(s, "tess", refreshRot("f1", 0))
-		first <- err
-	}()
-	<-reached
-	if _, err := rotLogin(s, "tess", refreshRot("f1", 0)); !errors.Is(err, ErrUnavailable) || errors.Is(err, ErrRefreshReused) {
-		t.Errorf("the same token while its spending write is held: %v, want unavailable", err)
-	}
-	close(release)
-	if err := <-first; err != nil {
-		t.Fatalf("the refresh whose write was held: %v", err)
-	}
-	if _, err := rotLogin(s, "tess", refreshRot("f1", 0)); !errors.Is(err, ErrRefreshReused) {
-		t.Errorf("the same token once the write landed: %v, want a reuse", err)
+// TestRefreshBehindAWrite: a login that checks or changes the family
+// waits for the one before it to land or be undone, so it checks a
+// family S3 holds: the same token again is a reuse only once the first
+// refresh's write landed, and after writes that failed the family is the
+// one before them (had the second undone to the first's unlanded change,
+// the token would later count as spent).
+func TestRefreshBehindAWrite(t *testing.T) {
+	for _, tt := range []struct {
+		name       string
+		second     accounts.Rotation
+		refuse     int64 // writes refused after the first is released
+		wantFirst  error
+		wantSecond error
+		saved      RefreshFamily
+	}{
+		{"the same token, the first write lands", refreshRot("f1", 0), 0, nil, ErrRefreshReused, RefreshFamily{"f1", 1}},
+		{"the same token, the first write fails", refreshRot("f1", 0), 1, ErrUnavailable, nil, RefreshFamily{"f1", 1}},
+		{"a sign-in, both writes fail", signInRot("f9"), 2, ErrUnavailable, ErrUnavailable, RefreshFamily{"f1", 0}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			blobs := &refreshBlobs{countingBlobs: newBlobs(t, testenv.EmbeddedS3(t))}
+			s := newStore(t, blobs, newClock(), "server-a")
+			if _, err := rotLogin(s, "tess", signInRot("f1")); err != nil {
+				t.Fatal(err)
+			}
+			reached, release := blobs.hold()
+			first, second := make(chan error), make(chan error)
+			go func() {
+				_, err := rotLogin(s, "tess", refreshRot("f1", 0))
+				first <- err
+			}()
+			<-reached
+			// The order itself: while a write is on the wire, no other
+			// login may check or change the family.
+			if o, ok := s.players.load("tess"); !ok || o.famMu.TryLock() {
+				t.Fatal("the family is free for another login while a write that changes it is on the wire")
+			}
+			go func() {
+				_, err := rotLogin(s, "tess", tt.second)
+				second <- err
+			}()
+			blobs.refuse.Store(tt.refuse)
+			close(release)
+			if err := <-first; !errors.Is(err, tt.wantFirst) || tt.wantFirst == nil && err != nil {
+				t.Errorf("the first: %v, want %v", err, tt.wantFirst)
+			}
+			if err := <-second; !errors.Is(err, tt.wantSecond) || tt.wantSecond == nil && err != nil {
+				t.Errorf("the second: %v, want %v", err, tt.wantSecond)
+			}
+			if err := s.SaveAll(context.Background()); err != nil { // an undoing is written by the next save
+				t.Fatal(err)
+			}
+			if got := savedFamily(t, blobs, "tess"); got != tt.saved {
+				t.Errorf("family in S3 %+v, want %+v", got, tt.saved)
+			}
+		})
 	}
 }
 

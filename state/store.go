@@ -265,11 +265,12 @@ type Online struct {
 	poisoned bool
 
 	// refreshSeq counts the changes to p.Refresh; refreshSaved is the
-	// count a landed write held, and refreshDurable the family it wrote.
-	// A login that changed the family answers once refreshSaved reaches
-	// its change.
+	// count a landed write held. A login that changed the family answers
+	// once refreshSaved reaches its change. famMu orders the logins that
+	// check or change the family, each from its check until its change
+	// has landed or been undone, so that each checks a family S3 holds.
 	refreshSeq, refreshSaved uint64
-	refreshDurable           RefreshFamily
+	famMu                    sync.Mutex
 
 	// saveMu serializes saves and guards etag, the ETag of our last write.
 	saveMu sync.Mutex
@@ -353,90 +354,106 @@ func (s *Store) login(ctx context.Context, id string, c accounts.Claims, rot acc
 		if err != nil {
 			return LoginResult{}, err
 		}
-		now := s.cfg.Now()
-		o.mu.Lock()
-		if o.gone { // saved and left between our lookup and the lock
-			o.mu.Unlock()
+		res, again, err := s.adopt(ctx, o, c, rot)
+		if again { // saved and left between our lookup and the lock
 			continue
 		}
-		if c.Gen < o.gen {
-			// Signed before a revocation this server has seen.
-			o.mu.Unlock()
-			return LoginResult{}, fmt.Errorf("login %s: token generation %d revoked: %w", id, c.Gen, ErrUnauthorized)
-		}
-		prev := o.p.Refresh
-		if err := rotate(prev, rot); err != nil {
-			if errors.Is(err, ErrRefreshReused) && o.refreshSaved < o.refreshSeq && rotate(o.refreshDurable, rot) == nil {
-				// Spent only in memory: the write that spends it is on
-				// the wire, or failed. Not a reuse until it lands.
-				err = fmt.Errorf("refresh token spent by a write not landed yet: %w", ErrUnavailable)
-			}
-			o.mu.Unlock()
-			return LoginResult{}, fmt.Errorf("login %s: %w", id, err)
-		}
-		var mine uint64 // the family change this login waits for
-		if rot.Family != "" {
-			fam := RefreshFamily{ID: rot.Family, Counter: rot.Counter}
-			if o.p.Refresh != fam {
-				o.p.Refresh = fam
-				o.refreshSeq++
-			}
-			mine = o.refreshSeq
-		}
-		o.session, o.gen = c.Session, c.Gen
-		o.leaving = false
-		if o.limiter == nil {
-			o.limiter = rate.NewLimiter(rate.Limit(s.cfg.RateLimit), s.cfg.RateBurst)
-		}
-		o.push.Replace(nil)
-		s.schedule(o)
-		o.lastActive.Store(now.UnixMilli())
-		actions.CatchUp(&o.p.Base, s.gd.Current(), now)
-		view, err := publicPlayer(&o.p)
-		unsaved := o.refreshSaved < mine
-		o.mu.Unlock()
-		if err != nil {
-			return LoginResult{}, err
-		}
-		if unsaved {
-			// In memory already (or loaded by a concurrent login): the
-			// family is written now, or the tokens would not outlive a
-			// crash, nor supersede the previous family for good.
-			if err := s.saveRefresh(ctx, o, mine, prev); err != nil {
-				return LoginResult{}, fmt.Errorf("login %s: write the refresh-token family: %w", id, err)
-			}
-		}
-		s.emit(Event{Time: now, Player: id, Kind: "login", OK: true})
-		return LoginResult{Player: view}, nil
+		return res, err
 	}
 }
 
-// saveRefresh saves o until a landed write holds its family change mine.
-// If none does, the change is undone (prev) unless a later login's
-// replaced it: its tokens are never handed out, so the same refresh may
-// be tried again. The undoing is a change too, written by the next save.
+// adopt makes c o's session and applies rot to its family; again means o
+// left memory before it could, and the login loads it afresh.
+func (s *Store) adopt(ctx context.Context, o *Online, c accounts.Claims, rot accounts.Rotation) (res LoginResult, again bool, err error) {
+	if rot.Family != "" {
+		o.famMu.Lock()
+		defer o.famMu.Unlock()
+	}
+	now := s.cfg.Now()
+	o.mu.Lock()
+	if o.gone {
+		o.mu.Unlock()
+		return LoginResult{}, true, nil
+	}
+	if c.Gen < o.gen {
+		// Signed before a revocation this server has seen.
+		o.mu.Unlock()
+		return LoginResult{}, false, fmt.Errorf("login %s: token generation %d revoked: %w", o.id, c.Gen, ErrUnauthorized)
+	}
+	prev := o.p.Refresh // in S3: famMu held, every change before ours landed or was undone
+	if err := rotate(prev, rot); err != nil {
+		o.mu.Unlock()
+		return LoginResult{}, false, fmt.Errorf("login %s: %w", o.id, err)
+	}
+	var mine uint64 // the family change this login waits for
+	if rot.Family != "" {
+		fam := RefreshFamily{ID: rot.Family, Counter: rot.Counter}
+		if o.p.Refresh != fam {
+			o.p.Refresh = fam
+			o.refreshSeq++
+		}
+		mine = o.refreshSeq
+	}
+	o.session, o.gen = c.Session, c.Gen
+	o.leaving = false
+	if o.limiter == nil {
+		o.limiter = rate.NewLimiter(rate.Limit(s.cfg.RateLimit), s.cfg.RateBurst)
+	}
+	o.push.Replace(nil)
+	s.schedule(o)
+	o.lastActive.Store(now.UnixMilli())
+	actions.CatchUp(&o.p.Base, s.gd.Current(), now)
+	view, err := publicPlayer(&o.p)
+	unsaved := o.refreshSaved < mine
+	o.mu.Unlock()
+	if err != nil {
+		return LoginResult{}, false, err
+	}
+	if unsaved {
+		// In memory already (or a refresh): the family is written now,
+		// or the tokens would not outlive a crash, nor supersede the
+		// previous family for good.
+		if err := s.saveRefresh(ctx, o, mine, prev); err != nil {
+			return LoginResult{}, false, fmt.Errorf("login %s: write the refresh-token family: %w", o.id, err)
+		}
+	}
+	s.emit(Event{Time: now, Player: o.id, Kind: "login", OK: true})
+	return LoginResult{Player: view}, false, nil
+}
+
+// saveRefresh saves o (famMu held, so the family is still mine's) until
+// a landed write holds its family change mine. If none does, the change
+// is undone to prev, with saveMu still held so that no other save can
+// land it afterwards: its tokens are never handed out, so the same
+// refresh may be tried again. The undoing is a change too, written by the
+// next save.
 func (s *Store) saveRefresh(ctx context.Context, o *Online, mine uint64, prev RefreshFamily) error {
-	err := s.save(ctx, o, saveRenew)
+	o.saveMu.Lock()
+	defer o.saveMu.Unlock()
+	err := s.saveLocked(ctx, o, saveRenew)
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	if o.refreshSaved >= mine {
-		return nil // landed, by this save or another holding the change
+		return nil
 	}
-	if err == nil { // a shutdown's final save took o out of memory meanwhile
+	switch {
+	case err == nil: // a shutdown's final save took o out of memory meanwhile
 		err = fmt.Errorf("player left memory: %w", ErrMoving)
+	case errors.Is(err, ErrLostOwnership): // the tokens are good: sign in where it went
+		err = fmt.Errorf("%w: %w", ErrMoving, err)
 	}
-	if o.refreshSeq == mine {
-		o.p.Refresh = prev
-		o.refreshSeq++
-	}
+	o.p.Refresh = prev
+	o.refreshSeq++
 	return err
 }
 
 // precheckRefresh refuses a refresh of a player not in memory here whose
-// object says the token is not its family's unspent one, before the load
-// takes the player over from the server it may be live on: a superseded
-// token must not end the live session there. Login checks again, under
-// the player's lock.
+// object says the token is of a superseded family (or ahead of it),
+// before the load takes the player over from the server it may be live
+// on: such a token must not end the live session there. A spent token is
+// left to the check under the player's lock after the load, against the
+// family the owner hands over: S3 may hold a change its owner undid (a
+// write that landed though every reply was lost).
 func (s *Store) precheckRefresh(ctx context.Context, id string, rot accounts.Rotation) error {
 	if _, ok := s.players.load(id); ok {
 		return nil
@@ -453,7 +470,7 @@ func (s *Store) precheckRefresh(ctx context.Context, id string, rot accounts.Rot
 			return fmt.Errorf("read player %s: %w", id, err)
 		}
 	}
-	if err := rotate(head.Refresh, rot); err != nil {
+	if err := rotate(head.Refresh, rot); err != nil && !errors.Is(err, ErrRefreshReused) {
 		return fmt.Errorf("login %s: %w", id, err)
 	}
 	return nil
@@ -657,7 +674,7 @@ func (s *Store) fetchOnce(ctx context.Context, id, stale string, assumeNew bool,
 		s.counts.NewPlayers.Add(1)
 	}
 	o.etag = etag
-	o.refreshSeq, o.refreshSaved, o.refreshDurable = 1, 1, o.p.Refresh
+	o.refreshSeq, o.refreshSaved = 1, 1
 	o.changes, o.saved = 1, 1
 	o.dueAt.Store(min(s.nextDue(id, now), o.p.Lease.Until-s.cfg.LeaseTTL.Milliseconds()/2+1))
 	// A new player needs an entry to be found by opponents; an existing
@@ -1078,7 +1095,11 @@ const (
 func (s *Store) save(ctx context.Context, o *Online, kind saveKind) error {
 	o.saveMu.Lock()
 	defer o.saveMu.Unlock()
+	return s.saveLocked(ctx, o, kind)
+}
 
+// saveLocked is save with o.saveMu held.
+func (s *Store) saveLocked(ctx context.Context, o *Online, kind saveKind) error {
 	now := s.cfg.Now()
 	t0 := time.Now()
 	o.mu.Lock()
@@ -1107,7 +1128,7 @@ func (s *Store) save(ctx context.Context, o *Online, kind saveKind) error {
 	o.p.SavedAt = now.UnixMilli()
 	o.p.SavedBy = s.cfg.ServerID
 	data, err := encodePlayer(&o.p)
-	change, refreshSeq, refresh := o.changes, o.refreshSeq, o.p.Refresh
+	change, refreshSeq := o.changes, o.refreshSeq
 	mailDone, sum := o.mailDone, s.summary(&o.p, now)
 	o.mailDone = nil
 	// The index is written only when what its queries select by changed:
@@ -1174,9 +1195,7 @@ func (s *Store) save(ctx context.Context, o *Online, kind saveKind) error {
 	o.etag = etag
 	o.mu.Lock()
 	o.saved = change
-	if refreshSeq > o.refreshSaved {
-		o.refreshSaved, o.refreshDurable = refreshSeq, refresh
-	}
+	o.refreshSaved = max(o.refreshSaved, refreshSeq)
 	s.setDue(o, s.nextLook(o, now))
 	// Leave memory unless a new login arrived while the save was on the wire.
 	leave := final && o.leaving && o.changes == change
