@@ -1,6 +1,7 @@
 package api
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"net/http"
@@ -140,7 +141,7 @@ func (s *Server) refresh() handlerFunc {
 		if err == nil && g.Rotation.Legacy {
 			// The family now lives with the player; the account forgets it
 			// (if this fails, the player's family already refuses it).
-			if ferr := s.cfg.Accounts.ForgetLegacy(r.Context(), g.PlayerID, g.Rotation.Family); ferr != nil {
+			if ferr := s.cfg.Accounts.ForgetLegacy(context.WithoutCancel(r.Context()), g.PlayerID, g.Rotation.Family); ferr != nil {
 				s.cfg.Log.Warn("forget a legacy refresh family", "player", g.PlayerID, "err", ferr)
 			}
 		}

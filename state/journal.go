@@ -112,10 +112,17 @@ func (s *Store) durable(ctx context.Context, o *Online, t journal.Ticket, append
 }
 
 // dropPoisoned takes o out of memory unsaved after a journal failure;
-// its next load replays the journal on top of its checkpoint.
+// its next load replays the journal on top of its checkpoint. A save on
+// the wire lands (or fails) first: the next load must find what it wrote,
+// since a refresh-token family is in no journal record, and the login
+// that wrote it may have answered.
 func (s *Store) dropPoisoned(o *Online) {
 	o.mu.Lock()
-	o.poisoned = true
+	o.poisoned = true // no save starts from here on
+	o.mu.Unlock()
+	o.saveMu.Lock()
+	defer o.saveMu.Unlock()
+	o.mu.Lock()
 	floor := o.floor
 	if o.savingFloor != 0 && (floor == 0 || o.savingFloor < floor) {
 		floor = o.savingFloor

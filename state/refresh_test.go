@@ -7,6 +7,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"rampart/accounts"
 	"rampart/internal/testenv"
@@ -195,6 +196,12 @@ func TestRefreshBehindAWrite(t *testing.T) {
 				t.Fatal(err)
 			}
 			reached, release := blobs.hold()
+			released := false
+			defer func() {
+				if !released {
+					close(release)
+				}
+			}()
 			first, second := make(chan error), make(chan error)
 			go func() {
 				_, err := rotLogin(s, "tess", refreshRot("f1", 0))
@@ -212,6 +219,7 @@ func TestRefreshBehindAWrite(t *testing.T) {
 			}()
 			blobs.refuse.Store(tt.refuse)
 			close(release)
+			released = true
 			if err := <-first; !errors.Is(err, tt.wantFirst) || tt.wantFirst == nil && err != nil {
 				t.Errorf("the first: %v, want %v", err, tt.wantFirst)
 			}
@@ -269,5 +277,34 @@ func TestConcurrentSignInsFamily(t *testing.T) {
 		if err := s.Logout(context.Background(), live, 0); err != nil {
 			t.Fatalf("round %d: logout: %v", r, err)
 		}
+	}
+}
+
+// TestRefreshLostOwnership: a family write refused because another server
+// took the player over answers moving (retry), not unauthorized (which a
+// refresh's client would take to mean its token is dead), and changes
+// nothing there.
+func TestRefreshLostOwnership(t *testing.T) {
+	blobs := newBlobs(t, testenv.EmbeddedS3(t))
+	clk := newClock()
+	a, b := newStore(t, blobs, clk, "server-a"), newStore(t, blobs, clk, "server-b")
+	if _, err := rotLogin(a, "vera", signInRot("f1")); err != nil {
+		t.Fatal(err)
+	}
+	clk.Advance(3 * time.Minute) // server-a's lease runs out unrenewed
+	if _, err := rotLogin(b, "vera", refreshRot("f1", 0)); err != nil {
+		t.Fatalf("takeover by a refresh on server-b: %v", err)
+	}
+	// A sign-in on the server that does not know yet: its write meets
+	// server-b's.
+	_, err := rotLogin(a, "vera", signInRot("f2"))
+	if !errors.Is(err, ErrMoving) || errors.Is(err, ErrLostOwnership) || errors.Is(err, ErrUnauthorized) {
+		t.Errorf("sign-in on the server that lost the player: %v, want moving only", err)
+	}
+	if _, ok := a.players.load("vera"); ok {
+		t.Error("server-a still holds the player")
+	}
+	if got := savedFamily(t, blobs, "vera"); got != (RefreshFamily{"f1", 1}) {
+		t.Errorf("family in S3 %+v, want server-b's {f1 1}", got)
 	}
 }

@@ -413,7 +413,9 @@ func (s *Store) adopt(ctx context.Context, o *Online, c accounts.Claims, rot acc
 		// In memory already (or a refresh): the family is written now,
 		// or the tokens would not outlive a crash, nor supersede the
 		// previous family for good.
-		if err := s.saveRefresh(ctx, o, mine, prev); err != nil {
+		// The write outlives a caller that gives up: one that landed
+		// while the login undid it would leave S3 ahead of memory.
+		if err := s.saveRefresh(context.WithoutCancel(ctx), o, mine, prev); err != nil {
 			return LoginResult{}, false, fmt.Errorf("login %s: write the refresh-token family: %w", o.id, err)
 		}
 	}
@@ -440,7 +442,7 @@ func (s *Store) saveRefresh(ctx context.Context, o *Online, mine uint64, prev Re
 	case err == nil: // a shutdown's final save took o out of memory meanwhile
 		err = fmt.Errorf("player left memory: %w", ErrMoving)
 	case errors.Is(err, ErrLostOwnership): // the tokens are good: sign in where it went
-		err = fmt.Errorf("%w: %w", ErrMoving, err)
+		err = fmt.Errorf("%w: %v", ErrMoving, err)
 	}
 	o.p.Refresh = prev
 	o.refreshSeq++
