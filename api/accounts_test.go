@@ -248,13 +248,21 @@ func TestPasswordLockout(t *testing.T) {
 	}
 }
 
-func TestRefreshRotationAndReuse(t *testing.T) {
-	e := newWSEnv(t)
-	first := e.signIn(t, "device", `{"device_id":"`+deviceID("r")+`","create":true}`)
-	var second testSignIn
+// signUpAndRefresh makes a device account and refreshes its first
+// tokens once: the first grant, whose refresh token is now spent, and the
+// second.
+func (e *wsEnv) signUpAndRefresh(t *testing.T, device string) (first, second testSignIn) {
+	t.Helper()
+	first = e.signIn(t, "device", `{"device_id":"`+deviceID(device)+`","create":true}`)
 	if code, ec := e.post(t, "/api/v1/auth/refresh", "", `{"refresh":"`+first.Refresh+`"}`, &second); code != 200 {
 		t.Fatalf("refresh: %d %s", code, ec)
 	}
+	return first, second
+}
+
+func TestRefreshRotationAndReuse(t *testing.T) {
+	e := newWSEnv(t)
+	first, second := e.signUpAndRefresh(t, "r")
 	if second.Session == first.Session || second.Refresh == first.Refresh || second.PlayerID != first.PlayerID {
 		t.Fatalf("refresh gave %+v, want a new session and refresh token for %s", second, first.PlayerID)
 	}
@@ -303,57 +311,53 @@ func TestSignInSupersedesRefresh(t *testing.T) {
 		code, ec := e.post(t, "/api/v1/auth/refresh", "", `{"refresh":"`+token+`"}`, &out)
 		return code, ec, out
 	}
-	first := e.signIn(t, "device", device)
-	second := e.signIn(t, "device", device) // in memory: the family is saved
-	if code, ec, _ := refresh(first.Refresh); code != 401 || ec != "unauthorized" {
+	mustRefresh := func(token, when string) testSignIn {
+		t.Helper()
+		code, ec, out := refresh(token)
+		if code != 200 {
+			t.Fatalf("refresh %s: %d %s, want 200", when, code, ec)
+		}
+		return out
+	}
+	idle := func() { // the server logs the player out; its next load is from S3
+		t.Helper()
+		e.Clock.Advance(11 * time.Minute)
+		e.Store.Sweep(context.Background())
+		if n := e.Store.OnlineCount(); n != 0 {
+			t.Fatalf("online after the idle sweep = %d, want 0", n)
+		}
+	}
+	g1 := e.signIn(t, "device", device)
+	g2 := e.signIn(t, "device", device) // in memory: the family is saved
+	if code, ec, _ := refresh(g1.Refresh); code != 401 || ec != "unauthorized" {
 		t.Fatalf("the superseded refresh token: %d %s, want 401 unauthorized", code, ec)
 	}
-	if code, _, _ := e.call(t, "GET", "/api/v1/player", second.Session, "", nil, nil); code != 200 {
+	if code, _, _ := e.call(t, "GET", "/api/v1/player", g2.Session, "", nil, nil); code != 200 {
 		t.Fatalf("the live session after a superseded refresh: %d, want 200 (nothing revoked)", code)
 	}
-	// Logged out by the server (idle): the family comes back from S3.
-	e.Clock.Advance(11 * time.Minute)
-	e.Store.Sweep(context.Background())
-	if n := e.Store.OnlineCount(); n != 0 {
-		t.Fatalf("online after the idle sweep = %d, want 0", n)
-	}
-	code, ec, third := refresh(second.Refresh)
-	if code != 200 {
-		t.Fatalf("refresh after the idle logout: %d %s, want 200", code, ec)
-	}
-	// A resumed session (here after another idle logout, so the resume
-	// loads the player) leaves the family as it is.
-	e.Clock.Advance(11 * time.Minute)
-	e.Store.Sweep(context.Background())
-	if _, m := e.wsLogin(t, third.Session); m["type"] != "login_ok" {
+	idle()
+	g3 := mustRefresh(g2.Refresh, "after the idle logout")
+	// A resumed session (the resume loads the player) keeps the family.
+	idle()
+	if _, m := e.wsLogin(t, g3.Session); m["type"] != "login_ok" {
 		t.Fatalf("resume: %v", m)
 	}
-	code, ec, fifth := refresh(third.Refresh)
-	if code != 200 {
-		t.Fatalf("refresh after a resume: %d %s, want 200", code, ec)
-	}
-	e.Clock.Advance(11 * time.Minute)
-	e.Store.Sweep(context.Background())
-	fourth := e.signIn(t, "device", device) // loaded: the family rides on the lease
-	for _, old := range []string{second.Refresh, third.Refresh, fifth.Refresh} {
+	g4 := mustRefresh(g3.Refresh, "after a resume")
+	idle()
+	g5 := e.signIn(t, "device", device) // loaded: the family rides on the lease
+	for _, old := range []string{g2.Refresh, g3.Refresh, g4.Refresh} {
 		if code, ec, _ := refresh(old); code != 401 || ec != "unauthorized" {
 			t.Fatalf("a refresh token from before the last sign-in: %d %s, want 401", code, ec)
 		}
 	}
-	if code, ec, _ := refresh(fourth.Refresh); code != 200 {
-		t.Fatalf("the newest refresh token: %d %s, want 200", code, ec)
-	}
+	mustRefresh(g5.Refresh, "of the newest sign-in")
 }
 
 // TestRefreshReuseOffline: a spent token presented while the player is
 // out of memory is found spent in its object, and revokes the account.
 func TestRefreshReuseOffline(t *testing.T) {
 	e := newWSEnv(t)
-	first := e.signIn(t, "device", `{"device_id":"`+deviceID("off")+`","create":true}`)
-	var second testSignIn
-	if code, ec := e.post(t, "/api/v1/auth/refresh", "", `{"refresh":"`+first.Refresh+`"}`, &second); code != 200 {
-		t.Fatalf("refresh: %d %s", code, ec)
-	}
+	first, second := e.signUpAndRefresh(t, "off")
 	e.Clock.Advance(11 * time.Minute)
 	e.Store.Sweep(context.Background())
 	if n := e.Store.OnlineCount(); n != 0 {
