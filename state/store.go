@@ -286,6 +286,13 @@ type Online struct {
 	dueSlot int // its entry in Store.due, index+1 (0: none); guarded by due.mu
 }
 
+// unsaved reports whether o holds a change no landed write has (o.mu
+// held): of its state, or of its refresh-token family (one undone after
+// a failed write).
+func (o *Online) unsaved() bool {
+	return o.changes != o.saved || o.refreshSaved != o.refreshSeq
+}
+
 // Session is an authenticated request's handle on its player.
 type Session struct {
 	o   *Online
@@ -1352,7 +1359,7 @@ func (s *Store) Sweep(ctx context.Context) int {
 			o.mu.Unlock()
 			continue
 		}
-		dirty := o.changes != o.saved || o.refreshSaved != o.refreshSeq
+		dirty := o.unsaved()
 		idleAt, renewAt := s.idleAndRenewal(o)
 		due := dirty || idleAt < nowMs || o.leaving || renewAt < nowMs
 		if !due {
@@ -1510,7 +1517,7 @@ func (s *Store) Players(limit int) []OnlineInfo {
 	s.players.each(func(o *Online) bool {
 		o.mu.Lock()
 		out = append(out, OnlineInfo{ID: o.id, LastActiveMS: o.lastActive.Load(), LastSeq: o.p.LastSeq,
-			Unsaved: o.changes != o.saved, Connected: o.push.Connected(), Leaving: o.leaving, LeaseUntilMS: o.p.Lease.Until})
+			Unsaved: o.unsaved(), Connected: o.push.Connected(), Leaving: o.leaving, LeaseUntilMS: o.p.Lease.Until})
 		o.mu.Unlock()
 		return limit <= 0 || len(out) < limit
 	})
