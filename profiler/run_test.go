@@ -68,9 +68,22 @@ func TestSamplerRun(t *testing.T) {
 
 // TestSamplerRunOwnTicker: without Ticks, Run samples on a ticker of its
 // own Interval (here 1 ms): three readings are taken with no tick sent.
+// The ticker keeps firing after the third, so once the test has what it
+// wants, Read answers on its own (released) and Run can see its context
+// end instead of waiting on a reading no one will hand it.
 func TestSamplerRunOwnTicker(t *testing.T) {
 	readings := make(chan RuntimeReading)
-	s := NewSampler(SamplerOptions{Interval: time.Millisecond, Read: func() RuntimeReading { return <-readings }})
+	released := make(chan struct{})
+	const last = 2 * time.Millisecond // the CPU of the third reading
+	read := func() RuntimeReading {
+		select {
+		case r := <-readings:
+			return r
+		case <-released:
+			return RuntimeReading{CPU: last, Procs: 1}
+		}
+	}
+	s := NewSampler(SamplerOptions{Interval: time.Millisecond, Read: read})
 	_, stop := goRun(t, s.Run)
 	for i := range 3 {
 		select {
@@ -79,6 +92,7 @@ func TestSamplerRunOwnTicker(t *testing.T) {
 			t.Fatalf("Run took %d samples in 10 s on a 1 ms ticker, want 3", i)
 		}
 	}
+	close(released)
 	stop()
 	if l := s.Load(); !l.Valid || l.Procs != 1 {
 		t.Errorf("load after 3 samples: %+v, want valid on 1 proc", l)
