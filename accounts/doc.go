@@ -143,7 +143,11 @@
 // (logout), Ban and a refresh-token reuse add one to gen, durably in the
 // account, so the tokens stay dead on every server and after restarts.
 // Unban lifts the ban and leaves the revoked tokens revoked. Dev sessions
-// have gen 0 and no account.
+// have gen 0 and no account. The server that signs the player out for a
+// revocation writes the new gen into the player's object too (state's
+// Player.Revoked), so that a refresh or resume checked against the
+// account just before the revocation, and loading the player just after
+// it, is refused all the same.
 //
 // Refresh-token families live with the player, not in the account: state
 // writes the player's object at every sign-in anyway (the lease), so

@@ -58,8 +58,8 @@ func refreshRot(f string, spent uint64) accounts.Rotation {
 	return accounts.Rotation{Family: f, Counter: spent + 1, Refresh: true}
 }
 
-// savedFamily is the family in id's S3 object.
-func savedFamily(t *testing.T, blobs Blobs, id string) RefreshFamily {
+// savedPlayer is id's S3 object.
+func savedPlayer(t *testing.T, blobs Blobs, id string) Player {
 	t.Helper()
 	data, _, err := blobs.Get(context.Background(), Key(id))
 	if err != nil {
@@ -69,7 +69,13 @@ func savedFamily(t *testing.T, blobs Blobs, id string) RefreshFamily {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return p.Refresh
+	return p
+}
+
+// savedFamily is the family in id's S3 object.
+func savedFamily(t *testing.T, blobs Blobs, id string) RefreshFamily {
+	t.Helper()
+	return savedPlayer(t, blobs, id).Refresh
 }
 
 // rotLogin is a login of id with a fresh development session and rot.
@@ -307,4 +313,89 @@ func TestRefreshLostOwnership(t *testing.T) {
 	if got := savedFamily(t, blobs, "vera"); got != (RefreshFamily{"f1", 1}) {
 		t.Errorf("family in S3 %+v, want server-b's {f1 1}", got)
 	}
+}
+
+// TestRevokedOutlivesMemory: the generation a sign-out revoked below is
+// written with the final save, so a server that loads the player afresh
+// refuses a token signed before the revocation, though the account
+// generation it was checked against was read before the revocation too
+// (the race of a refresh with a logout). A refresh is refused before its
+// load takes the player anywhere. Steps run in order on one bucket, on
+// two servers; -1 is no server.
+func TestRevokedOutlivesMemory(t *testing.T) {
+	blobs := newBlobs(t, testenv.EmbeddedS3(t))
+	clk := newClock()
+	ctx := context.Background()
+	stores := []*Store{newStore(t, blobs, clk, "server-a"), newStore(t, blobs, clk, "server-b")}
+	const id = "rosa"
+	var sess Session // the last login's
+	steps := []struct {
+		name    string
+		server  int
+		logout  uint64 // > 0: log the last session out at this generation
+		revoke  uint64 // > 0: revoke (a ban) at this generation
+		gen     uint64 // else: a login with a token of this generation
+		rot     accounts.Rotation
+		want    error
+		puts    int64 // S3 writes
+		revoked uint64
+		liveOn  int
+	}{
+		{name: "sign-in", gen: 1, rot: signInRot("f1"), puts: 1},
+		{name: "logout at 2: the final save holds it", logout: 2, puts: 1, revoked: 2, liveOn: -1},
+		{name: "a refresh signed before the logout, elsewhere: refused before its load", server: 1, gen: 1, rot: refreshRot("f1", 0),
+			want: ErrUnauthorized, revoked: 2, liveOn: -1},
+		{name: "a session resumed from before the logout: refused once loaded", server: 1, gen: 1, want: ErrUnauthorized,
+			puts: 1, revoked: 2, liveOn: 1},
+		{name: "a sign-in at the account's generation", server: 1, gen: 2, rot: signInRot("f2"), puts: 1, revoked: 2, liveOn: 1},
+		{name: "a ban at 3 where it is live", server: 1, revoke: 3, puts: 1, revoked: 3, liveOn: -1},
+		{name: "the banned session's refresh, back where it was first", gen: 2, rot: refreshRot("f2", 0),
+			want: ErrUnauthorized, revoked: 3, liveOn: -1},
+		{name: "a sign-in after the ban", gen: 3, rot: signInRot("f3"), puts: 1, revoked: 3},
+	}
+	for _, st := range steps {
+		s := stores[st.server]
+		puts := blobs.puts.Load()
+		var err error
+		switch {
+		case st.logout > 0:
+			err = s.Logout(ctx, sess, st.logout)
+		case st.revoke > 0:
+			err = s.Revoke(ctx, id, st.revoke)
+		default:
+			var g accounts.Grant
+			if g, err = s.accts.DevSession(id); err != nil {
+				t.Fatal(err)
+			}
+			g.Claims.Gen = st.gen
+			_, err = s.Login(ctx, id, g.Claims, st.rot)
+			if err == nil {
+				sess = Session{o: mustOnline(t, s, id), id: g.Claims.Session, gen: st.gen}
+			}
+		}
+		if st.want == nil && err != nil || st.want != nil && !errors.Is(err, st.want) {
+			t.Errorf("%s: %v, want %v", st.name, err, st.want)
+		}
+		if n := blobs.puts.Load() - puts; n != st.puts {
+			t.Errorf("%s: %d S3 writes, want %d", st.name, n, st.puts)
+		}
+		if got := savedPlayer(t, blobs, id).Revoked; got != st.revoked {
+			t.Errorf("%s: revoked below %d in S3, want %d", st.name, got, st.revoked)
+		}
+		for i, other := range stores {
+			if _, ok := other.players.load(id); ok != (i == st.liveOn) {
+				t.Errorf("%s: in memory on server %d: %v, want it on server %d only", st.name, i, ok, st.liveOn)
+			}
+		}
+	}
+}
+
+// mustOnline is id in s's memory.
+func mustOnline(t *testing.T, s *Store, id string) *Online {
+	t.Helper()
+	o, ok := s.players.load(id)
+	if !ok {
+		t.Fatalf("%s not in memory", id)
+	}
+	return o
 }

@@ -264,8 +264,8 @@ type Online struct {
 	// player leaves memory unsaved.
 	poisoned bool
 
-	// refreshSeq counts the changes to p.Refresh; refreshSaved is the
-	// count a landed write held. A login that changed the family answers
+	// refreshSeq counts the changes to the player's tokens (p.Refresh,
+	// p.Revoked); refreshSaved is the count a landed write held. A login that changed the family answers
 	// once refreshSaved reaches its change. famMu orders the logins that
 	// check or change the family, each from its check until its change
 	// has landed or been undone, so that each checks a family S3 holds.
@@ -352,7 +352,7 @@ func (s *Store) login(ctx context.Context, id string, c accounts.Claims, rot acc
 		leased = RefreshFamily{ID: rot.Family, Counter: rot.Counter}
 	}
 	if rot.Refresh {
-		if err := s.precheckRefresh(ctx, id, rot); err != nil {
+		if err := s.precheckRefresh(ctx, id, c, rot); err != nil {
 			return LoginResult{}, err
 		}
 	}
@@ -457,13 +457,13 @@ func (s *Store) saveRefresh(ctx context.Context, o *Online, mine uint64, prev Re
 }
 
 // precheckRefresh refuses a refresh of a player not in memory here whose
-// object says the token is of a superseded family (or ahead of it),
-// before the load takes the player over from the server it may be live
-// on: such a token must not end the live session there. A spent token is
+// object says the token is revoked, of a superseded family or ahead of
+// it, before the load takes the player over from the server it may be
+// live on: such a token must not end the live session there. A spent token is
 // left to the check under the player's lock after the load, against the
 // family the owner hands over: S3 may hold a change its owner undid (a
 // write that landed though every reply was lost).
-func (s *Store) precheckRefresh(ctx context.Context, id string, rot accounts.Rotation) error {
+func (s *Store) precheckRefresh(ctx context.Context, id string, c accounts.Claims, rot accounts.Rotation) error {
 	if _, ok := s.players.load(id); ok {
 		return nil
 	}
@@ -473,11 +473,15 @@ func (s *Store) precheckRefresh(ctx context.Context, id string, rot accounts.Rot
 	}
 	var head struct {
 		Refresh RefreshFamily `json:"refresh"`
+		Revoked uint64        `json:"revoked"`
 	}
 	if found {
 		if err := json.Unmarshal(data, &head); err != nil {
 			return fmt.Errorf("read player %s: %w", id, err)
 		}
+	}
+	if c.Gen < head.Revoked {
+		return fmt.Errorf("login %s: token generation %d revoked (player at %d): %w", id, c.Gen, head.Revoked, ErrUnauthorized)
 	}
 	if err := rotate(head.Refresh, rot); err != nil && !errors.Is(err, ErrRefreshReused) {
 		return fmt.Errorf("login %s: %w", id, err)
@@ -658,7 +662,7 @@ func (s *Store) fetchOnce(ctx context.Context, id, stale string, assumeNew bool,
 			s.log.Info("took over a player from a dead server, replaying its shipped journal", "player", id, "owner", owner, "records", n)
 		}
 	}
-	o := &Online{id: id, p: p}
+	o := &Online{id: id, p: p, gen: p.Revoked}
 	o.p.Lease = Lease{Owner: s.cfg.ServerID, Until: now.Add(s.cfg.LeaseTTL).UnixMilli()}
 	o.p.SavedBy = s.cfg.ServerID
 	if fam.ID != "" { // a sign-in's new family: the lease write supersedes the old one
@@ -1077,6 +1081,10 @@ func (s *Store) Kick(ctx context.Context, id string, gen uint64) error {
 // and released here.
 func (s *Store) signOut(ctx context.Context, o *Online, gen uint64, tell bool) error {
 	o.gen = max(o.gen, gen)
+	if gen > o.p.Revoked { // the final save takes it to S3, for the next load anywhere
+		o.p.Revoked = gen
+		o.refreshSeq++
+	}
 	// The save ends the session (leaving makes it final) and, if it fails,
 	// gives it back; the raised gen keeps the revoked tokens out anyway.
 	o.leaving = true
