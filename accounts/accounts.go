@@ -539,8 +539,8 @@ func (a *Accounts) DevSession(playerID string) (Grant, error) {
 // Refresh checks refresh token and the account it names (its ban and
 // generation) and returns a new session and the family's next refresh
 // token. Whether the token is the family's unspent one is state's check,
-// under the player's lock, before it adopts the grant (Rotation.Refresh):
-// the family lives with the player. A token of an older generation, or
+// against the player's family before it adopts the grant
+// (Rotation.Refresh): the family lives with the player. A token of an older generation, or
 // of a banned account, changes nothing.
 func (a *Accounts) Refresh(ctx context.Context, token string) (Grant, error) {
 	c, err := a.tokens.verifyRefresh(token, a.cfg.Now())

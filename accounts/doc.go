@@ -157,18 +157,23 @@
 // writes that before it answers. Each sign-in starts a new family
 // (counter 0): the previous family's refresh tokens stop working without
 // revoking anything. Refresh checks the token and the account's ban and
-// gen, and leaves to state, under the player's lock, whether the token is
-// its family's unspent one: then the counter advances; a token of the
-// family whose counter is behind (spent: it was copied, or a client
-// replayed it) makes the api revoke the account (gen+1) and answer
-// unauthorized; any other token (a superseded family) is unauthorized
-// and changes nothing. The logins that check or change one player's
-// family run one at a time, each until its write has landed or been
-// undone: a write that fails leaves the family as it was, so a refresh
+// gen, and leaves to state (under the player's lock, or in the load that
+// reads the player's object) whether the token is its family's unspent
+// one: then the counter advances; a token of the family whose counter is
+// behind (spent: it was copied, or a client replayed it) makes the api
+// revoke the account (gen+1) and answer unauthorized; any other token (a
+// superseded family) is unauthorized and changes nothing. The logins
+// that check or change one player's family run one at a time, each until
+// its write has landed or been undone: a write that fails leaves the
+// family as it was (or, a lease write that may have landed unanswered,
+// lets the same token through once more on that server), so a refresh
 // whose answer never came can be tried again, and a second refresh with
 // the same token waits for the first's write. A refresh of a player not
-// in memory checks its object before the load takes the player over, so
-// a superseded token never ends the live session on another server.
+// in memory is checked against the object its load reads, before the
+// load takes the player over, so a superseded token never ends the live
+// session on another server; where no server holds the player, the
+// family's next counter rides on the lease write, so such a refresh is
+// 3 S3 calls (account, player, lease) with one write.
 // Tokens minted by an earlier version, whose family the account object
 // holds, refresh once while the player's object holds no family
 // (Rotation.Legacy); after that refresh (ForgetLegacy), a sign-in or a

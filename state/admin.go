@@ -92,7 +92,7 @@ func (s *Store) Grant(ctx context.Context, id, grantID string, res map[string]in
 		return false, fmt.Errorf("grant %s: %w", id, err)
 	}
 	for {
-		o, err := s.load(ctx, id, false, RefreshFamily{})
+		o, _, err := s.load(ctx, id, nil)
 		if err != nil {
 			return false, err
 		}

@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"runtime"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -21,6 +23,9 @@ type refreshBlobs struct {
 	down   atomic.Bool
 	refuse atomic.Int64
 	lose   atomic.Int64
+	// lossDowns: a write whose reply is lost takes S3 down after it, so
+	// its retries fail too.
+	lossDowns atomic.Bool
 
 	mu               sync.Mutex
 	reached, release chan struct{}
@@ -47,6 +52,9 @@ func (b *refreshBlobs) Put(ctx context.Context, key string, data []byte, cond Co
 	}
 	etag, err := b.countingBlobs.Put(ctx, key, data, cond)
 	if err == nil && b.lose.Add(-1) >= 0 {
+		if b.lossDowns.Load() {
+			b.down.Store(true)
+		}
 		return "", fmt.Errorf("injected: reply lost: %w", context.DeadlineExceeded)
 	}
 	return etag, err
@@ -128,7 +136,7 @@ func TestRefreshFamily(t *testing.T) {
 		{name: "refresh, S3 down", player: "rita", down: true, rot: refreshRot("f2", 0), want: ErrUnavailable, saved: RefreshFamily{"f2", 0}},
 		{name: "the same token once S3 is back", player: "rita", rot: refreshRot("f2", 0), wantPuts: 1, saved: RefreshFamily{"f2", 1}},
 		{name: "a write that lands, its reply lost: confirmed", player: "rita", lose: true, rot: refreshRot("f2", 1), wantPuts: 2, saved: RefreshFamily{"f2", 2}},
-		{name: "another server, after a logout: the family from S3", server: 1, player: "rita", logout: true, rot: refreshRot("f2", 2), wantPuts: 2, saved: RefreshFamily{"f2", 3}, liveOn: 1},
+		{name: "another server, after a logout: the family from S3, advanced with the lease", server: 1, player: "rita", logout: true, rot: refreshRot("f2", 2), wantPuts: 1, saved: RefreshFamily{"f2", 3}, liveOn: 1},
 		{name: "a superseded token elsewhere: no takeover", player: "rita", rot: refreshRot("f1", 1), want: ErrUnauthorized, saved: RefreshFamily{"f2", 3}, liveOn: 1},
 		{name: "a spent token elsewhere: for its owner to judge (busy, without a cluster)", player: "rita", rot: refreshRot("f2", 1), want: ErrPlayerBusy, saved: RefreshFamily{"f2", 3}, liveOn: 1},
 		{name: "sign-in, S3 down", server: 1, player: "rita", down: true, rot: signInRot("f3"), want: ErrUnavailable, saved: RefreshFamily{"f2", 3}, liveOn: 1},
@@ -345,8 +353,8 @@ func TestRevokedOutlivesMemory(t *testing.T) {
 		{name: "logout at 2: the final save holds it", logout: 2, puts: 1, revoked: 2, liveOn: -1},
 		{name: "a refresh signed before the logout, elsewhere: refused before its load", server: 1, gen: 1, rot: refreshRot("f1", 0),
 			want: ErrUnauthorized, revoked: 2, liveOn: -1},
-		{name: "a session resumed from before the logout: refused once loaded", server: 1, gen: 1, want: ErrUnauthorized,
-			puts: 1, revoked: 2, liveOn: 1},
+		{name: "a session resumed from before the logout: refused before its load too", server: 1, gen: 1, want: ErrUnauthorized,
+			revoked: 2, liveOn: -1},
 		{name: "a sign-in at the account's generation", server: 1, gen: 2, rot: signInRot("f2"), puts: 1, revoked: 2, liveOn: 1},
 		{name: "a ban at 3 where it is live", server: 1, revoke: 3, puts: 1, revoked: 3, liveOn: -1},
 		{name: "the banned session's refresh, back where it was first", gen: 2, rot: refreshRot("f2", 0),
@@ -398,4 +406,232 @@ func mustOnline(t *testing.T, s *Store, id string) *Online {
 		t.Fatalf("%s not in memory", id)
 	}
 	return o
+}
+
+// TestRefreshOffline: a refresh of a player no server holds reads its
+// object once and, if the token is the family's unspent one, advances the
+// family with the lease write: 1 GET and 1 PUT (with the account read in
+// accounts, 3 S3 calls). A token refused reads and writes nothing more.
+// Each row starts from a player signed in with family f1 at counter 1,
+// then logged out.
+func TestRefreshOffline(t *testing.T) {
+	for _, tt := range []struct {
+		name       string
+		rot        accounts.Rotation
+		want       error
+		gets, puts int64
+		saved      RefreshFamily
+		live       bool
+	}{
+		{"the unspent token", refreshRot("f1", 1), nil, 1, 1, RefreshFamily{"f1", 2}, true},
+		{"a spent token", refreshRot("f1", 0), ErrRefreshReused, 1, 0, RefreshFamily{"f1", 1}, false},
+		{"a superseded family", refreshRot("f0", 1), ErrUnauthorized, 1, 0, RefreshFamily{"f1", 1}, false},
+		{"a counter ahead", refreshRot("f1", 3), ErrUnauthorized, 1, 0, RefreshFamily{"f1", 1}, false},
+		{"a sign-in", signInRot("f2"), nil, 1, 1, RefreshFamily{"f2", 0}, true},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			blobs := newBlobs(t, testenv.EmbeddedS3(t))
+			s := newStore(t, blobs, newClock(), "server-a")
+			for _, rot := range []accounts.Rotation{signInRot("f1"), refreshRot("f1", 0)} {
+				if _, err := rotLogin(s, "olga", rot); err != nil {
+					t.Fatal(err)
+				}
+			}
+			o := mustOnline(t, s, "olga")
+			o.mu.Lock()
+			live := Session{o: o, id: o.session, gen: o.gen}
+			o.mu.Unlock()
+			if err := s.Logout(context.Background(), live, 0); err != nil {
+				t.Fatal(err)
+			}
+			gets, puts := blobs.gets.Load(), blobs.puts.Load()
+			_, err := rotLogin(s, "olga", tt.rot)
+			if tt.want == nil && err != nil || tt.want != nil && !errors.Is(err, tt.want) {
+				t.Errorf("login: %v, want %v", err, tt.want)
+			}
+			if g, p := blobs.gets.Load()-gets, blobs.puts.Load()-puts; g != tt.gets || p != tt.puts {
+				t.Errorf("S3 calls: %d GETs and %d PUTs, want %d and %d", g, p, tt.gets, tt.puts)
+			}
+			if got := savedFamily(t, blobs, "olga"); got != tt.saved {
+				t.Errorf("family in S3 %+v, want %+v", got, tt.saved)
+			}
+			if _, ok := s.players.load("olga"); ok != tt.live {
+				t.Errorf("in memory: %v, want %v", ok, tt.live)
+			}
+		})
+	}
+}
+
+// heldBlobs holds the next player read until released.
+type heldBlobs struct {
+	*countingBlobs
+	mu               sync.Mutex
+	reached, release chan struct{}
+}
+
+func (b *heldBlobs) hold() (reached, release chan struct{}) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.reached, b.release = make(chan struct{}), make(chan struct{})
+	return b.reached, b.release
+}
+
+func (b *heldBlobs) Get(ctx context.Context, key string) ([]byte, string, error) {
+	b.mu.Lock()
+	reached, release := b.reached, b.release
+	b.reached, b.release = nil, nil
+	b.mu.Unlock()
+	if reached != nil {
+		close(reached)
+		<-release
+	}
+	return b.countingBlobs.Get(ctx, key)
+}
+
+// waitingInLoads waits until n goroutines are in a load of the Store's
+// singleflight group (a leader in its read, the others waiting on it).
+func waitingInLoads(t *testing.T, n int) {
+	t.Helper()
+	buf := make([]byte, 1<<20)
+	for deadline := time.Now().Add(10 * time.Second); ; {
+		stacks := string(buf[:runtime.Stack(buf, true)])
+		if strings.Count(stacks, "singleflight.(*Group).Do(") >= n {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("fewer than %d logins share the load after 10 s", n)
+		}
+		runtime.Gosched()
+	}
+}
+
+// TestRefusedLoadShared: a load refused for its leader's token (before it
+// wrote anything) is not the answer of the logins that shared it: they
+// load again with their own token. Here a refresh of a superseded family
+// leads and a sign-in waits on it.
+func TestRefusedLoadShared(t *testing.T) {
+	blobs := &heldBlobs{countingBlobs: newBlobs(t, testenv.EmbeddedS3(t))}
+	s := newStore(t, blobs, newClock(), "server-a")
+	if _, err := rotLogin(s, "pia", signInRot("f1")); err != nil {
+		t.Fatal(err)
+	}
+	o := mustOnline(t, s, "pia")
+	o.mu.Lock()
+	live := Session{o: o, id: o.session, gen: o.gen}
+	o.mu.Unlock()
+	if err := s.Logout(context.Background(), live, 0); err != nil {
+		t.Fatal(err)
+	}
+
+	reached, release := blobs.hold()
+	leader := make(chan error, 1)
+	go func() { _, err := rotLogin(s, "pia", refreshRot("f0", 0)); leader <- err }()
+	testenv.Receive(t, reached, 10*time.Second, "the refresh did not read the player")
+	follower := make(chan error, 1)
+	go func() { _, err := rotLogin(s, "pia", signInRot("f2")); follower <- err }()
+	waitingInLoads(t, 2)
+	gets := blobs.gets.Load()
+	close(release)
+
+	if err := testenv.Receive(t, leader, 10*time.Second, "the refresh did not answer"); !errors.Is(err, ErrUnauthorized) {
+		t.Errorf("refresh of a superseded family: %v, want unauthorized", err)
+	}
+	if err := testenv.Receive(t, follower, 10*time.Second, "the sign-in did not answer"); err != nil {
+		t.Errorf("the sign-in that shared the refused load: %v, want nil", err)
+	}
+	if n := blobs.gets.Load() - gets; n != 2 {
+		t.Errorf("%d player reads, want 2 (the refused load's, then the sign-in's own)", n)
+	}
+	if got := savedFamily(t, blobs, "pia"); got != (RefreshFamily{"f2", 0}) {
+		t.Errorf("family in S3 %+v, want the sign-in's {f2 0}", got)
+	}
+}
+
+// TestRefreshOwnLeaseWrite: a refresh that a load led wrote its family
+// change with the lease, so the family at its rotation is its own, not a
+// sign that its token was spent, until another login changes it: when
+// the player leaves memory before the login adopts it (it answers, its
+// tokens good), when a login changed the family in between (refused: a
+// superseded family's tokens must not be handed out), and when the lease
+// write landed with every reply lost (the same token goes through once
+// more, and only once). Each row starts from a player signed in with
+// family f1, then logged out.
+func TestRefreshOwnLeaseWrite(t *testing.T) {
+	for _, tt := range []struct {
+		name string
+		// between runs after the refresh's led load, before its adopt;
+		// nil: no load is led by hand, the refresh runs as a Login whose
+		// lease write lands unanswered and fails.
+		between   func(t *testing.T, s *Store, o *Online)
+		want      error
+		saved     RefreshFamily
+		wantAgain error // the same token once more
+	}{
+		{"left memory before adopt", func(t *testing.T, s *Store, o *Online) {
+			if err := s.save(context.Background(), o, saveShutdown); err != nil {
+				t.Fatal(err)
+			}
+		}, nil, RefreshFamily{"f1", 1}, ErrRefreshReused},
+		{"a sign-in in between", func(t *testing.T, s *Store, o *Online) {
+			if _, err := rotLogin(s, "quin", signInRot("f2")); err != nil {
+				t.Fatal(err)
+			}
+		}, ErrUnauthorized, RefreshFamily{"f2", 0}, ErrUnauthorized},
+		{"the lease write landed unanswered", nil, ErrUnavailable, RefreshFamily{"f1", 1}, nil},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			blobs := &refreshBlobs{countingBlobs: newBlobs(t, testenv.EmbeddedS3(t))}
+			s := newStore(t, blobs, newClock(), "server-a")
+			if _, err := rotLogin(s, "quin", signInRot("f1")); err != nil {
+				t.Fatal(err)
+			}
+			o := mustOnline(t, s, "quin")
+			o.mu.Lock()
+			live := Session{o: o, id: o.session, gen: o.gen}
+			o.mu.Unlock()
+			if err := s.Logout(context.Background(), live, 0); err != nil {
+				t.Fatal(err)
+			}
+			var err error
+			if tt.between == nil {
+				blobs.lose.Store(1)
+				blobs.lossDowns.Store(true)
+				_, err = rotLogin(s, "quin", refreshRot("f1", 0))
+				blobs.down.Store(false)
+			} else {
+				g, gerr := s.accts.DevSession("quin")
+				if gerr != nil {
+					t.Fatal(gerr)
+				}
+				l := &loginLoad{gen: g.Claims.Gen, rot: refreshRot("f1", 0)}
+				o, led, lerr := s.load(context.Background(), "quin", l)
+				if lerr != nil || !led {
+					t.Fatalf("load: led %v, %v", led, lerr)
+				}
+				l.landed = true
+				tt.between(t, s, o)
+				var res LoginResult
+				var again bool
+				res, again, err = s.adopt(context.Background(), o, g.Claims, l)
+				if again || err == nil && len(res.Player) == 0 {
+					t.Errorf("adopt: again %v, player %q: want an answer", again, res.Player)
+				}
+			}
+			if tt.want == nil && err != nil || tt.want != nil && !errors.Is(err, tt.want) {
+				t.Errorf("refresh: %v, want %v", err, tt.want)
+			}
+			if got := savedFamily(t, blobs, "quin"); got != tt.saved {
+				t.Errorf("family in S3 %+v, want %+v", got, tt.saved)
+			}
+			_, err = rotLogin(s, "quin", refreshRot("f1", 0))
+			if tt.wantAgain == nil && err != nil || tt.wantAgain != nil && !errors.Is(err, tt.wantAgain) {
+				t.Errorf("the same token again: %v, want %v", err, tt.wantAgain)
+			}
+			if tt.wantAgain == nil {
+				if _, err := rotLogin(s, "quin", refreshRot("f1", 0)); !errors.Is(err, ErrRefreshReused) {
+					t.Errorf("the same token a third time: %v, want reused", err)
+				}
+			}
+		})
+	}
 }

@@ -78,6 +78,7 @@ type Store struct {
 	online  atomic.Int64
 	loading atomic.Int64 // loads from S3 in flight
 	loads   singleflight.Group
+	unsure  unsureLeases // refreshes whose lease write may have landed unanswered
 
 	// Profiler rows, resolved once.
 	rows       map[string]*profiler.Row // "action:<name>"
@@ -346,22 +347,16 @@ func (s *Store) login(ctx context.Context, id string, c accounts.Claims, rot acc
 		return LoginResult{}, err
 	}
 	s.counts.Logins.Add(1)
-	// A sign-in's family rides on the lease write of a load.
-	var leased RefreshFamily
-	if rot.Family != "" && !rot.Refresh {
-		leased = RefreshFamily{ID: rot.Family, Counter: rot.Counter}
-	}
-	if rot.Refresh {
-		if err := s.precheckRefresh(ctx, id, c, rot); err != nil {
-			return LoginResult{}, err
-		}
-	}
+	l := &loginLoad{created: created, gen: c.Gen, rot: rot}
 	for {
-		o, err := s.load(ctx, id, created, leased)
+		o, led, err := s.load(ctx, id, l)
 		if err != nil {
 			return LoginResult{}, err
 		}
-		res, again, err := s.adopt(ctx, o, c, rot)
+		// Once a load this login led has landed rot with the lease, a
+		// family at rot is this login's own (Store.own).
+		l.landed = l.landed || led
+		res, again, err := s.adopt(ctx, o, c, l)
 		if again { // saved and left between our lookup and the lock
 			continue
 		}
@@ -369,15 +364,27 @@ func (s *Store) login(ctx context.Context, id string, c accounts.Claims, rot acc
 	}
 }
 
-// adopt makes c o's session and applies rot to its family; again means o
-// left memory before it could, and the login loads it afresh.
-func (s *Store) adopt(ctx context.Context, o *Online, c accounts.Claims, rot accounts.Rotation) (res LoginResult, again bool, err error) {
+// adopt makes c o's session and applies l's rotation to its family (a
+// family already at it is the login's own if Store.own says so); again
+// means o left memory before it could, and the login loads it afresh.
+func (s *Store) adopt(ctx context.Context, o *Online, c accounts.Claims, l *loginLoad) (res LoginResult, again bool, err error) {
+	rot := l.rot
 	if rot.Family != "" {
 		o.famMu.Lock()
 		defer o.famMu.Unlock()
 	}
 	now := s.cfg.Now()
 	o.mu.Lock()
+	own := s.own(l, o.id, &o.p)
+	if o.gone && own {
+		// It left memory (a shutdown's final save) after the load this
+		// login led wrote rot: the tokens are good, and the session
+		// resumes wherever the player goes next. Loaded again, the
+		// player would count the token spent.
+		view, err := publicPlayer(&o.p)
+		o.mu.Unlock()
+		return LoginResult{Player: view}, false, err
+	}
 	if o.gone {
 		o.mu.Unlock()
 		return LoginResult{}, true, nil
@@ -388,13 +395,15 @@ func (s *Store) adopt(ctx context.Context, o *Online, c accounts.Claims, rot acc
 		return LoginResult{}, false, fmt.Errorf("login %s: token generation %d revoked: %w", o.id, c.Gen, ErrUnauthorized)
 	}
 	prev := o.p.Refresh // in S3: famMu held, every change before ours landed or was undone
-	if err := rotate(prev, rot); err != nil {
+	if err := rotate(prev, rot); err != nil && !own {
 		o.mu.Unlock()
 		return LoginResult{}, false, fmt.Errorf("login %s: %w", o.id, err)
 	}
-	var mine uint64 // the family change this login waits for
-	if rot.Family != "" {
-		fam := RefreshFamily{ID: rot.Family, Counter: rot.Counter}
+	// mine is the family change this login waits for (none if own: the
+	// lease write has it).
+	var mine uint64
+	if rot.Family != "" && !own {
+		fam := l.target()
 		if o.p.Refresh != fam {
 			o.p.Refresh = fam
 			o.refreshSeq++
@@ -456,37 +465,13 @@ func (s *Store) saveRefresh(ctx context.Context, o *Online, mine uint64, prev Re
 	return err
 }
 
-// precheckRefresh refuses a refresh of a player not in memory here whose
-// object says the token is revoked, of a superseded family or ahead of
-// it, before the load takes the player over from the server it may be
-// live on: such a token must not end the live session there. A spent token is
-// left to the check under the player's lock after the load, against the
-// family the owner hands over: S3 may hold a change its owner undid (a
-// write that landed though every reply was lost).
-func (s *Store) precheckRefresh(ctx context.Context, id string, c accounts.Claims, rot accounts.Rotation) error {
-	if _, ok := s.players.load(id); ok {
+// check is rotate of the leading login l's refresh against p's family
+// (l nil: no login, nothing to check).
+func (s *Store) check(l *loginLoad, id string, p *Player) error {
+	if l == nil || s.own(l, id, p) {
 		return nil
 	}
-	data, _, found, err := s.getObject(ctx, id)
-	if err != nil {
-		return err
-	}
-	var head struct {
-		Refresh RefreshFamily `json:"refresh"`
-		Revoked uint64        `json:"revoked"`
-	}
-	if found {
-		if err := json.Unmarshal(data, &head); err != nil {
-			return fmt.Errorf("read player %s: %w", id, err)
-		}
-	}
-	if c.Gen < head.Revoked {
-		return fmt.Errorf("login %s: token generation %d revoked (player at %d): %w", id, c.Gen, head.Revoked, ErrUnauthorized)
-	}
-	if err := rotate(head.Refresh, rot); err != nil && !errors.Is(err, ErrRefreshReused) {
-		return fmt.Errorf("login %s: %w", id, err)
-	}
-	return nil
+	return rotate(p.Refresh, l.rot)
 }
 
 // rotate checks rot against the player's family cur: a sign-in (or the
@@ -510,39 +495,122 @@ func rotate(cur RefreshFamily, rot accounts.Rotation) error {
 	return fmt.Errorf("refresh token %d ahead of its family's %d: %w", spent, cur.Counter, ErrUnauthorized)
 }
 
+// loginLoad is what a login asks of the load it leads. The load checks
+// the token against the object it reads, before it writes the lease (and
+// before it asks a server the player is live on to hand it over: a
+// refused token must not end the session there): gen against the
+// generation the player was revoked below, and a refresh against its
+// family. The grant's family (rot) rides on the lease write.
+type loginLoad struct {
+	created bool   // accounts has just made the player's account (LoginCreated)
+	gen     uint64 // the token's generation
+	rot     accounts.Rotation
+	landed  bool // a load this login led wrote rot with the lease
+}
+
+// target is the family l's rotation leaves (zero: none).
+func (l *loginLoad) target() RefreshFamily {
+	return RefreshFamily{ID: l.rot.Family, Counter: l.rot.Counter}
+}
+
+// own reports whether p's family is at the rotation of login l because l
+// (or a try of the same token whose answer was a failure) put it there,
+// so that its token is not spent but this login's.
+func (s *Store) own(l *loginLoad, id string, p *Player) bool {
+	if l == nil || l.rot.Family == "" || p.Refresh != l.target() {
+		return false
+	}
+	return l.landed || l.rot.Refresh && s.unsure.is(id, l.target())
+}
+
+// unsureLeases remembers, per player, the family of a refresh whose lease
+// write failed but may have landed (its reply lost, the retries failed
+// too): the client was answered a failure and tries the same token
+// again, which must not then count as spent. It holds a bounded number;
+// a successful lease write of the player forgets its entry.
+type unsureLeases struct {
+	mu sync.Mutex
+	m  map[string]RefreshFamily
+}
+
+const maxUnsure = 4096
+
+func (u *unsureLeases) note(id string, fam RefreshFamily) {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	if u.m == nil {
+		u.m = make(map[string]RefreshFamily)
+	}
+	if len(u.m) < maxUnsure {
+		u.m[id] = fam
+	}
+}
+
+func (u *unsureLeases) is(id string, fam RefreshFamily) bool {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	got, ok := u.m[id]
+	return ok && got == fam
+}
+
+func (u *unsureLeases) forget(id string) {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	delete(u.m, id)
+}
+
+// refusedError is a load refused for its leader's token before it wrote
+// anything: the logins that shared it load again, with their own.
+type refusedError struct{ err error }
+
+func (e *refusedError) Error() string { return e.err.Error() }
+func (e *refusedError) Unwrap() error { return e.err }
+
 // load returns the online player id, loading it from S3 if it is not in
-// memory. Concurrent loads of one player share one S3 round trip. created
-// says accounts has just made the player's account (LoginCreated).
-func (s *Store) load(ctx context.Context, id string, created bool, fam RefreshFamily) (*Online, error) {
-	if o, ok := s.players.load(id); ok {
-		return o, nil
-	}
-	if s.isDraining() {
-		return nil, fmt.Errorf("load player %s: server shutting down: %w", id, ErrMoving)
-	}
-	if s.Full() {
-		return nil, fmt.Errorf("load player %s: %d players online: %w", id, s.OnlineCount(), ErrFull)
-	}
-	// The load outlives a caller that gives up: the others share it.
-	ctx = context.WithoutCancel(ctx)
-	v, err, _ := s.loads.Do(id, func() (any, error) {
+// memory. Concurrent loads of one player share one S3 round trip; led
+// says this call's l led one, and the object held what it checks. l is
+// nil for a load that is no login (an administrator's grant).
+func (s *Store) load(ctx context.Context, id string, l *loginLoad) (o *Online, led bool, err error) {
+	for tries := 0; ; {
 		if o, ok := s.players.load(id); ok {
+			return o, false, nil
+		}
+		if s.isDraining() {
+			return nil, false, fmt.Errorf("load player %s: server shutting down: %w", id, ErrMoving)
+		}
+		if s.Full() {
+			return nil, false, fmt.Errorf("load player %s: %d players online: %w", id, s.OnlineCount(), ErrFull)
+		}
+		// The load outlives a caller that gives up: the others share it.
+		led = false
+		v, err, _ := s.loads.Do(id, func() (any, error) {
+			if o, ok := s.players.load(id); ok {
+				return o, nil
+			}
+			led = true // only the leader runs this
+			o, err := s.fetch(context.WithoutCancel(ctx), id, l)
+			if err != nil {
+				return nil, err
+			}
+			s.players.store(id, o)
+			s.due.set(o, o.dueAt.Load())
+			s.online.Add(1)
+			s.readMail(id, o.p.RaidsOut)
 			return o, nil
+		})
+		var refused *refusedError
+		if errors.As(err, &refused) && !led {
+			// Another login's token: ours is not judged yet.
+			if tries++; tries == leaseTries || ctx.Err() != nil {
+				return nil, false, fmt.Errorf("load player %s: %d loads refused for other logins' tokens: %w", id, tries, ErrPlayerBusy)
+			}
+			continue
 		}
-		o, err := s.fetch(ctx, id, created, fam)
 		if err != nil {
-			return nil, err
+			return nil, false, err
 		}
-		s.players.store(id, o)
-		s.due.set(o, o.dueAt.Load())
-		s.online.Add(1)
-		s.readMail(id, o.p.RaidsOut)
-		return o, nil
-	})
-	if err != nil {
-		return nil, err
+		return v.(*Online), led, nil
 	}
-	return v.(*Online), nil
 }
 
 // leaseTries bounds how often a load starts over when the object changed
@@ -553,12 +621,12 @@ const leaseTries = 3
 // fetch reads the player's object, checks and takes the lease. Its mail
 // is read afterwards (readMail), so a slow MongoDB never holds a sign-in.
 // With created its first try assumes there is no object to read.
-func (s *Store) fetch(ctx context.Context, id string, created bool, fam RefreshFamily) (*Online, error) {
+func (s *Store) fetch(ctx context.Context, id string, l *loginLoad) (*Online, error) {
 	s.loading.Add(1)
 	defer s.loading.Add(-1)
 	stale := "" // an owner that said it does not hold the player
 	for try := 1; ; try++ {
-		o, err := s.fetchOnce(ctx, id, stale, created && try == 1, fam)
+		o, err := s.fetchOnce(ctx, id, stale, l != nil && l.created && try == 1, l)
 		var owned *ownedError
 		if errors.As(err, &owned) && try < leaseTries {
 			// Live on another server that is alive: it hands the player
@@ -583,7 +651,7 @@ func (s *Store) fetch(ctx context.Context, id string, created bool, fam RefreshF
 	}
 }
 
-func (s *Store) fetchOnce(ctx context.Context, id, stale string, assumeNew bool, fam RefreshFamily) (*Online, error) {
+func (s *Store) fetchOnce(ctx context.Context, id, stale string, assumeNew bool, l *loginLoad) (*Online, error) {
 	// A player with journal records waiting is loaded by one hand at a
 	// time: a background recovery writing it between our read and our
 	// lease write would otherwise be overwritten (put adopts a version this
@@ -627,6 +695,15 @@ func (s *Store) fetchOnce(ctx context.Context, id, stale string, assumeNew bool,
 			return nil, fmt.Errorf("load player %s: %w", id, err)
 		}
 	}
+	if l != nil && l.gen < p.Revoked {
+		return nil, &refusedError{fmt.Errorf("login %s: token generation %d revoked (player at %d): %w", id, l.gen, p.Revoked, ErrUnauthorized)}
+	}
+	// A spent token is judged once no server holds the player live: S3 may
+	// hold a family change its owner undid (a write that landed though
+	// every reply was lost), and the owner hands over the family it holds.
+	if err := s.check(l, id, &p); err != nil && !errors.Is(err, ErrRefreshReused) {
+		return nil, &refusedError{fmt.Errorf("login %s: %w", id, err)}
+	}
 	takeover := false // of a live lease whose server is dead
 	if owner := p.Lease.Owner; owner != "" && owner != s.cfg.ServerID && owner != stale && p.Lease.Until > now.UnixMilli() {
 		switch s.ownerState(ctx, owner) {
@@ -638,6 +715,9 @@ func (s *Store) fetchOnce(ctx context.Context, id, stale string, assumeNew bool,
 			s.counts.Busy.Add(1)
 			return nil, fmt.Errorf("load player %s: owned by %s until %d: %w", id, p.Lease.Owner, p.Lease.Until, ErrPlayerBusy)
 		}
+	}
+	if err := s.check(l, id, &p); err != nil { // no server holds it live: a spent token too
+		return nil, &refusedError{fmt.Errorf("login %s: %w", id, err)}
 	}
 	tail := s.hasTail(id) // after a restart, or after a journal failure dropped it
 	var indexed Summary   // with a tail: the index's entry, the checkpoint's
@@ -665,8 +745,10 @@ func (s *Store) fetchOnce(ctx context.Context, id, stale string, assumeNew bool,
 	o := &Online{id: id, p: p, gen: p.Revoked}
 	o.p.Lease = Lease{Owner: s.cfg.ServerID, Until: now.Add(s.cfg.LeaseTTL).UnixMilli()}
 	o.p.SavedBy = s.cfg.ServerID
-	if fam.ID != "" { // a sign-in's new family: the lease write supersedes the old one
-		o.p.Refresh = fam
+	if l != nil && l.rot.Family != "" {
+		// A sign-in's new family supersedes the old one, a refresh's next
+		// counter spends its token: the lease write holds it.
+		o.p.Refresh = l.target()
 	}
 	if data, err = encodePlayer(&o.p); err != nil {
 		return nil, err
@@ -678,8 +760,12 @@ func (s *Store) fetchOnce(ctx context.Context, id, stale string, assumeNew bool,
 	case errors.Is(err, ErrPrecondition):
 		return nil, err
 	case err != nil:
+		if l != nil && l.rot.Refresh {
+			s.unsure.note(id, l.target())
+		}
 		return nil, fmt.Errorf("lease player %s: %w: %w", id, ErrUnavailable, err)
 	}
+	s.unsure.forget(id)
 	if tail {
 		s.tailDone(id) // the lease write holds the replayed records
 	}
