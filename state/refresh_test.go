@@ -27,26 +27,38 @@ type refreshBlobs struct {
 	// its retries fail too.
 	lossDowns atomic.Bool
 
+	gate
+}
+
+// gate holds the next call that passes it until released.
+type gate struct {
 	mu               sync.Mutex
 	reached, release chan struct{}
 }
 
-func (b *refreshBlobs) hold() (reached, release chan struct{}) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	b.reached, b.release = make(chan struct{}), make(chan struct{})
-	return b.reached, b.release
+// hold arms the gate: reached closes when a call arrives, which then
+// waits until release is closed.
+func (g *gate) hold() (reached, release chan struct{}) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.reached, g.release = make(chan struct{}), make(chan struct{})
+	return g.reached, g.release
 }
 
-func (b *refreshBlobs) Put(ctx context.Context, key string, data []byte, cond Cond) (string, error) {
-	b.mu.Lock()
-	reached, release := b.reached, b.release
-	b.reached, b.release = nil, nil
-	b.mu.Unlock()
+// pass is where a call meets the gate.
+func (g *gate) pass() {
+	g.mu.Lock()
+	reached, release := g.reached, g.release
+	g.reached, g.release = nil, nil
+	g.mu.Unlock()
 	if reached != nil {
 		close(reached)
 		<-release
 	}
+}
+
+func (b *refreshBlobs) Put(ctx context.Context, key string, data []byte, cond Cond) (string, error) {
+	b.pass()
 	if b.down.Load() || b.refuse.Add(-1) >= 0 {
 		return "", fmt.Errorf("injected: S3 down")
 	}
@@ -398,6 +410,24 @@ func TestRevokedOutlivesMemory(t *testing.T) {
 	}
 }
 
+// signInAndOut logs id in with each of rots in turn, then logs its
+// session out: the player is in S3 only, its family rots' last.
+func signInAndOut(t *testing.T, s *Store, id string, rots ...accounts.Rotation) {
+	t.Helper()
+	for _, rot := range rots {
+		if _, err := rotLogin(s, id, rot); err != nil {
+			t.Fatal(err)
+		}
+	}
+	o := mustOnline(t, s, id)
+	o.mu.Lock()
+	live := Session{o: o, id: o.session, gen: o.gen}
+	o.mu.Unlock()
+	if err := s.Logout(context.Background(), live, 0); err != nil {
+		t.Fatal(err)
+	}
+}
+
 // mustOnline is id in s's memory.
 func mustOnline(t *testing.T, s *Store, id string) *Online {
 	t.Helper()
@@ -432,18 +462,7 @@ func TestRefreshOffline(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			blobs := newBlobs(t, testenv.EmbeddedS3(t))
 			s := newStore(t, blobs, newClock(), "server-a")
-			for _, rot := range []accounts.Rotation{signInRot("f1"), refreshRot("f1", 0)} {
-				if _, err := rotLogin(s, "olga", rot); err != nil {
-					t.Fatal(err)
-				}
-			}
-			o := mustOnline(t, s, "olga")
-			o.mu.Lock()
-			live := Session{o: o, id: o.session, gen: o.gen}
-			o.mu.Unlock()
-			if err := s.Logout(context.Background(), live, 0); err != nil {
-				t.Fatal(err)
-			}
+			signInAndOut(t, s, "olga", signInRot("f1"), refreshRot("f1", 0))
 			gets, puts := blobs.gets.Load(), blobs.puts.Load()
 			_, err := rotLogin(s, "olga", tt.rot)
 			if tt.want == nil && err != nil || tt.want != nil && !errors.Is(err, tt.want) {
@@ -462,29 +481,14 @@ func TestRefreshOffline(t *testing.T) {
 	}
 }
 
-// heldBlobs holds the next player read until released.
+// heldBlobs holds the next player read until released (hold).
 type heldBlobs struct {
 	*countingBlobs
-	mu               sync.Mutex
-	reached, release chan struct{}
-}
-
-func (b *heldBlobs) hold() (reached, release chan struct{}) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	b.reached, b.release = make(chan struct{}), make(chan struct{})
-	return b.reached, b.release
+	gate
 }
 
 func (b *heldBlobs) Get(ctx context.Context, key string) ([]byte, string, error) {
-	b.mu.Lock()
-	reached, release := b.reached, b.release
-	b.reached, b.release = nil, nil
-	b.mu.Unlock()
-	if reached != nil {
-		close(reached)
-		<-release
-	}
+	b.pass()
 	return b.countingBlobs.Get(ctx, key)
 }
 
@@ -512,16 +516,7 @@ func waitingInLoads(t *testing.T, n int) {
 func TestRefusedLoadShared(t *testing.T) {
 	blobs := &heldBlobs{countingBlobs: newBlobs(t, testenv.EmbeddedS3(t))}
 	s := newStore(t, blobs, newClock(), "server-a")
-	if _, err := rotLogin(s, "pia", signInRot("f1")); err != nil {
-		t.Fatal(err)
-	}
-	o := mustOnline(t, s, "pia")
-	o.mu.Lock()
-	live := Session{o: o, id: o.session, gen: o.gen}
-	o.mu.Unlock()
-	if err := s.Logout(context.Background(), live, 0); err != nil {
-		t.Fatal(err)
-	}
+	signInAndOut(t, s, "pia", signInRot("f1"))
 
 	reached, release := blobs.hold()
 	leader := make(chan error, 1)
@@ -582,16 +577,7 @@ func TestRefreshOwnLeaseWrite(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			blobs := &refreshBlobs{countingBlobs: newBlobs(t, testenv.EmbeddedS3(t))}
 			s := newStore(t, blobs, newClock(), "server-a")
-			if _, err := rotLogin(s, "quin", signInRot("f1")); err != nil {
-				t.Fatal(err)
-			}
-			o := mustOnline(t, s, "quin")
-			o.mu.Lock()
-			live := Session{o: o, id: o.session, gen: o.gen}
-			o.mu.Unlock()
-			if err := s.Logout(context.Background(), live, 0); err != nil {
-				t.Fatal(err)
-			}
+			signInAndOut(t, s, "quin", signInRot("f1"))
 			var err error
 			if tt.between == nil {
 				blobs.lose.Store(1)
