@@ -59,10 +59,11 @@ type Player struct {
 	Refresh RefreshFamily `json:"refresh,omitzero"`
 	// Revoked is the account's token generation as of the player's last
 	// sign-out from a server (a logout, a ban or a refresh-token reuse
-	// revokes, a handoff does not): a login with a token of an older
-	// generation is refused, also by a server that loads the player
-	// afresh after a revocation with an account generation it read before.
-	// Never above the account's: tokens are signed at the account's.
+	// revokes; a handoff writes the session's own, revoking nothing): a
+	// login with a token of an older generation is refused, also by a
+	// server that loads the player afresh after a revocation with an
+	// account generation it read before. Never above the account's:
+	// tokens are signed at the account's.
 	Revoked uint64 `json:"revoked,omitempty"`
 }
 

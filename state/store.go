@@ -375,17 +375,7 @@ func (s *Store) adopt(ctx context.Context, o *Online, c accounts.Claims, l *logi
 	}
 	now := s.cfg.Now()
 	o.mu.Lock()
-	own := s.own(l, o.id, &o.p)
-	if o.gone && own {
-		// It left memory (a shutdown's final save) after the load this
-		// login led wrote rot: the tokens are good, and the session
-		// resumes wherever the player goes next. Loaded again, the
-		// player would count the token spent.
-		view, err := publicPlayer(&o.p)
-		o.mu.Unlock()
-		return LoginResult{Player: view}, false, err
-	}
-	if o.gone {
+	if o.gone { // loaded again, a family at rot is still this login's own (landed)
 		o.mu.Unlock()
 		return LoginResult{}, true, nil
 	}
@@ -395,6 +385,7 @@ func (s *Store) adopt(ctx context.Context, o *Online, c accounts.Claims, l *logi
 		return LoginResult{}, false, fmt.Errorf("login %s: token generation %d revoked: %w", o.id, c.Gen, ErrUnauthorized)
 	}
 	prev := o.p.Refresh // in S3: famMu held, every change before ours landed or was undone
+	own := s.own(l, o.id, &o.p)
 	if err := rotate(prev, rot); err != nil && !own {
 		o.mu.Unlock()
 		return LoginResult{}, false, fmt.Errorf("login %s: %w", o.id, err)
@@ -520,37 +511,56 @@ func (s *Store) own(l *loginLoad, id string, p *Player) bool {
 	if l == nil || l.rot.Family == "" || p.Refresh != l.target() {
 		return false
 	}
-	return l.landed || l.rot.Refresh && s.unsure.is(id, l.target())
+	return l.landed || l.rot.Refresh && s.unsure.is(id, unsureLease{fam: l.target(), lease: p.Lease})
 }
 
-// unsureLeases remembers, per player, the family of a refresh whose lease
-// write failed but may have landed (its reply lost, the retries failed
-// too): the client was answered a failure and tries the same token
-// again, which must not then count as spent. It holds a bounded number;
-// a successful lease write of the player forgets its entry.
+// unsureLeases remembers, per player, the lease write of a refresh that
+// failed but may have landed (its reply lost, the retries failed too):
+// the client was answered a failure and tries the same token again, on
+// this server (the lease routes it here), which must not then count as
+// spent. An entry matches only an object that is still that very write
+// (our lease, its expiry, the family), lasts until that lease would
+// expire, and a successful lease write of the player forgets it. It
+// holds a bounded number, making room by dropping the expired, then any.
 type unsureLeases struct {
 	mu sync.Mutex
-	m  map[string]RefreshFamily
+	m  map[string]unsureLease
+}
+
+type unsureLease struct {
+	fam   RefreshFamily
+	lease Lease
 }
 
 const maxUnsure = 4096
 
-func (u *unsureLeases) note(id string, fam RefreshFamily) {
+func (u *unsureLeases) note(id string, w unsureLease, now time.Time) {
 	u.mu.Lock()
 	defer u.mu.Unlock()
 	if u.m == nil {
-		u.m = make(map[string]RefreshFamily)
+		u.m = make(map[string]unsureLease)
 	}
-	if len(u.m) < maxUnsure {
-		u.m[id] = fam
+	if len(u.m) >= maxUnsure {
+		for k, e := range u.m {
+			if e.lease.Until <= now.UnixMilli() {
+				delete(u.m, k)
+			}
+		}
 	}
+	for k := range u.m {
+		if len(u.m) < maxUnsure {
+			break
+		}
+		delete(u.m, k)
+	}
+	u.m[id] = w
 }
 
-func (u *unsureLeases) is(id string, fam RefreshFamily) bool {
+func (u *unsureLeases) is(id string, w unsureLease) bool {
 	u.mu.Lock()
 	defer u.mu.Unlock()
 	got, ok := u.m[id]
-	return ok && got == fam
+	return ok && got == w
 }
 
 func (u *unsureLeases) forget(id string) {
@@ -761,7 +771,7 @@ func (s *Store) fetchOnce(ctx context.Context, id, stale string, assumeNew bool,
 		return nil, err
 	case err != nil:
 		if l != nil && l.rot.Refresh {
-			s.unsure.note(id, l.target())
+			s.unsure.note(id, unsureLease{fam: l.target(), lease: o.p.Lease}, now)
 		}
 		return nil, fmt.Errorf("lease player %s: %w: %w", id, ErrUnavailable, err)
 	}
