@@ -266,10 +266,11 @@ type Online struct {
 	poisoned bool
 
 	// refreshSeq counts the changes to the player's tokens (p.Refresh,
-	// p.Revoked); refreshSaved is the count a landed write held. A login that changed the family answers
-	// once refreshSaved reaches its change. famMu orders the logins that
-	// check or change the family, each from its check until its change
-	// has landed or been undone, so that each checks a family S3 holds.
+	// p.Revoked); refreshSaved is the count a landed write held. A login
+	// that changed the family answers once refreshSaved reaches its change.
+	// famMu orders the logins that check or change the family, each from
+	// its check until its change has landed or been undone, so that each
+	// checks a family S3 holds.
 	refreshSeq, refreshSaved uint64
 	famMu                    sync.Mutex
 
