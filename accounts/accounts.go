@@ -540,8 +540,8 @@ func (a *Accounts) DevSession(playerID string) (Grant, error) {
 // generation) and returns a new session and the family's next refresh
 // token. Whether the token is the family's unspent one is state's check,
 // against the player's family before it adopts the grant
-// (Rotation.Refresh): the family lives with the player. A token of an older generation, or
-// of a banned account, changes nothing.
+// (Rotation.Refresh): the family lives with the player. A token of an
+// older generation, or of a banned account, changes nothing.
 func (a *Accounts) Refresh(ctx context.Context, token string) (Grant, error) {
 	c, err := a.tokens.verifyRefresh(token, a.cfg.Now())
 	if err != nil {
